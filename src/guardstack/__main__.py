@@ -1,0 +1,5 @@
+import sys
+
+from guardstack.cli import main
+
+sys.exit(main())

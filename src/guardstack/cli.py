@@ -1,0 +1,64 @@
+"""The ``guardstack`` command line. Each area contributes its commands through
+``add_commands(subparsers)`` in ``guardstack/<area>/commands.py``; this module
+only wires them together and turns expected failures into one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from guardstack import __version__
+
+# Areas whose commands are optional: a missing extra (say, the gateway's
+# dependencies) hides its commands instead of breaking the whole CLI.
+AREAS = (
+    "guardstack.commands",
+    "guardstack.evaluation.commands",
+    "guardstack.training.commands",
+    "guardstack.gateway.commands",
+    "guardstack.store.commands",
+)
+
+
+class CommandError(Exception):
+    """An expected failure: printed as ``guardstack: error: ...``, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="guardstack",
+        description="Safety layers for open-weight LLM deployments.",
+    )
+    parser.add_argument("--version", action="version", version=f"guardstack {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for area in AREAS:
+        try:
+            module = importlib.import_module(area)
+        except ModuleNotFoundError as exc:
+            if exc.name and (exc.name == area or not exc.name.startswith("guardstack")):
+                continue  # area not built yet, or its optional extra is not installed
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"guardstack: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("guardstack: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""``Guard``: the one entry point for judging text, used by every layer.
+
+A detector scores, the policy decides. Any exception a detector raises
+becomes a ``status=error`` verdict that the policy's fail-open/fail-closed
+setting resolves, so callers never see a crash from a bad input or a broken
+model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from guardstack import detectors
+from guardstack.classifiers.base import Detection, Detector, Message, Subject, error_detection
+from guardstack.policy import Policy
+from guardstack.verdict import Verdict
+
+MessageLike = Message | Mapping[str, Any]
+
+
+class Guard:
+    def __init__(self, policy: Policy | str | Path | None = None,
+                 detector: Detector | None = None) -> None:
+        if policy is None:
+            policy = Policy.default()
+        elif not isinstance(policy, Policy):
+            policy = Policy.load(policy)
+        self.policy: Policy = policy
+        self._detector = detector
+        self._lock = threading.Lock()
+
+    @property
+    def detector(self) -> Detector:
+        """The detector, loaded once on first use (thread-safe)."""
+        if self._detector is None:
+            with self._lock:
+                if self._detector is None:
+                    self._detector = detectors.load(self.policy.detector)
+        return self._detector
+
+    # -- raw scores --------------------------------------------------------
+
+    def detect_batch(self, subjects: Sequence[Subject]) -> list[Detection]:
+        start = time.perf_counter()
+        try:
+            out = self.detector.detect_sync(subjects)
+        except Exception as exc:  # a broken detector must not take the caller down
+            ms = (time.perf_counter() - start) * 1000
+            return [error_detection(f"{type(exc).__name__}: {exc}", ms) for _ in subjects]
+        return _checked(out, subjects)
+
+    async def adetect_batch(self, subjects: Sequence[Subject],
+                            timeout_s: float | None = None) -> list[Detection]:
+        start = time.perf_counter()
+        try:
+            out = await asyncio.wait_for(self.detector.detect(subjects), timeout_s)
+        except TimeoutError:
+            ms = (time.perf_counter() - start) * 1000
+            return [error_detection(f"detector timed out after {ms:.0f} ms", ms)
+                    for _ in subjects]
+        except Exception as exc:
+            ms = (time.perf_counter() - start) * 1000
+            return [error_detection(f"{type(exc).__name__}: {exc}", ms) for _ in subjects]
+        return _checked(out, subjects)
+
+    # -- verdicts ----------------------------------------------------------
+
+    def _decide(self, subjects: Sequence[Subject], detections: Iterable[Detection]
+                ) -> list[Verdict]:
+        name = getattr(self._detector, "name", self.policy.detector)
+        return [self.policy.decide(s.role, d, name) for s, d in zip(subjects, detections,
+                                                                   strict=True)]
+
+    def check_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
+        return self._decide(subjects, self.detect_batch(subjects))
+
+    async def acheck_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
+        timeout = max(self.policy.role(s.role).timeout_ms for s in subjects) / 1000 \
+            if subjects else None
+        return self._decide(subjects, await self.adetect_batch(subjects, timeout))
+
+    def check(self, text: str, role: str = "prompt",
+              context: Sequence[MessageLike] = ()) -> Verdict:
+        return self.check_batch([_subject(text, role, context)])[0]
+
+    async def acheck(self, text: str, role: str = "prompt",
+                     context: Sequence[MessageLike] = ()) -> Verdict:
+        return (await self.acheck_batch([_subject(text, role, context)]))[0]
+
+    def check_messages(self, messages: Sequence[MessageLike]) -> Verdict:
+        """Judge the last message with the ones before it as context: an
+        assistant message as a response, anything else as a prompt."""
+        return self.check_batch([subject_from_messages(messages)])[0]
+
+    async def acheck_messages(self, messages: Sequence[MessageLike]) -> Verdict:
+        return (await self.acheck_batch([subject_from_messages(messages)]))[0]
+
+
+def _as_message(m: MessageLike) -> Message:
+    if isinstance(m, Message):
+        return m
+    content = m.get("content")
+    if isinstance(content, list):  # OpenAI content parts: keep the text parts
+        content = "\n".join(str(p.get("text", "")) for p in content
+                            if isinstance(p, Mapping) and p.get("type", "text") == "text")
+    return Message(role=str(m.get("role", "user")), content="" if content is None else str(content))
+
+
+def _subject(text: str, role: str, context: Sequence[MessageLike]) -> Subject:
+    if role not in ("prompt", "response"):
+        raise ValueError(f"role must be 'prompt' or 'response', got {role!r}")
+    return Subject(text=text, role=role, context=tuple(_as_message(m) for m in context))
+
+
+def subject_from_messages(messages: Sequence[MessageLike]) -> Subject:
+    if not messages:
+        raise ValueError("messages must not be empty")
+    msgs = [_as_message(m) for m in messages]
+    last = msgs[-1]
+    role = "response" if last.role == "assistant" else "prompt"
+    return Subject(text=last.content, role=role, context=tuple(msgs[:-1]))
+
+
+def _checked(out: Sequence[Detection], subjects: Sequence[Subject]) -> list[Detection]:
+    if len(out) != len(subjects):
+        return [error_detection(f"detector returned {len(out)} results for {len(subjects)} inputs")
+                for _ in subjects]
+    return list(out)

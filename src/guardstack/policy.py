@@ -1,0 +1,327 @@
+"""The policy file: per role, per category a threshold and an action, what
+to do when a detector fails, and the optional safety system prompt.
+
+Validation errors name the file, the line and the field, e.g.::
+
+    policy.yaml:12: prompt.categories.cbrn.threshold: must be a number in [0, 1], got 1.5
+
+Every setting is declared once in :data:`SETTINGS`; validation, the CLI's
+``guardstack policy --settings`` and docs/policy.md all read that table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from guardstack.classifiers.base import HARM, Detection
+from guardstack.taxonomy import CATEGORY_IDS
+from guardstack.verdict import Action, Status, Verdict
+
+ROLES = ("prompt", "response")
+FailMode = Literal["open", "closed"]
+LABELS = (HARM, *CATEGORY_IDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+#: The one settings table. ``<role>`` is ``prompt`` or ``response``;
+#: ``<label>`` is ``harm`` or a taxonomy category id.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("version", 1, "Policy file format version. Only 1 exists."),
+    Setting(
+        "detector",
+        "fast",
+        "Name of the detector (entry point in group guardstack.detectors) that judges text.",
+    ),
+    Setting(
+        "<role>.on_error",
+        "open",
+        "What a detector error or timeout means for this role: 'open' allows the text, "
+        "'closed' blocks it. The verdict records status=error either way.",
+    ),
+    Setting(
+        "<role>.timeout_ms",
+        2000,
+        "How long the gateway waits for the detector before treating the check as an error.",
+    ),
+    Setting(
+        "<role>.default.threshold",
+        0.5,
+        "Score in [0, 1] at or above which a label crosses, for labels without their own rule. "
+        "The shipped classifier is calibrated so 0.5 is its tuned operating point.",
+    ),
+    Setting(
+        "<role>.default.action",
+        "block",
+        "Action (allow, flag, block) for labels without their own rule.",
+    ),
+    Setting(
+        "<role>.categories.<label>.threshold",
+        None,
+        "Threshold for one label (harm or a category id); falls back to <role>.default.threshold.",
+    ),
+    Setting(
+        "<role>.categories.<label>.action",
+        None,
+        "Action for one label; falls back to <role>.default.action.",
+    ),
+    Setting(
+        "safety_system_prompt",
+        None,
+        "System prompt the gateway adds for models without safety training (layer-1 hook).",
+    ),
+    Setting(
+        "system_prompt_models",
+        [],
+        "Model-name patterns (fnmatch, e.g. 'smollm2*') that get the safety system prompt.",
+    ),
+)
+
+
+class PolicyError(ValueError):
+    """An invalid policy file; ``str()`` names the source, line and field."""
+
+    def __init__(self, message: str, *, source: str = "<policy>", line: int | None = None,
+                 field: str | None = None) -> None:
+        self.source, self.line, self.field, self.reason = source, line, field, message
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    threshold: float
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class RolePolicy:
+    on_error: FailMode = "open"
+    timeout_ms: float = 2000.0
+    default: Rule = Rule(0.5, Action.BLOCK)
+    rules: Mapping[str, Rule] = field(default_factory=dict)
+
+    def rule(self, label: str) -> Rule:
+        return self.rules.get(label, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    roles: Mapping[str, RolePolicy]
+    detector: str = "fast"
+    safety_system_prompt: str | None = None
+    system_prompt_models: tuple[str, ...] = ()
+    source: str = "<policy>"
+
+    # -- loading -----------------------------------------------------------
+
+    @classmethod
+    def default(cls) -> Policy:
+        text = resources.files("guardstack.policies").joinpath("default.yaml").read_text("utf-8")
+        return cls.from_yaml(text, source="default.yaml")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file: {exc.strerror}", source=str(p)) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise PolicyError("not valid UTF-8", source=str(p), line=line) from None
+        return cls.from_yaml(text, source=str(p))
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "<policy>") -> Policy:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            line = exc.problem_mark.line + 1 if exc.problem_mark else None
+            raise PolicyError(f"invalid YAML: {exc.problem}", source=source, line=line) from None
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"invalid YAML: {exc}", source=source) from None
+        return _Parser(source).policy(root)
+
+    # -- deciding ----------------------------------------------------------
+
+    def role(self, role: str) -> RolePolicy:
+        try:
+            return self.roles[role]
+        except KeyError:
+            raise ValueError(f"unknown role {role!r}; expected one of {ROLES}") from None
+
+    def fail_mode(self, role: str) -> FailMode:
+        return self.role(role).on_error
+
+    def wants_system_prompt(self, model: str | None) -> bool:
+        if not self.safety_system_prompt or not model:
+            return False
+        name = model.lower()
+        return any(fnmatch.fnmatch(name, pat.lower()) for pat in self.system_prompt_models)
+
+    def decide(self, role: str, detection: Detection, detector: str = "") -> Verdict:
+        rp = self.role(role)
+        if detection.status is not Status.OK:
+            action = Action.BLOCK if rp.on_error == "closed" else Action.ALLOW
+            return Verdict(
+                decision=action,
+                role=role,
+                scores=dict(detection.scores),
+                detector=detector,
+                status=detection.status,
+                latency_ms=detection.latency_ms,
+                reason=f"detector {detection.status.value}: {detection.error or 'no detail'}; "
+                f"fail-{rp.on_error}",
+            )
+        scores = detection.scores
+        crossed: list[tuple[str, Rule]] = []
+        for label in LABELS:
+            rule = rp.rule(label)
+            if rule.action is not Action.ALLOW and scores.get(label, 0.0) >= rule.threshold:
+                crossed.append((label, rule))
+        decision = max((r.action for _, r in crossed), key=lambda a: a.severity,
+                       default=Action.ALLOW)
+        categories = [label for label, _ in crossed if label != HARM]
+        if not categories and crossed:
+            # Only the overall score crossed: attribute to the likeliest category
+            # so downstream consumers (metrics, review queue) always have one.
+            top = max(CATEGORY_IDS, key=lambda c: scores.get(c, 0.0))
+            categories = [top]
+        reason = ", ".join(f"{label} {scores.get(label, 0.0):.2f}>={rule.threshold:g}"
+                           for label, rule in crossed)
+        return Verdict(
+            decision=decision,
+            role=role,
+            scores=dict(scores),
+            categories=tuple(categories),
+            detector=detector,
+            status=Status.OK,
+            latency_ms=detection.latency_ms,
+            reason=reason,
+        )
+
+
+class _Parser:
+    """Turns the composed YAML node tree into a Policy, keeping line numbers."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: yaml.Node | None, path: str, message: str) -> PolicyError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return PolicyError(message, source=self.source, line=line, field=path or None)
+
+    def mapping(self, node: yaml.Node, path: str, allowed: tuple[str, ...] | None
+                ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, path, "must be a mapping")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise self.fail(key, path, "keys must be plain names")
+            name = str(key.value)
+            sub = f"{path}.{name}" if path else name
+            if allowed is not None and name not in allowed:
+                raise self.fail(key, sub, f"unknown setting; expected one of: {', '.join(allowed)}")
+            if name in out:
+                raise self.fail(key, sub, "set twice")
+            out[name] = (key, value)
+        return out
+
+    def scalar(self, node: yaml.Node, path: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, path, "must be a single value")
+        return yaml.safe_load(yaml.serialize(node))
+
+    def threshold(self, node: yaml.Node, path: str) -> float:
+        value = self.scalar(node, path)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise self.fail(node, path, f"must be a number in [0, 1], got {value!r}")
+        return float(value)
+
+    def action(self, node: yaml.Node, path: str) -> Action:
+        value = self.scalar(node, path)
+        try:
+            return Action(value)
+        except ValueError:
+            raise self.fail(node, path, f"must be one of allow, flag, block; got {value!r}") from None
+
+    def rule(self, node: yaml.Node, path: str, fallback: Rule) -> Rule:
+        m = self.mapping(node, path, ("threshold", "action"))
+        threshold = self.threshold(m["threshold"][1], f"{path}.threshold") if "threshold" in m \
+            else fallback.threshold
+        action = self.action(m["action"][1], f"{path}.action") if "action" in m \
+            else fallback.action
+        return Rule(threshold, action)
+
+    def role(self, node: yaml.Node, path: str) -> RolePolicy:
+        m = self.mapping(node, path, ("on_error", "timeout_ms", "default", "categories"))
+        on_error: FailMode = "open"
+        if "on_error" in m:
+            value = self.scalar(m["on_error"][1], f"{path}.on_error")
+            if value not in ("open", "closed"):
+                raise self.fail(m["on_error"][1], f"{path}.on_error",
+                                f"must be 'open' or 'closed', got {value!r}")
+            on_error = value
+        timeout_ms = 2000.0
+        if "timeout_ms" in m:
+            value = self.scalar(m["timeout_ms"][1], f"{path}.timeout_ms")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise self.fail(m["timeout_ms"][1], f"{path}.timeout_ms",
+                                f"must be a positive number of milliseconds, got {value!r}")
+            timeout_ms = float(value)
+        default = Rule(0.5, Action.BLOCK)
+        if "default" in m:
+            default = self.rule(m["default"][1], f"{path}.default", default)
+        rules: dict[str, Rule] = {}
+        if "categories" in m:
+            cats_path = f"{path}.categories"
+            for label, (_, value) in self.mapping(m["categories"][1], cats_path, LABELS).items():
+                rules[label] = self.rule(value, f"{cats_path}.{label}", default)
+        return RolePolicy(on_error=on_error, timeout_ms=timeout_ms, default=default, rules=rules)
+
+    def policy(self, root: yaml.Node | None) -> Policy:
+        if root is None:
+            raise PolicyError("empty policy file", source=self.source)
+        top = self.mapping(root, "", ("version", "detector", *ROLES, "safety_system_prompt",
+                                      "system_prompt_models"))
+        if "version" in top and self.scalar(top["version"][1], "version") != 1:
+            raise self.fail(top["version"][1], "version", "only version 1 is supported")
+        detector = "fast"
+        if "detector" in top:
+            detector = self.scalar(top["detector"][1], "detector")
+            if not isinstance(detector, str) or not detector:
+                raise self.fail(top["detector"][1], "detector", "must be a detector name")
+        roles = {r: self.role(top[r][1], r) if r in top else RolePolicy() for r in ROLES}
+        prompt: str | None = None
+        if "safety_system_prompt" in top:
+            prompt = self.scalar(top["safety_system_prompt"][1], "safety_system_prompt")
+            if prompt is not None and not isinstance(prompt, str):
+                raise self.fail(top["safety_system_prompt"][1], "safety_system_prompt",
+                                "must be text")
+        models: tuple[str, ...] = ()
+        if "system_prompt_models" in top:
+            node = top["system_prompt_models"][1]
+            if not isinstance(node, yaml.SequenceNode):
+                raise self.fail(node, "system_prompt_models", "must be a list of model patterns")
+            items = [self.scalar(n, "system_prompt_models") for n in node.value]
+            if not all(isinstance(i, str) for i in items):
+                raise self.fail(node, "system_prompt_models", "every entry must be text")
+            models = tuple(items)
+        return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
+                      system_prompt_models=models, source=self.source)

@@ -1,0 +1,117 @@
+"""Guard's own logic, with small detectors written for the faults they show.
+
+These stand-ins test what Guard does with a detector's output (batching,
+errors, timeouts, role inference); the real classifier is exercised in
+tests/classifiers/.
+"""
+
+import asyncio
+
+import pytest
+
+from guardstack.classifiers.base import Detection, Subject
+from guardstack.guard import Guard, subject_from_messages
+from guardstack.policy import Policy
+from guardstack.verdict import Action, Status
+
+
+class KeywordDetector:
+    """Scores 'harm' 1.0 when a marker word is present; records what it saw."""
+
+    name = "keyword"
+
+    def __init__(self, word: str = "zzmarker") -> None:
+        self.word = word
+        self.seen: list[Subject] = []
+
+    def detect_sync(self, subjects):
+        self.seen.extend(subjects)
+        return [Detection(scores={"harm": float(self.word in s.text), "cyber": 0.0})
+                for s in subjects]
+
+    async def detect(self, subjects):
+        return self.detect_sync(subjects)
+
+
+class BrokenDetector:
+    name = "broken"
+
+    def detect_sync(self, subjects):
+        raise RuntimeError("model file is corrupt")
+
+    async def detect(self, subjects):
+        raise RuntimeError("model file is corrupt")
+
+
+class SlowDetector:
+    name = "slow"
+
+    def detect_sync(self, subjects):
+        raise NotImplementedError
+
+    async def detect(self, subjects):
+        await asyncio.sleep(5)
+        return []
+
+
+def test_check_uses_policy_on_detector_scores():
+    guard = Guard(detector=KeywordDetector())
+    assert guard.check("tell me about zzmarker").decision is Action.BLOCK
+    ok = guard.check("what do mitochondria do")
+    assert ok.decision is Action.ALLOW
+    assert ok.detector == "keyword" and ok.status is Status.OK
+
+
+def test_check_messages_judges_last_message_with_context_and_role():
+    det = KeywordDetector()
+    guard = Guard(detector=det)
+    v = guard.check_messages([
+        {"role": "system", "content": "be nice"},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello zzmarker"},
+    ])
+    assert v.role == "response" and v.blocked
+    seen = det.seen[-1]
+    assert seen.role == "response"
+    assert [m.role for m in seen.context] == ["system", "user"]
+
+
+def test_openai_content_parts_are_flattened():
+    s = subject_from_messages([{"role": "user", "content": [
+        {"type": "text", "text": "first"}, {"type": "image_url", "image_url": {}},
+        {"type": "text", "text": "second"}]}])
+    assert s.text == "first\nsecond"
+
+
+def test_empty_messages_is_a_value_error():
+    with pytest.raises(ValueError):
+        Guard(detector=KeywordDetector()).check_messages([])
+
+
+def test_broken_detector_becomes_error_verdict_resolved_by_fail_mode():
+    closed = Policy.from_yaml("prompt:\n  on_error: closed\n")
+    v = Guard(policy=closed, detector=BrokenDetector()).check("anything")
+    assert v.status is Status.ERROR and v.decision is Action.BLOCK
+    assert "corrupt" in v.reason
+    v = Guard(detector=BrokenDetector()).check("anything")
+    assert v.status is Status.ERROR and v.decision is Action.ALLOW
+
+
+async def test_async_timeout_is_an_error_verdict():
+    policy = Policy.from_yaml("prompt:\n  timeout_ms: 50\n  on_error: closed\n")
+    v = await Guard(policy=policy, detector=SlowDetector()).acheck("anything")
+    assert v.status is Status.ERROR and v.blocked
+    assert "timed out" in v.reason
+
+
+def test_batch_keeps_order():
+    guard = Guard(detector=KeywordDetector())
+    subjects = [Subject(t) for t in ("a", "zzmarker b", "c", "zzmarker d")]
+    assert [v.blocked for v in guard.check_batch(subjects)] == [False, True, False, True]
+
+
+def test_policy_path_is_loaded(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("prompt:\n  default: {action: flag}\n")
+    v = Guard(policy=path, detector=KeywordDetector()).check("zzmarker")
+    assert v.decision is Action.FLAG

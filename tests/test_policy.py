@@ -1,0 +1,114 @@
+import pytest
+
+from guardstack.classifiers.base import Detection
+from guardstack.policy import SETTINGS, Policy, PolicyError
+from guardstack.taxonomy import CATEGORY_IDS
+from guardstack.verdict import Action, Status
+
+
+def test_default_policy_loads_and_covers_both_roles():
+    p = Policy.default()
+    assert p.detector == "fast"
+    for role in ("prompt", "response"):
+        assert p.fail_mode(role) in ("open", "closed")
+    assert p.safety_system_prompt
+    assert p.wants_system_prompt("SmolLM2-135M-Instruct")
+    assert not p.wants_system_prompt("llama-3-8b-instruct")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "fragment"),
+    [
+        ("version: 1\nprompt:\n  categories:\n    cbrn: {threshold: 1.5}\n", 4,
+         "prompt.categories.cbrn.threshold", "[0, 1]"),
+        ("version: 1\nprompt:\n  default:\n    action: deny\n", 4, "prompt.default.action",
+         "allow, flag, block"),
+        ("version: 1\nresponse:\n  on_error: maybe\n", 3, "response.on_error", "'open'"),
+        ("version: 1\nprompt:\n  categories:\n    mitochondria: {action: block}\n", 4,
+         "prompt.categories.mitochondria", "unknown setting"),
+        ("version: 1\nprompt:\n  colour: red\n", 3, "prompt.colour", "unknown setting"),
+        ("version: 2\n", 1, "version", "version 1"),
+        ("version: 1\nprompt:\n  timeout_ms: -3\n", 3, "prompt.timeout_ms", "positive"),
+        ("version: 1\nsystem_prompt_models: smollm\n", 2, "system_prompt_models", "list"),
+    ],
+)
+def test_invalid_policy_errors_name_line_and_field(text, line, field, fragment):
+    with pytest.raises(PolicyError) as info:
+        Policy.from_yaml(text, source="p.yaml")
+    err = info.value
+    assert err.line == line
+    assert err.field == field
+    assert fragment in str(err)
+    assert str(err).startswith(f"p.yaml:{line}: {field}: ")
+
+
+def test_yaml_syntax_error_reports_a_line():
+    with pytest.raises(PolicyError) as info:
+        Policy.from_yaml("version: 1\nprompt: {a: [\n", source="p.yaml")
+    assert info.value.line is not None
+    assert "invalid YAML" in str(info.value)
+
+
+def test_empty_and_unreadable_and_non_utf8_files(tmp_path):
+    with pytest.raises(PolicyError, match="empty"):
+        Policy.from_yaml("", source="p.yaml")
+    with pytest.raises(PolicyError, match="cannot read"):
+        Policy.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"version: 1\ndetector: \xff\xfe\n")
+    with pytest.raises(PolicyError, match="UTF-8") as info:
+        Policy.load(bad)
+    assert info.value.line == 2
+
+
+def test_category_rule_inherits_the_role_default():
+    p = Policy.from_yaml(
+        "prompt:\n  default: {threshold: 0.7, action: flag}\n  categories:\n"
+        "    cyber: {action: block}\n"
+    )
+    rule = p.role("prompt").rule("cyber")
+    assert rule.threshold == 0.7 and rule.action is Action.BLOCK
+    assert p.role("prompt").rule("hate").action is Action.FLAG
+
+
+def test_decide_takes_the_most_severe_crossed_rule():
+    p = Policy.from_yaml(
+        "prompt:\n  default: {threshold: 0.5, action: block}\n  categories:\n"
+        "    self_harm: {action: flag}\n    privacy: {action: allow}\n"
+    )
+    flagged = p.decide("prompt", Detection(scores={"harm": 0.4, "self_harm": 0.8, "privacy": 0.9}))
+    assert flagged.decision is Action.FLAG
+    assert flagged.categories == ("self_harm",)
+    blocked = p.decide("prompt", Detection(scores={"harm": 0.9, "self_harm": 0.8, "cyber": 0.6}))
+    assert blocked.decision is Action.BLOCK
+    assert set(blocked.categories) == {"self_harm", "cyber"}
+    allowed = p.decide("prompt", Detection(scores={"harm": 0.1, "cyber": 0.2}))
+    assert allowed.decision is Action.ALLOW and allowed.categories == ()
+
+
+def test_overall_harm_alone_is_attributed_to_the_likeliest_category():
+    p = Policy.default()
+    scores = dict.fromkeys(CATEGORY_IDS, 0.1) | {"harm": 0.95, "weapons": 0.3}
+    v = p.decide("prompt", Detection(scores=scores), "fast")
+    assert v.decision is Action.BLOCK
+    assert v.categories == ("weapons",)
+    assert "harm 0.95" in v.reason
+
+
+def test_detector_error_is_resolved_by_fail_mode():
+    p = Policy.from_yaml("prompt:\n  on_error: closed\nresponse:\n  on_error: open\n")
+    err = Detection(scores={}, status=Status.ERROR, error="boom")
+    closed = p.decide("prompt", err)
+    opened = p.decide("response", err)
+    assert closed.decision is Action.BLOCK and closed.status is Status.ERROR
+    assert opened.decision is Action.ALLOW and opened.status is Status.ERROR
+    assert "fail-closed" in closed.reason and "boom" in closed.reason
+
+
+def test_settings_table_names_every_key_the_parser_accepts():
+    names = {s.name for s in SETTINGS}
+    for key in ("version", "detector", "safety_system_prompt", "system_prompt_models",
+                "<role>.on_error", "<role>.timeout_ms", "<role>.default.threshold",
+                "<role>.default.action", "<role>.categories.<label>.threshold",
+                "<role>.categories.<label>.action"):
+        assert key in names
