@@ -1,0 +1,254 @@
+"""CLI commands of the store: ``keys``, ``accounts``, ``db`` and ``purge``.
+
+Wired into ``guardstack`` by :func:`add_commands`. Every command takes
+``--db URL`` (default ``$GUARDSTACK_DB`` or ``sqlite:///guardstack.db``),
+returns an exit code, and reports problems as one ``guardstack: error:``
+line (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+
+from guardstack.store.accounts import AccountAction, Accounts, AccountState
+from guardstack.store.engine import ENV_URL, Store
+from guardstack.store.errors import StoreError, display_url
+from guardstack.store.keys import KeyStore
+from guardstack.store.retention import parse_age, purge
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _error(message: str) -> int:
+    print(f"guardstack: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _guarded(fn: Handler) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (StoreError, ValueError) as exc:
+            return _error(str(exc))
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def _store(args: argparse.Namespace, *, current: bool = True) -> Store:
+    store = Store(args.db)
+    if current:
+        store.require_current()
+    return store
+
+
+def _actor(args: argparse.Namespace) -> str:
+    if getattr(args, "actor", None):
+        return str(args.actor)
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help=f"database URL (default ${ENV_URL} or sqlite:///guardstack.db); "
+        "postgresql://USER@HOST/DB for PostgreSQL",
+    )
+
+
+# -- db ----------------------------------------------------------------------
+@_guarded
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Create or upgrade the schema to the newest revision."""
+    with _store(args, current=False) as store:
+        before = store.current_revision()
+        after = store.migrate()
+    if before == after:
+        print(f"{display_url(store.url)}: already at revision {after}")
+    else:
+        print(f"{display_url(store.url)}: upgraded {before or 'empty'} -> {after}")
+    return 0
+
+
+@_guarded
+def cmd_db_status(args: argparse.Namespace) -> int:
+    """Show the schema revision of the database."""
+    with _store(args, current=False) as store:
+        print(f"{display_url(store.url)}: revision {store.current_revision() or 'none (empty)'}")
+    return 0
+
+
+# -- keys --------------------------------------------------------------------
+@_guarded
+def cmd_keys_add(args: argparse.Namespace) -> int:
+    """Issue an API key; the plaintext key is printed once, on stdout."""
+    with _store(args) as store:
+        plaintext, info = KeyStore(store).create(
+            args.user, tenant=args.tenant, name=args.name, actor=_actor(args)
+        )
+    print(
+        f"created key {info.id} ({info.prefix}...) for user {info.user}"
+        + (f", tenant {info.tenant}" if info.tenant else "")
+        + ". It is shown only now: store it.",
+        file=sys.stderr,
+    )
+    print(plaintext)
+    return 0
+
+
+@_guarded
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    """List API keys (never their plaintext)."""
+    with _store(args) as store:
+        keys = KeyStore(store).list_keys(user=args.user, include_revoked=not args.active)
+    rows = [("ID", "PREFIX", "USER", "TENANT", "NAME", "CREATED", "REVOKED")]
+    for k in keys:
+        rows.append(
+            (
+                k.id,
+                k.prefix,
+                k.user,
+                k.tenant or "-",
+                k.name or "-",
+                k.created_at.strftime("%Y-%m-%d %H:%M"),
+                k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "-",
+            )
+        )
+    _table(rows)
+    return 0
+
+
+@_guarded
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke an API key by id."""
+    with _store(args) as store:
+        info = KeyStore(store).revoke(args.id, actor=_actor(args))
+    print(f"revoked key {info.id} ({info.prefix}...) of user {info.user}")
+    return 0
+
+
+# -- accounts ----------------------------------------------------------------
+def _print_action(a: AccountAction) -> None:
+    note = f" (reverses {a.reverses})" if a.reverses else ""
+    note += f" [reversed by {a.reversed_by}]" if a.reversed_by else ""
+    print(
+        f"{a.id:>6}  {a.ts:%Y-%m-%d %H:%M:%S}  {a.previous_state} -> {a.state}  "
+        f"by {a.actor}: {a.reason}{note}"
+    )
+
+
+@_guarded
+def cmd_accounts_show(args: argparse.Namespace) -> int:
+    """Show a user's account state and its history."""
+    with _store(args) as store:
+        accounts = Accounts(store, cache_ttl=0)
+        state = accounts.get_state(args.user)
+        history = accounts.history(args.user)
+    print(f"{args.user}: {state}")
+    for action in history:
+        _print_action(action)
+    return 0
+
+
+@_guarded
+def cmd_accounts_set(args: argparse.Namespace) -> int:
+    """Set a user's account state (who and why are recorded)."""
+    with _store(args) as store:
+        action = Accounts(store).set_state(args.user, args.state, _actor(args), args.reason)
+    _print_action(action)
+    return 0
+
+
+@_guarded
+def cmd_accounts_reverse(args: argparse.Namespace) -> int:
+    """Reverse an account action, restoring the state before it."""
+    with _store(args) as store:
+        action = Accounts(store).reverse(args.action_id, _actor(args), args.reason)
+    _print_action(action)
+    return 0
+
+
+# -- purge -------------------------------------------------------------------
+@_guarded
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete recorded traffic older than the given age."""
+    age = parse_age(args.older_than)
+    with _store(args) as store:
+        n_ex, n_msg = purge(store, age, actor=_actor(args), dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {n_ex} exchanges and {n_msg} messages older than {args.older_than}")
+    return 0
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``keys``, ``accounts``, ``db`` and ``purge``. Each leaf parser
+    sets ``func`` (``args.func(args) -> int``)."""
+    keys = subparsers.add_parser("keys", help="manage gateway API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    p = keys_sub.add_parser("add", help="issue a key for a user (printed once)")
+    p.add_argument("user", help="user id the key authenticates as")
+    p.add_argument("--tenant", help="tenant id")
+    p.add_argument("--name", help="a label for the key")
+    p.add_argument("--actor", help="who issues it (default cli:$USER)")
+    _add_db(p)
+    p.set_defaults(func=cmd_keys_add)
+    p = keys_sub.add_parser("list", help="list keys")
+    p.add_argument("--user", help="only this user's keys")
+    p.add_argument("--active", action="store_true", help="hide revoked keys")
+    _add_db(p)
+    p.set_defaults(func=cmd_keys_list)
+    p = keys_sub.add_parser("revoke", help="revoke a key by id")
+    p.add_argument("id", help="key id (from `keys list`)")
+    p.add_argument("--actor", help="who revokes it (default cli:$USER)")
+    _add_db(p)
+    p.set_defaults(func=cmd_keys_revoke)
+
+    accounts = subparsers.add_parser("accounts", help="account states and enforcement actions")
+    acc_sub = accounts.add_subparsers(dest="accounts_command", metavar="COMMAND", required=True)
+    p = acc_sub.add_parser("show", help="a user's state and action history")
+    p.add_argument("user")
+    _add_db(p)
+    p.set_defaults(func=cmd_accounts_show)
+    p = acc_sub.add_parser("set", help="set a user's state")
+    p.add_argument("user")
+    p.add_argument("state", choices=[s.value for s in AccountState])
+    p.add_argument("--reason", required=True, help="why (recorded)")
+    p.add_argument("--actor", help="who (default cli:$USER)")
+    _add_db(p)
+    p.set_defaults(func=cmd_accounts_set)
+    p = acc_sub.add_parser("reverse", help="undo an action, restoring the previous state")
+    p.add_argument("action_id", type=int)
+    p.add_argument("--reason", required=True, help="why (recorded)")
+    p.add_argument("--actor", help="who (default cli:$USER)")
+    _add_db(p)
+    p.set_defaults(func=cmd_accounts_reverse)
+
+    db = subparsers.add_parser("db", help="event store schema")
+    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    p = db_sub.add_parser("upgrade", help="create or migrate the schema to the newest revision")
+    _add_db(p)
+    p.set_defaults(func=cmd_db_upgrade)
+    p = db_sub.add_parser("status", help="show the schema revision")
+    _add_db(p)
+    p.set_defaults(func=cmd_db_status)
+
+    p = subparsers.add_parser("purge", help="delete recorded traffic older than an age")
+    p.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 30d, 2w, 12h")
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    _add_db(p)
+    p.set_defaults(func=cmd_purge)

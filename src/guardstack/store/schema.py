@@ -1,0 +1,200 @@
+"""The event store's tables, as SQLAlchemy Core metadata.
+
+This is the schema *as of the latest migration*; the migrations under
+``migrations/versions`` are what create it, and a test checks the two agree.
+Change both together (new migration + this file), never only one.
+
+Naming: users and tenants are plain id strings (no tables of their own); the
+columns are ``user_id`` / ``tenant_id`` because ``user`` is a reserved word in
+PostgreSQL (``SELECT user`` returns the database role, a trap for analysts).
+Timestamps are stored in UTC and read back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+#: Account states, least to most restrictive.
+ACCOUNT_STATES = ("none", "warn", "rate_limited", "suspended")
+DECISIONS = ("allow", "flag", "block")
+
+# Deterministic constraint names so later migrations can drop/alter them by name.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """DateTime stored as UTC and always returned timezone-aware.
+
+    SQLite has no timezone type and hands back naive values; without this
+    the same query would return naive datetimes on SQLite and aware ones on
+    PostgreSQL, and comparisons between them raise.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite stores the string as given; keep it naive-UTC there so
+        # lexical order equals time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: JSON everywhere, JSONB on PostgreSQL (indexable, faster to query).
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+#: 64-bit autoincrement key; SQLite only autoincrements INTEGER PRIMARY KEY.
+BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+exchanges = sa.Table(
+    "exchanges",
+    metadata,
+    # The gateway's request id (uuid). Being the primary key is what makes
+    # spool replay idempotent: a replayed event is ignored, never duplicated.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("ts_start", UTCDateTime(), nullable=False),
+    sa.Column("ts_end", UTCDateTime()),
+    sa.Column("user_id", sa.Text()),
+    sa.Column("tenant_id", sa.Text()),
+    sa.Column("api_key_id", sa.String(64)),
+    sa.Column("conversation_id", sa.Text()),
+    sa.Column("model", sa.Text()),
+    sa.Column("endpoint", sa.Text()),
+    sa.Column("stream", sa.Boolean(), nullable=False, default=False),
+    sa.Column("http_status", sa.Integer()),
+    sa.Column("finish_reason", sa.Text()),
+    sa.Column("error", sa.Text()),
+    sa.Column("classifier_ms", sa.Float()),
+    sa.Column("upstream_ms", sa.Float()),
+    sa.Column("ttft_ms", sa.Float()),
+    sa.Column("total_ms", sa.Float()),
+    sa.Column("prompt_tokens", sa.Integer()),
+    sa.Column("completion_tokens", sa.Integer()),
+    sa.Column("prompt_decision", sa.String(16)),
+    sa.Column("response_decision", sa.String(16)),
+    sa.Column("halted", sa.Boolean(), nullable=False, default=False),
+    sa.Column("redacted", sa.Boolean(), nullable=False, default=False),
+    # Anything else the gateway wants to keep (upstream name, policy
+    # version, client ip ...), so a new field does not need a migration.
+    sa.Column("extra", JSONType),
+    sa.Index(None, "user_id", "ts_start"),
+    sa.Index(None, "tenant_id", "ts_start"),
+    sa.Index(None, "conversation_id", "ts_start"),
+    sa.Index(None, "ts_start"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column(
+        "exchange_id",
+        sa.String(64),
+        sa.ForeignKey("exchanges.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("idx", sa.Integer(), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("content", sa.Text(), nullable=False),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    # Denormalised from the exchange so per-user and per-conversation scans
+    # (layer 3's main access path) need no join.
+    sa.Column("user_id", sa.Text()),
+    sa.Column("tenant_id", sa.Text()),
+    sa.Column("conversation_id", sa.Text()),
+    sa.Column("decision", sa.String(16)),
+    sa.Column("scores", JSONType),
+    sa.Column("categories", JSONType),
+    sa.Column("detector", sa.Text()),
+    sa.Column("status", sa.String(16)),
+    sa.Column("latency_ms", sa.Float()),
+    # Little-endian float32 or float16 vector of the classifier's embedding.
+    sa.Column("embedding", sa.LargeBinary()),
+    sa.Column("embedding_dtype", sa.String(8)),
+    sa.Column("embedding_dim", sa.Integer()),
+    # A replayed event re-inserts the same (exchange, idx): ignored.
+    sa.UniqueConstraint("exchange_id", "idx"),
+    sa.Index(None, "user_id", "ts"),
+    sa.Index(None, "conversation_id", "ts"),
+    sa.Index(None, "decision", "ts"),
+    sa.Index(None, "ts"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    # sha256 hex of the plaintext key; the plaintext is never stored.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("tenant_id", sa.Text()),
+    sa.Column("name", sa.Text()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.Index(None, "user_id"),
+)
+
+account_actions = sa.Table(
+    "account_actions",
+    metadata,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("previous_state", sa.String(16), nullable=False),
+    sa.Column("actor", sa.Text(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    # The action this one undoes (set by reverse()), and the one that undid this.
+    sa.Column("reverses", sa.BigInteger()),
+    sa.Column("reversed_by", sa.BigInteger()),
+    sa.CheckConstraint("state IN ('none', 'warn', 'rate_limited', 'suspended')", name="state"),
+    sa.Index(None, "user_id", "ts"),
+)
+
+account_states = sa.Table(
+    "account_states",
+    metadata,
+    sa.Column("user_id", sa.Text(), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("last_action_id", sa.BigInteger()),
+    sa.CheckConstraint("state IN ('none', 'warn', 'rate_limited', 'suspended')", name="state"),
+    sa.Index(None, "state"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.Text(), nullable=False),
+    sa.Column("action", sa.Text(), nullable=False),
+    sa.Column("subject_user", sa.Text()),
+    sa.Column("detail", JSONType),
+    sa.Index(None, "subject_user", "ts"),
+    sa.Index(None, "ts"),
+)

@@ -1,0 +1,121 @@
+import argparse
+import os
+import subprocess
+import sys
+
+import pytest
+
+from guardstack.store import KeyStore, Store
+from guardstack.store.commands import add_commands
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="guardstack")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_db_upgrade_then_keys_add_list_revoke(db_url, capsys):
+    assert run(["db", "upgrade", "--db", db_url]) == 0
+    assert "upgraded empty -> 0001" in capsys.readouterr().out
+    assert run(["db", "upgrade", "--db", db_url]) == 0
+    assert "already at revision 0001" in capsys.readouterr().out
+
+    assert run(["keys", "add", "alice", "--tenant", "acme", "--name", "ci", "--db", db_url]) == 0
+    out, err = capsys.readouterr()
+    plaintext = out.strip()
+    assert plaintext.startswith("gs-") and "shown only now" in err
+    store = Store(db_url)
+    info = KeyStore(store).lookup(plaintext)
+    assert info is not None and info.user == "alice" and info.tenant == "acme"
+
+    assert run(["keys", "list", "--db", db_url]) == 0
+    listing = capsys.readouterr().out
+    assert info.id in listing and info.prefix in listing and plaintext not in listing
+
+    assert run(["keys", "revoke", info.id, "--db", db_url]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert KeyStore(store).lookup(plaintext) is None
+    store.dispose()
+
+
+def test_accounts_commands(store, capsys):
+    url = store.url
+    assert (
+        run(
+            [
+                "accounts",
+                "set",
+                "bob",
+                "suspended",
+                "--reason",
+                "abuse",
+                "--actor",
+                "kim",
+                "--db",
+                url,
+            ]
+        )
+        == 0
+    )
+    action_id = int(capsys.readouterr().out.split()[0])
+    assert run(["accounts", "reverse", str(action_id), "--reason", "appeal", "--db", url]) == 0
+    capsys.readouterr()
+    assert run(["accounts", "show", "bob", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("bob: none")
+    assert "none -> suspended  by kim: abuse" in out and f"(reverses {action_id})" in out
+
+
+def test_purge_command(store, capsys):
+    assert run(["purge", "--older-than", "30d", "--db", store.url]) == 0
+    assert "deleted 0 exchanges and 0 messages" in capsys.readouterr().out
+    assert run(["purge", "--older-than", "soon", "--db", store.url]) == 2
+    assert "guardstack: error: not an age: 'soon'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("db", "needle"),
+    [
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("postgresql://u:hunter2@127.0.0.1:1/db", "cannot use database"),
+        ("sqlite:////no/such/dir/g.db", "does not exist"),
+    ],
+)
+def test_bad_db_url_is_one_clear_line(db, needle, capsys):
+    assert run(["keys", "list", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("guardstack: error: ") and needle in err
+    assert "Traceback" not in err and "hunter2" not in err
+    assert err.count("\n") == 1
+
+
+def test_unmigrated_database_says_how_to_fix(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path}/fresh.db"
+    assert run(["keys", "add", "alice", "--db", db]) == 2
+    assert "run `guardstack db upgrade --db" in capsys.readouterr().err
+
+
+def test_cli_process_reports_bad_url_without_traceback(tmp_path):
+    # The real entry point, in a fresh process, as a user would run it.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "guardstack.cli",
+            "db",
+            "upgrade",
+            "--db",
+            "postgresql://u@127.0.0.1:1/db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("guardstack: error: cannot use database")
+    assert "Traceback" not in proc.stderr
