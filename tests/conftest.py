@@ -1,3 +1,3 @@
 """Shared test setup. Fixtures for real servers live in tests/fixtures/."""
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.fixtures.llama_server", "tests.fixtures.postgres"]

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from guardstack import taxonomy
+from guardstack.classifiers.backend_options import add_backend_arguments, detector_from_args
 from guardstack.policy import SETTINGS, Policy, PolicyError
 
 
@@ -16,11 +17,13 @@ def add_commands(sub: Any) -> None:
                        description="Judge one text and print the verdict. Exit 0 when allowed, "
                        "1 when flagged or blocked.")
     p.add_argument("text", help="text to judge; '-' reads standard input")
-    p.add_argument("--role", choices=("prompt", "response"), default="prompt")
+    p.add_argument("--role", choices=("prompt", "response"), default="prompt",
+                   help="judge the text as a user prompt or as a model response")
     p.add_argument("--prompt", dest="context_prompt", default=None,
                    help="with --role response: the prompt the response answers")
     p.add_argument("--policy", default=None, help="policy YAML file (default: the shipped one)")
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    add_backend_arguments(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("policy", help="Validate a policy file or list its settings.")
@@ -54,7 +57,7 @@ def read_text_arg(text: str) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from guardstack.guard import Guard
 
-    guard = Guard(policy=load_policy(args.policy))
+    guard = Guard(policy=load_policy(args.policy), detector=detector_from_args(args))
     context = [{"role": "user", "content": args.context_prompt}] if args.context_prompt else []
     verdict = guard.check(read_text_arg(args.text), role=args.role, context=context)
     if args.json:

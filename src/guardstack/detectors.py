@@ -13,7 +13,16 @@ GROUP = "guardstack.detectors"
 
 # Used only when the package runs from a source tree without being installed,
 # so its own entry points are not visible.
-_BUILTIN = {"fast": "guardstack.classifiers.fast:FastClassifier"}
+_BUILTIN = {
+    "fast": "guardstack.classifiers.fast:FastClassifier",
+    "llama-guard-3": "guardstack.classifiers.llama_guard:LlamaGuard3",
+    "llama-guard-4": "guardstack.classifiers.llama_guard:LlamaGuard4",
+    "qwen3guard": "guardstack.classifiers.qwen3guard:Qwen3Guard",
+    "shieldgemma": "guardstack.classifiers.shieldgemma:ShieldGemma",
+    "gpt-oss-safeguard": "guardstack.classifiers.gpt_oss_safeguard:GptOssSafeguard",
+    "granite-guardian": "guardstack.classifiers.granite_guardian:GraniteGuardian",
+    "cascade": "guardstack.classifiers.cascade:Cascade",
+}
 
 
 def available() -> dict[str, str]:

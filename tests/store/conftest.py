@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.fixtures.postgres import pg_private_server, pg_server, pg_url  # noqa: F401
 
 from guardstack.store import Store
 
