@@ -19,6 +19,7 @@ AREAS = (
     "guardstack.training.commands",
     "guardstack.gateway.commands",
     "guardstack.store.commands",
+    "guardstack.simulate.commands",
 )
 
 

@@ -1,0 +1,221 @@
+"""``guardstack simulate``: persona traffic for tests, benchmarks and demos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from guardstack.simulate.generator import (
+    DEFAULT_MIX,
+    DEFAULT_MODEL,
+    DEFAULT_START,
+    MIX_KEYS,
+    SimulationConfig,
+    SimulationError,
+)
+
+DESCRIPTION = """\
+Generate realistic, reproducible traffic from personas: ordinary users
+(coding, cooking, homework, travel, writing, maths), professionals who
+legitimately touch sensitive topics (the hard negatives), and adversaries
+(decomposition across sessions, crescendo, jailbreak spraying, coordinated
+accounts) and users at risk (crisis, delusion). The same --seed gives
+byte-identical output.
+
+--out FILE.jsonl writes user turns only (no model runs) in the ingest format
+of `guardstack ingest`, and the ground truth to FILE.truth.json (or --truth).
+--gateway URL replays every session as a real multi-turn chat through the
+gateway with the official openai client, counting blocked prompts (400
+content_filter), halted answers and 429 back-offs. See docs/simulate.md."""
+
+DEFAULT_USERS = 100
+DEFAULT_DAYS = 14
+DEFAULT_CONCURRENCY = 4
+DB_NOT_YET = (
+    "--db is not yet available: the ingest command lands with issue 4. Meanwhile write "
+    "--out FILE.jsonl and load it with `guardstack ingest FILE.jsonl --db URL` once that exists."
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _start(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO-8601 time such as 2026-03-02T00:00:00+00:00, got {text!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone; add one, e.g. {text}+00:00")
+    return value
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``adversary=0.3,coordinated=0.5`` → shares overriding the default mix."""
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in MIX_KEYS:
+            raise argparse.ArgumentTypeError(
+                f"bad mix entry {part!r}: expected KEY=SHARE with KEY one of {', '.join(MIX_KEYS)}")
+        try:
+            share = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"mix {key}: {value!r} is not a number") from None
+        if not share >= 0 or share == float("inf"):
+            raise argparse.ArgumentTypeError(f"mix {key}: must be a finite number >= 0")
+        mix[key] = share
+    return mix
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="Generate persona traffic (JSONL with ground truth, or live through a gateway).",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--users", type=_positive_int, default=DEFAULT_USERS, metavar="N",
+                   help=f"number of simulated users (default {DEFAULT_USERS})")
+    p.add_argument("--days", type=_positive_int, default=DEFAULT_DAYS, metavar="D",
+                   help=f"days the traffic spreads over (default {DEFAULT_DAYS})")
+    p.add_argument("--seed", type=_seed, default=0, metavar="S",
+                   help="random seed; the same seed gives byte-identical output (default 0)")
+    p.add_argument("--start", type=_start, default=DEFAULT_START, metavar="ISO",
+                   help=f"start of the simulated period, ISO-8601 with zone "
+                   f"(default {DEFAULT_START.isoformat()})")
+    p.add_argument("--mix", type=parse_mix, default={}, metavar="K=V,...",
+                   help="override persona shares, e.g. adversary=0.3,coordinated=0.5 (keys: "
+                   + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
+                   + "; group shares and adversary-kind shares are each normalised)")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="M",
+                   help=f"model name recorded in --out and requested from --gateway "
+                   f"(default {DEFAULT_MODEL})")
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out", type=Path, metavar="FILE.jsonl",
+                      help="write user turns as JSONL (ingest format)")
+    dest.add_argument("--gateway", metavar="URL",
+                      help="OpenAI-compatible base URL of a guardstack gateway, e.g. "
+                      "http://127.0.0.1:8000/v1")
+    dest.add_argument("--db", metavar="URL", help="write into an event store (not yet available)")
+    p.add_argument("--truth", type=Path, metavar="FILE.json",
+                   help="ground-truth file (default with --out: FILE.truth.json beside it; "
+                   "with --gateway: none unless given)")
+    p.add_argument("--api-key", default=None, metavar="K",
+                   help="API key for --gateway (default: $GUARDSTACK_API_KEY, "
+                   "then $OPENAI_API_KEY, then 'simulate')")
+    p.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY, metavar="C",
+                   help=f"users replayed at once with --gateway (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--transcript", type=Path, metavar="FILE.jsonl",
+                   help="with --gateway: write user turns and the model's real answers as JSONL")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from guardstack.cli import CommandError
+    from guardstack.simulate import sinks
+    from guardstack.simulate.generator import generate
+
+    if args.db:
+        raise CommandError(DB_NOT_YET)
+    if args.transcript and not args.gateway:
+        raise CommandError("--transcript goes with --gateway (with --out the file is the log)")
+    try:
+        config = SimulationConfig(users=args.users, days=args.days, seed=args.seed,
+                                  start=args.start, model=args.model, mix=args.mix)
+    except SimulationError as exc:
+        raise CommandError(str(exc)) from None
+    traffic = generate(config)
+    summary: dict[str, Any] = {
+        "users": len(traffic.truth["users"]),
+        "messages": len(traffic.records),
+        "labels": traffic.truth["labels"],
+    }
+    try:
+        if args.out:
+            truth_path = args.truth or sinks.default_truth_path(args.out)
+            sinks.write_jsonl(traffic.records, args.out)
+            sinks.write_truth(traffic.truth, truth_path)
+            summary.update(out=str(args.out), truth=str(truth_path))
+        else:
+            summary.update(_replay(args, traffic))
+    except OSError as exc:
+        raise CommandError(f"cannot write {exc.filename or 'output'}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _replay(args: argparse.Namespace, traffic: Any) -> dict[str, Any]:
+    import asyncio
+
+    from guardstack.cli import CommandError
+    from guardstack.simulate import sinks
+
+    if not args.gateway.startswith(("http://", "https://")):
+        raise CommandError(f"--gateway must be an http(s) URL, got {args.gateway!r}")
+    try:
+        import openai  # noqa: F401  (the official client is what gateway mode exercises)
+    except ModuleNotFoundError:
+        raise CommandError("--gateway needs the openai package: pip install openai") from None
+    key = (args.api_key or os.environ.get("GUARDSTACK_API_KEY")
+           or os.environ.get("OPENAI_API_KEY") or "simulate")
+    result = asyncio.run(sinks.replay(traffic, args.gateway, key, args.model,
+                                      concurrency=args.concurrency))
+    if result.sent and result.errors == result.sent:
+        kinds = ", ".join(f"{k} x{n}" for k, n in sorted(result.error_kinds.items()))
+        raise CommandError(f"no request to {args.gateway} succeeded ({kinds})")
+    out: dict[str, Any] = {"gateway": result.as_dict()}
+    if args.truth:
+        truth = dict(traffic.truth)
+        truth["gateway"] = {**result.as_dict(), "blocked_message_ids": result.blocked_ids,
+                            "halted_message_ids": result.halted_ids}
+        sinks.write_truth(truth, args.truth)
+        out["truth"] = str(args.truth)
+    if args.transcript:
+        sinks.write_jsonl(result.transcript, args.transcript)
+        out["transcript"] = str(args.transcript)
+    return out
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    labels = ", ".join(f"{n} {label}" for label, n in summary["labels"].items())
+    print(f"simulated {summary['users']} users ({labels}), {summary['messages']} user messages")
+    if "out" in summary:
+        print(f"wrote {summary['out']}; ground truth in {summary['truth']}")
+    gateway = summary.get("gateway")
+    if gateway:
+        print(f"gateway: sent {gateway['sent']}, answered {gateway['answered']}, "
+              f"blocked {gateway['blocked']}, halted {gateway['halted']}, "
+              f"rate-limited {gateway['rate_limited']}, errors {gateway['errors']}")
+        for kind, n in gateway["error_kinds"].items():
+            print(f"  error {kind}: {n}", file=sys.stderr)
+        for key in ("truth", "transcript"):
+            if key in summary:
+                print(f"{key}: {summary[key]}")

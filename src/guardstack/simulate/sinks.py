@@ -1,0 +1,210 @@
+"""Where simulated traffic goes: a JSONL file (plus its ground truth), or a
+live gateway as real multi-turn chats through the official ``openai`` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from guardstack.simulate.generator import Record, Session, Traffic
+
+#: Header the gateway reads to group exchanges into a conversation.
+CONVERSATION_HEADER = "X-Conversation-Id"
+DEFAULT_MAX_RETRIES = 6
+DEFAULT_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+
+
+def _atomic_write(path: Path, lines: Iterable[str]) -> None:
+    """Write through a temporary file and rename, so an interrupted run never
+    leaves a half-written file that looks complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A plain open() (not mkstemp, which makes the file 0600) keeps the
+    # permissions the user's umask gives any other output file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            for line in lines:
+                handle.write(line)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def record_line(record: dict[str, Any]) -> str:
+    # ensure_ascii=False keeps the multilingual campaigns readable; U+2028/2029
+    # never occur in our texts, so str.splitlines() sees the same lines.
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def write_jsonl(records: Iterable[Record | dict[str, str]], path: Path) -> int:
+    count = 0
+
+    def lines() -> Iterable[str]:
+        nonlocal count
+        for record in records:
+            count += 1
+            yield record_line(record.to_json() if isinstance(record, Record) else record)
+
+    _atomic_write(path, lines())
+    return count
+
+
+def write_truth(truth: dict[str, Any], path: Path) -> None:
+    _atomic_write(path, [json.dumps(truth, ensure_ascii=False, indent=1) + "\n"])
+
+
+def default_truth_path(out: Path) -> Path:
+    """``traffic.jsonl`` → ``traffic.truth.json`` beside it."""
+    name = out.name[: -len(".jsonl")] if out.name.endswith(".jsonl") else out.name
+    return out.with_name(f"{name}.truth.json")
+
+
+# ---------------------------------------------------------------- gateway
+
+
+@dataclass
+class GatewaySummary:
+    users: int = 0
+    sessions: int = 0
+    sent: int = 0  # user turns attempted (each counted once, whatever the retries)
+    answered: int = 0
+    blocked: int = 0  # HTTP 400 content_filter on the prompt
+    halted: int = 0  # answer ended with finish_reason=content_filter
+    rate_limited: int = 0  # 429 answers received (each retried after a back-off)
+    errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    blocked_ids: list[str] = field(default_factory=list)
+    halted_ids: list[str] = field(default_factory=list)
+    #: User turns and the model's real answers, in the JSONL record format.
+    transcript: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "sessions": self.sessions,
+            "sent": self.sent,
+            "answered": self.answered,
+            "blocked": self.blocked,
+            "halted": self.halted,
+            "rate_limited": self.rate_limited,
+            "errors": self.errors,
+            "error_kinds": dict(sorted(self.error_kinds.items())),
+        }
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def _send_session(client: Any, session: Session, model: str, summary: GatewaySummary,
+                        *, max_retries: int, backoff_s: float) -> None:
+    import openai
+
+    messages: list[dict[str, str]] = []
+    for record in session.records:
+        summary.sent += 1
+        summary.transcript.append(record.to_json())
+        messages.append({"role": "user", "content": record.content})
+        for attempt in range(max_retries + 1):
+            try:
+                response = await client.chat.completions.create(
+                    model=model,
+                    messages=messages,
+                    user=session.user,
+                    extra_headers={CONVERSATION_HEADER: session.id},
+                )
+            except openai.RateLimitError as exc:
+                summary.rate_limited += 1
+                if attempt == max_retries:
+                    summary.errors += 1
+                    summary.error_kinds["http 429 (retries exhausted)"] += 1
+                    messages.pop()
+                    break
+                delay = _retry_after(exc)
+                await asyncio.sleep(min(MAX_BACKOFF_S, delay if delay is not None
+                                        else backoff_s * 2**attempt))
+                continue
+            except openai.BadRequestError as exc:
+                # A blocked prompt never reached the model: leave it out of the
+                # history, as a chat UI would, so later turns are judged on their own.
+                messages.pop()
+                if exc.code == "content_filter":
+                    summary.blocked += 1
+                    summary.blocked_ids.append(record.id)
+                else:
+                    summary.errors += 1
+                    summary.error_kinds[f"http 400 ({exc.code or 'bad request'})"] += 1
+                break
+            except openai.APIStatusError as exc:
+                messages.pop()
+                summary.errors += 1
+                summary.error_kinds[f"http {exc.status_code}"] += 1
+                break
+            except openai.APIConnectionError as exc:
+                messages.pop()
+                summary.errors += 1
+                summary.error_kinds[type(exc).__name__] += 1
+                break
+            choice = response.choices[0] if response.choices else None
+            answer = (choice.message.content if choice is not None else None) or ""
+            summary.answered += 1
+            if choice is not None and choice.finish_reason == "content_filter":
+                summary.halted += 1
+                summary.halted_ids.append(record.id)
+            messages.append({"role": "assistant", "content": answer})
+            reply = record.to_json()
+            reply.update(
+                role="assistant",
+                content=answer,
+                # Simulated clock: the answer lands a couple of seconds after the
+                # question and before the next one (turn gaps are >= 5 s).
+                ts=(record.ts + timedelta(seconds=2)).isoformat(timespec="seconds"),
+                id=f"{record.id}-a",
+            )
+            summary.transcript.append(reply)
+            break
+
+
+async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
+                 concurrency: int = 4, max_retries: int = DEFAULT_MAX_RETRIES,
+                 backoff_s: float = DEFAULT_BACKOFF_S, timeout_s: float = 120.0,
+                 ) -> GatewaySummary:
+    """Send every session as a multi-turn chat, each user's sessions in time
+    order (so account states the gateway sets apply to later sessions), up to
+    ``concurrency`` users at once. The gateway sees real time, not the
+    simulated timestamps; those survive only in the transcript."""
+    from openai import AsyncOpenAI
+
+    users = traffic.sessions_by_user()
+    summary = GatewaySummary(users=len(users),
+                             sessions=sum(len(s) for s in users.values()))
+    gate = asyncio.Semaphore(concurrency)
+    # Our own retry loop counts and paces 429s; the client's would hide them.
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+                           timeout=timeout_s) as client:
+
+        async def one_user(sessions: list[Session]) -> None:
+            async with gate:
+                for session in sessions:
+                    await _send_session(client, session, model, summary,
+                                        max_retries=max_retries, backoff_s=backoff_s)
+
+        await asyncio.gather(*(one_user(users[u]) for u in sorted(users)))
+    # Time order across users; within a session a question precedes its answer.
+    summary.transcript.sort(key=lambda r: (datetime.fromisoformat(r["ts"]).timestamp(),
+                                           r["session"], r["role"] != "user"))
+    return summary

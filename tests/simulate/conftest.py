@@ -1,0 +1,101 @@
+"""Helpers for the simulator's --gateway tests: serve any ASGI app with
+uvicorn on a free loopback port, and an OpenAI-shaped stub that produces the
+faults a real model server cannot produce on demand."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+class Stub:
+    """OpenAI-shaped chat completions: 400 content_filter when the last user
+    turn contains ``block`` (lower case), finish_reason content_filter when it
+    contains ``halt``, and one 429 for each user's very first request."""
+
+    def __init__(self, *, block: str | None = None, halt: str | None = None,
+                 throttle: bool = True) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.block, self.halt, self.throttle = block, halt, throttle
+        self.throttled: set[str] = set()
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        user = body.get("user", "")
+        if self.throttle and user not in self.throttled:
+            self.throttled.add(user)
+            return JSONResponse({"error": {"message": "slow down", "type": "rate_limit",
+                                           "code": "rate_limit_exceeded"}},
+                                status_code=429, headers={"retry-after": "0"})
+        self.requests.append({"body": body, "conversation": request.headers.get(
+            "x-conversation-id")})
+        last = body["messages"][-1]["content"].lower()
+        if self.block and self.block in last:
+            return JSONResponse({"error": {"message": "blocked by policy", "type":
+                                           "invalid_request_error", "param": "prompt",
+                                           "code": "content_filter"}}, status_code=400)
+        finish = "content_filter" if self.halt and self.halt in last else "stop"
+        turn = sum(1 for m in body["messages"] if m["role"] == "user")
+        return JSONResponse({
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion",
+            "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "message": {"role": "assistant", "content": f"answer {turn}"}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })
+
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Any], str]]:
+    """``serve_app(app)`` → base URL of the app served until the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda app: stack.enter_context(serve(app))
+
+
+@pytest.fixture
+def stub_server(serve_app: Callable[[Any], str]) -> Callable[..., tuple[Stub, str]]:
+    """``stub_server(block=..., halt=..., throttle=...)`` → (stub, base URL)."""
+
+    def start(**kwargs: Any) -> tuple[Stub, str]:
+        stub = Stub(**kwargs)
+        return stub, serve_app(stub.app)
+
+    return start
