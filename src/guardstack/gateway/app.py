@@ -1,0 +1,481 @@
+"""The gateway's ASGI app: an OpenAI-compatible proxy that checks prompts
+before they reach the model and completions while they stream back.
+
+Every exchange is handed to the recorder exactly once, whatever happens
+(blocked, halted, upstream failure, client gone), from a ``finally`` that a
+client disconnect cannot cancel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from guardstack.classifiers.base import Message, Subject
+from guardstack.gateway import moderation, sse, validation
+from guardstack.gateway.auth import AccountStates, Authenticator, Identity, KeyLookup
+from guardstack.gateway.errors import (
+    GatewayError,
+    blocked_prompt,
+    content_filter_result,
+    error_body,
+)
+from guardstack.gateway.judge import Judge, Judgement
+from guardstack.gateway.metrics import Metrics
+from guardstack.gateway.ratelimit import RateLimiter
+from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
+from guardstack.gateway.response import GuardedStreamingResponse
+from guardstack.gateway.settings import GatewaySettings
+from guardstack.gateway.streaming import Kind, StreamCheck
+from guardstack.gateway.upstream import Upstream
+from guardstack.verdict import Action
+
+log = logging.getLogger("guardstack.gateway")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, guard: Any, recorder: Recorder, *,
+                 keys: KeyLookup | None = None, states: AccountStates | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.judge = Judge(guard, self.metrics, max_calls=settings.classifier_calls)
+        self.policy = self.judge.policy
+        self.recorder = recorder
+        self.auth = Authenticator(keys, states, open_mode=settings.open, ttl=settings.state_ttl)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.upstream = Upstream(settings.upstream, api_key=settings.upstream_api_key,
+                                 timeout=settings.upstream_timeout,
+                                 connect_timeout=settings.connect_timeout, transport=transport)
+        self.metrics.track_queue_depth(lambda: recorder.queue_depth)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.recorder.start()
+        try:
+            await self.judge.load()
+        except Exception as exc:  # serve anyway: checks then fail open/closed per policy
+            log.error("classifier failed to load: %s: %s", type(exc).__name__, exc)
+        try:
+            yield
+        finally:
+            await self.upstream.aclose()
+            # Flushes everything queued (SIGTERM reaches here through uvicorn).
+            await self.recorder.close()
+
+    # -- plumbing ----------------------------------------------------------
+
+    async def _record(self, exchange: Exchange) -> None:
+        exchange.finish()
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.recorder.record(exchange)
+            except Exception:
+                log.exception("event recorder failed for exchange %s", exchange.id)
+
+    async def _identify(self, request: Request, exchange: Exchange) -> Identity:
+        """Who is calling (401 before a stranger's body is read)."""
+        identity = await self.auth.identify(request.headers.get("authorization"), None)
+        exchange.user, exchange.tenant, exchange.key_id = (identity.user, identity.tenant,
+                                                           identity.key_id)
+        return identity
+
+    async def _admit(self, identity: Identity, body: dict[str, Any] | None,
+                     exchange: Exchange) -> None:
+        """May they? Account state and rate limit: raises 403/429."""
+        openai_user = body.get("user") if body and isinstance(body.get("user"), str) else None
+        exchange.openai_user = openai_user
+        if self.settings.open and identity.key_id is None and openai_user:
+            # Keyless (--open): the OpenAI user field is the best identity there is.
+            identity = Identity(user=openai_user)
+            exchange.user = openai_user
+        state = await self.auth.state(identity.user)
+        exchange.account_state = state
+        if state == "suspended":
+            raise GatewayError(403, "This account is suspended.", code="account_suspended")
+        factor = self.settings.rate_limited_factor if state == "rate_limited" else 1.0
+        wait = self.limiter.take(identity.user, factor)
+        if wait > 0:
+            self.metrics.rate_limited.inc()
+            raise GatewayError(429, f"Rate limit reached for user {identity.user!r}; "
+                                    f"retry in {wait:.1f} s.", code="rate_limit_exceeded",
+                               headers={"retry-after": RateLimiter.retry_after(wait)})
+
+    async def _guarded(self, exchange: Exchange, work: Handler, request: Request) -> Response:
+        """Run a handler; turn every failure into an OpenAI error and record once
+        (streams record themselves when they end)."""
+        try:
+            response = await work(request)
+        except GatewayError as exc:
+            exchange.status_code, exchange.error = exc.status, exc.message
+            await self._record(exchange)
+            return exc.response()
+        except Exception as exc:
+            log.exception("internal error on %s", exchange.endpoint)
+            exchange.status_code, exchange.error = 500, f"{type(exc).__name__}: {exc}"
+            await self._record(exchange)
+            return JSONResponse(error_body(500, "The gateway failed to handle the request; "
+                                                f"see its log for exchange {exchange.id}.",
+                                           code="internal_error"), status_code=500)
+        if not isinstance(response, GuardedStreamingResponse):
+            exchange.status_code = response.status_code
+            await self._record(exchange)
+        return response
+
+    async def _check_prompts(self, exchange: Exchange, subjects: list[Subject]) -> None:
+        start = time.perf_counter()
+        judgements = await self.judge.judge(subjects)
+        exchange.classifier_ms += (time.perf_counter() - start) * 1000
+        exchange.prompt_verdicts = [j.verdict for j in judgements]
+        exchange.prompt_embeddings = [j.embedding for j in judgements]
+        if any(j.verdict.decision is Action.BLOCK for j in judgements):
+            raise blocked_prompt(exchange.prompt_verdicts)
+
+    async def _passthrough(self, response: httpx.Response, exchange: Exchange) -> Response:
+        """An upstream error, status and body as the upstream sent them."""
+        raw = await self.upstream.read(response)
+        exchange.error = f"upstream {response.status_code}: {raw[:500].decode('utf-8', 'replace')}"
+        media = response.headers.get("content-type", "application/json")
+        return Response(raw, status_code=response.status_code, media_type=media)
+
+    # -- endpoints ---------------------------------------------------------
+
+    async def chat_completions(self, request: Request) -> Response:
+        exchange = Exchange("chat.completions")
+        return await self._guarded(exchange, lambda r: self._chat(r, exchange), request)
+
+    async def _chat(self, request: Request, exchange: Exchange) -> Response:
+        identity = await self._identify(request, exchange)
+        body = await validation.read_json(request, self.settings.max_body_bytes)
+        messages = validation.chat_messages(body)
+        self._describe(exchange, request, body)
+        await self._admit(identity, body, exchange)
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last_user is not None:
+            exchange.prompt_text = messages[last_user].content
+            await self._check_prompts(exchange, [Subject(messages[last_user].content, "prompt",
+                                                         tuple(messages[:last_user]))])
+        forwarded = self._with_safety_prompt(body, exchange)
+        if body.get("stream"):
+            return await self._stream(forwarded, exchange, messages, "chat")
+        return await self._complete(forwarded, exchange, messages, "chat")
+
+    async def completions(self, request: Request) -> Response:
+        exchange = Exchange("completions")
+        return await self._guarded(exchange, lambda r: self._legacy(r, exchange), request)
+
+    async def _legacy(self, request: Request, exchange: Exchange) -> Response:
+        identity = await self._identify(request, exchange)
+        body = await validation.read_json(request, self.settings.max_body_bytes)
+        prompts = validation.completion_prompts(body)
+        self._describe(exchange, request, body)
+        await self._admit(identity, body, exchange)
+        exchange.prompt_text = "\n\n".join(prompts)
+        await self._check_prompts(exchange, [Subject(p, "prompt") for p in prompts])
+        context = [Message("user", prompts[0])] if len(prompts) == 1 else []
+        if body.get("stream"):
+            return await self._stream(body, exchange, context, "completion")
+        return await self._complete(body, exchange, context, "completion")
+
+    def _describe(self, exchange: Exchange, request: Request, body: dict[str, Any]) -> None:
+        exchange.request = body
+        exchange.model = body.get("model")
+        exchange.stream = bool(body.get("stream"))
+        metadata = body.get("metadata")
+        conv = request.headers.get("x-conversation-id") or (
+            metadata.get("conversation_id") if isinstance(metadata, dict) else None)
+        exchange.conversation_id = conv if isinstance(conv, str) else None
+
+    def _with_safety_prompt(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
+        if not self.policy.wants_system_prompt(body.get("model")):
+            return body
+        prompt = (self.policy.safety_system_prompt or "").strip()
+        messages = list(body["messages"])
+        first = messages[0] if messages else None
+        if isinstance(first, dict) and first.get("role") == "system" and \
+                isinstance(first.get("content"), str):
+            # Merge: several chat templates accept only one system message.
+            messages[0] = {**first, "content": f"{prompt}\n\n{first['content']}"}
+        else:
+            messages.insert(0, {"role": "system", "content": prompt})
+        exchange.system_prompt_added = True
+        return {**body, "messages": messages}
+
+    async def _complete(self, body: dict[str, Any], exchange: Exchange,
+                        context: list[Message], kind: Kind) -> Response:
+        path = "chat/completions" if kind == "chat" else "completions"
+        response, seconds = await self.upstream.open("POST", path, body)
+        exchange.upstream_ms = seconds * 1000
+        self.metrics.upstream_seconds.labels(endpoint=path).observe(seconds)
+        if response.status_code != 200:
+            return await self._passthrough(response, exchange)
+        raw = await self.upstream.read(response)
+        try:
+            data = json.loads(raw)
+            choices = data["choices"]
+            if not isinstance(choices, list):
+                raise TypeError("choices is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GatewayError(502, f"The upstream model server returned a malformed response "
+                                    f"({type(exc).__name__}).", code="upstream_error") from None
+        texts = [_choice_text(c, kind) for c in choices]
+        exchange.response_text = texts[0] if len(texts) == 1 else "\n\n".join(texts)
+        subjects = [Subject(t, "response", tuple(context)) for t in texts]
+        start = time.perf_counter()
+        judgements = await self.judge.judge(subjects)
+        exchange.classifier_ms += (time.perf_counter() - start) * 1000
+        exchange.response_verdicts = [j.verdict for j in judgements]
+        if judgements:
+            exchange.response_embedding = judgements[0].embedding
+        for choice, j in zip(choices, judgements, strict=True):
+            if not isinstance(choice, dict):
+                continue
+            choice["content_filter_results"] = content_filter_result([j.verdict])
+            if j.verdict.decision is Action.BLOCK:
+                # Azure's answer to a filtered completion: 200, the text withheld,
+                # finish_reason "content_filter". Clients read it like any other.
+                choice["finish_reason"] = "content_filter"
+                if kind == "chat" and isinstance(choice.get("message"), dict):
+                    choice["message"]["content"] = self.settings.blocked_message
+                else:
+                    choice["text"] = self.settings.blocked_message
+                exchange.finish_reason = "content_filter"
+        if exchange.finish_reason is None and choices and isinstance(choices[0], dict):
+            exchange.finish_reason = choices[0].get("finish_reason")
+        data["prompt_filter_results"] = [
+            {"prompt_index": i, "content_filter_results": content_filter_result([v])}
+            for i, v in enumerate(exchange.prompt_verdicts)]
+        return JSONResponse(data)
+
+    async def _stream(self, body: dict[str, Any], exchange: Exchange,
+                      context: list[Message], kind: Kind) -> Response:
+        path = "chat/completions" if kind == "chat" else "completions"
+        started = time.perf_counter()
+        response, seconds = await self.upstream.open("POST", path, body)
+        exchange.upstream_ms = seconds * 1000
+        self.metrics.upstream_seconds.labels(endpoint=path).observe(seconds)
+        if response.status_code != 200:
+            return await self._passthrough(response, exchange)
+        check = StreamCheck(self.judge, context, exchange, kind=kind,
+                            hold_back=self.settings.hold_back,
+                            check_every=self.settings.check_every,
+                            window_tokens=self.settings.window_tokens)
+        exchange.status_code = 200
+        async def abandoned() -> None:
+            exchange.client_disconnected = True
+            await response.aclose()
+            await self._record(exchange)
+
+        return GuardedStreamingResponse(self._relay(response, check, exchange, started),
+                                        on_unstarted=abandoned,
+                                        headers={"cache-control": "no-cache",
+                                                 "x-accel-buffering": "no"})
+
+    async def _relay(self, response: httpx.Response, check: StreamCheck, exchange: Exchange,
+                     started: float) -> AsyncGenerator[bytes, None]:
+        ended = False
+
+        def send(chunk: dict[str, Any]) -> bytes:
+            tokens = sum(1 for c in chunk.get("choices") or () if isinstance(c, dict)
+                         and check._text(c))
+            if tokens and exchange.ttft_ms is None:
+                exchange.ttft_ms = (time.perf_counter() - started) * 1000
+            exchange.tokens_streamed += tokens
+            return sse.encode(chunk)
+
+        try:
+            done = False
+            try:
+                async for event in sse.events(self.upstream.chunks(response)):
+                    if event is None:
+                        done = True
+                        break
+                    if "error" in event:
+                        # An error the upstream reports in-band: pass it on as it is.
+                        exchange.error = f"upstream stream error: {json.dumps(event)[:500]}"
+                        yield sse.encode(event)
+                        break
+                    for chunk in await check.feed(event):
+                        yield send(chunk)
+                    if check.halted:
+                        break
+                else:
+                    if not all(c.finished for c in check.choices.values()) or not check.choices:
+                        raise sse.UpstreamStreamError(
+                            "upstream stream ended before the completion finished")
+                if exchange.error is None and not check.halted:
+                    for chunk in await check.finish():
+                        yield send(chunk)
+                if check.halted:
+                    self.metrics.halts.inc()
+                    self.metrics.leaked_tokens.inc(exchange.unsafe_tokens_released)
+                    exchange.finish_reason = "content_filter"
+                    yield sse.encode(check.halt_chunk())
+                elif done or exchange.error is None:
+                    exchange.finish_reason = _last_finish(check)
+            except sse.UpstreamStreamError as exc:
+                # Held-back text was never checked: it is dropped, not flushed.
+                exchange.error = str(exc)
+                exchange.status_code = 502
+                yield sse.encode(error_body(502, f"The upstream model server's stream failed: "
+                                                 f"{exc}.", code="upstream_error"))
+            yield sse.DONE
+            ended = True
+        finally:
+            if not ended:
+                exchange.client_disconnected = True
+            exchange.response_text = check.response_text()
+            exchange.response_verdicts = [j.verdict for j in check.judgements][-64:]
+            if check.judgements:
+                exchange.response_embedding = check.judgements[-1].embedding
+            with anyio.CancelScope(shield=True):
+                # Closing the stream cancels the upstream's generation.
+                await response.aclose()
+            await self._record(exchange)
+
+    async def moderations(self, request: Request) -> Response:
+        exchange = Exchange("moderations")
+        return await self._guarded(exchange, lambda r: self._moderate(r, exchange), request)
+
+    async def _moderate(self, request: Request, exchange: Exchange) -> Response:
+        identity = await self._identify(request, exchange)
+        body = await validation.read_json(request, self.settings.max_body_bytes)
+        inputs = validation.moderation_inputs(body)
+        await self._admit(identity, body, exchange)
+        exchange.request = body
+        exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
+        exchange.prompt_text = "\n\n".join(inputs)
+        start = time.perf_counter()
+        judgements: list[Judgement] = await self.judge.judge([Subject(t, "prompt")
+                                                              for t in inputs])
+        exchange.classifier_ms = (time.perf_counter() - start) * 1000
+        exchange.prompt_verdicts = [j.verdict for j in judgements]
+        exchange.prompt_embeddings = [j.embedding for j in judgements]
+        model = exchange.model or f"guardstack-{self.judge.detector_name}"
+        return JSONResponse(moderation.response(judgements, model))
+
+    async def models(self, request: Request) -> Response:
+        exchange = Exchange("models")
+        return await self._guarded(exchange, lambda r: self._models(r, exchange), request)
+
+    async def _models(self, request: Request, exchange: Exchange) -> Response:
+        await self._admit(await self._identify(request, exchange), None, exchange)
+        response, seconds = await self.upstream.open("GET", "models")
+        exchange.upstream_ms = seconds * 1000
+        raw = await self.upstream.read(response)
+        media = response.headers.get("content-type", "application/json")
+        return Response(raw, status_code=response.status_code, media_type=media)
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        upstream = await self.upstream.reachable()
+        ready = upstream and self.judge.loaded
+        return JSONResponse({"status": "ready" if ready else "not ready",
+                             "upstream": upstream, "classifier": self.judge.loaded},
+                            status_code=200 if ready else 503)
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _choice_text(choice: Any, kind: Kind) -> str:
+    if not isinstance(choice, dict):
+        return ""
+    if kind == "chat":
+        message = choice.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+    else:
+        content = choice.get("text")
+    return content if isinstance(content, str) else ""
+
+
+def _last_finish(check: StreamCheck) -> str | None:
+    return "stop" if check.choices and all(c.finished for c in check.choices.values()) else None
+
+
+_ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/moderations",
+              "/healthz", "/readyz", "/metrics"}
+
+
+class _CountRequests:
+    """Counts every response by endpoint and status (404s included)."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        endpoint = path if path in _ENDPOINTS else "other"
+
+        async def counting_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.requests.labels(endpoint=endpoint,
+                                             status=str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = {404: f"Unknown path {request.url.path}.",
+               405: f"Method {request.method} is not allowed on {request.url.path}."}.get(
+        status, "The gateway could not handle the request.")
+    headers = getattr(exc, "headers", None)
+    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
+
+
+def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Recorder | None = None,
+               keys: KeyLookup | None = None, states: AccountStates | None = None,
+               transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """Build the gateway. ``guard`` defaults to the policy's Guard with its
+    default detector; ``recorder`` to an in-memory one (``guardstack serve``
+    passes the event store's)."""
+    if guard is None:
+        from guardstack.guard import Guard
+
+        guard = Guard(settings.policy)
+    gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
+                 keys=keys, states=states, transport=transport)
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", gw.chat_completions, methods=["POST"]),
+            Route("/v1/completions", gw.completions, methods=["POST"]),
+            Route("/v1/moderations", gw.moderations, methods=["POST"]),
+            Route("/v1/models", gw.models, methods=["GET"]),
+            Route("/healthz", gw.healthz, methods=["GET"]),
+            Route("/readyz", gw.readyz, methods=["GET"]),
+            Route("/metrics", gw.metrics_endpoint, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _http_error},
+        lifespan=gw.lifespan,
+    )
+    app.state.gateway = gw
+    app.add_middleware(_CountRequests, metrics=gw.metrics)
+    return app
+
+
+__all__ = ["Gateway", "create_app"]

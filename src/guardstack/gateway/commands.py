@@ -1,0 +1,112 @@
+"""``guardstack serve``: run the gateway in front of a model server."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from guardstack.gateway.settings import SETTINGS, GatewaySettings
+
+_TYPES = {bool: None, int: int, float: float}
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve", help="Run the guard gateway in front of an OpenAI-compatible model server.",
+        description="Run the OpenAI-compatible guard gateway: prompts are checked before they "
+        "reach the upstream model server, completions while they stream back, and every "
+        "exchange is recorded in the event store.")
+    for s in SETTINGS:
+        flag = "--" + s.name.replace("_", "-")
+        if isinstance(s.default, bool):
+            p.add_argument(flag, action="store_true", default=s.default, help=s.help)
+            continue
+        kind = _TYPES.get(type(s.default), str) or str
+        default_note = "" if s.default in (None, "") else f" (default: {s.default})"
+        p.add_argument(flag, type=kind, default=s.default, required=s.name == "upstream",
+                       metavar=s.name.upper(), help=s.help + default_note)
+    p.add_argument("--log-level", default="info",
+                   choices=("critical", "error", "warning", "info", "debug"),
+                   help="uvicorn log level (default: info)")
+    p.set_defaults(func=cmd_serve)
+
+
+def resolve_secret(value: str | None) -> str | None:
+    """``os.environ/NAME`` or ``{"$env": "NAME"}``-style references, read late."""
+    if value is None:
+        return None
+    for prefix in ("os.environ/", "$env:"):
+        if value.startswith(prefix):
+            name = value[len(prefix):]
+            if name not in os.environ:
+                from guardstack.cli import CommandError
+
+                raise CommandError(f"environment variable {name} (from --upstream-api-key) "
+                                   "is not set")
+            return os.environ[name]
+    return value
+
+
+def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
+    from guardstack.cli import CommandError
+
+    values = {name: getattr(args, name) for name in GatewaySettings.names() if hasattr(args, name)}
+    values["upstream_api_key"] = resolve_secret(values.get("upstream_api_key"))
+    try:
+        return GatewaySettings(**values)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from guardstack import detectors
+    from guardstack.cli import CommandError
+    from guardstack.gateway.app import create_app
+    from guardstack.gateway.store_adapter import open_store
+    from guardstack.guard import Guard
+    from guardstack.policy import Policy, PolicyError
+
+    settings = settings_from_args(args)
+    try:
+        policy = Policy.load(settings.policy) if settings.policy else Policy.default()
+    except PolicyError as exc:
+        raise CommandError(str(exc)) from None
+    options = {"threads": settings.classifier_threads} \
+        if policy.detector == "fast" and settings.classifier_threads else {}
+    try:
+        # Loaded here, before serving: a gateway without its classifier should
+        # not start quietly failing open.
+        detector = detectors.load(policy.detector, **options)
+    except Exception as exc:
+        raise CommandError(f"cannot load detector {policy.detector!r}: "
+                           f"{type(exc).__name__}: {exc}") from None
+    recorder, keys, states = open_store(settings.db, redact=settings.redact,
+                                        ttl=settings.state_ttl)
+    app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
+                     keys=keys, states=states)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=args.log_level, timeout_graceful_shutdown=30,
+                            timeout_keep_alive=max(1, round(settings.keep_alive)))
+    server = _server_class()(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                # uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the
+                # process would die by signal; a drained, flushed stop is a clean exit.
+                self._captured_signals.clear()
+
+    return Server

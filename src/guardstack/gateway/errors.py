@@ -1,0 +1,103 @@
+"""OpenAI's error envelope, so every SDK turns gateway errors into its own
+exception types (400 → BadRequestError, 401 → AuthenticationError, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from guardstack.verdict import Verdict
+
+#: OpenAI's ``type`` for each status the gateway produces itself.
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "upstream_error",
+    503: "server_error",
+    504: "upstream_timeout",
+}
+
+
+class GatewayError(Exception):
+    """An error the gateway answers itself, in OpenAI's envelope."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 param: str | None = None, headers: Mapping[str, str] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.status, self.message, code=self.code, param=self.param,
+                          extra=self.extra)
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def error_body(status: int, message: str, *, code: str | None = None, param: str | None = None,
+               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {
+        "message": message,
+        "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+        "param": param,
+        "code": code,
+    }
+    err.update(extra or {})
+    return {"error": err}
+
+
+def content_filter_result(verdicts: list[Verdict]) -> dict[str, dict[str, Any]]:
+    """Azure's per-category ``{filtered, severity}`` shape, with our score and
+    decision beside it, merged over several verdicts (the most severe wins)."""
+    out: dict[str, dict[str, Any]] = {}
+    for v in verdicts:
+        for cat, score in v.scores.items():
+            filtered = cat in v.categories and v.blocked
+            prev = out.get(cat)
+            entry = {
+                "filtered": filtered or bool(prev and prev["filtered"]),
+                "severity": _severity(float(score)),
+                "score": round(float(score), 4),
+            }
+            if prev is None or entry["score"] > prev["score"] or entry["filtered"]:
+                out[cat] = entry
+    return out
+
+
+def _severity(score: float) -> str:
+    # Azure's four levels, read off our probability so Azure-aware clients
+    # can show something meaningful.
+    if score >= 0.8:
+        return "high"
+    if score >= 0.5:
+        return "medium"
+    if score >= 0.2:
+        return "low"
+    return "safe"
+
+
+def blocked_prompt(verdicts: list[Verdict]) -> GatewayError:
+    cats = sorted({c for v in verdicts if v.blocked for c in v.categories})
+    reason = next((v.reason for v in verdicts if v.blocked), "")
+    if any(v.blocked and v.status.value != "ok" for v in verdicts):
+        message = ("The prompt could not be checked and the policy fails closed: "
+                   f"{reason}")
+    else:
+        message = ("The prompt was blocked by the content policy"
+                   + (f" (categories: {', '.join(cats)})" if cats else "") + ".")
+    return GatewayError(
+        400, message, code="content_filter", param="prompt",
+        extra={"innererror": {"code": "ResponsibleAIPolicyViolation",
+                              "content_filter_result": content_filter_result(verdicts)}},
+    )

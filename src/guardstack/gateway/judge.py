@@ -1,0 +1,123 @@
+"""The gateway's view of the Guard: judge subjects within the policy's
+timeout, turning a timeout or an exception into the policy's fail-open or
+fail-closed verdict, and keep each subject's embedding for the event store.
+
+Concurrent requests share classifier calls: while ``max_calls`` calls run,
+the subjects of other requests queue, and the next call takes all of them
+(up to ``max_batch``). An idle gateway adds no wait; a busy one scores many
+subjects per model call instead of one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guardstack.classifiers.base import Detection, Subject, error_detection
+from guardstack.gateway.metrics import Metrics
+from guardstack.policy import Policy
+from guardstack.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    embedding: Sequence[float] | None = None
+
+
+@dataclass(slots=True)
+class _Waiting:
+    subjects: list[Subject]
+    future: asyncio.Future[list[Detection]]
+
+
+class Judge:
+    def __init__(self, guard: Any, metrics: Metrics | None = None, *,
+                 max_batch: int = 64, max_calls: int = 2) -> None:
+        self.guard = guard
+        self.policy: Policy = guard.policy
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.loaded = False
+        self.max_calls = max_calls
+        self._queue: list[_Waiting] = []
+        self._workers: set[asyncio.Task[None]] = set()
+
+    async def load(self) -> None:
+        """Load the detector off the event loop (it reads model weights)."""
+        await asyncio.to_thread(lambda: self.guard.detector)
+        self.loaded = True
+
+    @property
+    def detector_name(self) -> str:
+        if self.loaded:  # before that, reading guard.detector would load it on the loop
+            return str(getattr(self.guard.detector, "name", "") or self.policy.detector)
+        return self.policy.detector
+
+    def _timeout(self, subjects: Sequence[Subject]) -> float:
+        return max(self.policy.role(s.role).timeout_ms for s in subjects) / 1000.0
+
+    async def judge(self, subjects: Sequence[Subject]) -> list[Judgement]:
+        if not subjects:
+            return []
+        role = subjects[0].role
+        timeout = self._timeout(subjects)
+        start = time.perf_counter()
+        waiting = _Waiting(list(subjects), asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        if len(self._workers) < self.max_calls:
+            task = asyncio.create_task(self._drain())
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+        try:
+            # Shielded: a request that gives up must not cancel a batch others share.
+            detections = await asyncio.wait_for(asyncio.shield(waiting.future), timeout)
+        except TimeoutError:
+            ms = (time.perf_counter() - start) * 1000
+            detections = [error_detection(f"timed out after {timeout * 1000:.0f} ms", ms)
+                          for _ in subjects]
+        elapsed = time.perf_counter() - start
+        out = []
+        for subject, det in zip(subjects, detections, strict=True):
+            verdict = self.policy.decide(subject.role, det, self.detector_name)
+            out.append(Judgement(verdict, det.embedding))
+            if self.metrics is not None:
+                self.metrics.observe_verdict(verdict)
+        if self.metrics is not None:
+            self.metrics.classifier_seconds.labels(role=role).observe(elapsed)
+        return out
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch: list[_Waiting] = []
+            size = 0
+            while self._queue and (not batch or
+                                   size + len(self._queue[0].subjects) <= self.max_batch):
+                item = self._queue.pop(0)
+                batch.append(item)
+                size += len(item.subjects)
+            await self._run(batch)
+
+    async def _run(self, batch: list[_Waiting]) -> None:
+        subjects = [s for w in batch for s in w.subjects]
+        if self.metrics is not None:
+            self.metrics.classifier_batch.observe(len(subjects))
+        start = time.perf_counter()
+        try:
+            detections = list(await self.guard.adetect_batch(subjects,
+                                                             self._timeout(subjects)))
+            if len(detections) != len(subjects):
+                raise RuntimeError(f"detector returned {len(detections)} results for "
+                                   f"{len(subjects)} subjects")
+        except Exception as exc:  # a broken detector must not break the request
+            ms = (time.perf_counter() - start) * 1000
+            detections = [error_detection(f"{type(exc).__name__}: {exc}", ms) for _ in subjects]
+        i = 0
+        for w in batch:
+            n = len(w.subjects)
+            if not w.future.done():
+                w.future.set_result(detections[i:i + n])
+            i += n

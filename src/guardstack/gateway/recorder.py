@@ -1,0 +1,93 @@
+"""What the gateway records about each exchange, and the small seam through
+which it hands records to the event store.
+
+The gateway never writes to a database itself: :class:`Recorder.record`
+hands an :class:`Exchange` to the store's single batched writer (or to
+memory in tests). ``record`` is awaited under a shield so a client that
+disconnects mid-stream cannot cancel the record of its own exchange.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from guardstack.verdict import Verdict
+
+
+@dataclass(slots=True)
+class Exchange:
+    endpoint: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    model: str | None = None
+    stream: bool = False
+    user: str | None = None            # from the API key (or the OpenAI user field when --open)
+    tenant: str | None = None
+    key_id: str | None = None
+    openai_user: str | None = None     # the request's own "user" field
+    conversation_id: str | None = None
+    account_state: str | None = None
+    request: dict[str, Any] | None = None   # the body as received
+    prompt_text: str | None = None          # the text the input check judged
+    prompt_verdicts: list[Verdict] = field(default_factory=list)
+    prompt_embeddings: list[Sequence[float] | None] = field(default_factory=list)
+    response_text: str | None = None        # the assembled completion (or stream)
+    response_verdicts: list[Verdict] = field(default_factory=list)
+    response_embedding: Sequence[float] | None = None
+    decision: str = "allow"             # the most severe decision taken on this exchange
+    status_code: int | None = None
+    finish_reason: str | None = None
+    error: str | None = None            # what went wrong, if anything (never sent as a traceback)
+    halted: bool = False                # the output check ended the stream
+    tokens_streamed: int = 0            # tokens (chunks with content) that reached the client
+    unsafe_tokens_released: int = 0     # of a halted stream: released before the halting check
+    client_disconnected: bool = False
+    system_prompt_added: bool = False
+    classifier_ms: float = 0.0
+    upstream_ms: float | None = None    # to upstream response headers
+    ttft_ms: float | None = None        # gateway start to first content byte sent to the client
+    total_ms: float | None = None
+
+    def finish(self) -> None:
+        self.finished_at = time.time()
+        self.total_ms = (self.finished_at - self.started_at) * 1000
+        severity = {"allow": 0, "flag": 1, "block": 2}
+        for v in (*self.prompt_verdicts, *self.response_verdicts):
+            if severity[v.decision.value] > severity[self.decision]:
+                self.decision = v.decision.value
+
+
+class Recorder(Protocol):
+    async def start(self) -> None: ...
+
+    async def record(self, exchange: Exchange) -> None: ...
+
+    @property
+    def queue_depth(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryRecorder:
+    """Keeps exchanges in a list: for tests and for running without a store."""
+
+    def __init__(self) -> None:
+        self.exchanges: list[Exchange] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def record(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+
+    @property
+    def queue_depth(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None

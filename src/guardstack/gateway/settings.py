@@ -1,0 +1,142 @@
+"""Gateway settings: one table of ``(name, default, help)`` feeding the CLI
+flags, docs/gateway.md and validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+#: Every ``guardstack serve`` setting. The CLI flag is ``--`` + name with
+#: ``_`` written as ``-``.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("upstream", None,
+            "Base URL of the OpenAI-compatible model server, including /v1 "
+            "(e.g. http://127.0.0.1:8080/v1). Required."),
+    Setting("upstream_api_key", None,
+            "Bearer key the gateway sends upstream. Give it as an environment variable "
+            "reference (os.environ/NAME); never written to config files."),
+    Setting("host", "127.0.0.1", "Address to listen on."),
+    Setting("port", 8000, "Port to listen on."),
+    Setting("policy", None, "Policy file (YAML); the shipped default policy when omitted."),
+    Setting("db", None,
+            "Event store URL (sqlite:///path or postgresql://...); the store's default "
+            "SQLite file when omitted."),
+    Setting("redact", False,
+            "Replace e-mail addresses, phone numbers and card numbers in recorded text "
+            "before it is stored."),
+    Setting("open", False,
+            "Accept requests without an API key (local use). Requests are then attributed "
+            "to the OpenAI 'user' field, or 'anonymous'."),
+    Setting("classifier_threads", 1,
+            "ONNX Runtime threads per call of the built-in fast detector (0: its own default). "
+            "1 measured best on 2 cores: two checks run side by side and the event loop keeps "
+            "its core."),
+    Setting("classifier_calls", 2,
+            "Classifier calls that may run at once; checks arriving meanwhile are batched "
+            "into the next call."),
+    Setting("hold_back", 16,
+            "Streamed output: how many tokens the gateway holds back until they are checked. "
+            "0 streams every token at once (lowest latency; unsafe text can reach the client "
+            "before a halt)."),
+    Setting("check_every", 16,
+            "Streamed output: check at least every N tokens (and at each sentence end)."),
+    Setting("window_tokens", 256,
+            "Streamed output: how many of the latest response tokens each check judges."),
+    Setting("max_body_bytes", 1_048_576, "Largest request body accepted (bytes); larger is 413."),
+    Setting("upstream_timeout", 120.0,
+            "Seconds to wait for the upstream's response headers or its next chunk; then 504."),
+    Setting("connect_timeout", 5.0, "Seconds to wait for a connection to the upstream."),
+    Setting("keep_alive", 75.0,
+            "Seconds an idle client connection stays open. Longer than client pools keep idle "
+            "connections, so a reused connection is not closed under the client's request."),
+    Setting("rate_limit", 10.0,
+            "Requests per second each user may make (token bucket); 0 turns limits off."),
+    Setting("rate_burst", 20, "Bucket size: requests a user may make at once."),
+    Setting("rate_limited_factor", 0.1,
+            "Share of rate_limit left to a user whose account state is rate_limited."),
+    Setting("state_ttl", 5.0, "Seconds key lookups and account states are cached."),
+    Setting("blocked_message", "",
+            "Content returned in place of a blocked non-streamed completion."),
+)
+
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    upstream: str = "http://127.0.0.1:8080/v1"
+    upstream_api_key: str | None = None
+    host: str = DEFAULTS["host"]
+    port: int = DEFAULTS["port"]
+    policy: str | None = None
+    db: str | None = None
+    redact: bool = False
+    open: bool = False
+    classifier_threads: int = DEFAULTS["classifier_threads"]
+    classifier_calls: int = DEFAULTS["classifier_calls"]
+    hold_back: int = DEFAULTS["hold_back"]
+    check_every: int = DEFAULTS["check_every"]
+    window_tokens: int = DEFAULTS["window_tokens"]
+    max_body_bytes: int = DEFAULTS["max_body_bytes"]
+    upstream_timeout: float = DEFAULTS["upstream_timeout"]
+    connect_timeout: float = DEFAULTS["connect_timeout"]
+    keep_alive: float = DEFAULTS["keep_alive"]
+    rate_limit: float = DEFAULTS["rate_limit"]
+    rate_burst: int = DEFAULTS["rate_burst"]
+    rate_limited_factor: float = DEFAULTS["rate_limited_factor"]
+    state_ttl: float = DEFAULTS["state_ttl"]
+    blocked_message: str = DEFAULTS["blocked_message"]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.upstream.startswith(("http://", "https://")):
+            problems.append(f"upstream: must be an http(s) URL, got {self.upstream!r}")
+        for name in ("hold_back", "max_body_bytes", "rate_burst", "port", "classifier_threads"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}: must be >= 0, got {getattr(self, name)!r}")
+        for name in ("check_every", "window_tokens", "classifier_calls"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: must be >= 1, got {getattr(self, name)!r}")
+        for name in ("upstream_timeout", "connect_timeout", "state_ttl", "keep_alive"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name}: must be > 0, got {getattr(self, name)!r}")
+        if self.window_tokens < self.check_every:
+            problems.append(f"window_tokens ({self.window_tokens}) must be >= check_every "
+                            f"({self.check_every}), or some tokens would never be checked")
+        if self.rate_limit < 0:
+            problems.append(f"rate_limit: must be >= 0, got {self.rate_limit!r}")
+        if not 0 < self.rate_limited_factor <= 1:
+            problems.append(
+                f"rate_limited_factor: must be in (0, 1], got {self.rate_limited_factor!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls) if f.name != "extra")
+
+
+def settings_markdown() -> str:
+    """The settings table as docs/gateway.md shows it (a test keeps them equal)."""
+    rows = ["| flag | default | what it does |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        flag = "--" + s.name.replace("_", "-")
+        if s.default is False:
+            default = "off"
+        elif s.default is None:
+            default = "—"
+        elif s.default == "":
+            default = "(empty)"
+        else:
+            default = str(s.default)
+        rows.append(f"| `{flag}` | {default} | {s.help} |")
+    return "\n".join(rows) + "\n"

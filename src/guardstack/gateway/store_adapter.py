@@ -1,0 +1,117 @@
+"""Wiring the gateway to :mod:`guardstack.store`: exchanges become
+:class:`~guardstack.store.ExchangeEvent` objects for the single batched
+writer, and API keys and account states are read from the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from guardstack.gateway.auth import Identity
+from guardstack.gateway.recorder import Exchange
+from guardstack.store import Accounts, EventWriter, ExchangeEvent, KeyStore, MessageRecord, Store
+from guardstack.verdict import Verdict
+
+_SEVERITY = {"allow": 0, "flag": 1, "block": 2}
+#: Request fields kept in the event's ``extra`` (the messages are stored as
+#: messages; the rest of a body can be large and says little).
+_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "seed", "stop",
+           "stream_options", "tools", "tool_choice", "response_format")
+
+
+def _worst(verdicts: list[Verdict]) -> Verdict | None:
+    if not verdicts:
+        return None
+    # The most severe; among equals the last (it saw the most text).
+    return max(reversed(verdicts), key=lambda v: _SEVERITY[v.decision.value])
+
+
+def to_event(ex: Exchange) -> ExchangeEvent:
+    messages: list[MessageRecord] = []
+    start = datetime.fromtimestamp(ex.started_at, UTC)
+    end = datetime.fromtimestamp(ex.finished_at, UTC) if ex.finished_at else None
+    if ex.prompt_text is not None:
+        if ex.prompt_verdicts:
+            for verdict, emb in zip(ex.prompt_verdicts, ex.prompt_embeddings or
+                                    [None] * len(ex.prompt_verdicts), strict=False):
+                messages.append(MessageRecord.judged("user", ex.prompt_text, verdict,
+                                                     embedding=emb, ts=start))
+                break  # one prompt text; several verdicts only for multi-prompt completions
+        else:
+            messages.append(MessageRecord(role="user", content=ex.prompt_text, ts=start))
+    if ex.response_text is not None:
+        worst = _worst(ex.response_verdicts)
+        if worst is not None:
+            messages.append(MessageRecord.judged("assistant", ex.response_text, worst,
+                                                 embedding=ex.response_embedding, ts=end))
+        else:
+            messages.append(MessageRecord(role="assistant", content=ex.response_text, ts=end))
+    request = ex.request or {}
+    extra: dict[str, Any] = {
+        "openai_user": ex.openai_user,
+        "account_state": ex.account_state,
+        "decision": ex.decision,
+        "tokens_streamed": ex.tokens_streamed,
+        "unsafe_tokens_released": ex.unsafe_tokens_released,
+        "client_disconnected": ex.client_disconnected,
+        "system_prompt_added": ex.system_prompt_added,
+        "params": {k: request[k] for k in _PARAMS if k in request},
+    }
+    prompt = _worst(ex.prompt_verdicts)
+    response = _worst(ex.response_verdicts)
+    return ExchangeEvent(
+        id=ex.id, ts_start=start, ts_end=end, user=ex.user, tenant=ex.tenant,
+        api_key_id=ex.key_id, conversation_id=ex.conversation_id, model=ex.model,
+        endpoint=ex.endpoint, stream=ex.stream, http_status=ex.status_code,
+        finish_reason=ex.finish_reason, error=ex.error, classifier_ms=ex.classifier_ms,
+        upstream_ms=ex.upstream_ms, ttft_ms=ex.ttft_ms, total_ms=ex.total_ms,
+        completion_tokens=ex.tokens_streamed if ex.stream else None,
+        prompt_decision=prompt.decision.value if prompt else None,
+        response_decision=response.decision.value if response else None,
+        halted=ex.halted, extra=extra, messages=messages,
+    )
+
+
+class StoreRecorder:
+    def __init__(self, writer: EventWriter) -> None:
+        self.writer = writer
+
+    async def start(self) -> None:
+        await self.writer.start()
+
+    async def record(self, exchange: Exchange) -> None:
+        await self.writer.submit(to_event(exchange))
+
+    @property
+    def queue_depth(self) -> int:
+        return self.writer.queue_depth
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+
+class StoreKeys:
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+
+    async def lookup(self, key: str) -> Identity | None:
+        info = await self.keys.alookup(key)
+        if info is None or info.revoked:
+            return None
+        return Identity(user=info.user, tenant=info.tenant, key_id=info.id)
+
+
+class StoreStates:
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
+
+    async def get_state(self, user: str) -> str | None:
+        return (await self.accounts.aget_state(user)).value
+
+
+def open_store(url: str | None, *, redact: bool = False, ttl: float = 5.0
+               ) -> tuple[StoreRecorder, StoreKeys, StoreStates]:
+    store = Store(url)
+    return (StoreRecorder(EventWriter(store, redact=redact)),
+            StoreKeys(KeyStore(store, cache_ttl=ttl)),
+            StoreStates(Accounts(store, cache_ttl=ttl)))

@@ -1,0 +1,164 @@
+"""The streamed output check: judges a completion while it streams and halts
+it on ``block``.
+
+Upstream chunks go into a hold-back queue. Text is judged at each sentence
+end and at least every ``check_every`` tokens, over the latest
+``window_tokens`` tokens with the conversation as context. A chunk leaves the
+queue when a check passes it, or, unchecked, when more than ``hold_back``
+tokens wait: with ``hold_back >= check_every`` no unchecked token reaches the
+client; with ``hold_back=0`` every token goes out at once and a halt can come
+after up to ``check_every`` unsafe tokens were shown. A "token" is one
+upstream chunk with text (servers stream one token per chunk).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from guardstack.classifiers.base import Message, Subject
+from guardstack.gateway.judge import Judge, Judgement
+from guardstack.gateway.recorder import Exchange
+from guardstack.verdict import Action
+
+Kind = Literal["chat", "completion"]
+_SENTENCE_END = (".", "!", "?", "\n", "。", "！", "？")
+#: Fewer tokens than this since the last check do not earn a check at a
+#: sentence end ("1." in a list is not worth a classifier call).
+_MIN_SENTENCE_TOKENS = 4
+
+
+@dataclass(slots=True)
+class _Pending:
+    chunk: dict[str, Any]
+    tokens: int
+
+
+@dataclass(slots=True)
+class _Choice:
+    tokens: list[str] = field(default_factory=list)
+    unchecked: int = 0
+    finished: bool = False
+
+
+class StreamCheck:
+    def __init__(self, judge: Judge, context: Sequence[Message], exchange: Exchange, *,
+                 kind: Kind = "chat", hold_back: int = 16, check_every: int = 16,
+                 window_tokens: int = 256) -> None:
+        self.judge = judge
+        self.context = tuple(context)
+        self.exchange = exchange
+        self.kind = kind
+        self.hold_back = hold_back
+        self.check_every = check_every
+        # Narrower than the check interval, some tokens would never be judged.
+        self.window_tokens = max(window_tokens, check_every)
+        self.queue: deque[_Pending] = deque()
+        self.choices: dict[int, _Choice] = {}
+        self.halted = False
+        self.released_unchecked = 0   # unchecked tokens sent since the last passing check
+        self.last_chunk: dict[str, Any] = {}
+        self.judgements: list[Judgement] = []
+
+    def _text(self, choice: dict[str, Any]) -> str:
+        if self.kind == "chat":
+            delta = choice.get("delta") or {}
+            content = delta.get("content") if isinstance(delta, dict) else None
+        else:
+            content = choice.get("text")
+        return content if isinstance(content, str) else ""
+
+    async def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        """Take one upstream chunk; return the chunks to send the client now."""
+        self.last_chunk = chunk
+        tokens = 0
+        due = False
+        raw_choices = chunk.get("choices")
+        for raw in raw_choices if isinstance(raw_choices, list) else ():
+            if not isinstance(raw, dict):
+                continue
+            index = raw.get("index", 0)
+            state = self.choices.setdefault(index if isinstance(index, int) else 0, _Choice())
+            text = self._text(raw)
+            if text:
+                state.tokens.append(text)
+                state.unchecked += 1
+                tokens += 1
+                if state.unchecked >= self.check_every or (
+                        text.rstrip(" \t\"')]*").endswith(_SENTENCE_END)
+                        and state.unchecked >= _MIN_SENTENCE_TOKENS):
+                    due = True
+            if raw.get("finish_reason") is not None:
+                state.finished = True
+                # The last words must be judged before the finish reaches the client.
+                due = due or state.unchecked > 0
+        self.queue.append(_Pending(chunk, tokens))
+        if due:
+            return await self._check()
+        return self._release_over_hold_back()
+
+    async def finish(self) -> list[dict[str, Any]]:
+        """The upstream ended: judge what is left, release it or halt."""
+        if any(c.unchecked for c in self.choices.values()):
+            return await self._check()
+        return self._drain()
+
+    def _release_over_hold_back(self) -> list[dict[str, Any]]:
+        out = []
+        while self.queue and sum(p.tokens for p in self.queue) > self.hold_back:
+            p = self.queue.popleft()
+            self.released_unchecked += p.tokens
+            out.append(p.chunk)
+        return out
+
+    def _drain(self) -> list[dict[str, Any]]:
+        out = [p.chunk for p in self.queue]
+        self.queue.clear()
+        return out
+
+    async def _check(self) -> list[dict[str, Any]]:
+        indexes = [i for i, c in self.choices.items() if c.unchecked]
+        subjects = [Subject("".join(self.choices[i].tokens[-self.window_tokens:]),
+                            role="response", context=self.context) for i in indexes]
+        start = time.perf_counter()
+        judgements = await self.judge.judge(subjects)
+        self.exchange.classifier_ms += (time.perf_counter() - start) * 1000
+        self.judgements.extend(judgements)
+        if any(j.verdict.decision is Action.BLOCK for j in judgements):
+            self.halted = True
+            self.exchange.halted = True
+            self.exchange.unsafe_tokens_released = self.released_unchecked
+            self.queue.clear()  # held-back text never reaches the client
+            return []
+        for i in indexes:
+            self.choices[i].unchecked = 0
+        self.released_unchecked = 0
+        return self._drain()
+
+    def halt_chunk(self) -> dict[str, Any]:
+        """The chunk that ends a halted stream, shaped like the upstream's own."""
+        base = self.last_chunk
+        indexes = sorted(self.choices) or [0]
+        choices: list[dict[str, Any]]
+        if self.kind == "chat":
+            choices = [{"index": i, "delta": {}, "logprobs": None,
+                        "finish_reason": "content_filter"} for i in indexes]
+            obj = "chat.completion.chunk"
+        else:
+            choices = [{"index": i, "text": "", "logprobs": None,
+                        "finish_reason": "content_filter"} for i in indexes]
+            obj = "text_completion"
+        return {"id": base.get("id", f"guardstack-{self.exchange.id}"), "object": obj,
+                "created": base.get("created", int(time.time())),
+                "model": base.get("model", self.exchange.model or ""), "choices": choices}
+
+    def response_text(self) -> str:
+        if not self.choices:
+            return ""
+        if len(self.choices) == 1:
+            return "".join(next(iter(self.choices.values())).tokens)
+        return "\n\n".join(f"[choice {i}]\n" + "".join(c.tokens)
+                           for i, c in sorted(self.choices.items()))

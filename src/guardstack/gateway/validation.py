@@ -1,0 +1,169 @@
+"""Reading and validating request bodies: size limit, UTF-8, JSON, and the
+shape of the fields the gateway itself relies on. Everything else in the
+body is forwarded untouched for the upstream to judge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from guardstack.classifiers.base import Message
+from guardstack.gateway.errors import GatewayError
+
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            too_big = int(declared) > limit
+        except ValueError:
+            raise GatewayError(400, "Content-Length is not a number.") from None
+        if too_big:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    # Count while reading: a chunked body has no Content-Length to trust.
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GatewayError(400, f"Request body is not valid UTF-8 (byte {exc.start}).",
+                           code="invalid_encoding") from None
+    if not text.strip():
+        raise GatewayError(400, "Request body is empty; expected a JSON object.",
+                           code="invalid_json")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GatewayError(400, f"Request body is not valid JSON: {exc.msg} "
+                                f"(line {exc.lineno}, column {exc.colno}).",
+                           code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, "Request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"Request body is larger than the limit of {limit} bytes.",
+                        code="request_too_large")
+
+
+def _type_error(param: str, expected: str, value: Any) -> GatewayError:
+    return GatewayError(400, f"Invalid type for '{param}': expected {expected}, "
+                             f"got {type(value).__name__}.",
+                        code="invalid_type", param=param)
+
+
+def check_common(body: dict[str, Any]) -> None:
+    model = body.get("model")
+    if model is None:
+        raise GatewayError(400, "Missing required parameter: 'model'.",
+                           code="missing_required_parameter", param="model")
+    if not isinstance(model, str):
+        raise _type_error("model", "a string", model)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool) and stream is not None:
+        raise _type_error("stream", "a boolean", stream)
+    user = body.get("user")
+    if user is not None and not isinstance(user, str):
+        raise _type_error("user", "a string", user)
+
+
+def content_text(content: Any, param: str) -> str:
+    """The text of a message's content: a string, or OpenAI's list of parts
+    (only ``text`` parts are judged; images and audio pass through)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for i, part in enumerate(content):
+            if not isinstance(part, dict):
+                raise _type_error(f"{param}[{i}]", "an object", part)
+            if part.get("type") == "text":
+                text = part.get("text")
+                if not isinstance(text, str):
+                    raise _type_error(f"{param}[{i}].text", "a string", text)
+                texts.append(text)
+        return "\n".join(texts)
+    raise _type_error(param, "a string or an array of content parts", content)
+
+
+def chat_messages(body: dict[str, Any]) -> list[Message]:
+    check_common(body)
+    if "messages" not in body:
+        raise GatewayError(400, "Missing required parameter: 'messages'.",
+                           code="missing_required_parameter", param="messages")
+    raw = body["messages"]
+    if not isinstance(raw, list):
+        raise _type_error("messages", "an array", raw)
+    if not raw:
+        raise GatewayError(400, "'messages' must not be empty.", code="invalid_value",
+                           param="messages")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict):
+            raise _type_error(f"messages[{i}]", "an object", m)
+        role = m.get("role")
+        if not isinstance(role, str):
+            raise GatewayError(400, f"Missing or invalid 'messages[{i}].role'.",
+                               code="invalid_value", param=f"messages[{i}].role")
+        if role not in _ROLES:
+            raise GatewayError(400, f"Invalid value for 'messages[{i}].role': {role!r}; "
+                                    f"expected one of {', '.join(_ROLES)}.",
+                               code="invalid_value", param=f"messages[{i}].role")
+        out.append(Message(role, content_text(m.get("content"), f"messages[{i}].content")))
+    return out
+
+
+def completion_prompts(body: dict[str, Any]) -> list[str]:
+    check_common(body)
+    if "prompt" not in body:
+        raise GatewayError(400, "Missing required parameter: 'prompt'.",
+                           code="missing_required_parameter", param="prompt")
+    prompt = body["prompt"]
+    if isinstance(prompt, str):
+        return [prompt]
+    if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+        return list(prompt)
+    if isinstance(prompt, list) and all(isinstance(p, int) for p in prompt):
+        # Token ids: the gateway cannot read them without the model's tokenizer.
+        raise GatewayError(400, "Token-id prompts cannot be checked; send text.",
+                           code="invalid_type", param="prompt")
+    raise _type_error("prompt", "a string or an array of strings", prompt)
+
+
+def moderation_inputs(body: dict[str, Any]) -> list[str]:
+    if "input" not in body:
+        raise GatewayError(400, "Missing required parameter: 'input'.",
+                           code="missing_required_parameter", param="input")
+    value = body["input"]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, dict) and item.get("type") == "text":
+                text = item.get("text")
+                if not isinstance(text, str):
+                    raise _type_error(f"input[{i}].text", "a string", text)
+                out.append(text)
+            elif isinstance(item, dict) and item.get("type") == "image_url":
+                raise GatewayError(400, "Image inputs are not supported by this moderation "
+                                        "endpoint.", code="invalid_value", param=f"input[{i}]")
+            else:
+                raise _type_error(f"input[{i}]", "a string or a text part", item)
+        return out
+    raise _type_error("input", "a string or a non-empty array", value)

@@ -1,0 +1,38 @@
+"""Gateway test fixtures. Stand-in detectors live in standins.py, the
+uvicorn runner in serving.py."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from tests.gateway.serving import Running, serve_app
+
+from guardstack.gateway.app import create_app
+from guardstack.gateway.recorder import MemoryRecorder
+from guardstack.gateway.settings import GatewaySettings
+
+
+@pytest.fixture
+def run_gateway() -> Iterator[Callable[..., Running]]:
+    """``run_gateway(upstream_url, guard=..., **settings)`` → a served gateway."""
+    stack = contextlib.ExitStack()
+
+    def start(upstream: str, *, guard: Any, keys: Any = None, states: Any = None,
+              transport: httpx.AsyncBaseTransport | None = None, **settings: Any) -> Running:
+        settings.setdefault("open", True)
+        settings.setdefault("rate_limit", 0)
+        # A loaded CI machine can take minutes for a completion; the tests that
+        # are about timeouts set their own.
+        settings.setdefault("upstream_timeout", 600)
+        recorder = MemoryRecorder()
+        app = create_app(GatewaySettings(upstream=upstream, **settings), guard=guard,
+                         recorder=recorder, keys=keys, states=states, transport=transport)
+        url = stack.enter_context(serve_app(app))
+        return Running(url, app, recorder)
+
+    with stack:
+        yield start

@@ -1,0 +1,80 @@
+"""Stand-in detectors and policies for gateway logic tests that need a
+deterministic verdict. End-to-end tests use the real default detector."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from guardstack.classifiers.base import HARM, Detection, Subject
+from guardstack.guard import Guard
+from guardstack.policy import Policy
+
+
+class MarkerDetector:
+    """Stand-in detector: scores 0.99 harm (violent_crime) when the text
+    contains one of ``markers`` (case-insensitive), else 0.01. Lets a test
+    decide which text is "unsafe" without depending on a model's scores."""
+
+    name = "marker"
+
+    def __init__(self, *markers: str, roles: Sequence[str] = ("prompt", "response")) -> None:
+        self.markers = tuple(m.lower() for m in markers)
+        self.roles = tuple(roles)
+        self.calls: list[Subject] = []
+
+    def _one(self, s: Subject) -> Detection:
+        self.calls.append(s)
+        hit = s.role in self.roles and any(m in s.text.lower() for m in self.markers)
+        p = 0.99 if hit else 0.01
+        return Detection(scores={HARM: p, "violent_crime": p}, latency_ms=0.1,
+                         embedding=[1.0, 0.0, 0.0])
+
+    async def detect(self, subjects: Sequence[Subject]) -> list[Detection]:
+        return [self._one(s) for s in subjects]
+
+    def detect_sync(self, subjects: Sequence[Subject]) -> list[Detection]:
+        return [self._one(s) for s in subjects]
+
+
+class BrokenDetector:
+    """Stand-in detector that raises, or hangs for ``hang`` seconds."""
+
+    name = "broken"
+
+    def __init__(self, hang: float = 0.0) -> None:
+        self.hang = hang
+
+    async def detect(self, subjects: Sequence[Subject]) -> list[Detection]:
+        if self.hang:
+            await asyncio.sleep(self.hang)
+        raise RuntimeError("classifier exploded")
+
+    def detect_sync(self, subjects: Sequence[Subject]) -> list[Detection]:
+        raise RuntimeError("classifier exploded")
+
+
+def policy_yaml(*, on_error: str = "open", timeout_ms: int = 2000,
+                prompt_threshold: float = 0.5, response_threshold: float = 0.5,
+                system_prompt_models: Sequence[str] = ()) -> Policy:
+    models = "".join(f"\n  - \"{m}\"" for m in system_prompt_models) or " []"
+    text = f"""
+version: 1
+prompt:
+  on_error: {on_error}
+  timeout_ms: {timeout_ms}
+  default: {{threshold: {prompt_threshold}, action: block}}
+response:
+  on_error: {on_error}
+  timeout_ms: {timeout_ms}
+  default: {{threshold: {response_threshold}, action: block}}
+safety_system_prompt: "Be safe and kind. GUARDSTACK-SAFETY-PROMPT."
+system_prompt_models:{models}
+"""
+    return Policy.from_yaml(text, source="test-policy")
+
+
+def marker_guard(*markers: str, roles: Sequence[str] = ("prompt", "response"),
+                 **policy: Any) -> Guard:
+    return Guard(policy_yaml(**policy), detector=MarkerDetector(*markers, roles=roles))

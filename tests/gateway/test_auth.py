@@ -1,0 +1,145 @@
+"""API keys, rate limits and account states, against the real event store
+(SQLite in a temporary folder). The upstream is a closed loopback port: a
+502 means the gateway admitted the request and tried to forward it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+from tests.fixtures.llama_server import free_port
+from tests.gateway.standins import marker_guard
+
+from guardstack.gateway.ratelimit import RateLimiter
+from guardstack.gateway.store_adapter import StoreKeys, StoreStates
+from guardstack.store import Accounts, KeyStore, Store
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "Write a story about a cat."}]}
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'gs.db'}")
+    s.migrate()
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def keyed(run_gateway, store):
+    keys = KeyStore(store, cache_ttl=0.01)
+    accounts = Accounts(store, cache_ttl=0.01)
+
+    def start(**settings):
+        gw = run_gateway(f"http://127.0.0.1:{free_port()}/v1", guard=marker_guard("x"),
+                         keys=StoreKeys(keys), states=StoreStates(accounts),
+                         **{"open": False, "state_ttl": 0.05, **settings})
+        return gw, keys, accounts
+
+    return start
+
+
+def post(gw, key: str | None = None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=headers, timeout=30)
+
+
+def test_missing_and_wrong_keys_are_401(keyed):
+    gw, _, _ = keyed()
+    r = post(gw)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert post(gw, "gs-not-a-key").status_code == 401
+    with (openai.OpenAI(base_url=gw.url + "/v1", api_key="gs-wrong", max_retries=0) as c,
+          pytest.raises(openai.AuthenticationError)):
+        c.chat.completions.create(**BODY)
+
+
+def test_valid_key_maps_to_user_and_tenant(keyed):
+    gw, keys, _ = keyed()
+    plaintext, info = keys.create("alice", tenant="acme")
+    assert post(gw, plaintext).status_code == 502  # admitted; the upstream is down
+    [ex] = gw.wait_for_exchanges(1)
+    assert (ex.user, ex.tenant, ex.key_id) == ("alice", "acme", info.id)
+
+
+def test_revoked_key_is_refused(keyed):
+    gw, keys, _ = keyed()
+    plaintext, info = keys.create("bob")
+    keys.revoke(info.id)
+    time.sleep(0.1)
+    assert post(gw, plaintext).status_code == 401
+
+
+def test_open_mode_attributes_to_openai_user(run_gateway):
+    gw = run_gateway(f"http://127.0.0.1:{free_port()}/v1", guard=marker_guard("x"), open=True)
+    httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "user": "carol"})
+    httpx.post(gw.url + "/v1/chat/completions", json=BODY)
+    a, b = gw.wait_for_exchanges(2)
+    assert (a.user, a.openai_user, b.user) == ("carol", "carol", "anonymous")
+
+
+def test_rate_limit_is_429_with_retry_after(keyed):
+    # A slow refill (one request per 100 s) keeps the test independent of machine speed.
+    gw, keys, _ = keyed(rate_limit=0.01, rate_burst=2)
+    plaintext, _ = keys.create("dave")
+    other, _ = keys.create("erin")
+    assert [post(gw, plaintext).status_code for _ in range(2)] == [502, 502]
+    r = post(gw, plaintext)
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 100
+    assert r.json()["error"]["type"] == "rate_limit_error"
+    assert post(gw, other).status_code == 502  # buckets are per user
+    assert "guardstack_rate_limited_total 1.0" in httpx.get(gw.url + "/metrics").text
+
+
+def test_suspended_account_is_403(keyed):
+    gw, keys, accounts = keyed()
+    plaintext, _ = keys.create("frank")
+    accounts.set_state("frank", "suspended", actor="test", reason="layer 3 finding")
+    r = post(gw, plaintext)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended"
+    accounts.set_state("frank", "none", actor="test", reason="appeal granted")
+    time.sleep(0.2)  # past the state cache TTL
+    assert post(gw, plaintext).status_code == 502
+
+
+def test_warn_is_allowed_and_recorded(keyed):
+    gw, keys, accounts = keyed()
+    plaintext, _ = keys.create("gina")
+    accounts.set_state("gina", "warn", actor="test", reason="borderline traffic")
+    assert post(gw, plaintext).status_code == 502
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.account_state == "warn"
+
+
+def test_rate_limited_account_gets_the_stricter_limit(keyed):
+    gw, keys, accounts = keyed(rate_limit=0.05, rate_burst=10, rate_limited_factor=0.1)
+    plaintext, _ = keys.create("hank")
+    accounts.set_state("hank", "rate_limited", actor="test", reason="abuse pattern")
+    assert post(gw, plaintext).status_code == 502
+    assert post(gw, plaintext).status_code == 429  # burst 10 * 0.1 = 1
+
+
+def test_token_bucket_refills(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr("guardstack.gateway.ratelimit.time.monotonic", lambda: now[0])
+    limiter = RateLimiter(rate=2.0, burst=1)
+    assert limiter.take("u") == 0
+    assert limiter.take("u") == 0.5
+    now[0] += 0.25
+    assert limiter.take("u") == 0.25  # half a token refilled
+    now[0] += 0.5
+    assert limiter.take("u") == 0
+    assert RateLimiter.retry_after(0.25) == "1"
+    assert RateLimiter(rate=0, burst=1).take("u") == 0  # 0 turns limits off
+
+
+def test_open_mode_rate_limits_each_openai_user(run_gateway):
+    gw = run_gateway(f"http://127.0.0.1:{free_port()}/v1", guard=marker_guard("x"), open=True,
+                     rate_limit=0.01, rate_burst=1)
+
+    def as_user(user: str) -> int:
+        return httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "user": user}).status_code
+
+    assert [as_user("ann"), as_user("ann"), as_user("ben")] == [502, 429, 502]

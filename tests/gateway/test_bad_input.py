@@ -1,0 +1,131 @@
+"""Bad requests get the right status and a clear OpenAI-style error, never a
+traceback. The gateway rejects them before the upstream is contacted, so the
+upstream here is a loopback port nothing listens on."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from tests.fixtures.llama_server import free_port
+from tests.gateway.standins import marker_guard
+
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture
+def gw(run_gateway):
+    return run_gateway(f"http://127.0.0.1:{free_port()}/v1", guard=marker_guard("x"))
+
+
+def post(gw, raw: bytes, path: str = CHAT, **headers: str) -> httpx.Response:
+    return httpx.post(gw.url + path, content=raw,
+                      headers={"content-type": "application/json", **headers}, timeout=30)
+
+
+def assert_error(r: httpx.Response, status: int, *, param: str | None = None,
+                 code: str | None = None) -> dict:
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert set(err) >= {"message", "type", "param", "code"}
+    assert err["message"] and "Traceback" not in r.text
+    if param is not None:
+        assert err["param"] == param
+    if code is not None:
+        assert err["code"] == code
+    return err
+
+
+def test_invalid_json_is_400(gw):
+    err = assert_error(post(gw, b'{"model": "m", "messages": ['), 400, code="invalid_json")
+    assert "not valid JSON" in err["message"]
+
+
+def test_json_that_is_not_an_object_is_400(gw):
+    assert_error(post(gw, b'["model"]'), 400, code="invalid_json")
+
+
+def test_empty_body_is_400(gw):
+    assert_error(post(gw, b""), 400, code="invalid_json")
+
+
+def test_invalid_utf8_is_400(gw):
+    err = assert_error(post(gw, b'{"model": "m", "messages": "\xff\xfe"}'), 400,
+                       code="invalid_encoding")
+    assert "UTF-8" in err["message"]
+
+
+def test_missing_messages_is_400_naming_the_param(gw):
+    assert_error(post(gw, b'{"model": "m"}'), 400, param="messages",
+                 code="missing_required_parameter")
+
+
+def test_missing_model_is_400(gw):
+    assert_error(post(gw, b'{"messages": [{"role": "user", "content": "hi"}]}'), 400,
+                 param="model")
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    (b'{"model": "m", "messages": "hello"}', "messages"),
+    (b'{"model": "m", "messages": []}', "messages"),
+    (b'{"model": 5, "messages": [{"role": "user", "content": "hi"}]}', "model"),
+    (b'{"model": "m", "messages": [5]}', "messages[0]"),
+    (b'{"model": "m", "messages": [{"content": "hi"}]}', "messages[0].role"),
+    (b'{"model": "m", "messages": [{"role": "wizard", "content": "hi"}]}', "messages[0].role"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": 42}]}', "messages[0].content"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}',
+     "messages[0].content[0].text"),
+    (b'{"model": "m", "stream": "yes", "messages": [{"role": "user", "content": "hi"}]}',
+     "stream"),
+    (b'{"model": "m", "user": 7, "messages": [{"role": "user", "content": "hi"}]}', "user"),
+])
+def test_wrong_types_are_400_naming_the_param(gw, body, param):
+    assert_error(post(gw, body), 400, param=param)
+
+
+def test_completions_prompt_checked_too(gw):
+    assert_error(post(gw, b'{"model": "m"}', "/v1/completions"), 400, param="prompt")
+    assert_error(post(gw, b'{"model": "m", "prompt": {"a": 1}}', "/v1/completions"), 400,
+                 param="prompt")
+
+
+def test_ten_megabyte_body_is_413(gw):
+    big = b'{"model": "m", "messages": [{"role": "user", "content": "' + b"a" * 10_000_000 \
+        + b'"}]}'
+    assert_error(post(gw, big), 413, code="request_too_large")
+
+
+def test_chunked_body_over_the_limit_is_413(gw):
+    def chunks():
+        yield b'{"model": "m", "messages": [{"role": "user", "content": "'
+        for _ in range(40):
+            yield b"a" * 65536
+        yield b'"}]}'
+
+    r = httpx.post(gw.url + CHAT, content=chunks(), timeout=30)
+    assert_error(r, 413)
+
+
+def test_body_limit_is_configurable(run_gateway):
+    gw = run_gateway(f"http://127.0.0.1:{free_port()}/v1", guard=marker_guard("x"),
+                     max_body_bytes=100)
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "' + b"a" * 200 + b'"}]}'
+    assert_error(post(gw, body), 413)
+
+
+def test_unknown_path_and_wrong_method_use_the_envelope(gw):
+    assert_error(httpx.get(gw.url + "/v1/nothing"), 404)
+    assert_error(httpx.get(gw.url + CHAT), 405)
+
+
+def test_openai_client_sees_bad_request_error(gw):
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0) as c:
+        with pytest.raises(openai.BadRequestError) as err:
+            c.chat.completions.create(model="m", messages=[])
+        assert err.value.body["param"] == "messages"
+
+
+def test_rejected_requests_are_recorded(gw):
+    post(gw, b"not json")
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.status_code == 400 and "JSON" in ex.error

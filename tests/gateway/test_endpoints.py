@@ -1,0 +1,78 @@
+"""Moderations, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+from tests.fixtures.llama_server import free_port
+from tests.gateway.standins import BrokenDetector, marker_guard, policy_yaml
+
+from guardstack import taxonomy
+from guardstack.guard import Guard
+
+
+def closed() -> str:
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+def test_moderations_in_openai_schema(run_gateway):
+    gw = run_gateway(closed(), guard=marker_guard("MARKER"))
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0) as c:
+        res = c.moderations.create(input=["Write a story about a cat.", "a MARKER text"])
+        safe, unsafe = res.results
+        assert not safe.flagged and unsafe.flagged
+        cats = unsafe.categories.model_dump(by_alias=True)
+        assert set(cats) >= set(taxonomy.OPENAI_CATEGORIES)
+        # violent_crime maps to OpenAI's violence and illicit/violent.
+        assert cats["violence"] and cats["illicit/violent"] and not cats["sexual"]
+        scores = unsafe.category_scores.model_dump(by_alias=True)
+        assert scores["violence"] > 0.9 > scores["sexual"]
+        raw = httpx.post(gw.url + "/v1/moderations", json={"input": "a MARKER text"}).json()
+        ours = raw["results"][0]["guardstack"]
+        assert ours["decision"] == "block" and ours["categories"] == ["violent_crime"]
+        assert raw["id"].startswith("modr-") and raw["model"] == "guardstack-marker"
+        assert raw["results"][0]["category_applied_input_types"]["violence"] == ["text"]
+
+
+def test_moderations_bad_input(run_gateway):
+    gw = run_gateway(closed(), guard=marker_guard("x"))
+    r = httpx.post(gw.url + "/v1/moderations", json={"model": "x"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input"
+    r = httpx.post(gw.url + "/v1/moderations", json={"input": [1, 2]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input[0]"
+
+
+def test_moderations_with_a_failing_classifier_report_the_status(run_gateway):
+    gw = run_gateway(closed(), guard=Guard(policy_yaml(on_error="closed"),
+                                           detector=BrokenDetector()))
+    r = httpx.post(gw.url + "/v1/moderations", json={"input": "hello"}).json()
+    assert r["results"][0]["guardstack"]["status"] == "error"
+    assert r["results"][0]["flagged"] is True  # fail-closed
+
+
+def test_healthz_and_readyz_without_upstream(run_gateway):
+    gw = run_gateway(closed(), guard=marker_guard("x"))
+    assert httpx.get(gw.url + "/healthz").json() == {"status": "ok"}
+    r = httpx.get(gw.url + "/readyz")
+    assert r.status_code == 503
+    assert r.json() == {"status": "not ready", "upstream": False, "classifier": True}
+
+
+def test_readyz_with_upstream(llama_server, run_gateway):
+    gw = run_gateway(llama_server, guard=marker_guard("x"))
+    r = httpx.get(gw.url + "/readyz")
+    assert r.status_code == 200 and r.json()["upstream"] is True
+
+
+def test_metrics_count_requests_and_decisions(run_gateway):
+    gw = run_gateway(closed(), guard=marker_guard("MARKER"))
+    httpx.post(gw.url + "/v1/chat/completions",
+               json={"model": "m", "messages": [{"role": "user", "content": "MARKER"}]})
+    httpx.get(gw.url + "/nope")
+    text = httpx.get(gw.url + "/metrics").text
+    assert 'guardstack_requests_total{endpoint="/v1/chat/completions",status="400"} 1.0' in text
+    assert 'guardstack_requests_total{endpoint="other",status="404"} 1.0' in text
+    assert ('guardstack_decisions_total{category="violent_crime",decision="block",'
+            'role="prompt"} 1.0') in text
+    assert "guardstack_classifier_seconds_bucket" in text
+    assert "guardstack_event_queue_depth 0.0" in text

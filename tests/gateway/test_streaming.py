@@ -1,0 +1,157 @@
+"""The streamed output check on its own: hold-back, check cadence, halts.
+A stand-in detector marks text containing "BAD" as unsafe so each test
+knows exactly which token makes the stream unsafe."""
+
+from __future__ import annotations
+
+from tests.gateway.standins import marker_guard
+
+from guardstack.gateway.judge import Judge
+from guardstack.gateway.recorder import Exchange
+from guardstack.gateway.streaming import StreamCheck
+
+
+def chunk(text: str | None, finish: str | None = None) -> dict:
+    delta = {"content": text} if text is not None else {"role": "assistant"}
+    return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def texts(chunks: list[dict]) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+
+
+async def run(tokens: list[str], **kw) -> tuple[StreamCheck, list[list[dict]]]:
+    ex = Exchange("chat.completions")
+    check = StreamCheck(Judge(marker_guard("BAD")), (), ex, **kw)
+    sent = [await check.feed(chunk(None))]
+    for t in tokens:
+        sent.append(await check.feed(chunk(t)))
+        if check.halted:
+            return check, sent
+    sent.append(await check.feed(chunk(None, "stop")))
+    sent.append(await check.finish())
+    return check, sent
+
+
+async def test_hold_back_keeps_unchecked_tokens_from_the_client():
+    tokens = [f" w{i}" for i in range(10)]
+    check, sent = await run(tokens, hold_back=4, check_every=4, window_tokens=64)
+    # Nothing goes out until a check passes; then everything checked goes at once.
+    out = [texts(s) for s in sent]
+    assert out[1:4] == ["", "", ""]
+    assert out[4] == "".join(tokens[:4])
+    assert "".join(out) == "".join(tokens)
+    assert not check.halted and len(check.judgements) == 3  # after 4, 8 and at the end
+
+
+async def test_halt_drops_held_back_text():
+    tokens = [" a", " b", " c", " BAD", " d"]
+    check, sent = await run(tokens, hold_back=8, check_every=4)
+    assert check.halted
+    assert "BAD" not in "".join(texts(s) for s in sent)
+    assert check.exchange.unsafe_tokens_released == 0
+    halt = check.halt_chunk()
+    assert halt["choices"][0]["finish_reason"] == "content_filter"
+    assert halt["object"] == "chat.completion.chunk" and halt["id"] == "c"
+
+
+async def test_hold_back_zero_releases_at_once_and_counts_the_leak():
+    tokens = [" a", " b", " BAD", " c", " d", " e"]
+    check, sent = await run(tokens, hold_back=0, check_every=4)
+    assert check.halted
+    shown = "".join(texts(s) for s in sent)
+    # " a", " b", " BAD" went out unchecked before the check at token 4.
+    assert shown == " a b BAD"
+    assert check.exchange.unsafe_tokens_released == 3
+
+
+async def test_sentence_end_triggers_a_check():
+    tokens = [" one", " two", " three", " four."]
+    check, _ = await run(tokens, hold_back=64, check_every=64)
+    assert len(check.judgements) == 1  # at the full stop, not at the end
+    assert check.judgements[0].verdict.role == "response"
+
+
+async def test_window_limits_what_each_check_sees():
+    ex = Exchange("chat.completions")
+    guard = marker_guard("BAD")
+    check = StreamCheck(Judge(guard), (), ex, hold_back=0, check_every=2, window_tokens=3)
+    for t in [" a", " b", " c", " d"]:
+        await check.feed(chunk(t))
+    # Checks at tokens 2 and 4, each over the latest 3 tokens.
+    assert [c.text for c in guard.detector.calls] == [" a b", " b c d"]
+
+
+async def test_window_never_narrower_than_the_check_interval():
+    # Otherwise tokens between checks would never be judged at all.
+    ex = Exchange("chat.completions")
+    check = StreamCheck(Judge(marker_guard("BAD")), (), ex, hold_back=0, check_every=4,
+                        window_tokens=2)
+    for t in [" BAD", " a", " b", " c"]:
+        await check.feed(chunk(t))
+    assert check.halted
+
+
+async def test_finish_chunk_is_held_until_the_last_words_are_checked():
+    ex = Exchange("chat.completions")
+    check = StreamCheck(Judge(marker_guard("BAD")), (), ex, hold_back=8, check_every=8)
+    assert await check.feed(chunk(" fine")) == []
+    out = await check.feed(chunk(" BAD", "stop"))
+    assert out == [] and check.halted
+
+
+async def test_concurrent_checks_share_classifier_calls():
+    import asyncio
+
+    from guardstack.classifiers.base import Subject
+
+    guard = marker_guard("BAD")
+    calls: list[int] = []
+    detect = guard.detector.detect
+
+    async def counting(subjects):
+        calls.append(len(subjects))
+        await asyncio.sleep(0.01)
+        return await detect(subjects)
+
+    guard.detector.detect = counting
+    judge = Judge(guard, max_calls=1)
+
+    def one(i: int):
+        return judge.judge([Subject(f"text {i}" + (" BAD" if i == 3 else ""), "response")])
+
+    first = asyncio.ensure_future(one(0))
+    await asyncio.sleep(0.002)  # the first call is now running in the detector
+    results = [await first, *await asyncio.gather(*(one(i) for i in range(1, 10)))]
+    # The first call runs alone; the other nine queue behind it and go together.
+    assert calls == [1, 9]
+    assert [r[0].verdict.decision.value for r in results] == \
+        ["block" if i == 3 else "allow" for i in range(10)]
+
+
+async def test_up_to_max_calls_run_side_by_side():
+    import asyncio
+
+    from guardstack.classifiers.base import Subject
+
+    guard = marker_guard("BAD")
+    running, peak = 0, 0
+    detect = guard.detector.detect
+
+    async def slow(subjects):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return await detect(subjects)
+
+    guard.detector.detect = slow
+    judge = Judge(guard, max_calls=2)
+    tasks = []
+    for i in range(6):
+        tasks.append(asyncio.ensure_future(judge.judge([Subject(f"t{i}", "response")])))
+        await asyncio.sleep(0.001)
+    await asyncio.gather(*tasks)
+    assert peak == 2
