@@ -20,6 +20,7 @@ AREAS = (
     "guardstack.gateway.commands",
     "guardstack.store.commands",
     "guardstack.simulate.commands",
+    "guardstack.offline.commands",
 )
 
 

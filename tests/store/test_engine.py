@@ -51,7 +51,7 @@ def test_unreachable_postgres_is_a_clear_error():
 def test_migrate_creates_schema_from_empty_database(db_url):
     store = Store(db_url)
     assert store.current_revision() is None
-    assert store.migrate() == head_revision() == "0001"
+    assert store.migrate() == head_revision() is not None
     names = set(sa.inspect(store.engine).get_table_names())
     assert names >= TABLES
     store.dispose()
@@ -59,7 +59,7 @@ def test_migrate_creates_schema_from_empty_database(db_url):
 
 def test_migrate_again_is_a_no_op(store):
     before = set(sa.inspect(store.engine).get_table_names())
-    assert store.migrate() == "0001"
+    assert store.migrate() == head_revision()
     assert set(sa.inspect(store.engine).get_table_names()) == before
 
 

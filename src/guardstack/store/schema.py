@@ -198,3 +198,107 @@ audit_log = sa.Table(
     sa.Index(None, "subject_user", "ts"),
     sa.Index(None, "ts"),
 )
+
+# -- layer 3 (offline analysis), migration 0002 ---------------------------------
+
+#: Review-queue vocabulary.
+CASE_KINDS = ("abuse", "wellbeing", "coordination")
+CASE_STATUSES = ("open", "confirmed", "dismissed", "escalated")
+
+ingest_runs = sa.Table(
+    "ingest_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    # sha256 of the file's bytes: the same file loaded twice is one run, resumed.
+    sa.Column("source", sa.Text(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("lines", sa.Integer(), nullable=False, default=0),
+    sa.Column("loaded", sa.Integer(), nullable=False, default=0),
+    sa.Column("already_present", sa.Integer(), nullable=False, default=0),
+    sa.Column("bad_lines", sa.Integer(), nullable=False, default=0),
+    sa.Column("detail", JSONType),
+    sa.Index(None, "sha256"),
+)
+
+analysis_runs = sa.Table(
+    "analysis_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("engine", sa.String(16), nullable=False),
+    sa.Column("window_start", UTCDateTime()),
+    sa.Column("window_end", UTCDateTime()),
+    sa.Column("messages", sa.Integer(), nullable=False, default=0),
+    sa.Column("users", sa.Integer(), nullable=False, default=0),
+    sa.Column("detail", JSONType),
+    sa.Index(None, "started_at"),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    # Deterministic: hash of (kind, subject, window), so a re-run over the same
+    # window updates its cases instead of adding new ones.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("label", sa.String(16), nullable=False),
+    sa.Column("category", sa.Text()),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False),
+    # Pseudonymous subject (user pseudonym or group id) for display; the raw
+    # user ids stay in user_ids, read only inside the store.
+    sa.Column("subject", sa.Text(), nullable=False),
+    sa.Column("user_ids", JSONType, nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("window_start", UTCDateTime()),
+    sa.Column("window_end", UTCDateTime()),
+    sa.Column("first_seen", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("reviewer", sa.Text()),
+    sa.Column("note", sa.Text()),
+    sa.Column("enforcement_action_id", sa.BigInteger()),
+    sa.CheckConstraint("kind IN ('abuse', 'wellbeing', 'coordination')", name="kind"),
+    sa.CheckConstraint(
+        "status IN ('open', 'confirmed', 'dismissed', 'escalated')", name="status"
+    ),
+    sa.Index(None, "status", "severity"),
+    sa.Index(None, "kind", "status"),
+)
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    # Deterministic like cases: one row per (user, label, window).
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("pseudonym", sa.String(64), nullable=False),
+    sa.Column("label", sa.String(16), nullable=False),
+    sa.Column("category", sa.Text()),
+    sa.Column("score", sa.Float(), nullable=False),
+    sa.Column("case_id", sa.String(64), nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("window_start", UTCDateTime()),
+    sa.Column("window_end", UTCDateTime()),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "case_id"),
+)
+
+offline_keys = sa.Table(
+    "offline_keys",
+    metadata,
+    # The pseudonym key when $GUARDSTACK_PSEUDONYM_KEY is not set: random,
+    # created once. Whoever can read this table can read raw ids anyway; the
+    # key protects findings *exported* from the store (JSON, dashboards, logs).
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,368 @@
+"""``guardstack ingest``: conversation logs from elsewhere into the event store.
+
+One JSON object per line: ``{"user", "session", "ts", "role", "content"}``
+plus optional ``tenant``, ``model``, ``id``. Each line becomes one exchange
+(``endpoint = "ingest"``, ``conversation_id`` = the session) holding one
+message, scored and embedded by the fast classifier, in the same
+``exchanges``/``messages`` tables the gateway writes, so analysis reads one
+store.
+
+Nothing is half-loaded: the whole file is validated before anything is
+written (``reject``, the default, loads nothing when a line is bad), and
+every line has a deterministic exchange id (its ``id``, or a hash of its
+fields), inserted with ``ON CONFLICT DO NOTHING``. A run interrupted between
+batches is resumed by running the same command again: lines already in the
+store are skipped without being scored again, and ``ingest_runs`` records
+each file's progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from guardstack.offline.scoring import Scorer
+from guardstack.store.engine import Store
+from guardstack.store.events import MAX_ID_LEN, ExchangeEvent, MessageRecord, utcnow
+from guardstack.store.schema import exchanges, ingest_runs
+from guardstack.store.schema import messages as messages_table
+from guardstack.store.writer import exchange_row, message_rows
+from guardstack.verdict import Verdict
+
+ROLES = ("user", "assistant", "system")
+REQUIRED = ("user", "session", "ts", "role", "content")
+#: Bad lines listed in full before the rest are only counted.
+SHOW_ERRORS = 20
+
+
+class IngestError(ValueError):
+    """The file cannot be loaded as asked; the message is fit to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    number: int
+    id: str
+    user: str
+    session: str
+    ts: datetime
+    role: str
+    content: str
+    tenant: str | None
+    model: str | None
+
+
+@dataclass
+class Parsed:
+    lines: list[Line] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    duplicates: int = 0
+    out_of_order: int = 0
+    total: int = 0
+
+
+@dataclass
+class IngestReport:
+    source: str
+    lines: int
+    loaded: int
+    already_present: int
+    bad_lines: int
+    duplicates: int
+    out_of_order: int
+    unscored: int
+    errors: list[tuple[int, str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "lines": self.lines,
+            "loaded": self.loaded,
+            "already_present": self.already_present,
+            "bad_lines": self.bad_lines,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "unscored": self.unscored,
+            "errors": [{"line": n, "error": e} for n, e in self.errors[:SHOW_ERRORS]],
+        }
+
+
+def parse_ts(value: object, *, assume_utc: bool) -> datetime:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("ts must be an ISO-8601 string")
+    try:
+        ts = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"ts {value!r} is not ISO-8601 (e.g. 2026-03-02T09:53:32+00:00)") \
+            from None
+    if ts.tzinfo is None:
+        if not assume_utc:
+            raise ValueError(
+                f"ts {value!r} has no time zone; add one (e.g. +00:00 or Z) "
+                "or pass --assume-utc"
+            )
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def _line_id(obj: dict[str, Any], ts: datetime) -> str:
+    given = obj.get("id")
+    if given is not None:
+        text = str(given)
+        if 0 < len(text) <= MAX_ID_LEN:
+            return text
+        # Too long for the key column: keep it unique by hashing it.
+        return "ing-" + hashlib.sha256(text.encode()).hexdigest()[:40]
+    key = json.dumps(
+        [obj["user"], obj["session"], ts.isoformat(), obj["role"], obj["content"]],
+        ensure_ascii=False,
+    )
+    return "ing-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def parse_line(number: int, raw: str, *, assume_utc: bool) -> Line:
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    missing = [k for k in REQUIRED if k not in obj or obj[k] is None]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)}")
+    for key in ("user", "session", "content"):
+        if not isinstance(obj[key], str):
+            raise ValueError(f"{key} must be a string, got {type(obj[key]).__name__}")
+    if not obj["user"].strip() or not obj["session"].strip():
+        raise ValueError("user and session must not be empty")
+    role = obj["role"]
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+    ts = parse_ts(obj["ts"], assume_utc=assume_utc)
+    for key in ("tenant", "model"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise ValueError(f"{key} must be a string")
+    return Line(
+        number=number,
+        id=_line_id(obj, ts),
+        user=obj["user"],
+        session=obj["session"],
+        ts=ts,
+        role=role,
+        content=obj["content"],
+        tenant=obj.get("tenant"),
+        model=obj.get("model"),
+    )
+
+
+def parse_file(path: Path, *, assume_utc: bool = False) -> tuple[Parsed, str]:
+    """Every line parsed and checked; returns the result and the file's sha256."""
+    parsed = Parsed()
+    seen: dict[str, int] = {}
+    last_ts: dict[tuple[str, str], datetime] = {}
+    digest = hashlib.sha256()
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise IngestError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        for number, raw_bytes in enumerate(handle, start=1):
+            digest.update(raw_bytes)
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                parsed.total += 1
+                parsed.errors.append((number, "not UTF-8 text"))
+                continue
+            if not raw.strip():
+                continue  # blank lines (a trailing newline) are not records
+            parsed.total += 1
+            try:
+                line = parse_line(number, raw, assume_utc=assume_utc)
+            except ValueError as exc:
+                parsed.errors.append((number, str(exc)))
+                continue
+            if line.id in seen:
+                parsed.duplicates += 1
+                continue  # the same record twice (or the same id): loaded once
+            seen[line.id] = number
+            key = (line.user, line.session)
+            previous = last_ts.get(key)
+            if previous is not None and line.ts < previous:
+                parsed.out_of_order += 1
+            last_ts[key] = line.ts if previous is None else max(previous, line.ts)
+            parsed.lines.append(line)
+    return parsed, digest.hexdigest()
+
+
+def _existing_ids(store: Store, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    with store.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found.update(
+                conn.execute(sa.select(exchanges.c.id).where(exchanges.c.id.in_(chunk))).scalars()
+            )
+    return found
+
+
+def _insert(table: sa.Table, dialect: str) -> sa.Insert:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def _event(line: Line, record: MessageRecord, source: str) -> ExchangeEvent:
+    return ExchangeEvent(
+        id=line.id,
+        ts_start=line.ts,
+        ts_end=line.ts,
+        user=line.user,
+        tenant=line.tenant,
+        conversation_id=line.session,
+        model=line.model,
+        endpoint="ingest",
+        prompt_decision=record.decision if line.role != "assistant" else None,
+        response_decision=record.decision if line.role == "assistant" else None,
+        extra={"source": source, "line": line.number},
+        messages=[record],
+    )
+
+
+def _batches(items: list[Line], size: int) -> Iterator[list[Line]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def ingest(
+    store: Store,
+    path: Path,
+    *,
+    on_error: str = "reject",
+    batch_size: int = 256,
+    assume_utc: bool = False,
+    scorer: Scorer | None = None,
+    progress: bool = True,
+    interrupt_after: int | None = None,
+) -> IngestReport:
+    """Load ``path`` into ``store``. Raises :class:`IngestError` for a rejected
+    file (nothing written). ``interrupt_after`` (tests only) stops after that
+    many batches, as a crash would."""
+    if on_error not in ("reject", "skip"):
+        raise IngestError(f"--on-error must be reject or skip, not {on_error!r}")
+    if batch_size < 1:
+        raise IngestError("--batch-size must be at least 1")
+    parsed, sha = parse_file(path, assume_utc=assume_utc)
+    source = str(path)
+    if parsed.errors and on_error == "reject":
+        shown = "\n".join(f"  line {n}: {e}" for n, e in parsed.errors[:SHOW_ERRORS])
+        more = len(parsed.errors) - SHOW_ERRORS
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        raise IngestError(
+            f"{path}: {len(parsed.errors)} bad line(s) of {parsed.total}; nothing loaded "
+            f"(--on-error skip loads the good lines):\n{shown}{tail}"
+        )
+    present = _existing_ids(store, [line.id for line in parsed.lines])
+    todo = [line for line in parsed.lines if line.id not in present]
+    run_id = "ingest-" + sha[:40]
+    _record_run(store, run_id, source, sha, parsed, status="running", loaded=0,
+                already=len(present))
+    scorer = scorer or Scorer()
+    guard: Any = scorer.guard
+    detector_name = getattr(guard.detector, "name", "fast")
+    ins_ex = _insert(exchanges, store.dialect)
+    ins_msg = _insert(messages_table, store.dialect)
+    loaded = unscored = 0
+    bar = _progress(len(todo), enabled=progress)
+    try:
+        for number, batch in enumerate(_batches(todo, batch_size)):
+            if interrupt_after is not None and number >= interrupt_after:
+                raise KeyboardInterrupt
+            scored = scorer.score([line.content for line in batch],
+                                  [line.role for line in batch])
+            events = []
+            for line, result in zip(batch, scored, strict=True):
+                role = "response" if line.role == "assistant" else "prompt"
+                verdict: Verdict = guard.policy.decide(role, result.detection, detector_name)
+                unscored += not result.ok
+                record = MessageRecord.judged(
+                    line.role, line.content, verdict, embedding=result.embedding, ts=line.ts
+                )
+                events.append(_event(line, record, source))
+            with store.engine.begin() as conn:
+                conn.execute(ins_ex, [exchange_row(e) for e in events])
+                conn.execute(ins_msg, [row for e in events for row in message_rows(e)])
+            loaded += len(batch)
+            bar(len(batch))
+    finally:
+        bar(None)
+        done = loaded == len(todo)
+        _record_run(store, run_id, source, sha, parsed, status="done" if done else "interrupted",
+                    loaded=loaded, already=len(present))
+    return IngestReport(
+        source=source,
+        lines=parsed.total,
+        loaded=loaded,
+        already_present=len(present),
+        bad_lines=len(parsed.errors),
+        duplicates=parsed.duplicates,
+        out_of_order=parsed.out_of_order,
+        unscored=unscored,
+        errors=parsed.errors,
+    )
+
+
+def _record_run(store: Store, run_id: str, source: str, sha: str, parsed: Parsed, *,
+                status: str, loaded: int, already: int) -> None:
+    values = {
+        "source": source,
+        "sha256": sha,
+        "status": status,
+        "lines": parsed.total,
+        "loaded": loaded,
+        "already_present": already,
+        "bad_lines": len(parsed.errors),
+        "detail": {"duplicates": parsed.duplicates, "out_of_order": parsed.out_of_order},
+    }
+    now = utcnow()
+    with store.engine.begin() as conn:
+        exists = conn.execute(
+            sa.select(ingest_runs.c.id).where(ingest_runs.c.id == run_id)
+        ).scalar()
+        if exists is None:
+            conn.execute(ingest_runs.insert().values(id=run_id, started_at=now, **values))
+        else:
+            if status == "running":
+                values["started_at"] = now
+            else:
+                values["finished_at"] = now
+            conn.execute(ingest_runs.update().where(ingest_runs.c.id == run_id).values(**values))
+
+
+def _progress(total: int, *, enabled: bool) -> Callable[[int | None], None]:
+    """A tqdm bar on stderr; call with a count to advance, None to close."""
+    if not enabled or total == 0:
+        return lambda n: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="msg", file=sys.stderr, desc="scoring", leave=False)
+
+    def step(n: int | None) -> None:
+        if n is None:
+            bar.close()
+        else:
+            bar.update(n)
+
+    return step

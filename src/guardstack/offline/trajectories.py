@@ -1,0 +1,65 @@
+"""Trajectories: a user sliding into crisis, across sessions.
+
+Per session the crisis signal is the highest ``max(self_harm,
+psychological_harm)`` of its requests. A user with at least
+``crisis_min_sessions`` sessions at or above ``crisis_threshold`` goes to the
+wellbeing queue (kind ``wellbeing``, label ``at_risk``), never the abuse
+queue. The slope of the per-session signal over time (per day, least squares)
+says whether it is escalating; a rising trajectory is reviewed first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from guardstack.offline.corpus import LABEL_INDEX, UserHistory
+from guardstack.offline.settings import AnalysisSettings
+
+DAY = 86400.0
+CRISIS = ("self_harm", "psychological_harm")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    flagged: bool
+    signal_sessions: int
+    sessions: int
+    slope_per_day: float
+    peak: float
+    category: str
+    rows: tuple[int, ...]  # requests carrying the signal
+
+
+def crisis_scores(history: UserHistory) -> np.ndarray:
+    cols = [LABEL_INDEX[c] for c in CRISIS]
+    return history.scores[:, cols].max(axis=1) if len(history) else np.zeros(0)
+
+
+def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
+    crisis = crisis_scores(history)
+    per_session: dict[str, tuple[float, float]] = {}  # session -> (start ts, max signal)
+    for i, session in enumerate(history.sessions):
+        start, peak = per_session.get(session, (float(history.ts[i]), 0.0))
+        per_session[session] = (min(start, float(history.ts[i])), max(peak, float(crisis[i])))
+    points = sorted(per_session.values())
+    signal = sum(1 for _, v in points if v >= settings.crisis_threshold)
+    slope = 0.0
+    if len(points) >= 2:
+        x = np.array([p[0] for p in points]) / DAY
+        y = np.array([p[1] for p in points])
+        if float(np.ptp(x)) > 0:
+            slope = float(np.polyfit(x - x[0], y, 1)[0])
+    rows = tuple(int(i) for i in np.flatnonzero(crisis >= settings.crisis_threshold))
+    cols = history.scores[:, [LABEL_INDEX[c] for c in CRISIS]]
+    category = CRISIS[int(np.argmax(cols.sum(axis=0)))] if len(history) else CRISIS[0]
+    return Trajectory(
+        flagged=signal >= settings.crisis_min_sessions,
+        signal_sessions=signal,
+        sessions=len(points),
+        slope_per_day=round(slope, 5),
+        peak=round(float(crisis.max()) if len(crisis) else 0.0, 4),
+        category=category,
+        rows=rows,
+    )
