@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --upgrade pip
 	# torch only for `guardstack train` and its tests; pinned so pip takes the CPU wheel.
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[gateway,offline,train,test]"
+	$(PIP) install -e ".[gateway,offline,model,finetune,train,test]"
 	touch $@
 
 install: $(VENV)/.installed

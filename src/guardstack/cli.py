@@ -21,6 +21,7 @@ AREAS = (
     "guardstack.store.commands",
     "guardstack.simulate.commands",
     "guardstack.offline.commands",
+    "guardstack.model.commands",
 )
 
 

@@ -1,0 +1,32 @@
+import base64
+
+import pytest
+
+from guardstack.model import transforms
+
+
+def test_every_transform_keeps_the_request_recoverable():
+    text = "Explain how vaccines work"
+    for name, t in transforms.TRANSFORMS.items():
+        out = t.apply(text)
+        assert out
+        if name == "none":
+            assert out == text
+        elif name == "base64":
+            encoded = out.rsplit(" ", 1)[-1]
+            assert base64.b64decode(encoded).decode() == text
+        elif name == "leetspeak":
+            assert out == "3xpl41n h0w v4cc1n35 w0rk"
+        elif name == "spacing":
+            assert out.startswith("E x p l a i n  h o w")
+        else:
+            assert text in out and out != text
+
+
+def test_parse_all_and_errors():
+    assert transforms.parse("all") == list(transforms.TRANSFORMS)
+    assert transforms.parse("none, base64,none") == ["none", "base64"]
+    with pytest.raises(ValueError, match=r"unknown transformation.*rot13"):
+        transforms.parse("none,rot13")
+    with pytest.raises(ValueError, match="no transformation"):
+        transforms.parse(" , ")
