@@ -1,0 +1,1 @@
+"""The fast classifier's training recipe: data, fine-tuning, export (torch only here)."""

