@@ -13,10 +13,17 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from guardstack import detectors
-from guardstack.classifiers.base import Detection, Detector, Message, Subject, error_detection
+from guardstack.classifiers.base import (
+    Detection,
+    Detector,
+    Message,
+    Role,
+    Subject,
+    error_detection,
+)
 from guardstack.policy import Policy
 from guardstack.verdict import Verdict
 
@@ -114,7 +121,8 @@ def _as_message(m: MessageLike) -> Message:
 def _subject(text: str, role: str, context: Sequence[MessageLike]) -> Subject:
     if role not in ("prompt", "response"):
         raise ValueError(f"role must be 'prompt' or 'response', got {role!r}")
-    return Subject(text=text, role=role, context=tuple(_as_message(m) for m in context))
+    return Subject(text=text, role=cast(Role, role),
+                   context=tuple(_as_message(m) for m in context))
 
 
 def subject_from_messages(messages: Sequence[MessageLike]) -> Subject:
@@ -122,7 +130,7 @@ def subject_from_messages(messages: Sequence[MessageLike]) -> Subject:
         raise ValueError("messages must not be empty")
     msgs = [_as_message(m) for m in messages]
     last = msgs[-1]
-    role = "response" if last.role == "assistant" else "prompt"
+    role: Role = "response" if last.role == "assistant" else "prompt"
     return Subject(text=last.content, role=role, context=tuple(msgs[:-1]))
 
 

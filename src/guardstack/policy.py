@@ -259,7 +259,8 @@ class _Parser:
         try:
             return Action(value)
         except ValueError:
-            raise self.fail(node, path, f"must be one of allow, flag, block; got {value!r}") from None
+            raise self.fail(node, path,
+                            f"must be one of allow, flag, block; got {value!r}") from None
 
     def rule(self, node: yaml.Node, path: str, fallback: Rule) -> Rule:
         m = self.mapping(node, path, ("threshold", "action"))

@@ -50,7 +50,36 @@ def policy_md() -> str:
     return "".join(out)
 
 
-PAGES = {"taxonomy.md": taxonomy_md, "policy.md": policy_md}
+def cli_md() -> str:
+    import argparse
+
+    from guardstack.cli import build_parser
+
+    parser = build_parser()
+    out = [HEADER, "# Command line\n\n",
+           "`guardstack COMMAND --help` prints the same text. Commands exit 0 on success and 2 "
+           "on bad input, with one line `guardstack: error: ...` on standard error.\n"]
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {c.dest: c.help for c in subs._choices_actions}
+    for name, sub in subs.choices.items():
+        out.append(f"\n## `guardstack {name}`\n\n{helps.get(name) or ''}\n\n")
+        if sub.description and sub.description != helps.get(name):
+            out.append(f"{sub.description}\n\n")
+        out.append("| argument | meaning |\n|---|---|\n")
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            names = ", ".join(action.option_strings) or action.dest
+            meta = "" if action.nargs == 0 or not action.option_strings else \
+                f" {action.metavar or action.dest.upper()}"
+            choices = f" (one of: {', '.join(map(str, action.choices))})" if action.choices else ""
+            text = (action.help or "").replace("%(default)s", str(action.default))
+            text = text.replace("|", "\\|")
+            out.append(f"| `{names}{meta}` | {text}{choices} |\n")
+    return "".join(out)
+
+
+PAGES = {"taxonomy.md": taxonomy_md, "policy.md": policy_md, "cli.md": cli_md}
 
 
 def write(docs_dir: Path) -> None:

@@ -6,8 +6,8 @@ status=error detection that the policy's fail mode resolves, never a crash."""
 import argparse
 
 import pytest
-
 from tests.fixtures.llama_server import MODEL_ALIAS
+
 from guardstack import detectors
 from guardstack.classifiers.backend_options import add_backend_arguments, detector_from_args
 from guardstack.classifiers.base import HARM, Message, Subject

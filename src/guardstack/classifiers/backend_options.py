@@ -16,6 +16,7 @@ import argparse
 import os
 from typing import Any
 
+from guardstack import argtypes
 from guardstack.classifiers.base import Detector
 
 #: Backend name -> what it is (for --help and docs/backends.md).
@@ -32,24 +33,6 @@ BACKENDS: dict[str, str] = {
 DEFAULT_URL = "http://127.0.0.1:8000/v1"
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 def _band(text: str) -> tuple[float, float]:
@@ -107,11 +90,12 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                    help="model name the server serves (default: the model's Hugging Face id)")
     g.add_argument("--backend-api-key", default=None, metavar="REF",
                    help="API key reference: os.environ/NAME (recommended) or a literal key")
-    g.add_argument("--backend-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+    g.add_argument("--backend-timeout", type=argtypes.positive_float,
+                   default=10.0, metavar="SECONDS",
                    help="timeout per HTTP attempt (default: 10)")
-    g.add_argument("--backend-retries", type=_count, default=2, metavar="N",
+    g.add_argument("--backend-retries", type=argtypes.count, default=2, metavar="N",
                    help="retries after a failed attempt, with backoff (default: 2)")
-    g.add_argument("--backend-concurrency", type=_count, default=8, metavar="N",
+    g.add_argument("--backend-concurrency", type=argtypes.count, default=8, metavar="N",
                    help="texts judged at once (default: 8)")
     g.add_argument("--backend-option", type=_option, action="append", default=[],
                    metavar="KEY=VALUE",

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
+from guardstack import argtypes
+from guardstack.classifiers.backend_options import add_backend_arguments
 from guardstack.evaluation.runner import DEFAULT_BATCH_SIZE, DEFAULT_LATENCY_SAMPLE
 
 DESCRIPTION = """\
@@ -23,24 +25,6 @@ success, 2 on bad input (the message names the file and line).
 See docs/evaluation.md."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 def examples_path() -> str:
@@ -66,16 +50,19 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--role", choices=("prompt", "response"), default=None,
                    help="judge every record as this role (default: records with a 'response' "
                    "field as responses, the others as prompts)")
-    p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+    p.add_argument("--batch-size", type=argtypes.positive_int,
+                   default=DEFAULT_BATCH_SIZE, metavar="N",
                    help=f"items per detector call (default {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--limit", type=argtypes.positive_int, default=None, metavar="N",
                    help="score at most N records of each file")
     p.add_argument("--positive", choices=("flag", "block"), default="flag",
                    help="decision that counts as predicted unsafe: flag (flag or block, "
                    "the default) or block (block only)")
-    p.add_argument("--latency-sample", type=_count, default=DEFAULT_LATENCY_SAMPLE, metavar="N",
+    p.add_argument("--latency-sample", type=argtypes.count,
+                   default=DEFAULT_LATENCY_SAMPLE, metavar="N",
                    help="items per file scored one at a time for latency p50/p95 "
                    f"(default {DEFAULT_LATENCY_SAMPLE}; 0 skips the pass)")
+    add_backend_arguments(p)
     p.set_defaults(func=cmd_eval)
 
 
@@ -115,7 +102,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise CommandError(str(exc)) from None
 
-    guard = Guard(policy=policy)
+    from guardstack.classifiers.backend_options import detector_from_args
+
+    guard = Guard(policy=policy, detector=detector_from_args(args))
     try:
         guard.detector  # noqa: B018 - load the model now, so a broken install is one clear error
     except Exception as exc:
@@ -123,6 +112,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     results = []
     for path in files:
+        stats = getattr(guard.detector, "reset_stats", None)
+        if stats:  # a cascade counts escalations per file
+            stats()
         try:
             results.append(runner.evaluate_file(
                 path, guard, role=args.role, batch_size=args.batch_size, limit=args.limit,
@@ -134,6 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         finally:
             if sys.stderr.isatty():
                 sys.stderr.write("\r\033[K")
+        if stats:
+            results[-1].extra["cascade"] = guard.detector.stats.as_dict()  # type: ignore[attr-defined]
     if args.json:
         print(json.dumps({"results": [r.to_dict() for r in results]}, ensure_ascii=False))
     else:

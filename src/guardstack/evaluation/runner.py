@@ -46,6 +46,8 @@ class FileResult:
     positive: Positive = "flag"
     batch_size: int = DEFAULT_BATCH_SIZE
     detector: str = ""
+    #: Detector-specific figures, e.g. a cascade's escalation counts and cost.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form documented in docs/evaluation.md (floats rounded to 6 places)."""
@@ -77,6 +79,7 @@ class FileResult:
                 cat: {"n": v["n"], "recall": _round(v["recall"])}
                 for cat, v in self.per_category.items()
             },
+            **self.extra,
         }
 
 

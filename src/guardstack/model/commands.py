@@ -13,25 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+from guardstack import argtypes
 
 
 def add_commands(sub: Any) -> None:
@@ -56,7 +38,7 @@ def add_commands(sub: Any) -> None:
                    "(and keep the resumable state in DIR/state.jsonl)")
     p.add_argument("--state", metavar="FILE",
                    help="resumable state file (default: DIR/state.jsonl with --report)")
-    p.add_argument("--concurrency", type=_positive, default=2, metavar="N",
+    p.add_argument("--concurrency", type=argtypes.positive_int, default=2, metavar="N",
                    help="requests in flight at once (default: 2)")
     p.add_argument("--transforms", default="none", metavar="LIST",
                    help="jailbreak transformations applied to the harmful prompts, comma-"
@@ -76,13 +58,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--policy", metavar="FILE",
                    help="policy YAML (safety system prompt, in-process gateway, response "
                    "judge); the shipped one by default")
-    p.add_argument("--limit", type=_positive, metavar="N",
+    p.add_argument("--limit", type=argtypes.positive_int, metavar="N",
                    help="at most N harmful and N benign prompts, spread over categories")
-    p.add_argument("--max-tokens", type=_positive, default=128, metavar="N",
+    p.add_argument("--max-tokens", type=argtypes.positive_int, default=128, metavar="N",
                    help="max_tokens per answer (default: 128)")
     p.add_argument("--stream", action="store_true",
                    help="request streamed answers (exercises the gateway's streamed halt)")
-    p.add_argument("--timeout", type=_seconds, default=120.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=argtypes.positive_float, default=120.0, metavar="SECONDS",
                    help="seconds to wait for each answer (default: 120)")
     p.add_argument("--rejudge", action="store_true",
                    help="judge the answers already in the state file again (after changing "
@@ -119,15 +101,15 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="where the adapter is saved")
     p.add_argument("--method", choices=("sft", "dpo", "both"), default="sft",
                    help="sft, dpo, or sft then dpo (default: sft)")
-    p.add_argument("--lora-r", type=_positive, default=16, metavar="R",
+    p.add_argument("--lora-r", type=argtypes.positive_int, default=16, metavar="R",
                    help="LoRA rank (default: 16)")
-    p.add_argument("--lora-alpha", type=_positive, default=32, metavar="A",
+    p.add_argument("--lora-alpha", type=argtypes.positive_int, default=32, metavar="A",
                    help="LoRA alpha (default: 32)")
     p.add_argument("--epochs", type=float, default=1.0, help="training epochs (default: 1)")
     p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default: 2e-4)")
-    p.add_argument("--batch-size", type=_positive, default=4, metavar="N",
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=4, metavar="N",
                    help="per-device batch size (default: 4)")
-    p.add_argument("--max-length", type=_positive, default=512, metavar="N",
+    p.add_argument("--max-length", type=argtypes.positive_int, default=512, metavar="N",
                    help="max tokens per example (default: 512)")
     p.add_argument("--max-steps", type=int, default=-1, metavar="N",
                    help="stop after N steps (default: run the epochs)")

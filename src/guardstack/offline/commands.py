@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from guardstack import argtypes
 from guardstack.store.engine import ENV_URL, Store
 from guardstack.store.errors import StoreError
 
@@ -58,15 +59,6 @@ def parse_when(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. {text}Z")
     return value.astimezone(UTC)
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
@@ -118,7 +110,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--on-error", choices=("reject", "skip"), default="reject",
                    help="reject (default): load nothing if any line is bad; "
                    "skip: load the good lines and report the bad ones")
-    p.add_argument("--batch-size", type=_positive, default=256,
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=256,
                    help="messages scored and committed together (default 256)")
     p.add_argument("--assume-utc", action="store_true",
                    help="read timestamps without a zone as UTC instead of rejecting them")

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from guardstack import argtypes
 from guardstack.simulate.generator import (
     DEFAULT_MIX,
     DEFAULT_MODEL,
@@ -41,15 +42,6 @@ DB_NOT_YET = (
     "--out FILE.jsonl and load it with `guardstack ingest FILE.jsonl --db URL` once that exists."
 )
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _seed(text: str) -> int:
@@ -98,9 +90,9 @@ def add_commands(sub: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--users", type=_positive_int, default=DEFAULT_USERS, metavar="N",
+    p.add_argument("--users", type=argtypes.positive_int, default=DEFAULT_USERS, metavar="N",
                    help=f"number of simulated users (default {DEFAULT_USERS})")
-    p.add_argument("--days", type=_positive_int, default=DEFAULT_DAYS, metavar="D",
+    p.add_argument("--days", type=argtypes.positive_int, default=DEFAULT_DAYS, metavar="D",
                    help=f"days the traffic spreads over (default {DEFAULT_DAYS})")
     p.add_argument("--seed", type=_seed, default=0, metavar="S",
                    help="random seed; the same seed gives byte-identical output (default 0)")
@@ -127,7 +119,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--api-key", default=None, metavar="K",
                    help="API key for --gateway (default: $GUARDSTACK_API_KEY, "
                    "then $OPENAI_API_KEY, then 'simulate')")
-    p.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY, metavar="C",
+    p.add_argument("--concurrency", type=argtypes.positive_int,
+                   default=DEFAULT_CONCURRENCY, metavar="C",
                    help=f"users replayed at once with --gateway (default {DEFAULT_CONCURRENCY})")
     p.add_argument("--transcript", type=Path, metavar="FILE.jsonl",
                    help="with --gateway: write user turns and the model's real answers as JSONL")
