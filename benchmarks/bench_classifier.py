@@ -54,11 +54,12 @@ print(time.perf_counter() - t)
 """
 
 
-def sample_prompts(data_dir: Path, n: int, seed: int) -> list[str]:
+def sample_prompts(data_dir: Path, n: int, seed: int,
+                   sources: tuple[str, ...] = SOURCES) -> list[str]:
     from guardstack.evaluation.reader import read_records
 
     pool: list[str] = []
-    for name in SOURCES:
+    for name in sources:
         path = data_dir / name / f"{name}.jsonl"
         if path.exists():
             texts = [r.subject.text for r in read_records(path, role="prompt")]
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from guardstack.classifiers.base import Subject
     from guardstack.guard import Guard
 
-    prompts = sample_prompts(args.data, args.n, args.seed)
+    prompts = sample_prompts(args.data, args.n, args.seed, tuple(args.sources))
     figures: dict[str, object] = {
         "n_prompts": len(prompts),
         "repeats": args.repeats,
@@ -161,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=None,
                         help="fast-classifier weights folder (default: the shipped weights)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sources", nargs="+", default=list(SOURCES), metavar="NAME",
+                        help="datasets to sample prompts from (default: a spread that includes "
+                        "long jailbreak templates; name e.g. or_bench_hard nq_open for "
+                        "typical chat prompts)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
