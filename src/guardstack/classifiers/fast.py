@@ -95,8 +95,11 @@ class FastClassifier:
         )
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._variants = _load_variants() if normalize else (lambda text: [text])
-        # calibration needs the raw category scores, inference the capped ones
+        # calibration needs the raw category scores, inference the attributed ones
         self._cap = cap_categories
+        cal_path = self.weights_dir / "calibration.json"
+        cal = json.loads(cal_path.read_text()).get("labels", {}) if cal_path.exists() else {}
+        self._shifts = {k: float(v.get("shift", 0.0)) for k, v in cal.items()}
         self.load_ms = (time.perf_counter() - t0) * 1000
 
     @classmethod
@@ -146,15 +149,31 @@ class FastClassifier:
                 continue
             scores = dict(zip(self.labels, (round(float(x), 6) for x in best[i]), strict=True))
             if self._cap and HARM in scores:
-                # A category names the kind of harm; it cannot be surer than
-                # harm itself. Without this cap the union of 15 category
-                # flags tripled over-refusal on the dev split (9% -> 23%).
-                cap = scores[HARM]
-                scores = {k: (v if k == HARM else min(v, cap)) for k, v in scores.items()}
+                scores = self._attribute(scores)
             out.append(Detection(scores=scores, latency_ms=ms, embedding=_unit(emb_sum.get(i))))
         return out
 
     # -- internals ---------------------------------------------------------
+
+    def _attribute(self, scores: dict[str, float]) -> dict[str, float]:
+        """P(category) = P(harm) x P(category | harm).
+
+        A category names the kind of harm, so it cannot be surer than harm
+        itself. The per-label calibration shifts are large enough that most
+        calibrated category scores saturate together, which made a plain cap
+        at the harm score tie every category; the uncalibrated category
+        likelihoods rank the kind of harm better (top-1 0.89 vs 0.81 on
+        mapped unsafe rows), so the likeliest category carries the harm
+        score and the others follow in proportion.
+        """
+        harm = scores[HARM]
+        raw = {k: _sigmoid(_logit(v) - self._shifts.get(k, 0.0))
+               for k, v in scores.items() if k != HARM}
+        top = max(raw.values(), default=0.0)
+        out = {HARM: harm}
+        for k, r in raw.items():
+            out[k] = round(harm * r / top, 6) if top > 0 else 0.0
+        return out
 
     def _items(self, i: int, text: str, s: Subject) -> list[_Item]:
         try:
@@ -215,6 +234,15 @@ class FastClassifier:
                 probs[k] = p[r].tolist()
                 embs[k] = res["embedding"][r].tolist()
         return probs, embs
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
 def _as_text(text: object) -> str:
