@@ -86,10 +86,14 @@ class Guard:
     def check_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
         return self._decide(subjects, self.detect_batch(subjects))
 
+    def timeout_s(self, subjects: Sequence[Subject]) -> float | None:
+        """The policy's detector timeout for these subjects (the longest of their roles)."""
+        if not subjects:
+            return None
+        return max(self.policy.role(s.role).timeout_ms for s in subjects) / 1000
+
     async def acheck_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
-        timeout = max(self.policy.role(s.role).timeout_ms for s in subjects) / 1000 \
-            if subjects else None
-        return self._decide(subjects, await self.adetect_batch(subjects, timeout))
+        return self._decide(subjects, await self.adetect_batch(subjects, self.timeout_s(subjects)))
 
     def check(self, text: str, role: str = "prompt",
               context: Sequence[MessageLike] = ()) -> Verdict:

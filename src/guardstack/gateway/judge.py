@@ -14,10 +14,10 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from guardstack.classifiers.base import Detection, Subject, error_detection
 from guardstack.gateway.metrics import Metrics
+from guardstack.guard import Guard
 from guardstack.policy import Policy
 from guardstack.verdict import Verdict
 
@@ -35,7 +35,7 @@ class _Waiting:
 
 
 class Judge:
-    def __init__(self, guard: Any, metrics: Metrics | None = None, *,
+    def __init__(self, guard: Guard, metrics: Metrics | None = None, *,
                  max_batch: int = 64, max_calls: int = 2) -> None:
         self.guard = guard
         self.policy: Policy = guard.policy
@@ -57,14 +57,11 @@ class Judge:
             return str(getattr(self.guard.detector, "name", "") or self.policy.detector)
         return self.policy.detector
 
-    def _timeout(self, subjects: Sequence[Subject]) -> float:
-        return max(self.policy.role(s.role).timeout_ms for s in subjects) / 1000.0
-
     async def judge(self, subjects: Sequence[Subject]) -> list[Judgement]:
         if not subjects:
             return []
         role = subjects[0].role
-        timeout = self._timeout(subjects)
+        timeout = self.guard.timeout_s(subjects)
         start = time.perf_counter()
         waiting = _Waiting(list(subjects), asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
@@ -77,7 +74,7 @@ class Judge:
             detections = await asyncio.wait_for(asyncio.shield(waiting.future), timeout)
         except TimeoutError:
             ms = (time.perf_counter() - start) * 1000
-            detections = [error_detection(f"timed out after {timeout * 1000:.0f} ms", ms)
+            detections = [error_detection(f"timed out after {ms:.0f} ms", ms)
                           for _ in subjects]
         elapsed = time.perf_counter() - start
         out = []
@@ -105,16 +102,8 @@ class Judge:
         subjects = [s for w in batch for s in w.subjects]
         if self.metrics is not None:
             self.metrics.classifier_batch.observe(len(subjects))
-        start = time.perf_counter()
-        try:
-            detections = list(await self.guard.adetect_batch(subjects,
-                                                             self._timeout(subjects)))
-            if len(detections) != len(subjects):
-                raise RuntimeError(f"detector returned {len(detections)} results for "
-                                   f"{len(subjects)} subjects")
-        except Exception as exc:  # a broken detector must not break the request
-            ms = (time.perf_counter() - start) * 1000
-            detections = [error_detection(f"{type(exc).__name__}: {exc}", ms) for _ in subjects]
+        # Guard turns a failing, slow or miscounting detector into error detections.
+        detections = await self.guard.adetect_batch(subjects, self.guard.timeout_s(subjects))
         i = 0
         for w in batch:
             n = len(w.subjects)
