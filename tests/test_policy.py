@@ -86,6 +86,29 @@ def test_decide_takes_the_most_severe_crossed_rule():
     assert allowed.decision is Action.ALLOW and allowed.categories == ()
 
 
+def test_harm_decides_whether_and_a_named_top_category_decides_how():
+    p = Policy.from_yaml(
+        "prompt:\n  default: {threshold: 0.5, action: block}\n  categories:\n"
+        "    harm: {threshold: 0.5, action: block}\n    self_harm: {action: flag}\n"
+        "    sexual: {action: allow}\n"
+    )
+    low = dict.fromkeys(CATEGORY_IDS, 0.02)
+    crisis = p.decide("prompt", Detection(scores=low | {"harm": 0.9, "self_harm": 0.9}))
+    assert crisis.decision is Action.FLAG and crisis.categories == ("self_harm",)
+    adult = p.decide("prompt", Detection(scores=low | {"harm": 0.9, "sexual": 0.9}))
+    assert adult.decision is Action.ALLOW and adult.categories == ()
+    # a category the policy does not name keeps harm's own action
+    attack = p.decide("prompt", Detection(scores=low | {"harm": 0.9, "cyber": 0.9}))
+    assert attack.decision is Action.BLOCK and attack.categories == ("cyber",)
+    # another category crossing on its own still counts: most severe wins
+    mixed = p.decide("prompt", Detection(scores=low | {"harm": 0.9, "self_harm": 0.9,
+                                                       "violent_crime": 0.6}))
+    assert mixed.decision is Action.BLOCK
+    # harm under its threshold: nothing to decide
+    quiet = p.decide("prompt", Detection(scores=low | {"harm": 0.3, "self_harm": 0.3}))
+    assert quiet.decision is Action.ALLOW
+
+
 def test_overall_harm_alone_is_attributed_to_the_likeliest_category():
     p = Policy.default()
     scores = dict.fromkeys(CATEGORY_IDS, 0.1) | {"harm": 0.95, "weapons": 0.3}

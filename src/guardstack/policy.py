@@ -189,9 +189,14 @@ class Policy:
                 f"fail-{rp.on_error}",
             )
         scores = detection.scores
+        top = max(CATEGORY_IDS, key=lambda c: scores.get(c, 0.0))
         crossed: list[tuple[str, Rule]] = []
         for label in LABELS:
             rule = rp.rule(label)
+            if label == HARM and top in rp.rules and scores.get(top, 0.0) > 0.0:
+                # The overall score decides whether; the likeliest category, when
+                # the policy names it, decides how (self_harm: flag, sexual: allow).
+                rule = Rule(rule.threshold, rp.rules[top].action)
             if rule.action is not Action.ALLOW and scores.get(label, 0.0) >= rule.threshold:
                 crossed.append((label, rule))
         decision = max((r.action for _, r in crossed), key=lambda a: a.severity,
@@ -200,7 +205,6 @@ class Policy:
         if not categories and crossed:
             # Only the overall score crossed: attribute to the likeliest category
             # so downstream consumers (metrics, review queue) always have one.
-            top = max(CATEGORY_IDS, key=lambda c: scores.get(c, 0.0))
             categories = [top]
         reason = ", ".join(f"{label} {scores.get(label, 0.0):.2f}>={rule.threshold:g}"
                            for label, rule in crossed)

@@ -36,7 +36,11 @@ def policy_md() -> str:
            "A policy is a YAML file (`guardstack check --policy FILE`, `guardstack serve "
            "--policy FILE`). `<role>` is `prompt` or `response`; `<label>` is `harm` (the "
            "overall score) or a category id from the [taxonomy](taxonomy.md). A text's decision "
-           "is the most severe action among the labels whose score reaches their threshold. "
+           "is the most severe action among the labels whose score reaches their threshold, "
+           "with one rule for `harm`: it decides whether, and when the policy names the "
+           "likeliest category, that category's action decides how (so `self_harm: {action: "
+           "flag}` flags a self-harm prompt that `harm` would otherwise block, and `sexual: "
+           "{action: allow}` lets adult content through on an adult platform). "
            "Check a file with `guardstack policy FILE`; errors name the line and the field.\n\n",
            "| setting | default | meaning |\n|---|---|---|\n"]
     for s in SETTINGS:
