@@ -82,8 +82,8 @@ def test_metrics_follow_the_policy_decisions(tmp_path):
 def test_positive_block_counts_only_blocks(tmp_path):
     f = write_items(tmp_path / "x.jsonl")
     policy = Policy.from_yaml(
-        "version: 1\nprompt:\n  categories:\n"
-        "    harm: {threshold: 0.8, action: block}\n    hate: {threshold: 0.5, action: flag}\n"
+        "version: 1\nprompt:\n  default: {threshold: 0.5, action: flag}\n  categories:\n"
+        "    harm: {threshold: 0.8, action: block}\n"
     )
     guard = Guard(policy=policy, detector=TableDetector({t: s for t, _, s in ITEMS}))
     flag = runner.evaluate_file(f, guard, positive="flag", latency_sample=0)
