@@ -1,10 +1,12 @@
-"""Every exchange reaches the real event store (SQLite), blocked, streamed,
-halted or abandoned by its client, with verdicts and embeddings."""
+"""Every exchange reaches the real event store (SQLite and PostgreSQL),
+blocked, streamed, halted or abandoned by its client, with verdicts and
+embeddings."""
 
 from __future__ import annotations
 
 import httpx
 import openai
+import pytest
 import sqlalchemy as sa
 from tests.fixtures.llama_server import MODEL_ALIAS
 from tests.gateway.serving import serve_app
@@ -19,8 +21,15 @@ from guardstack.store.schema import exchanges, messages
 STORY = [{"role": "user", "content": "Write a story about a cat."}]
 
 
-def test_every_exchange_is_stored(llama_server, tmp_path):
-    url = f"sqlite:///{tmp_path / 'events.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return f"sqlite:///{tmp_path / 'events.db'}"
+
+
+def test_every_exchange_is_stored(llama_server, tmp_path, store_url):
+    url = store_url
     writer = EventWriter(url, spool_path=tmp_path / "spool.jsonl")
     app = create_app(GatewaySettings(upstream=llama_server, open=True, rate_limit=0,
                                      hold_back=4, check_every=4),
