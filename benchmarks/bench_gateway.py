@@ -17,7 +17,10 @@ default detector and a SQLite event store. Prints:
 3. hold-back sweep: TTFT and tokens shown before a halt, for several
    hold-back sizes, under a policy that halts at the first response check;
 4. N concurrent streaming clients for T seconds: gateway-caused errors, and
-   events in the store versus exchanges sent.
+   events in the store versus exchanges sent. With ``--pg-outage S`` the load
+   phase stores into a throwaway PostgreSQL (scripts/postgres.sh) that is
+   stopped for S seconds a third of the way in and restarted: events spool
+   to a file meanwhile and must all reach the database in the end.
 """
 
 from __future__ import annotations
@@ -122,19 +125,37 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], what: str, timeout: floa
     raise SystemExit(f"{what} not ready after {timeout} s")
 
 
+PG_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
+
+
+class Postgres:
+    """A throwaway cluster from scripts/postgres.sh, stoppable mid-run."""
+
+    def __init__(self) -> None:
+        out = subprocess.run(["bash", str(PG_SCRIPT), "start"], check=True,
+                             capture_output=True, text=True).stdout
+        env = dict(line.removeprefix("export ").split("=", 1) for line in out.splitlines()
+                   if line.startswith("export "))
+        self.url, self.dir = env["GUARDSTACK_TEST_PG_URL"], env["GUARDSTACK_TEST_PG_DIR"]
+
+    def run(self, action: str) -> None:
+        subprocess.run(["bash", str(PG_SCRIPT), action, self.dir], check=True)
+
+
 class Gateway:
     def __init__(self, upstream: str, workdir: Path, policy: str, hold_back: int,
-                 check_every: int, tag: str) -> None:
+                 check_every: int, tag: str, db: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.db = f"sqlite:///{workdir / f'{tag}.db'}"
+        self.db = db or f"sqlite:///{workdir / f'{tag}.db'}"
         policy_path = workdir / f"{tag}.yaml"
         policy_path.write_text(policy)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "guardstack", "serve", "--upstream", upstream,
              "--port", str(self.port), "--open", "--rate-limit", "0", "--db", self.db,
              "--policy", str(policy_path), "--hold-back", str(hold_back),
-             "--check-every", str(check_every), "--log-level", "warning"])
+             "--check-every", str(check_every), "--log-level", "warning"],
+            cwd=workdir)  # a PostgreSQL store spools to ./guardstack-spool.jsonl
         wait_ready(self.url + "/readyz", self.proc, "gateway")
 
     def stop(self) -> dict[str, dict[str, Any]]:
@@ -258,8 +279,20 @@ async def hold_back_sweep(upstream: str, workdir: Path, sizes: list[int], check_
     return out
 
 
+async def outage(pg: Postgres, after: float, seconds: float) -> dict[str, float]:
+    await asyncio.sleep(after)
+    t = time.monotonic()
+    await asyncio.to_thread(pg.run, "pause")
+    down = time.monotonic()
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(pg.run, "resume")
+    return {"db_stopped_at_s": round(after, 1), "db_down_s": round(time.monotonic() - down, 1),
+            "stop_took_s": round(down - t, 1)}
+
+
 async def load(gw: Gateway, clients: int, duration: float,
-               max_tokens: int) -> dict[str, Any]:
+               max_tokens: int, pg: Postgres | None = None,
+               pg_outage: float = 0.0) -> dict[str, Any]:
     sent = ok = 0
     errors: dict[str, int] = {}
     stop_at = time.monotonic() + duration
@@ -282,13 +315,36 @@ async def load(gw: Gateway, clients: int, duration: float,
 
     async with httpx.AsyncClient(timeout=120, limits=limits) as c:
         t = time.monotonic()
-        await asyncio.gather(*(worker(k, c) for k in range(clients)))
+        jobs = [worker(k, c) for k in range(clients)]
+        down = asyncio.ensure_future(outage(pg, duration / 3, pg_outage)) if pg else None
+        await asyncio.gather(*jobs)
         elapsed = time.monotonic() - t
+        db = await down if down else {}
     rows = gw.stop()
     stored = sum(1 for key in rows if key.startswith("load-"))
     return {"clients": clients, "seconds": round(elapsed, 1), "exchanges_sent": sent,
             "completed": ok, "errors": errors, "events_stored": stored,
-            "streams_per_s": round(ok / elapsed, 1)}
+            "streams_per_s": round(ok / elapsed, 1), "store": gw.db.split(":")[0], **db}
+
+
+def latency(args: argparse.Namespace, upstream: str, direct: str, work: Path,
+        stub: bool) -> None:
+    gw = Gateway(upstream, work, FLAG_ONLY, args.hold_back, args.check_every, "overhead")
+    res = asyncio.run(overhead(direct, gw, args.requests))
+    if stub:
+        # What hold-back alone should add to TTFT: the stub's time to produce
+        # hold_back tokens (or up to the first sentence-end check).
+        res["ttft_holdback_expected"] = min(args.hold_back, args.check_every) \
+            * args.token_ms
+    print("\n## non-streamed latency (ms), n =", args.requests)
+    for k, v in res.items():
+        print(f"{k:32s} {v:8.2f}")
+    print(f"\n## hold-back sweep (always-halt policy, check_every={args.check_every})")
+    sweep = asyncio.run(hold_back_sweep(upstream, work,
+                                        [int(x) for x in args.sweep.split(",")],
+                                        args.check_every, 10))
+    for row in sweep:
+        print(json.dumps(row))
 
 
 def main() -> None:
@@ -302,6 +358,10 @@ def main() -> None:
     p.add_argument("--sweep", default="0,4,16", help="hold-back sizes for the halt sweep")
     p.add_argument("--clients", type=int, default=20, help="concurrent streaming clients")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of concurrent load")
+    p.add_argument("--pg-outage", type=float, default=0.0, metavar="S",
+                   help="load phase on a throwaway PostgreSQL stopped for S seconds mid-load")
+    p.add_argument("--only-load", action="store_true",
+                   help="skip the latency and hold-back parts")
     p.add_argument("--stub-only", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.stub_only:
@@ -321,26 +381,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             print(f"# upstream: {'stub' if stub else upstream}; cpus: {os.cpu_count()}")
-            gw = Gateway(upstream, work, FLAG_ONLY, args.hold_back, args.check_every, "overhead")
-            res = asyncio.run(overhead(direct, gw, args.requests))
-            if stub is not None:
-                # What hold-back alone should add to TTFT: the stub's time to produce
-                # hold_back tokens (or up to the first sentence-end check).
-                res["ttft_holdback_expected"] = min(args.hold_back, args.check_every) \
-                    * args.token_ms
-            print("\n## non-streamed latency (ms), n =", args.requests)
-            for k, v in res.items():
-                print(f"{k:32s} {v:8.2f}")
-            print(f"\n## hold-back sweep (always-halt policy, check_every={args.check_every})")
-            sweep = asyncio.run(hold_back_sweep(upstream, work,
-                                                [int(x) for x in args.sweep.split(",")],
-                                                args.check_every, 10))
-            for row in sweep:
-                print(json.dumps(row))
-            print(f"\n## load: {args.clients} streaming clients for {args.duration:g} s")
-            gw = Gateway(upstream, work, FLAG_ONLY, args.hold_back, args.check_every, "load")
-            print(json.dumps(asyncio.run(load(gw, args.clients, args.duration,
-                                              args.tokens)), indent=1))
+            if not args.only_load:
+                latency(args, upstream, direct, work, stub is not None)
+            pg = Postgres() if args.pg_outage else None
+            print(f"\n## load: {args.clients} streaming clients for {args.duration:g} s"
+                  + (f", PostgreSQL stopped for {args.pg_outage:g} s" if pg else ""))
+            try:
+                gw = Gateway(upstream, work, FLAG_ONLY, args.hold_back, args.check_every,
+                             "load", db=pg.url if pg else None)
+                print(json.dumps(asyncio.run(load(gw, args.clients, args.duration,
+                                                  args.tokens, pg, args.pg_outage)), indent=1))
+            finally:
+                if pg is not None:
+                    pg.run("stop")
     finally:
         if stub is not None:
             stub.terminate()
