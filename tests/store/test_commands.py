@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import sqlalchemy as sa
 
 from guardstack.store import KeyStore, Store
 from guardstack.store.commands import add_commands
@@ -92,8 +93,21 @@ def test_bad_db_url_is_one_clear_line(db, needle, capsys):
     assert err.count("\n") == 1
 
 
-def test_unmigrated_database_says_how_to_fix(tmp_path, capsys):
+def test_first_key_on_a_new_database_creates_the_schema(tmp_path, capsys):
     db = f"sqlite:///{tmp_path}/fresh.db"
+    assert run(["keys", "add", "alice", "--db", db]) == 0
+    assert capsys.readouterr().out.strip()
+    assert Store(db).current_revision() == head_revision()
+
+
+def test_database_at_an_older_revision_says_how_to_fix(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path}/old.db"
+    assert run(["db", "upgrade", "--db", db]) == 0
+    store = Store(db)
+    with store.engine.begin() as conn:  # as if made by an older guardstack
+        conn.execute(sa.text("UPDATE guardstack_schema_version SET version_num = '0001'"))
+    store.dispose()
+    capsys.readouterr()
     assert run(["keys", "add", "alice", "--db", db]) == 2
     assert "run `guardstack db upgrade --db" in capsys.readouterr().err
 

@@ -39,8 +39,13 @@ def _guarded(fn: Handler) -> Handler:
     return run
 
 
-def _store(args: argparse.Namespace, *, current: bool = True) -> Store:
+def _store(args: argparse.Namespace, *, current: bool = True, create: bool = False) -> Store:
+    """``create``: a database with no guardstack schema at all gets one (the
+    first `keys add` on a new machine just works); a database at an older
+    revision still needs an explicit `guardstack db upgrade`."""
     store = Store(args.db)
+    if create and store.current_revision() is None:
+        store.migrate()
     if current:
         store.require_current()
     return store
@@ -91,7 +96,7 @@ def cmd_db_status(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_keys_add(args: argparse.Namespace) -> int:
     """Issue an API key; the plaintext key is printed once, on stdout."""
-    with _store(args) as store:
+    with _store(args, create=True) as store:
         plaintext, info = KeyStore(store).create(
             args.user, tenant=args.tenant, name=args.name, actor=_actor(args)
         )
