@@ -23,7 +23,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--data-dir", default="../shared/data", help="normalized datasets folder")
     p.add_argument("--out", default="runs/fast", help="run folder (checkpoints, logs, weights)")
     p.add_argument("--weights-dir", default=None, help="where to write weights (OUT/weights)")
-    p.add_argument("--epochs", type=int, default=2, help="passes over the training rows")
+    p.add_argument("--epochs", type=int, default=3, help="passes over the training rows")
     p.add_argument("--seed", type=int, default=13, help="training seed (splits use a fixed seed)")
     p.add_argument("--max-length", type=int, default=96, help="tokens per model input")
     p.add_argument("--batch-size", type=int, default=32, help="training batch size")

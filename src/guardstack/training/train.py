@@ -148,7 +148,7 @@ def train(
     data_dir: Path,
     out_dir: Path,
     *,
-    epochs: int = 2,
+    epochs: int = 3,
     seed: int = 13,
     max_length: int = 96,
     batch_size: int = 32,
