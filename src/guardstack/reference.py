@@ -1,11 +1,13 @@
-"""Reference pages generated from the code's own tables (the taxonomy and the
-policy settings), so the docs cannot drift: tests/test_docs.py compares the
-committed files with what this module renders. Regenerate with
+"""Reference pages generated from the code's own tables (the taxonomy, the
+policy settings, the CLI and the gateway's OpenAPI document), so the docs
+cannot drift: tests/test_docs.py compares the committed files with what this
+module renders. Regenerate with
 ``python -m guardstack.reference``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from guardstack.policy import SETTINGS
 from guardstack.taxonomy import CATEGORIES, LLAMA_GUARD_3
@@ -83,7 +85,146 @@ def cli_md() -> str:
     return "".join(out)
 
 
-PAGES = {"taxonomy.md": taxonomy_md, "policy.md": policy_md, "cli.md": cli_md}
+def openapi_json() -> str:
+    import json
+
+    from guardstack.gateway.openapi import document
+
+    return json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "const" in schema:
+        return f"`{json_text(schema['const'])}`"
+    if "enum" in schema:
+        return "one of " + ", ".join(f"`{json_text(v)}`" for v in schema["enum"])
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            return " or ".join(_schema_type(s) for s in schema[key])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"array of {_schema_type(schema.get('items', {}))}"
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    return str(kind)
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _fields(schema: dict[str, Any], schemas: dict[str, Any]) -> list[tuple[str, str, bool, str]]:
+    """(name, type, required, description) of an object schema, allOf merged."""
+    parts = schema.get("allOf", [schema])
+    out: list[tuple[str, str, bool, str]] = []
+    for part in parts:
+        if "$ref" in part:
+            part = schemas[part["$ref"].rsplit("/", 1)[-1]]
+        out.extend(_properties(part))
+    return out
+
+
+def _properties(schema: dict[str, Any], prefix: str = "") -> list[tuple[str, str, bool, str]]:
+    # Nested objects (and arrays of objects) are listed with dotted names, so
+    # `error.code` and `choices[].finish_reason` show without a schema of their own.
+    required = set(schema.get("required", ()))
+    out = []
+    for name, sub in schema.get("properties", {}).items():
+        out.append((prefix + name, _schema_type(sub), name in required,
+                    str(sub.get("description", ""))))
+        if sub.get("type") == "object" and "properties" in sub:
+            out.extend(_properties(sub, f"{prefix}{name}."))
+        items = sub.get("items", {})
+        if sub.get("type") == "array" and "properties" in items:
+            out.extend(_properties(items, f"{prefix}{name}[]."))
+    return out
+
+
+def api_md() -> str:
+    from guardstack.gateway.openapi import ERROR_CODES, document
+
+    doc = document()
+    schemas = doc["components"]["schemas"]
+    out = [HEADER, "# Gateway API\n\n", doc["info"]["description"], "\n\n",
+           "The same description as OpenAPI 3.1: [openapi.json](openapi.json), also served by "
+           "every gateway at `GET /openapi.json` (load it into any OpenAPI viewer or client "
+           "generator). Behaviour in depth: [the gateway](gateway.md); putting it in front of "
+           "a model server: [deployment](deploy.md).\n\n",
+           "| method | path | what it does | API key |\n|---|---|---|---|\n"]
+    operations = [(path, method, op) for path, item in doc["paths"].items()
+                  for method, op in item.items()]
+    for path, method, op in operations:
+        key = "yes (unless `--open`)" if op.get("security") else "no"
+        out.append(f"| `{method.upper()}` | `{path}` | {op['summary']} | {key} |\n")
+    out.append("\n## Headers\n\n| header | direction | meaning |\n|---|---|---|\n"
+               "| `Authorization: Bearer <key>` | request | "
+               f"{doc['components']['securitySchemes']['bearerAuth']['description']} |\n")
+    conv = doc["components"]["parameters"]["ConversationId"]
+    out.append(f"| `{conv['name']}` | request | {conv['description']} |\n")
+    seen: set[str] = set()
+    for _, _, op in operations:
+        for response in op["responses"].values():
+            for name, header in response.get("headers", {}).items():
+                if name not in seen:
+                    seen.add(name)
+                    out.append(f"| `{name}` | response | {header['description']} |\n")
+    for path, method, op in operations:
+        out.append(f"\n## `{method.upper()} {path}`\n\n{op['summary']}.\n\n")
+        if op.get("description"):
+            out.append(f"{op['description']}\n\n")
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            name = body["schema"]["$ref"].rsplit("/", 1)[-1]
+            out.append(f"Request body: [{name}](#{name.lower()}), for example\n\n"
+                       f"```json\n{json_text(body['example'])}\n```\n\n")
+        out.append("| status | meaning | body |\n|---|---|---|\n")
+        for status, response in op["responses"].items():
+            media = response.get("content", {})
+            bodies = []
+            for kind, spec in media.items():
+                target = spec.get("x-guardstack-event") or spec["schema"]
+                label = _schema_type(target) if "$ref" in target else target.get("type", "")
+                bodies.append(f"{kind}: {label}")
+            out.append(f"| {status} | {response['description']} | {'; '.join(bodies)} |\n")
+    out.append("\n## Error codes\n\nEvery error the gateway answers itself is OpenAI's "
+               "envelope `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}` "
+               "([Error](#error)); 404 and 405 have `code: null`. An upstream's own error "
+               "status is passed through with its body.\n\n"
+               "| code | status | when |\n|---|---|---|\n")
+    for code, status, when in ERROR_CODES:
+        out.append(f"| `{code}` | {status} | {when} |\n")
+    out.append("\n## Schemas\n")
+    for name, schema in schemas.items():
+        out.append(f"\n### {name}\n\n")
+        if schema.get("description"):
+            out.append(f"{schema['description']}\n\n")
+        fields = _fields(schema, schemas)
+        if fields:
+            out.append("| field | type | required | meaning |\n|---|---|---|---|\n")
+            for field, kind, required, text in fields:
+                out.append(f"| `{field}` | {kind} | {'yes' if required else ''} | {text} |\n")
+        elif "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+            keys = schema.get("propertyNames", {}).get("enum")
+            if keys:
+                out.append("Keys: " + ", ".join(f"`{k}`" for k in keys) + ".\n\n")
+            inner = schema["additionalProperties"]
+            out.append("Each value:\n\n| field | type | meaning |\n|---|---|---|\n")
+            for field, sub in inner.get("properties", {}).items():
+                out.append(f"| `{field}` | {_schema_type(sub)} | {sub.get('description', '')} "
+                           "|\n")
+        if name == "CompletionRequest" or name == "ChatCompletionRequest":
+            out.append("\nOther fields (`temperature`, `max_tokens`, `tools`, ...) are forwarded "
+                       "to the upstream untouched.\n")
+    return "".join(out).replace("\n\n\n", "\n\n")
+
+
+PAGES = {"taxonomy.md": taxonomy_md, "policy.md": policy_md, "cli.md": cli_md,
+         "api.md": api_md, "openapi.json": openapi_json}
 
 
 def write(docs_dir: Path) -> None:

@@ -22,10 +22,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import moderation, sse, validation
+from guardstack.gateway import moderation, openapi, sse, validation
 from guardstack.gateway.auth import AccountStates, Authenticator, Identity, KeyLookup
 from guardstack.gateway.errors import (
     GatewayError,
@@ -414,7 +414,7 @@ def _last_finish(check: StreamCheck) -> str | None:
 
 
 _ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/moderations",
-              "/healthz", "/readyz", "/metrics"}
+              "/healthz", "/readyz", "/metrics", "/openapi.json"}
 
 
 class _CountRequests:
@@ -450,16 +450,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Recorder | None = None,
                keys: KeyLookup | None = None, states: AccountStates | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+               transport: httpx.AsyncBaseTransport | None = None,
+               dashboard: Any = None) -> Starlette:
     """Build the gateway. ``guard`` defaults to the policy's Guard with its
     default detector; ``recorder`` to an in-memory one (``guardstack serve``
-    passes the event store's)."""
+    passes the event store's). ``dashboard``, an ASGI app (the review
+    dashboard over the same store), is mounted at ``/ui``."""
     if guard is None:
         from guardstack.guard import Guard
 
         guard = Guard(settings.policy)
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
                  keys=keys, states=states, transport=transport)
+    api_document = openapi.document()
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(api_document)
+
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", gw.chat_completions, methods=["POST"]),
@@ -469,6 +476,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
             Route("/healthz", gw.healthz, methods=["GET"]),
             Route("/readyz", gw.readyz, methods=["GET"]),
             Route("/metrics", gw.metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            *([Mount("/ui", app=dashboard)] if dashboard is not None else []),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _http_error},
         lifespan=gw.lifespan,

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from guardstack.classifiers.base import Message
 from guardstack.gateway.errors import GatewayError
 
-_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -118,9 +118,9 @@ def chat_messages(body: dict[str, Any]) -> list[Message]:
         if not isinstance(role, str):
             raise GatewayError(400, f"Missing or invalid 'messages[{i}].role'.",
                                code="invalid_value", param=f"messages[{i}].role")
-        if role not in _ROLES:
+        if role not in ROLES:
             raise GatewayError(400, f"Invalid value for 'messages[{i}].role': {role!r}; "
-                                    f"expected one of {', '.join(_ROLES)}.",
+                                    f"expected one of {', '.join(ROLES)}.",
                                code="invalid_value", param=f"messages[{i}].role")
         out.append(Message(role, content_text(m.get("content"), f"messages[{i}].content")))
     return out
