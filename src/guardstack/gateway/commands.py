@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -88,13 +89,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     recorder, keys, states = open_store(settings.db, redact=settings.redact,
                                         ttl=settings.state_ttl)
     app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
-                     keys=keys, states=states)
+                     keys=keys, states=states, dashboard=_dashboard(recorder.writer.store))
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=args.log_level, timeout_graceful_shutdown=30,
                             timeout_keep_alive=max(1, round(settings.keep_alive)))
     server = _server_class()(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _dashboard(store: Any) -> Any:
+    """The review dashboard over the gateway's store, for ``/ui``; None when
+    its extra (jinja2) is not installed."""
+    try:
+        from guardstack.dashboard.app import create_dashboard
+    except ModuleNotFoundError as exc:
+        logging.getLogger("guardstack.gateway").warning(
+            "review dashboard not mounted at /ui (%s); install guardstack[dashboard]", exc)
+        return None
+    return create_dashboard(store)
 
 
 def _server_class() -> type:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from guardstack.offline import cases as cases_mod
 from guardstack.offline import corpus as corpus_mod
+from guardstack.offline import topic_store
 from guardstack.offline.coordination import CoordGroup, find_groups
 from guardstack.offline.enforcement import Enforced, enforce
 from guardstack.offline.peruser import UserResult
@@ -138,6 +139,8 @@ def analyze(
                                                         window)
         if write:
             cases_mod.write(store, result.cases, result.findings, run_id, since, until)
+            # Persisted for the dashboard's topic map (k-anonymous, redacted).
+            topic_store.write(store, run_id, result.clusters, settings.topic_k_anonymity)
             if do_enforce:
                 result.enforced = enforce(store, result.cases, settings)
     except BaseException:

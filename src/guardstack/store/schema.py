@@ -197,6 +197,7 @@ audit_log = sa.Table(
     sa.Column("detail", JSONType),
     sa.Index(None, "subject_user", "ts"),
     sa.Index(None, "ts"),
+    sa.Index(None, "actor", "ts"),  # 0003
 )
 
 # -- layer 3 (offline analysis), migration 0002 ---------------------------------
@@ -270,6 +271,7 @@ cases = sa.Table(
     ),
     sa.Index(None, "status", "severity"),
     sa.Index(None, "kind", "status"),
+    sa.Index(None, "status", "severity", "score", "id"),  # 0003: the review queue
 )
 
 findings = sa.Table(
@@ -290,6 +292,7 @@ findings = sa.Table(
     sa.Column("run_id", sa.String(64)),
     sa.Index(None, "user_id"),
     sa.Index(None, "case_id"),
+    sa.Index(None, "pseudonym"),  # 0003
 )
 
 offline_keys = sa.Table(
@@ -301,4 +304,82 @@ offline_keys = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# -- review dashboard, migration 0003 -------------------------------------------
+
+DASHBOARD_ROLES = ("admin", "reviewer", "analyst")
+
+dashboard_users = sa.Table(
+    "dashboard_users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    # "scrypt$n$r$p$salt$hash" (base64); the password itself is never stored.
+    sa.Column("password_hash", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("failed_logins", sa.Integer(), nullable=False, default=0),
+    sa.Column("locked_until", UTCDateTime()),
+    sa.Column("last_login", UTCDateTime()),
+    sa.CheckConstraint("role IN ('admin', 'reviewer', 'analyst')", name="role"),
+)
+
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    # sha256 hex of the cookie's token: a leaked table does not log anyone in.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_name",
+        sa.String(64),
+        sa.ForeignKey("dashboard_users.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "user_name"),
+)
+
+topic_clusters = sa.Table(
+    "topic_clusters",
+    metadata,
+    # The topic map of one analysis run, as shown: only clusters that met the
+    # k-anonymity rule (``min_users``) at the time, labels already redacted.
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("label", sa.Text(), nullable=False),
+    sa.Column("terms", JSONType, nullable=False),
+    sa.Column("users", sa.Integer(), nullable=False),
+    sa.Column("messages", sa.Integer(), nullable=False),
+    sa.Column("flag_rate", sa.Float(), nullable=False),
+    sa.Column("flag_rate_earlier", sa.Float(), nullable=False),
+    sa.Column("flag_rate_recent", sa.Float(), nullable=False),
+    sa.Column("rising", sa.Boolean(), nullable=False),
+    sa.Column("examples", JSONType, nullable=False),
+    sa.Column("min_users", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "created_at"),
+)
+
+traffic_rollup = sa.Table(
+    "traffic_rollup",
+    metadata,
+    # Messages per UTC day, role and decision (category "") and flagged or
+    # blocked messages per category: the overview's charts, kept up to date
+    # incrementally (rollup_state.last_id) instead of scanning all traffic.
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    sa.Column("decision", sa.String(16), primary_key=True),
+    sa.Column("category", sa.String(64), primary_key=True),
+    sa.Column("n", sa.BigInteger(), nullable=False),
+)
+
+rollup_state = sa.Table(
+    "rollup_state",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    # Highest messages.id already counted into traffic_rollup.
+    sa.Column("last_id", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
