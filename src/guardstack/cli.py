@@ -23,6 +23,8 @@ AREAS = (
     "guardstack.simulate.commands",
     "guardstack.offline.commands",
     "guardstack.model.commands",
+    "guardstack.dashboard.commands",
+    "guardstack.demo.commands",
 )
 
 

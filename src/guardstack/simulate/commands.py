@@ -122,6 +122,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--concurrency", type=argtypes.positive_int,
                    default=DEFAULT_CONCURRENCY, metavar="C",
                    help=f"users replayed at once with --gateway (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--max-tokens", type=argtypes.positive_int, default=None, metavar="N",
+                   help="with --gateway: cap each answer at N tokens (default: the server's)")
+    p.add_argument("--stream", action="store_true",
+                   help="with --gateway: ask for streamed answers (exercises mid-stream halts)")
     p.add_argument("--transcript", type=Path, metavar="FILE.jsonl",
                    help="with --gateway: write user turns and the model's real answers as JSONL")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -137,6 +141,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CommandError(DB_NOT_YET)
     if args.transcript and not args.gateway:
         raise CommandError("--transcript goes with --gateway (with --out the file is the log)")
+    if (args.max_tokens or args.stream) and not args.gateway:
+        raise CommandError("--max-tokens and --stream go with --gateway (no model runs with --out)")
     try:
         config = SimulationConfig(users=args.users, days=args.days, seed=args.seed,
                                   start=args.start, model=args.model, mix=args.mix)
@@ -180,7 +186,8 @@ def _replay(args: argparse.Namespace, traffic: Any) -> dict[str, Any]:
     key = (args.api_key or os.environ.get("GUARDSTACK_API_KEY")
            or os.environ.get("OPENAI_API_KEY") or "simulate")
     result = asyncio.run(sinks.replay(traffic, args.gateway, key, args.model,
-                                      concurrency=args.concurrency))
+                                      concurrency=args.concurrency,
+                                      max_tokens=args.max_tokens, stream=args.stream))
     if result.sent and result.errors == result.sent:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(result.error_kinds.items()))
         raise CommandError(f"no request to {args.gateway} succeeded ({kinds})")

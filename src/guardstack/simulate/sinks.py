@@ -110,8 +110,36 @@ def _retry_after(exc: Any) -> float | None:
         return None
 
 
+async def _complete(client: Any, model: str, messages: list[dict[str, str]], session: Session,
+                    *, max_tokens: int | None, stream: bool) -> tuple[str, str | None]:
+    """One chat completion: the answer's text and its finish reason. A stream
+    is read to its end, so a halt mid-way shows as ``content_filter``."""
+    extra: dict[str, Any] = {} if max_tokens is None else {"max_tokens": max_tokens}
+    response = await client.chat.completions.create(
+        model=model,
+        messages=messages,
+        user=session.user,
+        extra_headers={CONVERSATION_HEADER: session.id},
+        stream=stream,
+        **extra,
+    )
+    if not stream:
+        choice = response.choices[0] if response.choices else None
+        if choice is None:
+            return "", None
+        return choice.message.content or "", choice.finish_reason
+    parts: list[str] = []
+    finish: str | None = None
+    async for chunk in response:
+        for choice in chunk.choices:
+            parts.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+    return "".join(parts), finish
+
+
 async def _send_session(client: Any, session: Session, model: str, summary: GatewaySummary,
-                        *, max_retries: int, backoff_s: float) -> None:
+                        *, max_retries: int, backoff_s: float, max_tokens: int | None = None,
+                        stream: bool = False) -> None:
     import openai
 
     messages: list[dict[str, str]] = []
@@ -121,12 +149,8 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
         messages.append({"role": "user", "content": record.content})
         for attempt in range(max_retries + 1):
             try:
-                response = await client.chat.completions.create(
-                    model=model,
-                    messages=messages,
-                    user=session.user,
-                    extra_headers={CONVERSATION_HEADER: session.id},
-                )
+                answer, finish = await _complete(client, model, messages, session,
+                                                 max_tokens=max_tokens, stream=stream)
             except openai.RateLimitError as exc:
                 summary.rate_limited += 1
                 if attempt == max_retries:
@@ -159,10 +183,14 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
                 summary.errors += 1
                 summary.error_kinds[type(exc).__name__] += 1
                 break
-            choice = response.choices[0] if response.choices else None
-            answer = (choice.message.content if choice is not None else None) or ""
+            except openai.APIError:
+                # An error event inside a stream (the upstream failed mid-answer).
+                messages.pop()
+                summary.errors += 1
+                summary.error_kinds["stream error"] += 1
+                break
             summary.answered += 1
-            if choice is not None and choice.finish_reason == "content_filter":
+            if finish == "content_filter":
                 summary.halted += 1
                 summary.halted_ids.append(record.id)
             messages.append({"role": "assistant", "content": answer})
@@ -182,11 +210,13 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
 async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
                  concurrency: int = 4, max_retries: int = DEFAULT_MAX_RETRIES,
                  backoff_s: float = DEFAULT_BACKOFF_S, timeout_s: float = 120.0,
-                 ) -> GatewaySummary:
+                 max_tokens: int | None = None, stream: bool = False) -> GatewaySummary:
     """Send every session as a multi-turn chat, each user's sessions in time
     order (so account states the gateway sets apply to later sessions), up to
     ``concurrency`` users at once. The gateway sees real time, not the
-    simulated timestamps; those survive only in the transcript."""
+    simulated timestamps; those survive only in the transcript.
+    ``max_tokens`` caps each answer (None: the server's default); ``stream``
+    asks for streamed answers, so the gateway's mid-stream halts are exercised."""
     from openai import AsyncOpenAI
 
     users = traffic.sessions_by_user()
@@ -201,7 +231,8 @@ async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
             async with gate:
                 for session in sessions:
                     await _send_session(client, session, model, summary,
-                                        max_retries=max_retries, backoff_s=backoff_s)
+                                        max_retries=max_retries, backoff_s=backoff_s,
+                                        max_tokens=max_tokens, stream=stream)
 
         await asyncio.gather(*(one_user(users[u]) for u in sorted(users)))
     # Time order across users; within a session a question precedes its answer.
