@@ -79,9 +79,21 @@ def test_decide_takes_the_most_severe_crossed_rule():
     flagged = p.decide("prompt", Detection(scores={"harm": 0.4, "self_harm": 0.8, "privacy": 0.9}))
     assert flagged.decision is Action.FLAG
     assert flagged.categories == ("self_harm",)
-    blocked = p.decide("prompt", Detection(scores={"harm": 0.9, "self_harm": 0.8, "cyber": 0.6}))
+    named = Policy.from_yaml(
+        "prompt:\n  default: {threshold: 0.5, action: block}\n  categories:\n"
+        "    self_harm: {action: flag}\n    cyber: {action: block}\n"
+    )
+    blocked = named.decide("prompt",
+                           Detection(scores={"harm": 0.9, "self_harm": 0.8, "cyber": 0.6}))
     assert blocked.decision is Action.BLOCK
     assert set(blocked.categories) == {"self_harm", "cyber"}
+    # an unnamed category under an overall score is attribution only
+    only_named = p.decide("prompt",
+                          Detection(scores={"harm": 0.9, "self_harm": 0.8, "cyber": 0.6}))
+    assert only_named.decision is Action.FLAG and only_named.categories == ("self_harm",)
+    # without an overall score every category is a rule of its own
+    no_harm = p.decide("prompt", Detection(scores={"self_harm": 0.8, "cyber": 0.6}))
+    assert no_harm.decision is Action.BLOCK and set(no_harm.categories) == {"self_harm", "cyber"}
     allowed = p.decide("prompt", Detection(scores={"harm": 0.1, "cyber": 0.2}))
     assert allowed.decision is Action.ALLOW and allowed.categories == ()
 
@@ -100,10 +112,15 @@ def test_harm_decides_whether_and_a_named_top_category_decides_how():
     # a category the policy does not name keeps harm's own action
     attack = p.decide("prompt", Detection(scores=low | {"harm": 0.9, "cyber": 0.9}))
     assert attack.decision is Action.BLOCK and attack.categories == ("cyber",)
-    # another category crossing on its own still counts: most severe wins
-    mixed = p.decide("prompt", Detection(scores=low | {"harm": 0.9, "self_harm": 0.9,
-                                                       "violent_crime": 0.6}))
-    assert mixed.decision is Action.BLOCK
+    # an unnamed second category does not escalate the named one's flag ...
+    mixed = low | {"harm": 0.9, "self_harm": 0.9, "violent_crime": 0.6}
+    assert p.decide("prompt", Detection(scores=mixed)).decision is Action.FLAG
+    # ... a named one crossing on its own does: most severe wins
+    strict = Policy.from_yaml(
+        "prompt:\n  categories:\n    self_harm: {action: flag}\n"
+        "    violent_crime: {threshold: 0.5, action: block}\n"
+    )
+    assert strict.decide("prompt", Detection(scores=mixed)).decision is Action.BLOCK
     # harm under its threshold: nothing to decide
     quiet = p.decide("prompt", Detection(scores=low | {"harm": 0.3, "self_harm": 0.3}))
     assert quiet.decision is Action.ALLOW

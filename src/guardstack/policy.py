@@ -191,7 +191,15 @@ class Policy:
         scores = detection.scores
         top = max(CATEGORY_IDS, key=lambda c: scores.get(c, 0.0))
         crossed: list[tuple[str, Rule]] = []
+        harm_rule = rp.rule(HARM)
+        harm_crossed = HARM in scores and scores[HARM] >= harm_rule.threshold
         for label in LABELS:
+            if label != HARM and harm_crossed and label not in rp.rules:
+                # Once the overall score has crossed, it and the likeliest category
+                # decide; a category the policy does not name is attribution, else
+                # its default block would override the flag a named category chose.
+                # Below harm's threshold every category is checked on its own.
+                continue
             rule = rp.rule(label)
             if label == HARM and top in rp.rules and scores.get(top, 0.0) > 0.0:
                 # The overall score decides whether; the likeliest category, when
@@ -202,10 +210,10 @@ class Policy:
         decision = max((r.action for _, r in crossed), key=lambda a: a.severity,
                        default=Action.ALLOW)
         categories = [label for label, _ in crossed if label != HARM]
-        if not categories and crossed:
-            # Only the overall score crossed: attribute to the likeliest category
-            # so downstream consumers (metrics, review queue) always have one.
-            categories = [top]
+        if any(label == HARM for label, _ in crossed) and top not in categories:
+            # The overall score crossed: name the likeliest category first so
+            # downstream consumers (metrics, review queue) always have one.
+            categories.insert(0, top)
         reason = ", ".join(f"{label} {scores.get(label, 0.0):.2f}>={rule.threshold:g}"
                            for label, rule in crossed)
         return Verdict(
