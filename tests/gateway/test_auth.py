@@ -143,3 +143,43 @@ def test_open_mode_rate_limits_each_openai_user(run_gateway):
         return httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "user": user}).status_code
 
     assert [as_user("ann"), as_user("ann"), as_user("ben")] == [502, 429, 502]
+
+
+class _Outage:
+    """The real account states behind a switch that makes the store unreachable
+    (a fault the test cannot time with a real database)."""
+
+    def __init__(self, states):
+        self.states, self.down, self.calls = states, False, 0
+
+    async def get_state(self, user):
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("connection refused\nsecond line of driver detail")
+        return await self.states.get_state(user)
+
+
+async def test_account_store_outage_serves_everyone_logs_once_and_recovers(store, caplog,
+                                                                            monkeypatch):
+    from guardstack.gateway import auth
+
+    monkeypatch.setattr(auth, "STATE_RETRY_S", 0.5)
+    accounts = Accounts(store, cache_ttl=0.0)
+    accounts.set_state("mallory", "suspended", actor="t", reason="test")
+    flaky = _Outage(StoreStates(accounts))
+    a = auth.Authenticator(None, flaky, open_mode=True, ttl=0.0)
+    assert await a.state("mallory") == "suspended"
+    flaky.down = True
+    with caplog.at_level("WARNING", logger=auth.log.name):
+        for _ in range(20):
+            assert await a.state("mallory") == "ok"  # fail-open while the store is down
+    tries = flaky.calls
+    assert tries == 2  # one failed try, then none until the retry interval has passed
+    down = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(down) == 1 and "second line" not in down[0].getMessage()
+    flaky.down = False
+    time.sleep(0.6)  # the retry interval passes
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=auth.log.name):
+        assert await a.state("mallory") == "suspended"
+    assert any("available again" in r.getMessage() for r in caplog.records)

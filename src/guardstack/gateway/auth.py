@@ -70,6 +70,10 @@ class _TTLCache(Generic[V]):
         return value
 
 
+#: While the account-state store is unreachable, how often to try it again.
+STATE_RETRY_S = 2.0
+
+
 class Authenticator:
     def __init__(self, keys: KeyLookup | None, states: AccountStates | None, *,
                  open_mode: bool, ttl: float = 5.0) -> None:
@@ -78,6 +82,9 @@ class Authenticator:
         self.open_mode = open_mode
         self._keys: _TTLCache[Identity | None] = _TTLCache(ttl)
         self._states: _TTLCache[str] = _TTLCache(ttl)
+        #: monotonic time before which state lookups are not tried (store down)
+        self._states_down_until = 0.0
+        self._states_down_since: float | None = None
 
     async def identify(self, authorization: str | None, openai_user: str | None) -> Identity:
         key = _bearer(authorization)
@@ -106,13 +113,26 @@ class Authenticator:
         states = self.states
 
         async def load() -> str:
+            now = time.monotonic()
+            if now < self._states_down_until:
+                return "ok"  # the store is down: do not make every request wait on it
             try:
                 value = await states.get_state(user)
             except Exception as exc:
                 # Layer 3's restrictions need the store; while it is down the
-                # gateway keeps serving (the outage is logged, not the user's fault).
-                log.warning("account state lookup failed for %r: %s", user, exc)
+                # gateway keeps serving (the outage is logged once, not the user's
+                # fault) and tries again every STATE_RETRY_S seconds.
+                self._states_down_until = now + STATE_RETRY_S
+                if self._states_down_since is None:
+                    self._states_down_since = now
+                    cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    log.warning("account states unavailable, serving everyone as 'ok' until "
+                                "the store answers: %s", cause)
                 return "ok"
+            if self._states_down_since is not None:
+                log.warning("account states available again after %.0f s",
+                            now - self._states_down_since)
+                self._states_down_since = None
             return value if value in ACCOUNT_STATES else "ok"
 
         return await self._states.get(user, load)
