@@ -20,13 +20,13 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "chain_min_messages": (3, "Requests a group needs before its cumulative intent is judged."),
     "elevated_score": (0.15, "Harm score that puts a request on the user's sensitive "
                              "thread (judged as a whole even across topics)."),
-    "chain_threshold": (0.85, "Cumulative harm score of a group that flags a chain."),
+    "chain_threshold": (0.92, "Cumulative harm score of a group that flags a chain."),
     "chain_uplift": (0.05, "How much the group's cumulative score must exceed its "
                           "highest single message (the whole is worse than the parts)."),
     "chain_max_groups": (20, "Groups judged per user (highest-scoring first); bounds work."),
     "max_messages_per_user": (2000, "Most recent requests per user the per-user monitors "
                                     "read (risk uses all); bounds time and memory."),
-    "crisis_threshold": (0.9, "Crisis score (max of self_harm, psychological_harm) of a "
+    "crisis_threshold": (0.6, "Crisis score (max of self_harm, psychological_harm) of a "
                               "session that counts as a crisis signal."),
     "crisis_min_sessions": (3, "Sessions with crisis signals needed for the wellbeing queue."),
     "coord_min_users": (3, "Distinct accounts a coordinated group needs."),
@@ -67,11 +67,11 @@ class AnalysisSettings:
     chain_window_days: float = 21.0
     chain_min_messages: int = 3
     elevated_score: float = 0.15
-    chain_threshold: float = 0.85
+    chain_threshold: float = 0.92
     chain_uplift: float = 0.05
     chain_max_groups: int = 20
     max_messages_per_user: int = 2000
-    crisis_threshold: float = 0.9
+    crisis_threshold: float = 0.6
     crisis_min_sessions: int = 3
     coord_min_users: int = 3
     coord_min_chars: int = 60
