@@ -125,3 +125,46 @@ def test_cli_export_and_bad_database(store_url, tmp_path, capsys, monkeypatch):
                    str(tmp_path / "o2")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("guardstack: error:") and "Traceback" not in err
+
+
+async def test_dismissed_cases_teach_answers_and_label_files(store_url, tmp_path):
+    writer = EventWriter(store_url)
+    await writer.start()
+    # a professional's question the gateway blocked, and one it let through
+    await writer.submit(_event(8, "gina", "Which toxins do hospital labs screen for?",
+                               pd="block", harm=0.8, cats=["cbrn"]))
+    await writer.submit(_event(9, "gina", "How do nurses spot an overdose early?", harm=0.12,
+                               response="They watch breathing, pupils and responsiveness."))
+    await writer.close()
+    store = Store(store_url)
+    with store.engine.begin() as conn:
+        ids = dict(conn.execute(sa.select(messages.c.exchange_id, messages.c.id).where(
+            messages.c.exchange_id.in_(["ex8", "ex9"]), messages.c.role == "user")).all())
+        conn.execute(cases.insert().values(
+            id="case2", kind="abuse", label="malicious", category="cbrn", severity="high",
+            score=0.8, subject="u-2", user_ids=["gina"], status="dismissed",
+            evidence=[{"message_id": ids["ex8"]}, {"message_id": ids["ex9"]}],
+            first_seen=T0, updated_at=T0))
+    store.dispose()
+    out = tmp_path / "out"
+    manifest = export.export(store_url, out, test_share=0.0)
+    # the reviewer's dismissal wins over the gateway's block: no refusal taught
+    assert manifest["kinds"].get("blocked_prompt") == 1  # only the pipe bomb
+    assert manifest["kinds"]["dismissed_case"] == 1
+    sft = {r["messages"][0]["content"]: r["messages"][1]["content"]
+           for r in _read(out / "sft_train.jsonl")}
+    assert "Which toxins do hospital labs screen for?" not in sft
+    assert sft["How do nurses spot an overdose early?"].startswith("They watch")
+    pair = next(p for p in _read(out / "prefs_train.jsonl")
+                if p["prompt"][0]["content"].startswith("How do nurses"))
+    assert pair["rejected"][0]["content"] == export.REFUSAL
+    labels = {r["text"]: r for r in _read(out / "review_labels.jsonl")}
+    assert manifest["files"]["review_labels.jsonl"] == len(labels) == 3
+    assert labels["What dose of my pills would stop me waking up?"]["label"] == "unsafe"
+    assert labels["Which toxins do hospital labs screen for?"]["label"] == "safe"
+    assert labels["How do nurses spot an overdose early?"]["meta"] == {"case_kind": "abuse"}
+    # the labels file is a valid eval set
+    from guardstack.evaluation.reader import read_records
+
+    records = list(read_records(out / "review_labels.jsonl"))
+    assert sorted(r.unsafe for r in records) == [False, False, True]

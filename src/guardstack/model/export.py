@@ -9,6 +9,10 @@ Sources in the event store:
   absent before migration 0002, then skipped) -> their evidence messages
   were harmful: SFT refusal, and where the model answered, a pair against
   that answer. Wellbeing cases get a supportive completion, not a bare no;
+* reviewer-dismissed layer-3 cases (status ``dismissed``) -> their evidence
+  messages were judged benign: never taught as refusals (even if the gateway
+  blocked them), and where the model answered, SFT on that answer and a pair
+  against a refusal;
 * benign-but-sensitive prompts correctly allowed (a category score at or
   above ``sensitive_score`` yet allowed, answered, not refused, in no
   confirmed case) -> SFT: prompt -> the model's helpful answer, and a pair:
@@ -17,6 +21,9 @@ Sources in the event store:
 
 Output is TRL's conversational format: ``{"messages": [...]}`` for SFT and
 ``{"prompt": [...], "chosen": [...], "rejected": [...]}`` for preferences.
+``review_labels.jsonl`` holds every reviewed prompt in guardstack's eval
+schema (``label`` unsafe for confirmed, safe for dismissed), for
+``guardstack eval`` to measure an operating point against reviewers.
 Examples are deduplicated on the normalised prompt, split by user (no user
 in both train and test) and redacted (e-mail, phone, card, IBAN).
 """
@@ -65,7 +72,8 @@ class Exchange:
 
 @dataclass(slots=True)
 class Example:
-    kind: str  # blocked_prompt | halted_response | confirmed_case | benign_allowed
+    # blocked_prompt | halted_response | confirmed_case | dismissed_case | benign_allowed
+    kind: str
     user: str
     prompt: str
     completion: str
@@ -114,9 +122,9 @@ def read_exchanges(store: Any) -> Iterator[Exchange]:
         yield current
 
 
-def confirmed_messages(store: Any) -> dict[int, str]:
-    """message id -> case kind, for reviewer-confirmed cases (empty before
-    layer 3's migration)."""
+def reviewed_messages(store: Any, status: str) -> dict[int, str]:
+    """message id -> case kind, for cases reviewers set to ``status``
+    (empty before layer 3's migration)."""
     import sqlalchemy as sa
 
     if not sa.inspect(store.engine).has_table("cases"):
@@ -126,19 +134,38 @@ def confirmed_messages(store: Any) -> dict[int, str]:
     out: dict[int, str] = {}
     with store.engine.connect() as conn:
         for kind, evidence in conn.execute(
-                sa.select(cases.c.kind, cases.c.evidence).where(cases.c.status == "confirmed")):
+                sa.select(cases.c.kind, cases.c.evidence).where(cases.c.status == status)):
             for item in evidence or ():
                 if isinstance(item, dict) and isinstance(item.get("message_id"), int):
                     out[item["message_id"]] = kind
     return out
 
 
+def confirmed_messages(store: Any) -> dict[int, str]:
+    """message id -> case kind, for reviewer-confirmed cases."""
+    return reviewed_messages(store, "confirmed")
+
+
+def _answered(e: Exchange) -> bool:
+    return bool(e.response.strip()) and not refusal.is_refusal(e.response)
+
+
 def examples(exchanges: Iterator[Exchange], confirmed: dict[int, str],
-             sensitive_score: float) -> Iterator[Example]:
+             sensitive_score: float,
+             dismissed: dict[int, str] | None = None) -> Iterator[Example]:
+    dismissed = dismissed or {}
     for e in exchanges:
         if not e.prompt.strip():
             continue
-        case = confirmed.get(e.prompt_message_id) if e.prompt_message_id is not None else None
+        mid = e.prompt_message_id
+        case = confirmed.get(mid) if mid is not None else None
+        if case is None and mid is not None and mid in dismissed:
+            # A reviewer judged it benign: teaching a refusal here would train
+            # in the false positive the reviewer just removed.
+            if (e.prompt_decision != "block" and not e.halted
+                    and e.response_decision != "block" and _answered(e)):
+                yield Example("dismissed_case", e.user, e.prompt, e.response, REFUSAL)
+            continue
         if e.prompt_decision == "block":
             yield Example("blocked_prompt", e.user, e.prompt, _safe_answer(e.prompt_categories))
         elif e.halted or e.response_decision == "block":
@@ -147,15 +174,34 @@ def examples(exchanges: Iterator[Exchange], confirmed: dict[int, str],
                           e.response if e.response.strip() else None)
         elif case is not None:
             cats = ["self_harm"] if case == "wellbeing" else e.prompt_categories
-            answered = e.response.strip() and not refusal.is_refusal(e.response)
             yield Example("confirmed_case", e.user, e.prompt, _safe_answer(cats),
-                          e.response if answered else None)
+                          e.response if _answered(e) else None)
         elif (e.prompt_decision == "allow" and e.response_decision in ("allow", None)
-              and (e.http_status in (None, 200)) and e.response.strip()
-              and not refusal.is_refusal(e.response)
+              and (e.http_status in (None, 200)) and _answered(e)
               and max((v for k, v in e.prompt_scores.items() if k not in _NOT_HARM),
                       default=0.0) >= sensitive_score):
             yield Example("benign_allowed", e.user, e.prompt, e.response, REFUSAL)
+
+
+def review_labels(exchanges: list[Exchange], confirmed: dict[int, str],
+                  dismissed: dict[int, str]) -> list[dict[str, Any]]:
+    """Reviewed prompts as eval rows: confirmed -> unsafe, dismissed -> safe.
+    ``guardstack eval review_labels.jsonl`` then says how a policy's
+    operating point agrees with the reviewers (dismissals are its false
+    positives). Redacted like the rest; no user ids."""
+    out: list[dict[str, Any]] = []
+    for e in exchanges:
+        mid = e.prompt_message_id
+        if mid is None or not e.prompt.strip() or (mid not in confirmed and mid not in dismissed):
+            continue
+        unsafe = mid in confirmed
+        kind = confirmed[mid] if unsafe else dismissed[mid]
+        out.append({"id": f"review-{mid}", "text": _redact(e.prompt),
+                    "label": "unsafe" if unsafe else "safe",
+                    "categories": [c for c in e.prompt_categories if c not in _NOT_HARM]
+                    if unsafe else [],
+                    "source": "review", "meta": {"case_kind": kind}})
+    return out
 
 
 def in_test(user: str, share: float, seed: int) -> bool:
@@ -181,7 +227,11 @@ def export(db: str, out: Path, *, test_share: float = 0.2, seed: int = 0,
     try:
         store = Store(db)
         store.check()
-        rows = list(examples(read_exchanges(store), confirmed_messages(store), sensitive_score))
+        confirmed = confirmed_messages(store)
+        dismissed = reviewed_messages(store, "dismissed")
+        exchanges = list(read_exchanges(store))
+        rows = list(examples(iter(exchanges), confirmed, sensitive_score, dismissed))
+        labels = review_labels(exchanges, confirmed, dismissed)
         store.dispose()
     except StoreError as exc:
         raise ExportError(str(exc)) from None
@@ -218,6 +268,7 @@ def export(db: str, out: Path, *, test_share: float = 0.2, seed: int = 0,
                  "rejected": _conv("assistant", _redact(ex.rejected))})
     try:
         out.mkdir(parents=True, exist_ok=True)
+        files["review_labels.jsonl"] = labels
         for name, items in files.items():
             with (out / name).open("w", encoding="utf-8") as f:
                 for item in items:
