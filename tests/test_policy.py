@@ -121,6 +121,13 @@ def test_harm_decides_whether_and_a_named_top_category_decides_how():
         "    violent_crime: {threshold: 0.5, action: block}\n"
     )
     assert strict.decide("prompt", Detection(scores=mixed)).decision is Action.BLOCK
+    # harm set to allow: the overall score is ignored, categories rule on their own
+    cats_only = Policy.from_yaml(
+        "prompt:\n  default: {threshold: 0.5, action: block}\n  categories:\n"
+        "    harm: {action: allow}\n"
+    )
+    assert cats_only.decide("prompt", Detection(scores=low | {"harm": 0.9, "cyber": 0.9})
+                            ).decision is Action.BLOCK
     # harm under its threshold: nothing to decide
     quiet = p.decide("prompt", Detection(scores=low | {"harm": 0.3, "self_harm": 0.3}))
     assert quiet.decision is Action.ALLOW

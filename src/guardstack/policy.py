@@ -192,19 +192,21 @@ class Policy:
         top = max(CATEGORY_IDS, key=lambda c: scores.get(c, 0.0))
         crossed: list[tuple[str, Rule]] = []
         harm_rule = rp.rule(HARM)
-        harm_crossed = HARM in scores and scores[HARM] >= harm_rule.threshold
+        if top in rp.rules and scores.get(top, 0.0) > 0.0:
+            # The overall score decides whether; the likeliest category, when
+            # the policy names it, decides how (self_harm: flag, sexual: allow).
+            harm_rule = Rule(harm_rule.threshold, rp.rules[top].action)
+        harm_crossed = (HARM in scores and scores[HARM] >= harm_rule.threshold
+                        and harm_rule.action is not Action.ALLOW)
         for label in LABELS:
             if label != HARM and harm_crossed and label not in rp.rules:
                 # Once the overall score has crossed, it and the likeliest category
                 # decide; a category the policy does not name is attribution, else
                 # its default block would override the flag a named category chose.
-                # Below harm's threshold every category is checked on its own.
+                # Below harm's threshold (or with harm set to allow) every category
+                # is checked on its own.
                 continue
-            rule = rp.rule(label)
-            if label == HARM and top in rp.rules and scores.get(top, 0.0) > 0.0:
-                # The overall score decides whether; the likeliest category, when
-                # the policy names it, decides how (self_harm: flag, sexual: allow).
-                rule = Rule(rule.threshold, rp.rules[top].action)
+            rule = harm_rule if label == HARM else rp.rule(label)
             if rule.action is not Action.ALLOW and scores.get(label, 0.0) >= rule.threshold:
                 crossed.append((label, rule))
         decision = max((r.action for _, r in crossed), key=lambda a: a.severity,

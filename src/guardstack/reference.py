@@ -45,7 +45,8 @@ def policy_md() -> str:
            "{action: allow}` lets adult content through on an adult platform). Once `harm` has "
            "crossed, a category the policy does not name is attribution only (name it, e.g. "
            "`violent_crime: {action: block}`, to make it a rule of its own); below `harm`'s "
-           "threshold every category is checked against its own rule or the role's default, "
+           "threshold, or with `harm: {action: allow}`, every category is checked against its "
+           "own rule or the role's default, "
            "so `default: {threshold: 0.5, action: flag}` with `harm: {threshold: 0.8, "
            "action: block}` flags from 0.5 and blocks from 0.8. "
            "Check a file with `guardstack policy FILE`; errors name the line and the field.\n\n",
