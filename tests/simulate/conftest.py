@@ -1,47 +1,20 @@
 """Helpers for the simulator's --gateway tests: serve any ASGI app with
-uvicorn on a free loopback port, and an OpenAI-shaped stub that produces the
-faults a real model server cannot produce on demand."""
+uvicorn on a free loopback port (the gateway tests' runner), and an
+OpenAI-shaped stub that produces the faults a real model server cannot
+produce on demand."""
 
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+from tests.gateway import serving
 
 
 class Stub:
@@ -87,7 +60,7 @@ class Stub:
 def serve_app() -> Iterator[Callable[[Any], str]]:
     """``serve_app(app)`` → base URL of the app served until the test ends."""
     with contextlib.ExitStack() as stack:
-        yield lambda app: stack.enter_context(serve(app))
+        yield lambda app: stack.enter_context(serving.serve_app(app))
 
 
 @pytest.fixture
