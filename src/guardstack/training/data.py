@@ -406,40 +406,29 @@ def load_responses(data_dir: Path) -> list[Example]:
         )
     for row in _rows(data_dir, "gpteacher"):
         resp = (row.get("meta") or {}).get("response")
-        if not resp:
-            continue
-        key = content_key(str(row["text"]))
-        out.append(
-            Example(
-                source="gpteacher_responses",
-                id=str(row["id"]),
-                text=str(resp),
-                role="response",
-                context=(Message("user", str(row["text"])),),
-                kind=RESPONSE,
-                key=key,
-                split=split_of(key),
-            )
-        )
+        if resp:
+            out.append(_answer_example("gpteacher_responses", row, str(resp)))
     for row in _rows(data_dir, "coconot"):
         chosen = (row.get("meta") or {}).get("chosen")
-        if not chosen or row["label"] != "safe":
-            continue
-        # a helpful answer to a sensitive-sounding benign question is safe
-        key = content_key(str(row["text"]))
-        out.append(
-            Example(
-                source="coconot_responses",
-                id=str(row["id"]),
-                text=str(chosen),
-                role="response",
-                context=(Message("user", str(row["text"])),),
-                kind=RESPONSE,
-                key=key,
-                split=split_of(key),
-            )
-        )
+        if chosen and row["label"] == "safe":
+            # a helpful answer to a sensitive-sounding benign question is safe
+            out.append(_answer_example("coconot_responses", row, str(chosen)))
     return out
+
+
+def _answer_example(source: str, row: dict[str, Any], answer: str) -> Example:
+    """A benign answer judged as a response, its prompt as context; split by the prompt."""
+    key = content_key(str(row["text"]))
+    return Example(
+        source=source,
+        id=str(row["id"]),
+        text=answer,
+        role="response",
+        context=(Message("user", str(row["text"])),),
+        kind=RESPONSE,
+        key=key,
+        split=split_of(key),
+    )
 
 
 def refusal_examples(harmful: Iterable[Example], seed: int) -> list[Example]:
