@@ -6,7 +6,9 @@ Prints model load time (fresh process: imports plus model load, median over
 repeats), single-prompt latency p50/p95 over ~300 real prompts sampled from
 ../shared/data (``guard.check`` one at a time; median of each repeat's
 percentile), batched throughput at batch 32 and 64 (``guard.check_batch``,
-median over repeats) and this process's peak resident memory. The load
+median over repeats), the same throughput with the model's previous fixed
+batches of 32 rows as the baseline (``--no-baseline`` skips it) and this
+process's peak resident memory. The load
 average is printed too: on a shared machine it explains slow runs.
 """
 
@@ -138,6 +140,27 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             rates.append(len(subjects) / (time.perf_counter() - start))
         figures[f"throughput_b{size}_per_s"] = round(statistics.median(rates), 1)
 
+    # Baseline in the same run: the model batches the classifier used before
+    # length-budgeted batching (fixed 32 rows, padded to the longest).
+    model = guard.detector
+    if args.baseline and hasattr(model, "batch_tokens"):
+        rows, tokens = model.batch_size, model.batch_tokens
+        model.batch_size, model.batch_tokens = 32, 1 << 30
+        try:
+            for size in args.batch_sizes:
+                rates = []
+                for _ in range(args.repeats):
+                    start = time.perf_counter()
+                    for i in range(0, len(subjects), size):
+                        guard.check_batch(subjects[i : i + size])
+                    rates.append(len(subjects) / (time.perf_counter() - start))
+                base = statistics.median(rates)
+                figures[f"baseline_fixed32_b{size}_per_s"] = round(base, 1)
+                figures[f"speedup_b{size}"] = round(
+                    float(figures[f"throughput_b{size}_per_s"]) / base, 2)  # type: ignore[arg-type]
+        finally:
+            model.batch_size, model.batch_tokens = rows, tokens
+
     # ru_maxrss is KiB on Linux.
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)
@@ -166,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="datasets to sample prompts from (default: a spread that includes "
                         "long jailbreak templates; name e.g. or_bench_hard nq_open for "
                         "typical chat prompts)")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip the baseline (fixed model batches of 32 rows)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 

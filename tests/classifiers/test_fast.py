@@ -10,7 +10,7 @@ from tokenizers import Tokenizer
 from guardstack import taxonomy
 from guardstack.classifiers import fast_format
 from guardstack.classifiers.base import Detector, Message, Subject
-from guardstack.classifiers.fast import WEIGHTS_DIR, FastClassifier
+from guardstack.classifiers.fast import WEIGHTS_DIR, FastClassifier, _batches
 from guardstack.verdict import Status
 
 LABELS = ("harm", *taxonomy.CATEGORY_IDS)
@@ -174,6 +174,22 @@ def test_batch_size_one_scores_do_not_depend_on_other_subjects():
     for s, d in zip(subjects, together, strict=True):
         (alone,) = clf1.detect_sync([s])
         assert alone.scores == d.scores
+
+
+@pytest.mark.parametrize("max_rows,max_tokens", [(16, 512), (4, 10**9), (64, 96), (3, 50)])
+def test_model_batches_respect_rows_and_padded_tokens_and_keep_every_chunk(max_rows, max_tokens):
+    rng = random.Random(max_rows)
+    lengths = [rng.randint(3, 96) for _ in range(300)]
+    order = sorted(range(len(lengths)), key=lambda k: lengths[k])
+    batches = _batches(order, lengths, max_rows, max_tokens)
+    assert [k for b in batches for k in b] == order
+    for b in batches:
+        assert 1 <= len(b) <= max_rows
+        width = max(lengths[k] for k in b)
+        # one chunk longer than the budget still gets a batch of its own
+        assert len(b) * width <= max_tokens or len(b) == 1
+    if max_tokens < 10**9:  # short chunks share wide batches, long ones narrow batches
+        assert len(batches[0]) >= len(batches[-1])
 
 
 def test_concurrent_callers_get_the_same_answers(clf):
