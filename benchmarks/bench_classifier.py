@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -91,6 +92,17 @@ def percentile(values: list[float], q: float) -> float:
     return result
 
 
+def throughput(guard: Any, subjects: list[Any], size: int, repeats: int) -> float:
+    """Median subjects per second through ``guard.check_batch`` in batches of ``size``."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(subjects), size):
+            guard.check_batch(subjects[i : i + size])
+        rates.append(len(subjects) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     from guardstack.classifiers.base import Subject
     from guardstack.guard import Guard
@@ -132,13 +144,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     subjects = [Subject(t) for t in prompts]
     for size in args.batch_sizes:
-        rates = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            for i in range(0, len(subjects), size):
-                guard.check_batch(subjects[i : i + size])
-            rates.append(len(subjects) / (time.perf_counter() - start))
-        figures[f"throughput_b{size}_per_s"] = round(statistics.median(rates), 1)
+        figures[f"throughput_b{size}_per_s"] = round(
+            throughput(guard, subjects, size, args.repeats), 1)
 
     # Baseline in the same run: the model batches the classifier used before
     # length-budgeted batching (fixed 32 rows, padded to the longest).
@@ -148,13 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         model.batch_size, model.batch_tokens = 32, 1 << 30
         try:
             for size in args.batch_sizes:
-                rates = []
-                for _ in range(args.repeats):
-                    start = time.perf_counter()
-                    for i in range(0, len(subjects), size):
-                        guard.check_batch(subjects[i : i + size])
-                    rates.append(len(subjects) / (time.perf_counter() - start))
-                base = statistics.median(rates)
+                base = throughput(guard, subjects, size, args.repeats)
                 figures[f"baseline_fixed32_b{size}_per_s"] = round(base, 1)
                 figures[f"speedup_b{size}"] = round(
                     float(figures[f"throughput_b{size}_per_s"]) / base, 2)  # type: ignore[arg-type]
