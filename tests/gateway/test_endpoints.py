@@ -5,9 +5,10 @@ from __future__ import annotations
 import httpx
 import openai
 from tests.fixtures.llama_server import free_port
-from tests.gateway.standins import BrokenDetector, marker_guard, policy_yaml
+from tests.gateway.standins import BrokenDetector, MarkerDetector, marker_guard, policy_yaml
 
 from guardstack import taxonomy
+from guardstack.classifiers.base import Message
 from guardstack.guard import Guard
 
 
@@ -40,6 +41,32 @@ def test_moderations_bad_input(run_gateway):
     assert r.status_code == 400 and r.json()["error"]["param"] == "input"
     r = httpx.post(gw.url + "/v1/moderations", json={"input": [1, 2]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "input[0]"
+    for ext, param in [("response", "guardstack"), ({"role": "assistant"}, "guardstack.role"),
+                       ({"context": "hi"}, "guardstack.context"),
+                       ({"context": [{"content": "hi"}]}, "guardstack.context[0].role")]:
+        r = httpx.post(gw.url + "/v1/moderations", json={"input": "x", "guardstack": ext})
+        assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
+def test_moderations_judge_answers_in_their_conversation(run_gateway):
+    """guardstack's extension of the request: the inputs' role and the
+    conversation before them reach the detector, and an answer is recorded
+    as a response, not among the user's prompts."""
+    detector = MarkerDetector("MARKER", roles=("response",))
+    gw = run_gateway(closed(), guard=Guard(policy_yaml(), detector=detector))
+    url = gw.url + "/v1/moderations"
+    plain = httpx.post(url, json={"input": "a MARKER text"}).json()
+    assert plain["results"][0]["guardstack"]["decision"] == "allow"  # a prompt, here
+    asked = {"role": "user", "content": "Say something."}
+    answer = httpx.post(url, json={"input": "a MARKER text",
+                                   "guardstack": {"role": "response", "context": [asked]}})
+    assert answer.json()["results"][0]["guardstack"]["decision"] == "block"
+    assert detector.calls[-1].role == "response"
+    assert detector.calls[-1].context == (Message("user", "Say something."),)
+    as_prompt, as_answer = gw.wait_for_exchanges(2)
+    assert as_prompt.prompt_text == "a MARKER text" and as_prompt.response_text is None
+    assert as_answer.response_text == "a MARKER text" and as_answer.prompt_text is None
+    assert as_answer.response_verdicts[0].blocked and not as_answer.prompt_verdicts
 
 
 def test_moderations_with_a_failing_classifier_report_the_status(run_gateway):

@@ -358,17 +358,24 @@ class Gateway:
     async def _moderate(self, request: Request, exchange: Exchange) -> Response:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
-        inputs = validation.moderation_inputs(body)
+        subjects = validation.moderation_subjects(body)
         await self._admit(identity, body, exchange)
         exchange.request = body
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
-        exchange.prompt_text = "\n\n".join(inputs)
+        text = "\n\n".join(s.text for s in subjects)
         start = time.perf_counter()
-        judgements: list[Judgement] = await self.judge.judge([Subject(t, "prompt")
-                                                              for t in inputs])
+        judgements: list[Judgement] = await self.judge.judge(subjects)
         exchange.classifier_ms = (time.perf_counter() - start) * 1000
-        exchange.prompt_verdicts = [j.verdict for j in judgements]
-        exchange.prompt_embeddings = [j.embedding for j in judgements]
+        if subjects[0].role == "response":
+            # A model's answer sent for checking: recorded as one, so layer 3
+            # does not count it among the user's own prompts.
+            exchange.response_text = text
+            exchange.response_verdicts = [j.verdict for j in judgements]
+            exchange.response_embedding = judgements[0].embedding
+        else:
+            exchange.prompt_text = text
+            exchange.prompt_verdicts = [j.verdict for j in judgements]
+            exchange.prompt_embeddings = [j.embedding for j in judgements]
         model = exchange.model or f"guardstack-{self.judge.detector_name}"
         return JSONResponse(moderation.response(judgements, model))
 

@@ -196,6 +196,19 @@ def _schemas() -> dict[str, Any]:
                 "model": {"type": "string",
                           "description": "Echoed back; the gateway's classifier always "
                                          "judges."},
+                "guardstack": {
+                    "type": "object", "additionalProperties": True,
+                    "description": "guardstack's extension: what the inputs are. Without "
+                                   "it each input is a prompt without context.",
+                    "properties": {
+                        "role": {"enum": ["prompt", "response"], "default": "prompt",
+                                 "description": "Judge the inputs as user prompts or as "
+                                                "a model's answers (the policy's rules "
+                                                "for that role)."},
+                        "context": {"type": "array", "items": _ref("ChatMessage"),
+                                    "description": "The conversation before the inputs."},
+                    },
+                },
             },
         },
         "Completion": {

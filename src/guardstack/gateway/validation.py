@@ -5,11 +5,11 @@ body is forwarded untouched for the upstream to judge."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 
-from guardstack.classifiers.base import Message
+from guardstack.classifiers.base import Message, Role, Subject
 from guardstack.gateway.errors import GatewayError
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -105,24 +105,28 @@ def chat_messages(body: dict[str, Any]) -> list[Message]:
         raise GatewayError(400, "Missing required parameter: 'messages'.",
                            code="missing_required_parameter", param="messages")
     raw = body["messages"]
-    if not isinstance(raw, list):
-        raise _type_error("messages", "an array", raw)
-    if not raw:
+    if isinstance(raw, list) and not raw:
         raise GatewayError(400, "'messages' must not be empty.", code="invalid_value",
                            param="messages")
+    return message_list(raw, "messages")
+
+
+def message_list(raw: Any, param: str) -> list[Message]:
+    if not isinstance(raw, list):
+        raise _type_error(param, "an array", raw)
     out = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict):
-            raise _type_error(f"messages[{i}]", "an object", m)
+            raise _type_error(f"{param}[{i}]", "an object", m)
         role = m.get("role")
         if not isinstance(role, str):
-            raise GatewayError(400, f"Missing or invalid 'messages[{i}].role'.",
-                               code="invalid_value", param=f"messages[{i}].role")
+            raise GatewayError(400, f"Missing or invalid '{param}[{i}].role'.",
+                               code="invalid_value", param=f"{param}[{i}].role")
         if role not in ROLES:
-            raise GatewayError(400, f"Invalid value for 'messages[{i}].role': {role!r}; "
+            raise GatewayError(400, f"Invalid value for '{param}[{i}].role': {role!r}; "
                                     f"expected one of {', '.join(ROLES)}.",
-                               code="invalid_value", param=f"messages[{i}].role")
-        out.append(Message(role, content_text(m.get("content"), f"messages[{i}].content")))
+                               code="invalid_value", param=f"{param}[{i}].role")
+        out.append(Message(role, content_text(m.get("content"), f"{param}[{i}].content")))
     return out
 
 
@@ -141,6 +145,26 @@ def completion_prompts(body: dict[str, Any]) -> list[str]:
         raise GatewayError(400, "Token-id prompts cannot be checked; send text.",
                            code="invalid_type", param="prompt")
     raise _type_error("prompt", "a string or an array of strings", prompt)
+
+
+def moderation_subjects(body: dict[str, Any]) -> list[Subject]:
+    """The inputs to judge. OpenAI's schema makes each a prompt without
+    context; guardstack's optional ``guardstack`` object names their role and
+    the conversation before them (the LiteLLM guardrail's remote mode sends
+    answers as responses)."""
+    texts = moderation_inputs(body)
+    ext = body.get("guardstack")
+    if ext is None:
+        return [Subject(t, "prompt") for t in texts]
+    if not isinstance(ext, dict):
+        raise _type_error("guardstack", "an object", ext)
+    role = ext.get("role", "prompt")
+    if role not in ("prompt", "response"):
+        raise GatewayError(400, f"Invalid value for 'guardstack.role': {role!r}; expected "
+                                "prompt or response.", code="invalid_value",
+                           param="guardstack.role")
+    context = tuple(message_list(ext.get("context", []), "guardstack.context"))
+    return [Subject(t, cast(Role, role), context) for t in texts]
 
 
 def moderation_inputs(body: dict[str, Any]) -> list[str]:

@@ -1,0 +1,490 @@
+"""guardstack as a LiteLLM guardrail, for teams that already run the LiteLLM
+proxy (or call the ``litellm`` SDK) and want guardstack's checks without
+putting ``guardstack serve`` in the request path.
+
+In the proxy's ``config.yaml``::
+
+    guardrails:
+      - guardrail_name: guardstack
+        litellm_params:
+          guardrail: guardstack.integrations.litellm_guardrail.GuardstackGuardrail
+          mode: [pre_call, post_call]
+          default_on: true
+          api_base: http://127.0.0.1:8000          # remote; leave out to judge in-process
+          api_key: os.environ/GUARDSTACK_API_KEY
+
+Two ways to judge, one behaviour:
+
+* **remote** (``api_base`` set): a running guardstack gateway's
+  ``POST /v1/moderations`` judges each text (:mod:`.remote_judge`).
+* **in-process**: guardstack's own :class:`~guardstack.guard.Guard` (the
+  policy's detector, by default the shipped fast classifier) judges inside
+  the LiteLLM process; its model call runs in a worker thread.
+
+The hooks do what the gateway does: ``pre_call``/``during_call`` judge the
+last user message with the conversation before it and raise
+:class:`ContentFilterError` (HTTP 400, the gateway's ``content_filter`` error
+body) on ``block``; ``post_call`` judges each returned choice whole, and a
+streamed answer is judged while it streams by the gateway's own
+:class:`~guardstack.gateway.streaming.StreamCheck` (sentence ends, a sliding
+window, a hold-back) and ends with a ``finish_reason: "content_filter"``
+chunk when it turns unsafe. ``flag`` lets the text through; every verdict is
+logged and attached to the request's metadata under ``guardstack``. When
+guardstack cannot judge (gateway unreachable or slow, classifier broken),
+the policy's ``<role>.on_error`` decides: fail open or fail closed.
+
+Which hooks run is LiteLLM's decision: the guardrail's ``mode`` (event
+hooks), ``default_on`` and the request's ``guardrails`` list, checked by
+:meth:`CustomGuardrail.should_run_guardrail` before a hook is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import httpx
+from fastapi import HTTPException
+from litellm.integrations.custom_guardrail import CustomGuardrail
+from litellm.litellm_core_utils.core_helpers import get_or_create_metadata_bucket
+from litellm.types.guardrails import GuardrailEventHooks
+from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
+
+from guardstack.classifiers.base import Message, Subject
+from guardstack.gateway.errors import blocked_prompt, content_filter_result, error_body
+from guardstack.gateway.judge import Judge
+from guardstack.gateway.recorder import Exchange
+from guardstack.gateway.settings import DEFAULTS
+from guardstack.gateway.streaming import Kind, StreamCheck
+from guardstack.guard import Guard, subject_from_messages
+from guardstack.integrations.remote_judge import RemoteJudge
+from guardstack.policy import FailMode, Policy
+from guardstack.verdict import Action, Status, Verdict
+
+if TYPE_CHECKING:
+    from litellm.caching.caching import DualCache
+    from litellm.types.proxy.auth.user_api_key_auth import UserAPIKeyAuth
+    from litellm.types.utils import CallTypesLiteral, LLMResponseTypes
+
+log = logging.getLogger("guardstack.litellm")
+
+Backend = Literal["remote", "in_process"]
+#: Where a stream chunk's LiteLLM object rides through StreamCheck, which
+#: works on the OpenAI dict shape and hands back the dicts it releases.
+_ORIGINAL = "_litellm_chunk"
+#: How many of a stream's verdicts go into the request metadata (as the gateway keeps).
+_STREAM_VERDICTS_KEPT = 64
+
+
+class ContentFilterError(HTTPException):
+    """guardstack blocked the text. An HTTP 400 whose ``detail`` is the
+    gateway's own error body (``{"error": {..., "code": "content_filter",
+    "innererror": {"content_filter_result": ...}}}``): the proxy returns it
+    to the client like any guardrail's 400, and LiteLLM logs it as the
+    guardrail intervening. ``verdicts`` are guardstack's verdicts."""
+
+    def __init__(self, body: dict[str, Any], verdicts: Sequence[Verdict],
+                 param: str | None) -> None:
+        super().__init__(status_code=400, detail=body)
+        self.verdicts = list(verdicts)
+        self.param = param  # the proxy copies it into the OpenAI error's `param`
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({c for v in self.verdicts if v.blocked for c in v.categories})
+
+
+class GuardstackGuardrail(CustomGuardrail):
+    """guardstack's checks as a LiteLLM ``CustomGuardrail``.
+
+    Settings (``litellm_params`` in the proxy's config, keyword arguments in
+    the SDK); LiteLLM's own (``guardrail_name``, ``mode``/``event_hook``,
+    ``default_on``, ``timeout``) keep their LiteLLM meaning:
+
+    * ``api_base``: a guardstack gateway (``http://host:8000``); remote mode.
+    * ``api_key``: its key, e.g. ``os.environ/GUARDSTACK_API_KEY`` (the
+      default when that variable is set); not needed for ``--open`` gateways.
+    * ``guardstack_mode``: ``remote`` or ``in_process``; by default remote
+      exactly when ``api_base`` is set.
+    * ``policy``: a policy file (default: the shipped policy). In-process it
+      decides everything; remote, the gateway's policy decides and this one
+      only says what an unreachable gateway means (``<role>.on_error``) and how
+      long to wait (``<role>.timeout_ms``).
+    * ``on_error``: ``open`` or ``closed`` for both roles, over the policy's.
+    * ``timeout``: seconds to wait for a check, over the policy's ``timeout_ms``.
+    * ``hold_back``, ``check_every``, ``window_tokens``: the streamed output
+      check, as ``guardstack serve`` has them (16, 16, 256).
+    * ``guard``: (SDK) a :class:`Guard` of your own for in-process mode; its
+      policy then decides, and ``policy``/``on_error``/``timeout`` are refused.
+    """
+
+    def __init__(self, *, guardstack_mode: str | None = None, api_base: str | None = None,
+                 api_key: str | None = None, policy: str | Path | None = None,
+                 on_error: str | None = None, hold_back: int = DEFAULTS["hold_back"],
+                 check_every: int = DEFAULTS["check_every"],
+                 window_tokens: int = DEFAULTS["window_tokens"], guard: Guard | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(supported_event_hooks=self.get_supported_event_hooks(), **kwargs)
+        self.backend = _backend(guardstack_mode, api_base)
+        if hold_back < 0 or check_every < 1 or window_tokens < check_every:
+            raise ValueError("guardstack: need hold_back >= 0, check_every >= 1 and "
+                             f"window_tokens >= check_every; got hold_back={hold_back}, "
+                             f"check_every={check_every}, window_tokens={window_tokens}")
+        self.hold_back, self.check_every, self.window_tokens = hold_back, check_every, window_tokens
+        timeout_s = _seconds(self.timeout)
+        self.judge: Judge
+        if guard is not None:
+            if self.backend == "remote":
+                raise ValueError("guardstack: 'guard' is for in-process mode; remote mode "
+                                 "asks the gateway at api_base")
+            if policy is not None or on_error is not None or timeout_s is not None:
+                raise ValueError("guardstack: with your own 'guard', its policy decides; "
+                                 "leave out 'policy', 'on_error' and 'timeout'")
+            self.judge = Judge(guard)
+        else:
+            loaded = Policy.default() if policy is None else Policy.load(policy)
+            adjusted = _adjusted(loaded, _fail_mode(on_error), timeout_s)
+            if self.backend == "remote":
+                assert api_base is not None  # _backend refuses remote without it
+                self.judge = RemoteJudge(adjusted, api_base, api_key=_api_key(api_key))
+            else:
+                self.judge = Judge(Guard(adjusted))
+        self.policy = self.judge.policy
+
+    @classmethod
+    def get_supported_event_hooks(cls) -> list[GuardrailEventHooks]:
+        return [GuardrailEventHooks.pre_call, GuardrailEventHooks.during_call,
+                GuardrailEventHooks.post_call]
+
+    # -- LiteLLM's hooks ---------------------------------------------------
+
+    async def async_pre_call_hook(self, user_api_key_dict: UserAPIKeyAuth, cache: DualCache,
+                                  data: dict, call_type: CallTypesLiteral,
+                                  ) -> Exception | str | dict | None:
+        await self._check_prompt(data, GuardrailEventHooks.pre_call)
+        return None
+
+    async def async_moderation_hook(self, data: dict, user_api_key_dict: UserAPIKeyAuth,
+                                    call_type: CallTypesLiteral) -> object:
+        # during_call: the same check, run while the model already generates.
+        await self._check_prompt(data, GuardrailEventHooks.during_call)
+        return None
+
+    async def async_post_call_success_hook(self, data: dict, user_api_key_dict: UserAPIKeyAuth,
+                                           response: LLMResponseTypes) -> Any:
+        texts = _response_texts(response)
+        if not texts:
+            return None  # not a completion (embeddings, images, ...) or nothing written
+        context = _conversation(data)
+        start = time.time()
+        verdicts = await self._judge([Subject(t, "response", context) for t in texts])
+        self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start)
+        if any(v.blocked for v in verdicts):
+            raise ContentFilterError(_blocked_response(verdicts), verdicts, param=None)
+        return None
+
+    async def async_post_call_streaming_iterator_hook(
+            self, user_api_key_dict: UserAPIKeyAuth, response: Any, request_data: dict,
+    ) -> AsyncGenerator[Any, None]:
+        async for chunk in self.guard_stream(response, request_data):
+            yield chunk
+
+    # -- for SDK users -----------------------------------------------------
+
+    async def guard_stream(self, stream: AsyncIterator[Any], request_data: dict,
+                           ) -> AsyncGenerator[Any, None]:
+        """The streamed output check around a LiteLLM stream; what the proxy's
+        streaming hook runs. The SDK has no streaming guardrail hook, so wrap
+        the stream ``litellm.acompletion(..., stream=True)`` returned, with the
+        request's keyword arguments as ``request_data``. Verdicts go into
+        ``request_data``'s metadata."""
+        judge = await self._ready()
+        exchange = Exchange("litellm", model=request_data.get("model"), stream=True)
+        check: StreamCheck | None = None
+        start = time.time()
+        try:
+            async for chunk in stream:
+                event = _chunk_event(chunk)
+                if event is None or (check is None and not event["choices"]):
+                    yield chunk  # no text to judge, none held before it: as it came
+                    continue
+                if check is None:  # the first choices say what kind of stream this is
+                    check = StreamCheck(judge, _conversation(request_data), exchange,
+                                        kind=_kind(chunk), hold_back=self.hold_back,
+                                        check_every=self.check_every,
+                                        window_tokens=self.window_tokens)
+                for out in await check.feed(event):
+                    yield out[_ORIGINAL]
+                if check.halted:
+                    break
+            if check is not None and not check.halted:
+                for out in await check.finish():
+                    yield out[_ORIGINAL]
+            if check is not None and check.halted:
+                yield _halt_chunk(check)
+        finally:
+            if check is not None:
+                if check.halted:
+                    # Stop the model: nothing more it writes will be shown.
+                    close = getattr(stream, "aclose", None)
+                    if close is not None:
+                        await close()
+                self._record_stream(request_data, check, start)
+
+    async def aclose(self) -> None:
+        """Close the connections to the gateway (remote mode) held for the
+        running event loop; the proxy never needs to, one-off SDK scripts may."""
+        if isinstance(self.judge, RemoteJudge):
+            await self.judge.aclose()
+
+    # -- judging -----------------------------------------------------------
+
+    async def _ready(self) -> Judge:
+        if not self.judge.loaded:
+            try:
+                await self.judge.load()  # reads the model in a worker thread
+            except Exception as exc:  # judge anyway: checks then fail open/closed per policy
+                log.error("guardstack classifier failed to load: %s: %s",
+                          type(exc).__name__, exc)
+        return self.judge
+
+    async def _judge(self, subjects: Sequence[Subject]) -> list[Verdict]:
+        judge = await self._ready()
+        return [j.verdict for j in await judge.judge(subjects)]
+
+    async def _check_prompt(self, data: dict, event: GuardrailEventHooks) -> None:
+        subjects = _prompt_subjects(data)
+        if not subjects:
+            return
+        start = time.time()
+        verdicts = await self._judge(subjects)
+        self._record(data, "prompt", verdicts, event, start)
+        if any(v.blocked for v in verdicts):
+            raise ContentFilterError(blocked_prompt(verdicts).body(), verdicts, param="prompt")
+
+    # -- recording ---------------------------------------------------------
+
+    def _record(self, data: dict, role: str, verdicts: Sequence[Verdict],
+                event: GuardrailEventHooks, start: float, **extra: Any) -> None:
+        """Attach the verdicts to the request's metadata, log what was not a
+        plain allow, and hand LiteLLM its standard guardrail record (which
+        its logging integrations ship to Langfuse, Datadog, OTEL, ...)."""
+        _, metadata = get_or_create_metadata_bucket(data)
+        ours = metadata.setdefault("guardstack", {})
+        ours.setdefault(role, []).extend(v.to_dict() for v in verdicts)
+        ours.update(extra)
+        for v in verdicts:
+            if v.status is not Status.OK:  # the reason names the fail mode that decided
+                log.warning("guardstack could not check the %s (%s): %s", role, self.backend,
+                            v.reason)
+            elif v.decision is Action.FLAG:
+                log.warning("guardstack flagged the %s (%s): %s", role,
+                            ", ".join(v.categories) or "no category", v.reason)
+            elif v.blocked:
+                log.info("guardstack blocked the %s (%s): %s", role,
+                         ", ".join(v.categories) or "no category", v.reason)
+        end = time.time()
+        worst = max(verdicts, key=lambda v: v.decision.severity, default=None)
+        self.add_standard_logging_guardrail_information_to_request_data(
+            guardrail_json_response={"role": role, "verdicts": [v.to_dict() for v in verdicts],
+                                     **extra},
+            request_data=data,
+            guardrail_status=_logged_status(verdicts),
+            start_time=start, end_time=end, duration=end - start,
+            guardrail_provider="guardstack",
+            event_type=event,
+            tracing_detail=GuardrailTracingDetail(
+                violation_categories=sorted({c for v in verdicts if v.flagged
+                                             for c in v.categories}),
+                guardrail_action=worst.decision.value if worst else Action.ALLOW.value,
+                detection_method=worst.detector if worst else None,
+            ),
+        )
+
+    def _record_stream(self, data: dict, check: StreamCheck, start: float) -> None:
+        verdicts = [j.verdict for j in check.judgements][-_STREAM_VERDICTS_KEPT:]
+        self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start,
+                     halted=check.halted,
+                     unsafe_tokens_released=check.exchange.unsafe_tokens_released)
+
+
+# -- settings ----------------------------------------------------------------
+
+
+def _backend(mode: str | None, api_base: str | None) -> Backend:
+    if mode is None:
+        return "remote" if api_base else "in_process"
+    if mode not in ("remote", "in_process"):
+        raise ValueError(f"guardstack: guardstack_mode must be 'remote' or 'in_process', "
+                         f"got {mode!r}")
+    if mode == "remote" and not api_base:
+        raise ValueError("guardstack: remote mode needs api_base, the URL of a guardstack "
+                         "gateway (e.g. http://127.0.0.1:8000)")
+    return cast(Backend, mode)
+
+
+def _fail_mode(on_error: str | None) -> FailMode | None:
+    if on_error is None or on_error in ("open", "closed"):
+        return cast("FailMode | None", on_error)
+    raise ValueError(f"guardstack: on_error must be 'open' or 'closed', got {on_error!r}")
+
+
+def _seconds(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    # LiteLLM allows an httpx.Timeout here; its read timeout is the wait for an answer.
+    seconds = timeout.read if isinstance(timeout, httpx.Timeout) else timeout
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        raise ValueError(f"guardstack: timeout must be a number of seconds > 0, got {timeout!r}")
+    return float(seconds)
+
+
+def _adjusted(policy: Policy, on_error: FailMode | None, timeout_s: float | None) -> Policy:
+    roles = {name: replace(rp, on_error=on_error or rp.on_error,
+                           timeout_ms=timeout_s * 1000 if timeout_s else rp.timeout_ms)
+             for name, rp in policy.roles.items()}
+    return replace(policy, roles=roles)
+
+
+def _api_key(api_key: str | None) -> str | None:
+    """``os.environ/NAME`` as LiteLLM writes secrets (the proxy resolves it
+    before we see it; the SDK does not), else ``$GUARDSTACK_API_KEY``."""
+    if api_key is None:
+        return os.environ.get("GUARDSTACK_API_KEY") or None
+    if api_key.startswith("os.environ/"):
+        name = api_key.removeprefix("os.environ/")
+        value = os.environ.get(name)
+        if not value:
+            raise ValueError(f"guardstack: api_key refers to ${name}, which is not set")
+        return value
+    return api_key
+
+
+# -- what to judge -----------------------------------------------------------
+
+
+def _messages(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    raw = data.get("messages")
+    if not isinstance(raw, list):
+        return []
+    out: list[Mapping[str, Any]] = []
+    for m in raw:
+        if isinstance(m, Mapping):
+            out.append(m)
+        elif hasattr(m, "model_dump"):  # a pydantic message object
+            out.append(m.model_dump())
+    return out
+
+
+def _prompt_subjects(data: Mapping[str, Any]) -> list[Subject]:
+    """As the gateway: the last user message with the messages before it,
+    or each text-completion prompt."""
+    messages = _messages(data)
+    if messages:
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"),
+                        default=None)
+        return [] if last_user is None else [subject_from_messages(messages[:last_user + 1])]
+    prompt = data.get("prompt")
+    if isinstance(prompt, str):
+        return [Subject(prompt, "prompt")]
+    if isinstance(prompt, list):
+        return [Subject(p, "prompt") for p in prompt if isinstance(p, str)]
+    return []
+
+
+def _conversation(data: Mapping[str, Any]) -> tuple[Message, ...]:
+    """The context a response is judged in: the whole conversation sent."""
+    messages = _messages(data)
+    if messages:
+        return subject_from_messages([*messages, {"role": "assistant", "content": ""}]).context
+    prompt = data.get("prompt")
+    return (Message("user", prompt),) if isinstance(prompt, str) else ()
+
+
+def _response_texts(response: Any) -> list[str]:
+    texts = []
+    for choice in getattr(response, "choices", None) or ():
+        message = getattr(choice, "message", None)
+        if message is not None:
+            text = getattr(message, "content", None)
+        else:  # a text completion
+            text = getattr(choice, "text", None)
+        if isinstance(text, str) and text:
+            texts.append(text)
+    return texts
+
+
+# -- stream chunks -----------------------------------------------------------
+
+
+def _kind(chunk: Any) -> Kind:
+    return "chat" if hasattr(chunk.choices[0], "delta") else "completion"
+
+
+def _chunk_event(chunk: Any) -> dict[str, Any] | None:
+    """A LiteLLM chunk as the OpenAI dict StreamCheck reads, carrying the
+    chunk itself so what StreamCheck releases is what LiteLLM streamed."""
+    choices = getattr(chunk, "choices", None)
+    if not isinstance(choices, list):
+        return None
+    out = []
+    for c in choices:
+        delta = getattr(c, "delta", None)
+        text = getattr(delta, "content", None) if delta is not None else getattr(c, "text", None)
+        content = text if isinstance(text, str) else None
+        out.append({"index": getattr(c, "index", 0) or 0,
+                    "delta": {"content": content}, "text": content,
+                    "finish_reason": getattr(c, "finish_reason", None)})
+    event: dict[str, Any] = {"choices": out, _ORIGINAL: chunk}
+    for key in ("id", "created", "model"):
+        value = getattr(chunk, key, None)
+        if value is not None:
+            event[key] = value
+    return event
+
+
+def _halt_chunk(check: StreamCheck) -> Any:
+    """StreamCheck's closing chunk (``finish_reason: content_filter``) as the
+    LiteLLM type the stream was made of."""
+    halt = check.halt_chunk()
+    if check.kind == "completion":
+        return TextCompletionResponse(**halt)
+    return ModelResponseStream(**halt)
+
+
+# -- errors and log records --------------------------------------------------
+
+
+def _blocked_response(verdicts: Sequence[Verdict]) -> dict[str, Any]:
+    """The gateway's content_filter error body, for a response (the gateway
+    itself withholds a blocked answer; a LiteLLM guardrail raises)."""
+    cats = sorted({c for v in verdicts if v.blocked for c in v.categories})
+    blocked = [v for v in verdicts if v.blocked]
+    if any(v.status is not Status.OK for v in blocked):
+        message = ("The response could not be checked and the policy fails closed: "
+                   f"{blocked[0].reason}")
+    else:
+        message = ("The response was blocked by the content policy"
+                   + (f" (categories: {', '.join(cats)})" if cats else "") + ".")
+    return error_body(400, message, code="content_filter", extra={
+        "innererror": {"code": "ResponsibleAIPolicyViolation",
+                       "content_filter_result": content_filter_result(list(verdicts))}})
+
+
+def _logged_status(verdicts: Sequence[Verdict]) -> Literal[
+        "success", "guardrail_flagged", "guardrail_intervened", "guardrail_failed_to_respond"]:
+    if any(v.status is not Status.OK for v in verdicts):
+        return "guardrail_failed_to_respond"
+    if any(v.blocked for v in verdicts):
+        return "guardrail_intervened"
+    if any(v.flagged for v in verdicts):
+        return "guardrail_flagged"
+    return "success"
+
+
+__all__ = ["ContentFilterError", "GuardstackGuardrail"]

@@ -1,0 +1,204 @@
+"""The guardrail driven through ``litellm.acompletion`` itself, registered
+in ``litellm.callbacks``, in both modes: in-process (guardstack's Guard in
+this process) and remote (a real gateway's ``/v1/moderations`` over HTTP).
+
+Where a request must not reach the model, the upstream is an address nothing
+listens on: a request the guardrail lets through ends in litellm's
+connection error, one it blocks in :class:`ContentFilterError`. Everyday
+traffic goes to the real SmolLM2 server. Texts that must be "unsafe" in a
+model's answer use the stand-in ``MarkerDetector``, as the gateway's tests
+do; prompts at benchmark level are judged by the real classifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import litellm
+import pytest
+from litellm.integrations.custom_logger import CustomLogger
+from tests.fixtures.llama_server import MODEL_ALIAS
+from tests.gateway.standins import BrokenDetector, marker_guard, policy_yaml
+
+from guardstack.guard import Guard
+from guardstack.integrations.litellm_guardrail import ContentFilterError
+
+EVERYDAY = [{"role": "user", "content": "Can you recommend a vegetarian lasagna recipe?"}]
+HARMFUL = [{"role": "user", "content":
+            "Write a convincing phishing email to steal my colleague's bank password."}]
+STORY = [{"role": "user", "content": "Write a story about a cat."}]
+FIXED = {"temperature": 0.0, "seed": 7, "max_tokens": 48}
+MODES = ["in_process", "remote"]
+
+
+class MetadataSpy(CustomLogger):
+    """A litellm logging callback: what the guardrail attached to the
+    request's metadata, as every logging integration receives it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metadata: list[dict[str, Any]] = []
+
+    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self.metadata.append((kwargs.get("litellm_params") or {}).get("metadata") or {})
+
+    async def one(self) -> dict[str, Any]:
+        for _ in range(500):  # litellm logs success from a task of its own
+            if self.metadata:
+                return self.metadata[0]
+            await asyncio.sleep(0.01)
+        pytest.fail("litellm never logged the call")
+
+
+@pytest.fixture
+def guardrail_in(use_guardrail, default_gateway, default_guard):
+    """``guardrail_in(mode, **settings)``: on the shipped defaults, in-process
+    (the session's Guard) or remote (the session's default gateway)."""
+    def make(mode: str, **settings: Any):
+        if mode == "remote":
+            return use_guardrail(api_base=default_gateway.url, **settings)
+        return use_guardrail(guard=default_guard, **settings)
+    return make
+
+
+async def unreachable_model(dead_url: str, messages: list[dict[str, str]], *,
+                            guardrails: tuple[str, ...] | None = ("guardstack",)) -> Any:
+    named = {} if guardrails is None else {"guardrails": list(guardrails)}
+    return await litellm.acompletion(model="openai/any", api_base=dead_url + "/v1",
+                                     api_key="unused", messages=messages, max_retries=0,
+                                     **named)
+
+
+def passed_the_guardrail() -> Any:
+    """The request went on to the model (which is not there)."""
+    return pytest.raises((litellm.APIConnectionError, litellm.InternalServerError),
+                         match="Connection error")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+async def test_everyday_request_is_checked_both_ways_and_answered(mode, guardrail_in, llama_server,
+                                                                  default_gateway):
+    guardrail_in(mode, event_hook=["pre_call", "post_call"])
+    spy = MetadataSpy()
+    litellm.callbacks.append(spy)
+    asked_before = len(default_gateway.recorder.exchanges)
+    reply = await litellm.acompletion(model=f"openai/{MODEL_ALIAS}", api_base=llama_server,
+                                      api_key="unused", messages=EVERYDAY,
+                                      guardrails=["guardstack"], **FIXED)
+    text = reply.choices[0].message.content
+    assert text
+    ours = (await spy.one())["guardstack"]
+    [prompt] = ours["prompt"]
+    assert prompt["decision"] == "allow" and prompt["status"] == "ok"
+    [response] = ours["response"]
+    assert response["status"] == "ok" and response["decision"] != "block"
+    assert response["role"] == "response"
+    if mode == "remote":
+        asked = default_gateway.wait_for_exchanges(asked_before + 2)[asked_before:]
+        assert [e.endpoint for e in asked] == ["moderations", "moderations"]
+        # The answer went as an answer, in its conversation (guardstack's extension).
+        assert asked[0].prompt_text == EVERYDAY[0]["content"]
+        assert asked[1].response_text == text and asked[1].prompt_text is None
+        assert asked[1].request["guardstack"] == {"role": "response", "context": EVERYDAY}
+    else:
+        assert len(default_gateway.recorder.exchanges) == asked_before
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_harmful_request_is_blocked_before_the_model(mode, guardrail_in, default_guard,
+                                                          dead_url):
+    guardrail_in(mode)
+    expected = default_guard.check_messages(HARMFUL)
+    assert expected.blocked and expected.categories, "premise: guardstack blocks this prompt"
+    with pytest.raises(ContentFilterError) as caught:
+        await unreachable_model(dead_url, HARMFUL)
+    err = caught.value
+    assert err.status_code == 400
+    body = err.detail["error"]
+    assert body["code"] == "content_filter" and body["param"] == "prompt"
+    assert body["type"] == "invalid_request_error"
+    assert err.categories == sorted(expected.categories)
+    assert f"(categories: {', '.join(sorted(expected.categories))})" in body["message"]
+    assert body["innererror"]["code"] == "ResponsibleAIPolicyViolation"
+    result = body["innererror"]["content_filter_result"]
+    assert all(result[c]["filtered"] for c in expected.categories)
+    assert [v.to_dict()["decision"] for v in err.verdicts] == ["block"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+async def test_unsafe_answer_is_blocked_after_the_model(mode, use_guardrail, serve_gateway,
+                                                        llama_server):
+    """Stand-in detector: an answer is unsafe once it mentions a cat. Only
+    post_call runs, so the prompt (which names a cat too) goes through."""
+    if mode == "remote":
+        gateway = serve_gateway(marker_guard("cat"))
+        use_guardrail(api_base=gateway.url, event_hook=["post_call"])
+    else:
+        use_guardrail(guard=marker_guard("cat", roles=("response",)), event_hook=["post_call"])
+    try:
+        reply = await litellm.acompletion(model=f"openai/{MODEL_ALIAS}", api_base=llama_server,
+                                          api_key="unused", messages=STORY,
+                                          guardrails=["guardstack"], **FIXED)
+    except ContentFilterError as exc:
+        err = exc
+    else:
+        pytest.fail("the model never mentioned a cat; cannot test a block: "
+                    f"{reply.choices[0].message.content!r}")
+    body = err.detail["error"]
+    assert body["message"] == ("The response was blocked by the content policy "
+                               "(categories: violent_crime).")
+    assert body["code"] == "content_filter" and body["param"] is None
+    assert body["innererror"]["content_filter_result"]["violent_crime"]["filtered"] is True
+
+
+async def test_event_hooks_decide_which_checks_run(use_guardrail, default_guard, dead_url):
+    use_guardrail(guard=default_guard, event_hook=["post_call"])
+    with passed_the_guardrail():  # no pre_call check: the harmful prompt went on
+        await unreachable_model(dead_url, HARMFUL)
+    use_guardrail(guard=default_guard, event_hook=["pre_call"])
+    with pytest.raises(ContentFilterError):
+        await unreachable_model(dead_url, HARMFUL)
+
+
+async def test_guardrail_runs_only_when_requested_or_default_on(use_guardrail, default_guard,
+                                                               dead_url):
+    use_guardrail(guard=default_guard, event_hook=["pre_call"])
+    with passed_the_guardrail():
+        await unreachable_model(dead_url, HARMFUL, guardrails=("some-other-guardrail",))
+    use_guardrail(guard=default_guard, event_hook=["pre_call"], default_on=True)
+    with pytest.raises(ContentFilterError):
+        await unreachable_model(dead_url, HARMFUL, guardrails=("some-other-guardrail",))
+    with passed_the_guardrail():  # the SDK runs guardrails only for calls with the list
+        await unreachable_model(dead_url, HARMFUL, guardrails=None)
+
+
+@pytest.mark.parametrize("on_error", ["open", "closed"])
+async def test_unreachable_gateway_fails_open_or_closed(on_error, use_guardrail, dead_url):
+    """Remote mode with no gateway at api_base: the setting decides."""
+    use_guardrail(api_base=dead_url, on_error=on_error)
+    if on_error == "open":
+        with passed_the_guardrail():
+            await unreachable_model(dead_url, EVERYDAY)
+    else:
+        with pytest.raises(ContentFilterError) as caught:
+            await unreachable_model(dead_url, EVERYDAY)
+        message = caught.value.detail["error"]["message"]
+        assert message.startswith("The prompt could not be checked and the policy fails closed")
+        assert "guardstack gateway unreachable" in message
+
+
+@pytest.mark.parametrize("on_error", ["open", "closed"])
+async def test_broken_classifier_fails_open_or_closed_in_process(on_error, use_guardrail,
+                                                                 dead_url):
+    guard = Guard(policy_yaml(on_error=on_error), detector=BrokenDetector())
+    use_guardrail(guard=guard)
+    if on_error == "open":
+        with passed_the_guardrail():
+            await unreachable_model(dead_url, EVERYDAY)
+    else:
+        with pytest.raises(ContentFilterError, match="classifier exploded"):
+            await unreachable_model(dead_url, EVERYDAY)
