@@ -8,6 +8,7 @@ client disconnect cannot cancel.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -64,6 +65,7 @@ class Gateway:
                                  timeout=settings.upstream_timeout,
                                  connect_timeout=settings.connect_timeout, transport=transport)
         self.metrics.track_queue_depth(lambda: recorder.queue_depth)
+        self._recording: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -78,6 +80,8 @@ class Gateway:
             yield
         finally:
             await self.upstream.aclose()
+            if self._recording:  # exchanges answered but not yet handed to the recorder
+                await asyncio.gather(*self._recording)
             # Flushes everything queued (SIGTERM reaches here through uvicorn).
             await self.recorder.close()
 
@@ -137,7 +141,12 @@ class Gateway:
                                            code="internal_error"), status_code=500)
         if not isinstance(response, GuardedStreamingResponse):
             exchange.status_code = response.status_code
-            await self._record(exchange)
+            # Recorded once the answer is on its way: the task runs when this
+            # one next yields, after the response is written, so building the
+            # event is not in the client's latency. Shutdown awaits it.
+            task = asyncio.create_task(self._record(exchange))
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
         return response
 
     async def _check_prompts(self, exchange: Exchange, subjects: list[Subject]) -> None:
