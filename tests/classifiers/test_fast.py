@@ -192,6 +192,17 @@ def test_model_batches_respect_rows_and_padded_tokens_and_keep_every_chunk(max_r
         assert len(batches[0]) >= len(batches[-1])
 
 
+def test_a_chunk_is_scored_once_however_many_variants_share_it(clf):
+    # fullwidth letters and a base64 tail: variants that differ from the text
+    # only in one place, or only where the uncased tokenizer does not look
+    text = "Ｈｏｗ do I bake BREAD at home? " * 40 + base64.b64encode(b"hello there").decode()
+    items = clf._items(0, text, Subject(text))
+    keys = [(tuple(it.chunk.input_ids), tuple(it.chunk.token_type_ids)) for it in items]
+    assert len(keys) == len(set(keys))
+    assert {it.variant for it in items} > {0}  # a variant still adds what is new in it
+    assert sum(it.variant == 0 for it in items) >= 2  # the text's own chunks all stay
+
+
 def test_concurrent_callers_get_the_same_answers(clf):
     subjects = [Subject(t) for t in [*BENIGN, *HARMFUL]]
     expected = [d.scores for d in clf.detect_sync(subjects)]

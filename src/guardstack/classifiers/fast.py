@@ -190,6 +190,10 @@ class FastClassifier:
                 seen.append(v)
         role = "response" if s.role == "response" else "prompt"
         out = []
+        # Most variants differ from the text only where the tokenizer does not
+        # look (case, width, a homoglyph) or only in one chunk of a long text:
+        # a chunk whose tokens were already scored would score the same.
+        scored: set[tuple[int, ...]] = set()
         for vi, v in enumerate(seen[:MAX_VARIANTS]):
             for c in fast_format.encode(
                 self._tokenizer,
@@ -201,7 +205,10 @@ class FastClassifier:
                 overlap=int(self.config.get("overlap", fast_format.OVERLAP)),
                 max_chunks=int(self.config.get("max_chunks", fast_format.MAX_CHUNKS)),
             ):
-                out.append(_Item(i, vi, c))
+                key = tuple(c.input_ids) + (-1,) + tuple(c.token_type_ids)
+                if key not in scored:
+                    scored.add(key)
+                    out.append(_Item(i, vi, c))
         return out
 
     def _score(self, chunks: Sequence[fast_format.Chunk]) -> tuple[np.ndarray, np.ndarray]:
