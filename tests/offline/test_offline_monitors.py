@@ -222,3 +222,45 @@ def test_topic_flag_rate_rising():
                                for d in range(10)]) for k in range(3)]
     (cluster,) = topics.topic_map(corpus(users), s)
     assert cluster.rising and cluster.flag_rate_recent > cluster.flag_rate_earlier
+
+
+def _pairs_by_dict_loop(keys, rows, near):
+    """What coordination did before: fill a dict of buckets in row order, then
+    visit each bucket's pairs (skipping ultra-common buckets)."""
+    buckets: dict[bytes, list[int]] = {}
+    for k, r in enumerate(rows):
+        buckets.setdefault(keys[k].tobytes(), []).append(int(r))
+    out = []
+    for members in buckets.values():
+        if len(members) > coordination.MAX_BUCKET:
+            continue
+        for x, i in enumerate(members):
+            out += [(i, j) for j in members[x + 1:] if near(i, j)]
+    return out
+
+
+def test_lsh_candidate_pairs_match_a_bucket_by_bucket_loop_in_content_and_order():
+    rng = np.random.default_rng(7)
+    n = 3000
+    rows = np.sort(rng.choice(10 * n, size=n, replace=False))
+    # bucket sizes from 1 to past MAX_BUCKET: small, large and skipped buckets
+    keys = np.concatenate([rng.integers(0, 150, size=1500), rng.integers(150, 170, size=1050),
+                           np.full(450, 999)]).astype(np.uint64)
+    rng.shuffle(keys)
+    value = {int(r): float(v) for r, v in zip(rows, rng.random(n), strict=True)}
+
+    def near(i, j):
+        return abs(value[i] - value[j]) < 0.3
+
+    def near_pairs(i, j):
+        return np.array([near(a, b) for a, b in zip(i.tolist(), j.tolist(), strict=True)],
+                        dtype=bool)
+
+    def near_block(ids):
+        v = np.array([value[int(r)] for r in ids])
+        return np.abs(v[:, None] - v[None, :]) < 0.3
+
+    got = coordination._candidate_pairs(keys, rows, near_pairs, near_block)
+    want = _pairs_by_dict_loop(keys, rows, near)
+    assert len(want) > 1000
+    assert got == want

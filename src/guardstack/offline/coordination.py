@@ -37,6 +37,7 @@ import hashlib
 import re
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,7 @@ TABLES = 6
 MAX_BUCKET = 400
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w[\w'-]*\w|\d", re.UNICODE)
+_DIGIT = re.compile(r"\d")
 _SENTENCE_END = frozenset(".!?:;\"«“")
 ENTITY_MIN = 3
 ENTITY_PERMS = 16
@@ -62,6 +64,9 @@ ENTITY_ROWS = 2
 ENTITY_JACCARD = 0.5
 #: Shingle similarity an embedding match also needs when it shares no names.
 PARAPHRASE_JACCARD = 0.3
+#: LSH buckets up to this size are paired all together; larger ones one by
+#: one as a similarity matrix.
+_SMALL_BUCKET = 16
 
 
 @dataclass(frozen=True)
@@ -81,11 +86,75 @@ def _entities(text: str) -> frozenset[str]:
     out = set()
     for m in _WORD.finditer(text):
         word = m.group()
-        before = text[: m.start()].rstrip()
-        opens = not before or before[-1] in _SENTENCE_END
-        if any(ch.isdigit() for ch in word) or (word[0].isupper() and not opens):
-            out.add(word.lower())
+        if _DIGIT.search(word) is None:
+            if not word[0].isupper():
+                continue
+            # the last non-space character before the word (linear, unlike
+            # rstrip-ing the whole prefix for every word of a long text)
+            k = m.start() - 1
+            while k >= 0 and text[k].isspace():
+                k -= 1
+            if k < 0 or text[k] in _SENTENCE_END:
+                continue  # opens a sentence
+        out.add(word.lower())
     return frozenset(out)
+
+
+PairCheck = Callable[[np.ndarray, np.ndarray], np.ndarray]
+BlockCheck = Callable[[np.ndarray], np.ndarray]
+
+
+def _candidate_pairs(keys: np.ndarray, rows: np.ndarray, near_pairs: PairCheck,
+                     near_block: BlockCheck) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of ``rows`` (ascending ids) that share a
+    key row (an LSH bucket) and pass a vectorized, state-free necessary
+    condition of linking: ``near_pairs(I, J)`` (a mask over pairs) for small
+    buckets, ``near_block(ids)`` (an m x m matrix) for large ones. Buckets
+    larger than ``MAX_BUCKET`` hold ultra-common text and are skipped.
+
+    The pairs come in the order a loop over buckets (by first member, as
+    filling a dict in row order gives) and over each bucket's pairs visits
+    them, so linking them one by one gives what checking every pair in
+    Python did, without a Python step per pair or per row."""
+    n = len(rows)
+    if n < 2:
+        return []
+    _, inverse = np.unique(keys.reshape(n, -1), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    counts = np.bincount(inverse)
+    order = np.argsort(inverse, kind="stable")  # each bucket contiguous, ascending
+    size = counts[inverse[order]]
+    order = order[(size >= 2) & (size <= MAX_BUCKET)]
+    bucket = inverse[order]
+    small = counts[bucket] <= _SMALL_BUCKET
+    found_i: list[np.ndarray] = []
+    found_j: list[np.ndarray] = []
+    # Small buckets together: the pairs d apart in sorted order, d = 1, 2, ...
+    s_order, s_bucket = order[small], bucket[small]
+    for d in range(1, _SMALL_BUCKET):
+        same = s_bucket[:-d] == s_bucket[d:]
+        if not same.any():
+            break
+        i, j = rows[s_order[:-d][same]], rows[s_order[d:][same]]
+        keep = near_pairs(i, j)
+        found_i.append(i[keep])
+        found_j.append(j[keep])
+    # Large buckets one by one, as a matrix.
+    l_order, l_bucket = order[~small], bucket[~small]
+    cuts = np.flatnonzero(np.diff(l_bucket)) + 1
+    for members in np.split(l_order, cuts) if len(l_order) else ():
+        ids = rows[members]
+        x, y = np.nonzero(np.triu(near_block(ids), 1))
+        found_i.append(ids[x])
+        found_j.append(ids[y])
+    if not found_i:
+        return []
+    ii, jj = np.concatenate(found_i), np.concatenate(found_j)
+    first = np.full(len(counts), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, inverse, rows)
+    pos = np.searchsorted(rows, ii)
+    visit = np.lexsort((jj, ii, first[inverse[pos]]))
+    return list(zip(ii[visit].tolist(), jj[visit].tolist(), strict=True))
 
 
 def _normalize(text: str) -> str:
@@ -171,35 +240,47 @@ def find_groups(corpus: Corpus, settings: AnalysisSettings) -> list[CoordGroup]:
     window = settings.coord_window_days * 86400.0
     user_links: set[tuple[int, int]] = set()
 
-    def link(members: list[int], verify: object, kind: str) -> None:
-        if len(members) < 2 or len(members) > MAX_BUCKET:
-            return
-        for x_pos, i in enumerate(members):
-            for j in members[x_pos + 1 :]:
-                pair = (min(owner[i], owner[j]), max(owner[i], owner[j]))
-                known = uf.find(i) == uf.find(j)
-                if known and (owner[i] == owner[j] or pair in user_links):
-                    continue
-                # Accounts act in concert when their copies are close in time.
-                if abs(stamp[i] - stamp[j]) > window:
-                    continue
-                if verify(i, j):  # type: ignore[operator]
-                    uf.union(i, j)
-                    how[i].add(kind)
-                    how[j].add(kind)
-                    if owner[i] != owner[j]:
-                        user_links.add(pair)
+    def close_in_time(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return np.abs(stamp[i] - stamp[j]) <= window
+
+    def close_in_time_block(ids: np.ndarray) -> np.ndarray:
+        return np.abs(stamp[ids][:, None] - stamp[ids][None, :]) <= window
+
+    def link(pairs: list[tuple[int, int]], verify: Callable[[int, int], bool],
+             kind: str) -> None:
+        for i, j in pairs:
+            pair = (min(owner[i], owner[j]), max(owner[i], owner[j]))
+            known = uf.find(i) == uf.find(j)
+            if known and (owner[i] == owner[j] or pair in user_links):
+                continue
+            # Accounts act in concert when their copies are close in time.
+            if abs(stamp[i] - stamp[j]) > window:
+                continue
+            if verify(i, j):
+                uf.union(i, j)
+                how[i].add(kind)
+                how[j].add(kind)
+                if owner[i] != owner[j]:
+                    user_links.add(pair)
 
     def jaccard_ok(i: int, j: int) -> bool:
         return float(np.mean(sigs[i] == sigs[j])) >= settings.coord_jaccard
 
+    every = np.arange(n)
+
+    def similar_shingles(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        same = (sigs[i] == sigs[j]).mean(axis=1) >= settings.coord_jaccard
+        return same & close_in_time(i, j)
+
+    def similar_shingles_block(ids: np.ndarray) -> np.ndarray:
+        s_ = sigs[ids]
+        same = (s_[:, None, :] == s_[None, :, :]).mean(axis=2) >= settings.coord_jaccard
+        return same & close_in_time_block(ids)
+
     for band in range(BANDS):
-        buckets: dict[bytes, list[int]] = defaultdict(list)
-        part = sigs[:, band * ROWS : (band + 1) * ROWS]
-        for i in range(n):
-            buckets[part[i].tobytes()].append(i)
-        for members in buckets.values():
-            link(members, jaccard_ok, "shingles")
+        link(_candidate_pairs(sigs[:, band * ROWS : (band + 1) * ROWS], every,
+                              similar_shingles, similar_shingles_block),
+             jaccard_ok, "shingles")
 
     def entity_ok(i: int, j: int) -> bool:
         shared = len(rare[i] & rare[j])
@@ -209,14 +290,22 @@ def find_groups(corpus: Corpus, settings: AnalysisSettings) -> list[CoordGroup]:
     # Candidates by MinHash LSH over the entity sets (near-linear, unlike
     # pairing every two requests that share a name).
     ent_sigs = np.stack([_set_minhash(r, a[:ENTITY_PERMS], b[:ENTITY_PERMS]) for r in rare])
+    sizes = np.array([len(r) for r in rare])
+    named = np.flatnonzero(sizes >= ENTITY_MIN)
+
+    # shared / union >= ENTITY_JACCARD needs min size / max size >= it too
+    def comparable(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        lo, hi = np.minimum(sizes[i], sizes[j]), np.maximum(sizes[i], sizes[j])
+        return (lo >= ENTITY_JACCARD * hi) & close_in_time(i, j)
+
+    def comparable_block(ids: np.ndarray) -> np.ndarray:
+        z = sizes[ids]
+        lo, hi = np.minimum.outer(z, z), np.maximum.outer(z, z)
+        return (lo >= ENTITY_JACCARD * hi) & close_in_time_block(ids)
+
     for band in range(ENTITY_PERMS // ENTITY_ROWS):
-        buckets_t: dict[bytes, list[int]] = defaultdict(list)
-        part = ent_sigs[:, band * ENTITY_ROWS : (band + 1) * ENTITY_ROWS]
-        for i in range(n):
-            if len(rare[i]) >= ENTITY_MIN:
-                buckets_t[part[i].tobytes()].append(i)
-        for members in buckets_t.values():
-            link(members, entity_ok, "entities")
+        part = ent_sigs[named, band * ENTITY_ROWS : (band + 1) * ENTITY_ROWS]
+        link(_candidate_pairs(part, named, comparable, comparable_block), entity_ok, "entities")
 
     emb = np.stack([corpus.users[u].embeddings[i] for u, i in rows])
     has = np.linalg.norm(emb, axis=1) > 0
@@ -229,15 +318,24 @@ def find_groups(corpus: Corpus, settings: AnalysisSettings) -> list[CoordGroup]:
         return (shared >= 1 and shared / (len(rare[i] | rare[j]) or 1) >= ENTITY_JACCARD) or \
             float(np.mean(sigs[i] == sigs[j])) >= PARAPHRASE_JACCARD
 
+    # a hair looser than cosine_ok: BLAS may round a product differently
+    cosine_floor = settings.coord_cosine - 1e-5
+
+    def close_embeddings(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        near = np.einsum("ij,ij->i", emb[i], emb[j]) >= cosine_floor
+        return near & close_in_time(i, j)
+
+    def close_embeddings_block(ids: np.ndarray) -> np.ndarray:
+        e = emb[ids]
+        return ((e @ e.T) >= cosine_floor) & close_in_time_block(ids)
+
     if emb.shape[1]:
         weights = 1 << np.arange(HYPERPLANES, dtype=np.int64)
+        embedded = np.flatnonzero(has)
         for table in range(TABLES):
-            codes = ((emb @ planes[table].T) > 0).astype(np.int64) @ weights
-            buckets_e: dict[int, list[int]] = defaultdict(list)
-            for k in np.flatnonzero(has).tolist():
-                buckets_e[int(codes[k])].append(k)
-            for members in buckets_e.values():
-                link(members, cosine_ok, "embedding")
+            codes = ((emb[embedded] @ planes[table].T) > 0).astype(np.int64) @ weights
+            link(_candidate_pairs(codes, embedded, close_embeddings, close_embeddings_block),
+                 cosine_ok, "embedding")
 
     clusters: dict[int, list[int]] = defaultdict(list)
     for i in range(n):

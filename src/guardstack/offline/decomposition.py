@@ -62,25 +62,29 @@ class ChainResult:
 def topic_groups(history: UserHistory, settings: AnalysisSettings) -> list[Group]:
     window = settings.chain_window_days * DAY
     emb = history.embeddings
+    n = len(history)
     groups: list[list[int]] = []
-    centroids: list[np.ndarray] = []
-    first: list[float] = []
-    open_ids: list[int] = []
-    for i in range(len(history)):
+    # Centroids and start times in arrays, one row per group: the open
+    # groups' similarities are one matrix-vector product per request.
+    centroids = np.zeros((max(n, 1), emb.shape[1] if emb.ndim == 2 else 0), dtype=emb.dtype)
+    first = np.zeros(max(n, 1), dtype=np.float64)
+    open_ids = np.zeros(0, dtype=np.int64)
+    for i in range(n):
         t = float(history.ts[i])
-        open_ids = [g for g in open_ids if t - first[g] <= window]
-        best, best_sim = -1, settings.topic_similarity
+        open_ids = open_ids[t - first[open_ids] <= window]
+        best = -1
         v = emb[i]
-        if open_ids and float(v @ v) > 0:
-            sims = np.stack([centroids[g] for g in open_ids]) @ v
+        if len(open_ids) and float(v @ v) > 0:
+            sims = centroids[open_ids] @ v
             j = int(np.argmax(sims))
-            if sims[j] >= best_sim:
-                best = open_ids[j]
+            if sims[j] >= settings.topic_similarity:
+                best = int(open_ids[j])
         if best < 0:
+            g = len(groups)
             groups.append([i])
-            centroids.append(v.copy())
-            first.append(t)
-            open_ids.append(len(groups) - 1)
+            centroids[g] = v
+            first[g] = t
+            open_ids = np.append(open_ids, g)
         else:
             groups[best].append(i)
             c = emb[groups[best]].sum(axis=0)
