@@ -32,6 +32,13 @@ class CommandError(Exception):
     """An expected failure: printed as ``guardstack: error: ...``, exit 2."""
 
 
+def report_error(message: str) -> int:
+    """Print ``guardstack: error: MESSAGE`` on standard error; the exit code 2.
+    For handlers that turn an exception into an exit code themselves."""
+    print(f"guardstack: error: {message}", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="guardstack",
@@ -59,8 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
-        print(f"guardstack: error: {exc}", file=sys.stderr)
-        return 2
+        return report_error(str(exc))
     except KeyboardInterrupt:
         print("guardstack: interrupted", file=sys.stderr)
         return 130

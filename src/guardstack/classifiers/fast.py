@@ -205,7 +205,7 @@ class FastClassifier:
                 overlap=int(self.config.get("overlap", fast_format.OVERLAP)),
                 max_chunks=int(self.config.get("max_chunks", fast_format.MAX_CHUNKS)),
             ):
-                key = tuple(c.input_ids) + (-1,) + tuple(c.token_type_ids)
+                key = (*c.input_ids, -1, *c.token_type_ids)
                 if key not in scored:
                     scored.add(key)
                     out.append(_Item(i, vi, c))

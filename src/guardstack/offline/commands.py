@@ -16,15 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from guardstack import argtypes
+from guardstack.cli import report_error
 from guardstack.store.engine import ENV_URL, Store
 from guardstack.store.errors import StoreError
 
 Handler = Callable[[argparse.Namespace], int]
 
-
-def _error(message: str) -> int:
-    print(f"guardstack: error: {message}", file=sys.stderr)
-    return 2
 
 
 def _guarded(fn: Handler) -> Handler:
@@ -34,7 +31,7 @@ def _guarded(fn: Handler) -> Handler:
         try:
             return fn(args)
         except (StoreError, IngestError, ValueError, RuntimeError) as exc:
-            return _error(str(exc))
+            return report_error(str(exc))
 
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
@@ -147,7 +144,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from guardstack.offline.ingest import SHOW_ERRORS, ingest
 
     if not args.file.is_file():
-        return _error(f"no such file: {args.file}")
+        return report_error(f"no such file: {args.file}")
     with _open(args.db) as store:
         report = ingest(store, args.file, on_error=args.on_error, batch_size=args.batch_size,
                         assume_utc=args.assume_utc, progress=not args.quiet)

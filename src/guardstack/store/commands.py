@@ -13,6 +13,7 @@ import getpass
 import sys
 from collections.abc import Callable, Sequence
 
+from guardstack.cli import report_error
 from guardstack.store.accounts import AccountAction, Accounts, AccountState
 from guardstack.store.engine import ENV_URL, Store
 from guardstack.store.errors import StoreError, display_url
@@ -22,17 +23,13 @@ from guardstack.store.retention import parse_age, purge
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _error(message: str) -> int:
-    print(f"guardstack: error: {message}", file=sys.stderr)
-    return 2
-
 
 def _guarded(fn: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
         except (StoreError, ValueError) as exc:
-            return _error(str(exc))
+            return report_error(str(exc))
 
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__

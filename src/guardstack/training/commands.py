@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from guardstack.cli import report_error
 
 
 def add_commands(subparsers: Any) -> None:
@@ -39,19 +40,15 @@ def add_commands(subparsers: Any) -> None:
     p.set_defaults(func=run_train)
 
 
-def _err(msg: str) -> int:
-    print(f"guardstack: error: {msg}", file=sys.stderr)
-    return 2
-
 
 def run_train(args: argparse.Namespace) -> int:
     from guardstack.training.data import build_mix, export_splits
 
     data_dir = Path(args.data_dir)
     if not (data_dir / "README.md").exists():
-        return _err(f"{data_dir} is not the shared datasets folder (no README.md)")
+        return report_error(f"{data_dir} is not the shared datasets folder (no README.md)")
     if args.splits_only and not args.export_splits:
-        return _err("--splits-only needs --export-splits DIR")
+        return report_error("--splits-only needs --export-splits DIR")
     if args.export_splits:
         written = export_splits(build_mix(data_dir), Path(args.export_splits))
         print(f"wrote {len(written)} files, {sum(written.values())} rows to {args.export_splits}")
@@ -61,7 +58,8 @@ def run_train(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError:
-        return _err("training needs torch and transformers: pip install 'guardstack[train]'")
+        return report_error(
+            "training needs torch and transformers: pip install 'guardstack[train]'")
     from guardstack.training.export import build_weights
     from guardstack.training.train import train
 
@@ -70,7 +68,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.checkpoint:
         state = Path(args.checkpoint)
         if not state.exists():
-            return _err(f"checkpoint {state} not found")
+            return report_error(f"checkpoint {state} not found")
     else:
         state = train(
             data_dir,
