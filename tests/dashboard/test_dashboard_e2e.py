@@ -24,6 +24,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from tests.fixtures.llama_server import free_port
+from tests.fixtures.processes import stop, wait_for_http
 
 from guardstack.store import KeyStore, Store
 from guardstack.store.schema import cases, messages
@@ -83,24 +84,11 @@ def gateway(filled_copy: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
         stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.3)
+        wait_for_http(base + "/healthz", proc, what="guardstack serve", timeout=120,
+                      output=lambda: (tmp_path / "serve.log").read_text())
         yield base, url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=30)
         log.close()
 
 

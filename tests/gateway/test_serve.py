@@ -11,13 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
-import httpx
 import openai
 import pytest
 import sqlalchemy as sa
 from tests.fixtures.llama_server import MODEL_ALIAS, free_port
+from tests.fixtures.processes import wait_for_http
 
 from guardstack.store import Store
 from guardstack.store.schema import exchanges, messages
@@ -43,16 +42,8 @@ def test_serve_records_everything_and_flushes_on_sigterm(llama_server, tmp_path)
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not become ready"
-            time.sleep(0.2)
+        wait_for_http(url + "/readyz", proc, what="guardstack serve", timeout=60,
+                      output=lambda: proc.stdout.read().decode() if proc.stdout else "")
         with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as c:
             story = [{"role": "user", "content": "Write a story about a cat."}]
             reply = c.chat.completions.create(model=MODEL_ALIAS, messages=story, max_tokens=12)
