@@ -203,6 +203,31 @@ def test_one_template_everyone_fills_differently_is_not_a_campaign():
     assert coordination.find_groups(corpus(users), s) == []
 
 
+def test_popular_question_sharing_only_figures_is_not_a_campaign():
+    # Six people ask the same compound-interest question in one week, with the
+    # same round figures: near-duplicates in a burst, but no named target.
+    s = replace(BASE, coord_cosine=1.1)
+    crowd = [history(f"other{k}", [(0.2 * k, "What is a good pasta recipe for a weeknight "
+                                              "dinner?", {}, 7)]) for k in range(30)]
+    sums = ["£5,000", "$20,000", "£5,000", "$20,000", "£5,000", "$20,000"]
+    users = [history(f"saver{k}", [
+        (0.3 * k, f"If I invest {sums[k]} at 5% a year, how much will I have after 10 years?",
+         {}, 1),
+        (0.3 * k + 0.1, f"If I invest {sums[k]} at 4.5% a year, how much will I have after "
+                        "20 years?", {}, 2),
+    ]) for k in range(6)]
+    assert coordination.find_groups(corpus(users + crowd), s) == []
+    # The same accounts naming one product in the same shape are a group.
+    named = [history(f"saver{k}", [
+        (0.3 * k, f"If I invest {sums[k]} in the Harbor Growth Fund, how much will I have "
+                  "after 10 years?", {}, 1),
+        (0.3 * k + 0.1, f"If I invest {sums[k]} in the Harbor Growth Fund, how much will I "
+                        "have after 20 years?", {}, 2),
+    ]) for k in range(6)]
+    groups = coordination.find_groups(corpus(named + crowd), s)
+    assert [len(g.users) for g in groups] == [6]
+
+
 def test_topic_map_hides_small_clusters_and_redacts():
     s = replace(BASE, topic_k_anonymity=5, topic_clusters=2)
     big = [history(f"b{k}", [(0.1 * k, "How do I sort a list in Python quickly?",

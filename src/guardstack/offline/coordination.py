@@ -22,7 +22,8 @@ group when at least ``coord_min_users`` accounts each sent
 ``coord_min_messages`` of its requests (repeats count), each of them directly
 linked to at least ``coord_min_users - 1`` of the others (a k-core, so a chain
 of loosely similar requests is not a group), and at least ``coord_min_users``
-of them share a rare entity token (campaigns name their target), and the
+of them share a rare name (campaigns name their target; shared figures alone
+are everyday arithmetic), and the
 bulk of their copies (10th to 90th percentile of times) falls within
 ``coord_burst_days`` (accounts act in concert). Requests
 shorter than ``coord_min_chars`` are never considered ("hello", "thanks"),
@@ -364,13 +365,16 @@ def find_groups(corpus: Corpus, settings: AnalysisSettings) -> list[CoordGroup]:
         if len(core) < settings.coord_min_users:
             continue
         # Specificity: a campaign names its target (a candidate, a product, a
-        # bank, a town). Members must share a rare entity token; templates
-        # everyone fills differently ("a budget version of <dish>") do not.
+        # bank, a town). Members must share a rare *name*; templates everyone
+        # fills differently ("a budget version of <dish>") do not, and shared
+        # figures alone ("if I invest £5,000 at 5%...") are everyday
+        # arithmetic that many people happen to ask with the same numbers.
         holders: dict[str, set[int]] = defaultdict(set)
         for u, m in core.items():
             for i in m:
                 for tok in rare[i]:
-                    holders[tok].add(u)
+                    if _DIGIT.search(tok) is None:
+                        holders[tok].add(u)
         shared_entities = sorted(t for t, us in holders.items()
                                  if len(us) >= settings.coord_min_users)
         if not shared_entities:
