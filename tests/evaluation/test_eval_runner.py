@@ -58,7 +58,7 @@ def write_items(path, items=ITEMS):
 def test_metrics_follow_the_policy_decisions(tmp_path):
     f = write_items(tmp_path / "x.jsonl")
     det = TableDetector({t: s for t, _, s in ITEMS})
-    guard = Guard(detector=det)
+    guard = Guard(policy=Policy.from_yaml("version: 1\n"), detector=det)  # block from 0.5
     counts: list[int] = []
     result = runner.evaluate_file(f, guard, batch_size=3, latency_sample=4,
                                   progress=counts.append)
