@@ -52,18 +52,19 @@ def _rows(workdir: Path, sql: str) -> list[tuple]:
 def test_report_counts_come_from_the_store(demo_run):
     report, workdir, _ = demo_run
     gw = report["gateway"]
-    ((exchanges, streamed, blocked, halted),) = _rows(
-        workdir, "SELECT count(*), sum(stream), sum(prompt_decision = 'block'), sum(halted) "
-                 "FROM exchanges")
+    ((exchanges, streamed, blocked, flagged, halted),) = _rows(
+        workdir, "SELECT count(*), sum(stream), sum(prompt_decision = 'block'), "
+                 "sum(prompt_decision = 'flag'), sum(halted) FROM exchanges")
     assert gw["exchanges"] == exchanges > 0
     assert gw["streamed"] == streamed > 0  # the simulator asked for streams
     assert gw["blocked"]["count"] == blocked
+    assert gw["flagged"]["count"] == flagged
     assert gw["halted"]["count"] == halted
     assert sum(gw["prompt_decisions"].values()) == exchanges
-    for part in (gw["blocked"], gw["halted"]):
+    for part in (gw["blocked"], gw["flagged"], gw["halted"]):
         assert sum(part["by_persona"].values()) == part["count"]
         assert 0 <= part["from_benign_users"] <= part["count"]
-        # Each blocked/halted exchange names at least one category.
+        # Each blocked/flagged/halted exchange names at least one category.
         assert sum(part["by_category"].values()) >= part["count"]
         assert len(part["examples"]) <= 2
     sim = report["traffic"]["gateway"]

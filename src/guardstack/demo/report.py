@@ -57,12 +57,15 @@ def _gateway(conn: sa.Connection, personas: dict[str, str], benign: set[str]
         by_exchange.setdefault(m["exchange_id"], {})[m["role"]] = m
     decisions = Counter(r["prompt_decision"] or "none" for r in rows)
     blocked = [r for r in rows if r["prompt_decision"] == "block"]
+    flagged = [r for r in rows if r["prompt_decision"] == "flag"]
     halted = [r for r in rows if r["halted"]]
     return {
         "exchanges": len(rows),
         "streamed": sum(1 for r in rows if r["stream"]),
         "prompt_decisions": dict(sorted(decisions.items())),
         "blocked": _summary(blocked, "user", by_exchange, personas, benign),
+        # Let through to the model, answer still checked, recorded for layer 3.
+        "flagged": _summary(flagged, "user", by_exchange, personas, benign),
         "halted": {**_summary(halted, "assistant", by_exchange, personas, benign),
                    "unsafe_tokens_released": sum(int((r["extra"] or {}).get(
                        "unsafe_tokens_released") or 0) for r in halted)},
@@ -150,6 +153,7 @@ def render(report: dict[str, Any]) -> str:
     decisions = ", ".join(f"{k} {n}" for k, n in gw["prompt_decisions"].items())
     out.append(f"  prompt decisions: {decisions}")
     _section(out, "blocked before the model", gw["blocked"])
+    _section(out, "flagged, answered, answer checked", gw["flagged"], refused=False)
     _section(out, "halted mid-stream", gw["halted"],
              extra=f"; unsafe tokens shown before the halt: "
                    f"{gw['halted']['unsafe_tokens_released']}")
@@ -172,15 +176,18 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _section(out: list[str], title: str, part: dict[str, Any], extra: str = "") -> None:
+def _section(out: list[str], title: str, part: dict[str, Any], extra: str = "",
+             refused: bool = True) -> None:
     if not part["count"]:
         out.append(f"  {title}: none{extra if extra and part['count'] else ''}")
         return
     cats = ", ".join(f"{c} {n}" for c, n in part["by_category"].items())
     who = ", ".join(f"{p} {n}" for p, n in part["by_persona"].items())
     out.append(f"  {title}: {part['count']} (categories: {cats}){extra}")
-    out.append(f"    by simulated persona: {who}; from benign users (over-refusal): "
-               f"{part['from_benign_users']}")
+    # A benign user's request that was refused is over-refusal; one that was
+    # answered with a flag is not.
+    benign = "from benign users (over-refusal)" if refused else "from benign users"
+    out.append(f"    by simulated persona: {who}; {benign}: {part['from_benign_users']}")
     for e in part["examples"]:
         out.append(f"    e.g. [{e['persona']}, {'/'.join(e['categories'])} {e['score']:.2f}] "
                    f"\"{e['request']}\"")
