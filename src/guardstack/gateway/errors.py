@@ -4,7 +4,7 @@ exception types (400 → BadRequestError, 401 → AuthenticationError, ...)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from starlette.responses import JSONResponse
 
@@ -88,16 +88,23 @@ def _severity(score: float) -> str:
 
 
 def blocked_prompt(verdicts: list[Verdict]) -> GatewayError:
+    return blocked("prompt", verdicts)
+
+
+def blocked(role: Literal["prompt", "response"], verdicts: list[Verdict]) -> GatewayError:
+    """The ``content_filter`` error for a blocked prompt or response (the
+    gateway itself withholds a blocked answer; the LiteLLM guardrail raises
+    this body)."""
     cats = sorted({c for v in verdicts if v.blocked for c in v.categories})
     reason = next((v.reason for v in verdicts if v.blocked), "")
     if any(v.blocked and v.status.value != "ok" for v in verdicts):
-        message = ("The prompt could not be checked and the policy fails closed: "
+        message = (f"The {role} could not be checked and the policy fails closed: "
                    f"{reason}")
     else:
-        message = ("The prompt was blocked by the content policy"
+        message = (f"The {role} was blocked by the content policy"
                    + (f" (categories: {', '.join(cats)})" if cats else "") + ".")
     return GatewayError(
-        400, message, code="content_filter", param="prompt",
+        400, message, code="content_filter", param="prompt" if role == "prompt" else None,
         extra={"innererror": {"code": "ResponsibleAIPolicyViolation",
                               "content_filter_result": content_filter_result(verdicts)}},
     )

@@ -56,7 +56,8 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway.errors import blocked_prompt, content_filter_result, error_body
+from guardstack.classifiers.openai_backend import BackendError, resolve_secret
+from guardstack.gateway.errors import blocked, blocked_prompt
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
 from guardstack.gateway.settings import DEFAULTS
@@ -185,7 +186,8 @@ class GuardstackGuardrail(CustomGuardrail):
         verdicts = await self._judge([Subject(t, "response", context) for t in texts])
         self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start)
         if any(v.blocked for v in verdicts):
-            raise ContentFilterError(_blocked_response(verdicts), verdicts, param=None)
+            raise ContentFilterError(blocked("response", list(verdicts)).body(), verdicts,
+                                     param=None)
         return None
 
     async def async_post_call_streaming_iterator_hook(
@@ -356,13 +358,11 @@ def _api_key(api_key: str | None) -> str | None:
     before we see it; the SDK does not), else ``$GUARDSTACK_API_KEY``."""
     if api_key is None:
         return os.environ.get("GUARDSTACK_API_KEY") or None
-    if api_key.startswith("os.environ/"):
+    try:
+        return resolve_secret(api_key)
+    except BackendError:
         name = api_key.removeprefix("os.environ/")
-        value = os.environ.get(name)
-        if not value:
-            raise ValueError(f"guardstack: api_key refers to ${name}, which is not set")
-        return value
-    return api_key
+        raise ValueError(f"guardstack: api_key refers to ${name}, which is not set") from None
 
 
 # -- what to judge -----------------------------------------------------------
@@ -458,22 +458,6 @@ def _halt_chunk(check: StreamCheck) -> Any:
 
 
 # -- errors and log records --------------------------------------------------
-
-
-def _blocked_response(verdicts: Sequence[Verdict]) -> dict[str, Any]:
-    """The gateway's content_filter error body, for a response (the gateway
-    itself withholds a blocked answer; a LiteLLM guardrail raises)."""
-    cats = sorted({c for v in verdicts if v.blocked for c in v.categories})
-    blocked = [v for v in verdicts if v.blocked]
-    if any(v.status is not Status.OK for v in blocked):
-        message = ("The response could not be checked and the policy fails closed: "
-                   f"{blocked[0].reason}")
-    else:
-        message = ("The response was blocked by the content policy"
-                   + (f" (categories: {', '.join(cats)})" if cats else "") + ".")
-    return error_body(400, message, code="content_filter", extra={
-        "innererror": {"code": "ResponsibleAIPolicyViolation",
-                       "content_filter_result": content_filter_result(list(verdicts))}})
 
 
 def _logged_status(verdicts: Sequence[Verdict]) -> Literal[

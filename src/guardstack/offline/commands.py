@@ -23,7 +23,6 @@ from guardstack.store.errors import StoreError
 Handler = Callable[[argparse.Namespace], int]
 
 
-
 def _guarded(fn: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         from guardstack.offline.ingest import IngestError
@@ -55,7 +54,6 @@ def parse_when(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. {text}Z")
     return value.astimezone(UTC)
-
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,6 @@ from guardstack.store.retention import parse_age, purge
 Handler = Callable[[argparse.Namespace], int]
 
 
-
 def _guarded(fn: Handler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         try:

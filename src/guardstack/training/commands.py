@@ -40,7 +40,6 @@ def add_commands(subparsers: Any) -> None:
     p.set_defaults(func=run_train)
 
 
-
 def run_train(args: argparse.Namespace) -> int:
     from guardstack.training.data import build_mix, export_splits
 
