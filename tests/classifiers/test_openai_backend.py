@@ -282,3 +282,16 @@ def test_detect_sync_works_inside_and_outside_an_event_loop(fake_server):
 
     (d,) = asyncio.run(inside())
     assert d.status is Status.OK
+
+
+def test_every_command_resolves_secrets_the_same_way(monkeypatch):
+    from guardstack.gateway.commands import resolve_secret as gateway_resolve
+    from guardstack.secrets import SecretError
+    from guardstack.secrets import resolve_secret as shared
+
+    monkeypatch.setenv("GUARD_KEY_FOR_TEST", "s3cret")
+    for ref in ("os.environ/GUARD_KEY_FOR_TEST", "$env:GUARD_KEY_FOR_TEST"):
+        assert shared(ref) == gateway_resolve(ref) == resolve_secret(ref) == "s3cret"
+    monkeypatch.setenv("GUARD_KEY_FOR_TEST", "")
+    with pytest.raises(SecretError, match=r"GUARD_KEY_FOR_TEST \(from --api-key\) is not set"):
+        shared("os.environ/GUARD_KEY_FOR_TEST", "--api-key")

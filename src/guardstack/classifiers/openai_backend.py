@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -30,9 +29,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from guardstack import secrets
+from guardstack.secrets import SecretRef
+
 log = logging.getLogger("guardstack.backends")
 
-SecretRef = str | Mapping[str, str] | None
 
 #: Statuses worth another attempt: the server is overloaded or restarting.
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -52,22 +53,10 @@ class GuardOutputError(ValueError):
 
 def resolve_secret(ref: SecretRef) -> str | None:
     """Turn a secret reference into its value (``None`` stays ``None``)."""
-    if ref is None:
-        return None
-    if isinstance(ref, Mapping):
-        if set(ref) != {"$env"}:
-            raise BackendError('a secret reference mapping must be {"$env": "NAME"}')
-        return _env(str(ref["$env"]))
-    if ref.startswith("os.environ/"):
-        return _env(ref.removeprefix("os.environ/"))
-    return ref
-
-
-def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise BackendError(f"environment variable {name} (the API key reference) is not set")
-    return value
+    try:
+        return secrets.resolve_secret(ref)
+    except secrets.SecretError as exc:
+        raise BackendError(str(exc)) from None
 
 
 def normalize_base_url(url: str) -> str:

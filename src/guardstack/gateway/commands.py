@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,19 +35,15 @@ def add_commands(sub: Any) -> None:
 
 
 def resolve_secret(value: str | None) -> str | None:
-    """``os.environ/NAME`` or ``{"$env": "NAME"}``-style references, read late."""
-    if value is None:
-        return None
-    for prefix in ("os.environ/", "$env:"):
-        if value.startswith(prefix):
-            name = value[len(prefix):]
-            if name not in os.environ:
-                from guardstack.cli import CommandError
+    """``os.environ/NAME``, ``$env:NAME`` or a literal, read at start-up."""
+    from guardstack.cli import CommandError
+    from guardstack.secrets import SecretError
+    from guardstack.secrets import resolve_secret as resolve
 
-                raise CommandError(f"environment variable {name} (from --upstream-api-key) "
-                                   "is not set")
-            return os.environ[name]
-    return value
+    try:
+        return resolve(value, "--upstream-api-key")
+    except SecretError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def settings_from_args(args: argparse.Namespace) -> GatewaySettings:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -123,12 +122,12 @@ def _error(message: str) -> Exception:
 
 
 def _secret(value: str | None, flag: str) -> str | None:
-    if value and value.startswith("os.environ/"):
-        name = value[len("os.environ/"):]
-        if name not in os.environ:
-            raise _error(f"environment variable {name} (from {flag}) is not set")
-        return os.environ[name]
-    return value
+    from guardstack.secrets import SecretError, resolve_secret
+
+    try:
+        return resolve_secret(value, flag)
+    except SecretError as exc:
+        raise _error(str(exc)) from None
 
 
 @contextlib.contextmanager
