@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from guardstack.offline import decomposition, risk, trajectories
+from guardstack.offline import crisis_language, decomposition, risk, trajectories
 from guardstack.offline.corpus import LABELS, UserHistory
 from guardstack.offline.decomposition import ScoreTexts
 from guardstack.offline.settings import AnalysisSettings
@@ -85,8 +85,18 @@ def analyze_user(history: UserHistory, now: float, settings: AnalysisSettings,
     if traj.flagged:
         why = (f"crisis signal in {traj.signal_sessions} of {traj.sessions} sessions, "
                f"slope {traj.slope_per_day:+.3f}/day")
-        result.evidence["trajectory"] = [_message(history, i, why) for i in traj.rows[-20:]]
+        result.evidence["trajectory"] = [
+            _message(history, i, why + _in_own_words(history.texts[i], settings))
+            for i in traj.rows[-20:]
+        ]
     return result
+
+
+def _in_own_words(text: str, settings: AnalysisSettings) -> str:
+    if settings.crisis_language <= 0:
+        return ""
+    said = crisis_language.matches(text)
+    return f"; states {said[0].kind} ideation ('{said[0].name}')" if said else ""
 
 
 #: Users analysed together; both engines cut the same chunks, so the

@@ -29,6 +29,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "crisis_threshold": (0.6, "Crisis score (max of self_harm, psychological_harm) of a "
                               "session that counts as a crisis signal."),
     "crisis_min_sessions": (3, "Sessions with crisis signals needed for the wellbeing queue."),
+    "crisis_language": (0.8, "Crisis score of a request that states suicidal ideation in the "
+                             "first person, in the words of the C-SSRS screener or PHQ-9 item "
+                             "9 (the classifier scores such statements near zero); 0 turns "
+                             "it off."),
     "coord_min_users": (3, "Distinct accounts a coordinated group needs."),
     "coord_min_chars": (60, "Shortest request considered for coordination (excludes "
                             "'hello', 'thanks')."),
@@ -73,6 +77,7 @@ class AnalysisSettings:
     max_messages_per_user: int = 2000
     crisis_threshold: float = 0.6
     crisis_min_sessions: int = 3
+    crisis_language: float = 0.8
     coord_min_users: int = 3
     coord_min_chars: int = 60
     coord_min_messages: int = 2
@@ -119,6 +124,8 @@ class AnalysisSettings:
             value = getattr(self, f.name)
             if isinstance(value, int | float) and value < 0:
                 raise ValueError(f"setting {f.name} must be >= 0, got {value}")
+        if self.crisis_language > 1:
+            raise ValueError(f"crisis_language is a score in [0, 1], got {self.crisis_language}")
         if self.coord_min_users < 2:
             raise ValueError("coord_min_users must be at least 2")
         return self

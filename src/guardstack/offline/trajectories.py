@@ -1,7 +1,10 @@
 """Trajectories: a user sliding into crisis, across sessions.
 
-Per session the crisis signal is the highest ``max(self_harm,
-psychological_harm)`` of its requests. A user with at least
+Per session the crisis signal is the highest crisis score of its requests:
+``max(self_harm, psychological_harm)`` from the classifier, or
+``crisis_language`` where a request states suicidal ideation in the first
+person (:mod:`guardstack.offline.crisis_language`; the classifier scores such
+statements near zero, because they ask for nothing). A user with at least
 ``crisis_min_sessions`` sessions at or above ``crisis_threshold`` goes to the
 wellbeing queue (kind ``wellbeing``, label ``at_risk``), never the abuse
 queue. The slope of the per-session signal over time (per day, least squares)
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from guardstack.offline import crisis_language
 from guardstack.offline.corpus import LABEL_INDEX, UserHistory
 from guardstack.offline.settings import AnalysisSettings
 
@@ -32,13 +36,21 @@ class Trajectory:
     rows: tuple[int, ...]  # requests carrying the signal
 
 
-def crisis_scores(history: UserHistory) -> np.ndarray:
+def crisis_scores(history: UserHistory, language: float = 0.0) -> np.ndarray:
+    """Per request: the classifier's crisis score, raised to ``language`` where
+    the text states ideation in the first person (0 turns that off)."""
+    if not len(history):
+        return np.zeros(0)
     cols = [LABEL_INDEX[c] for c in CRISIS]
-    return history.scores[:, cols].max(axis=1) if len(history) else np.zeros(0)
+    out = history.scores[:, cols].max(axis=1)
+    if language > 0:
+        said = np.array([crisis_language.score(t, language) for t in history.texts])
+        out = np.maximum(out, said.astype(out.dtype))
+    return out
 
 
 def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
-    crisis = crisis_scores(history)
+    crisis = crisis_scores(history, settings.crisis_language)
     per_session: dict[str, tuple[float, float]] = {}  # session -> (start ts, max signal)
     for i, session in enumerate(history.sessions):
         start, peak = per_session.get(session, (float(history.ts[i]), 0.0))
@@ -54,6 +66,10 @@ def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
     rows = tuple(int(i) for i in np.flatnonzero(crisis >= settings.crisis_threshold))
     cols = history.scores[:, [LABEL_INDEX[c] for c in CRISIS]]
     category = CRISIS[int(np.argmax(cols.sum(axis=0)))] if len(history) else CRISIS[0]
+    if settings.crisis_language > 0 and any(
+        crisis_language.matches(history.texts[i]) for i in rows
+    ):
+        category = "self_harm"  # the user said so in their own words
     return Trajectory(
         flagged=signal >= settings.crisis_min_sessions,
         signal_sessions=signal,
