@@ -115,3 +115,50 @@ def test_policy_path_is_loaded(tmp_path):
     path.write_text("prompt:\n  default: {action: flag}\n")
     v = Guard(policy=path, detector=KeywordDetector()).check("zzmarker")
     assert v.decision is Action.FLAG
+
+
+# -- first-person crisis language ---------------------------------------------------
+
+
+class QuietDetector:
+    """Scores everything as harmless, as the classifier scores a statement of ideation."""
+
+    name = "quiet"
+
+    def detect_sync(self, subjects):
+        return [Detection(scores={"harm": 0.01, "self_harm": 0.01}) for _ in subjects]
+
+    async def detect(self, subjects):
+        return self.detect_sync(subjects)
+
+
+IDEATION = "I keep thinking my family would be happier if I was gone."
+
+
+def test_a_prompt_stating_ideation_is_flagged_as_self_harm_never_blocked():
+    v = Guard(detector=QuietDetector()).check(IDEATION)
+    assert v.decision is Action.FLAG
+    assert v.categories == ("self_harm",)
+    assert v.scores["self_harm"] == pytest.approx(0.8)
+    assert v.detector == "quiet+crisis_language"
+
+
+async def test_the_async_path_flags_it_too():
+    [v] = await Guard(detector=QuietDetector()).acheck_batch([Subject(IDEATION)])
+    assert v.decision is Action.FLAG and v.categories == ("self_harm",)
+
+
+def test_crisis_language_leaves_talk_about_suicide_and_responses_alone():
+    g = Guard(detector=QuietDetector())
+    assert g.check("How can I support a friend who told me she feels suicidal?").decision \
+        is Action.ALLOW
+    # an answer quoting the user is judged as an answer, by the classifier alone
+    v = g.check_messages([{"role": "user", "content": "hi"},
+                          {"role": "assistant", "content": IDEATION}])
+    assert v.decision is Action.ALLOW and v.detector == "quiet"
+
+
+def test_crisis_language_off_in_the_policy_means_the_classifier_alone_decides():
+    policy = Policy.from_yaml("version: 1\nprompt:\n  crisis_language: 0\n"
+                              "  categories:\n    self_harm: {action: flag}\n")
+    assert Guard(policy, detector=QuietDetector()).check(IDEATION).decision is Action.ALLOW

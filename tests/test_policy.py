@@ -30,6 +30,9 @@ def test_default_policy_loads_and_covers_both_roles():
         ("version: 2\n", 1, "version", "version 1"),
         ("version: 1\nprompt:\n  timeout_ms: -3\n", 3, "prompt.timeout_ms", "positive"),
         ("version: 1\nsystem_prompt_models: smollm\n", 2, "system_prompt_models", "list"),
+        ("version: 1\nprompt:\n  crisis_language: 2\n", 3, "prompt.crisis_language", "[0, 1]"),
+        ("version: 1\nresponse:\n  crisis_language: 0.8\n", 3, "response.crisis_language",
+         "unknown setting"),
     ],
 )
 def test_invalid_policy_errors_name_line_and_field(text, line, field, fragment):
@@ -157,5 +160,6 @@ def test_settings_table_names_every_key_the_parser_accepts():
     for key in ("version", "detector", "safety_system_prompt", "system_prompt_models",
                 "<role>.on_error", "<role>.timeout_ms", "<role>.default.threshold",
                 "<role>.default.action", "<role>.categories.<label>.threshold",
+                "prompt.crisis_language",
                 "<role>.categories.<label>.action"):
         assert key in names

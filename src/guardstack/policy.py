@@ -52,6 +52,15 @@ SETTINGS: tuple[Setting, ...] = (
         "'closed' blocks it. The verdict records status=error either way.",
     ),
     Setting(
+        "prompt.crisis_language",
+        0.0,
+        "Score in [0, 1] that self_harm gets when a prompt states suicidal ideation in the "
+        "first person, in the words of the C-SSRS screener or PHQ-9 item 9 ('I wish I could go "
+        "to sleep and never wake up'); the classifier scores such statements near zero because "
+        "they ask for nothing. 0 turns it off; the default policy sets 0.8, which its self_harm "
+        "rule flags.",
+    ),
+    Setting(
         "<role>.timeout_ms",
         2000,
         "How long the gateway waits for the detector before treating the check as an error.",
@@ -112,6 +121,8 @@ class RolePolicy:
     timeout_ms: float = 2000.0
     default: Rule = Rule(0.5, Action.BLOCK)
     rules: Mapping[str, Rule] = field(default_factory=dict)
+    #: self_harm score of a prompt that states suicidal ideation (0: off)
+    crisis_language: float = 0.0
 
     def rule(self, label: str) -> Rule:
         return self.rules.get(label, self.default)
@@ -285,7 +296,10 @@ class _Parser:
         return Rule(threshold, action)
 
     def role(self, node: yaml.Node, path: str) -> RolePolicy:
-        m = self.mapping(node, path, ("on_error", "timeout_ms", "default", "categories"))
+        keys: tuple[str, ...] = ("on_error", "timeout_ms", "default", "categories")
+        if path == "prompt":
+            keys += ("crisis_language",)
+        m = self.mapping(node, path, keys)
         on_error: FailMode = "open"
         if "on_error" in m:
             value = self.scalar(m["on_error"][1], f"{path}.on_error")
@@ -308,7 +322,11 @@ class _Parser:
             cats_path = f"{path}.categories"
             for label, (_, value) in self.mapping(m["categories"][1], cats_path, LABELS).items():
                 rules[label] = self.rule(value, f"{cats_path}.{label}", default)
-        return RolePolicy(on_error=on_error, timeout_ms=timeout_ms, default=default, rules=rules)
+        crisis = 0.0
+        if "crisis_language" in m:
+            crisis = self.threshold(m["crisis_language"][1], f"{path}.crisis_language")
+        return RolePolicy(on_error=on_error, timeout_ms=timeout_ms, default=default, rules=rules,
+                          crisis_language=crisis)
 
     def policy(self, root: yaml.Node | None) -> Policy:
         if root is None:

@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 from test_offline_monitors import BASE, chain_scorer, history
 
-from guardstack.offline import crisis_language, trajectories
+from guardstack import crisis_language
+from guardstack.offline import trajectories
 from guardstack.offline.peruser import analyze_user
 from guardstack.offline.settings import AnalysisSettings
 

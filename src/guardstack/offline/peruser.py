@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from guardstack.offline import crisis_language, decomposition, risk, trajectories
+from guardstack import crisis_language
+from guardstack.offline import decomposition, risk, trajectories
 from guardstack.offline.corpus import LABELS, UserHistory
 from guardstack.offline.decomposition import ScoreTexts
 from guardstack.offline.settings import AnalysisSettings

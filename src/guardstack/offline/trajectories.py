@@ -3,7 +3,7 @@
 Per session the crisis signal is the highest crisis score of its requests:
 ``max(self_harm, psychological_harm)`` from the classifier, or
 ``crisis_language`` where a request states suicidal ideation in the first
-person (:mod:`guardstack.offline.crisis_language`; the classifier scores such
+person (:mod:`guardstack.crisis_language`; the classifier scores such
 statements near zero, because they ask for nothing). A user with at least
 ``crisis_min_sessions`` sessions at or above ``crisis_threshold`` goes to the
 wellbeing queue (kind ``wellbeing``, label ``at_risk``), never the abuse
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from guardstack.offline import crisis_language
+from guardstack import crisis_language
 from guardstack.offline.corpus import LABEL_INDEX, UserHistory
 from guardstack.offline.settings import AnalysisSettings
 

@@ -56,9 +56,10 @@ PATTERNS: tuple[Pattern, ...] = (
        r"\bi\b[^.!?]{0,40}\b(?:wish|want|hope)\w*\b[^.!?]{0,30}\b(?:not|never) "
        r"(?:to )?wake up\b"),
     _p("no reason to be alive", "passive",
-       r"\b(?:no|n't (?:any|a|see (?:the|any))|not (?:any|a)) (?:point|reason)s? "
-       r"(?:for me )?(?:to (?:live|be alive|keep living|go on|exist)|in (?:living|being alive|"
-       r"going on|me being here))\b"),
+       r"(?:\bno|n't (?:any|a|see (?:the|any))|\bnot (?:any|a)) (?:point|reason)s? "
+       r"(?:for me )?(?:to (?:live|be alive|keep living|keep going|go on|exist)|"
+       r"in (?:living|being alive|going on|me being here))"
+       r"(?=$|[.,;:!?]| anymore| any more| like this| now)"),
     _p("don't want to be alive anymore", "passive",
        _I + r" (?:do ?n[o']t|don't|no longer) (?:want|wish) to (?:live|be alive|exist|be here)"
        r"(?: anymore| any more)?\b", negatable=False),
@@ -95,7 +96,7 @@ def _normalize(text: str) -> str:
 
 #: every pattern needs one of these words; most text has none and skips the rest
 _ANY = re.compile(r"die\b|dead|suicid|kill|alive|living|\blive|wake|better off|born|gone|"
-                  r"\bend\b|exist|here|life|around", re.IGNORECASE)
+                  r"\bend\b|exist|here|life|around|point|reason", re.IGNORECASE)
 
 
 def matches(text: str) -> list[Pattern]:
