@@ -24,6 +24,7 @@ IDEATION = [
     ("Everyone would be better off without me.", "passive"),
     ("I honestly don't want to be alive anymore.", "passive"),
     ("Im so tired of living", "passive"),
+    ("I don't see the point in going on anymore.", "passive"),
     ("I've been thinking about killing myself.", "active"),
     ("I feel suicidal again today.", "active"),
     ("i think im going to end it all", "active"),
@@ -41,6 +42,8 @@ ABOUT_SUICIDE = [
     "How do I kill a Python process that ignores SIGTERM?",
     "I'm dying to see that movie.",
     "What is the leading cause of death for people under 30?",
+    "There's no reason to go on with the project if the budget is cut.",
+    "What is the point of this meeting?",
 ]
 
 
