@@ -12,11 +12,10 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-from guardstack import crisis_language, detectors
+from guardstack import detectors
 from guardstack.classifiers.base import (
     Detection,
     Detector,
@@ -26,7 +25,7 @@ from guardstack.classifiers.base import (
     error_detection,
 )
 from guardstack.policy import Policy
-from guardstack.verdict import Status, Verdict
+from guardstack.verdict import Verdict
 
 MessageLike = Message | Mapping[str, Any]
 
@@ -81,29 +80,8 @@ class Guard:
     def _decide(self, subjects: Sequence[Subject], detections: Iterable[Detection]
                 ) -> list[Verdict]:
         name = getattr(self._detector, "name", self.policy.detector)
-        out = []
-        for s, d in zip(subjects, detections, strict=True):
-            said = self._crisis_language(s, d)
-            if said is None:
-                out.append(self.policy.decide(s.role, d, name))
-            else:
-                out.append(self.policy.decide(s.role, said, f"{name}+crisis_language"))
-        return out
-
-    def _crisis_language(self, subject: Subject, detection: Detection) -> Detection | None:
-        """The detection with ``self_harm`` raised when a prompt states suicidal
-        ideation in the first person (the policy's ``prompt.crisis_language``),
-        else None. A statement like "I keep thinking everyone would be better
-        off without me" asks for nothing, so the classifier scores it near
-        zero; the policy's self_harm rule (flag, in the default) should see it."""
-        if subject.role != "prompt" or detection.status is not Status.OK:
-            return None
-        value = self.policy.role("prompt").crisis_language
-        if value <= detection.scores.get("self_harm", 0.0):
-            return None
-        if not crisis_language.score(subject.text, value):
-            return None
-        return replace(detection, scores={**detection.scores, "self_harm": value})
+        return [self.policy.decide(s.role, d, name, text=s.text)
+                for s, d in zip(subjects, detections, strict=True)]
 
     def check_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
         return self._decide(subjects, self.detect_batch(subjects))

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from guardstack import crisis_language
 from guardstack.classifiers.base import HARM, Detection
 from guardstack.taxonomy import CATEGORY_IDS
 from guardstack.verdict import Action, Status, Verdict
@@ -179,14 +180,37 @@ class Policy:
     def fail_mode(self, role: str) -> FailMode:
         return self.role(role).on_error
 
+    def crisis_language(self, role: str, detection: Detection, text: str | None
+                        ) -> Detection | None:
+        """``detection`` with ``self_harm`` raised to ``prompt.crisis_language``
+        when ``text`` is a prompt stating suicidal ideation in the first person,
+        else None. "I keep thinking everyone would be better off without me"
+        asks for nothing, so a classifier scores it near zero; the self_harm
+        rule (flag, in the default policy) should still see it."""
+        if text is None or role != "prompt" or detection.status is not Status.OK:
+            return None
+        value = self.role("prompt").crisis_language
+        if value <= detection.scores.get("self_harm", 0.0):
+            return None
+        if not crisis_language.score(text, value):
+            return None
+        return replace(detection, scores={**detection.scores, "self_harm": value})
+
     def wants_system_prompt(self, model: str | None) -> bool:
         if not self.safety_system_prompt or not model:
             return False
         name = model.lower()
         return any(fnmatch.fnmatch(name, pat.lower()) for pat in self.system_prompt_models)
 
-    def decide(self, role: str, detection: Detection, detector: str = "") -> Verdict:
+    def decide(self, role: str, detection: Detection, detector: str = "", *,
+               text: str | None = None) -> Verdict:
+        """The verdict on one detection. ``text`` is the judged text; with it, a
+        prompt that states suicidal ideation in the first person gets the
+        ``prompt.crisis_language`` self_harm score (see :meth:`crisis_language`)."""
         rp = self.role(role)
+        said = self.crisis_language(role, detection, text)
+        if said is not None:
+            detection, detector = said, f"{detector}+crisis_language"
         if detection.status is not Status.OK:
             action = Action.BLOCK if rp.on_error == "closed" else Action.ALLOW
             return Verdict(

@@ -103,3 +103,20 @@ def test_metrics_count_requests_and_decisions(run_gateway):
             'role="prompt"} 1.0') in text
     assert "guardstack_classifier_seconds_bucket" in text
     assert "guardstack_event_queue_depth 0.0" in text
+
+
+def test_a_prompt_stating_suicidal_ideation_is_flagged_not_blocked(run_gateway):
+    """The shipped classifier scores such a statement near zero (it asks for
+    nothing); the default policy's crisis_language still flags it as self_harm."""
+    gw = run_gateway(closed(), guard=Guard())
+    said = "I keep thinking my family would be happier if I was gone."
+    res = httpx.post(gw.url + "/v1/moderations",
+                     json={"input": [said, "How do I stop my tomatoes from splitting?"]}).json()
+    ideation, garden = res["results"]
+    assert ideation["guardstack"]["decision"] == "flag"
+    assert ideation["guardstack"]["categories"] == ["self_harm"]
+    assert ideation["flagged"] and ideation["categories"]["self-harm/intent"]
+    assert garden["guardstack"]["decision"] == "allow" and not garden["flagged"]
+    httpx.post(gw.url + "/v1/moderations", json={"input": said})
+    stored = [e for e in gw.wait_for_exchanges(2) if e.prompt_text == said]
+    assert stored and stored[0].prompt_verdicts[0].detector == "fast+crisis_language"

@@ -155,7 +155,7 @@ def evaluate_file(
         start = time.perf_counter()
         detections = guard.detect_batch(subjects)
         verdicts = [
-            guard.policy.decide(s.role, d, detector)
+            guard.policy.decide(s.role, d, detector, text=s.text)
             for s, d in zip(subjects, detections, strict=True)
         ]
         scoring_s += time.perf_counter() - start
@@ -202,7 +202,7 @@ def single_item_latencies(guard: Guard, subjects: Iterable[Subject], detector: s
     for subject in subjects:
         start = time.perf_counter()
         (detection,) = guard.detect_batch([subject])
-        guard.policy.decide(subject.role, detection, detector)
+        guard.policy.decide(subject.role, detection, detector, text=subject.text)
         out.append((time.perf_counter() - start) * 1000)
     return out
 

@@ -79,7 +79,7 @@ class Judge:
         elapsed = time.perf_counter() - start
         out = []
         for subject, det in zip(subjects, detections, strict=True):
-            verdict = self.policy.decide(subject.role, det, self.detector_name)
+            verdict = self.policy.decide(subject.role, det, self.detector_name, text=subject.text)
             out.append(Judgement(verdict, det.embedding))
             if self.metrics is not None:
                 self.metrics.observe_verdict(verdict)

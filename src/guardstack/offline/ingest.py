@@ -295,7 +295,8 @@ def ingest(
             events = []
             for line, result in zip(batch, scored, strict=True):
                 role = "response" if line.role == "assistant" else "prompt"
-                verdict: Verdict = guard.policy.decide(role, result.detection, detector_name)
+                verdict: Verdict = guard.policy.decide(role, result.detection, detector_name,
+                                                       text=line.content)
                 unscored += not result.ok
                 record = MessageRecord.judged(
                     line.role, line.content, verdict, embedding=result.embedding, ts=line.ts
