@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from guardstack.offline import coordination, decomposition, risk, topics, trajectories
 from guardstack.offline.corpus import LABEL_INDEX, LABELS, Corpus, UserHistory
@@ -123,6 +124,17 @@ def test_rising_crisis_goes_to_wellbeing_not_abuse():
     result = analyze_user(h, float(h.ts[-1]), s, chain_scorer)
     assert result.at_risk and not result.malicious
     assert result.trajectory.slope_per_day > 0
+    assert result.trajectory.span_days == pytest.approx(7.0)
+    assert "rising (+0.1" in result.evidence["trajectory"][0]["why"]
+
+
+def test_a_crisis_replayed_within_minutes_reports_its_trend_without_a_per_day_rate():
+    rows = [(i / 1440, "feeling", {"self_harm": 0.2 * i, "harm": 0.2 * i}, 3) for i in range(5)]
+    h = history("replayed", rows, sessions=[f"s{i}" for i in range(5)])
+    result = analyze_user(h, float(h.ts[-1]), BASE, chain_scorer)
+    assert result.at_risk and result.trajectory.span_days < 1
+    why = result.evidence["trajectory"][0]["why"]
+    assert why.endswith("sessions, rising") and "/day" not in why
     assert result.trajectory.category == "self_harm"
 
 

@@ -84,8 +84,12 @@ def analyze_user(history: UserHistory, now: float, settings: AnalysisSettings,
                f"{best.max_single:.2f}")
         result.evidence["chain"] = [_message(history, i, why) for i in best.rows]
     if traj.flagged:
+        trend = ("rising" if traj.slope_per_day > 0 else
+                 "falling" if traj.slope_per_day < 0 else "flat")
+        if traj.span_days >= 1:
+            trend += f" ({traj.slope_per_day:+.3f}/day)"
         why = (f"crisis signal in {traj.signal_sessions} of {traj.sessions} sessions, "
-               f"slope {traj.slope_per_day:+.3f}/day")
+               f"{trend}")
         result.evidence["trajectory"] = [
             _message(history, i, why + _in_own_words(history.texts[i], settings))
             for i in traj.rows[-20:]

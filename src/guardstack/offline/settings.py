@@ -28,7 +28,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
                                     "read (risk uses all); bounds time and memory."),
     "crisis_threshold": (0.6, "Crisis score (max of self_harm, psychological_harm) of a "
                               "session that counts as a crisis signal."),
-    "crisis_min_sessions": (3, "Sessions with crisis signals needed for the wellbeing queue."),
+    "crisis_min_sessions": (2, "Sessions with crisis signals needed for the wellbeing queue."),
     "crisis_language": (0.8, "Crisis score of a request that states suicidal ideation in the "
                              "first person, in the words of the C-SSRS screener or PHQ-9 item "
                              "9 (the classifier scores such statements near zero); 0 turns "
@@ -76,7 +76,7 @@ class AnalysisSettings:
     chain_max_groups: int = 20
     max_messages_per_user: int = 2000
     crisis_threshold: float = 0.6
-    crisis_min_sessions: int = 3
+    crisis_min_sessions: int = 2
     crisis_language: float = 0.8
     coord_min_users: int = 3
     coord_min_chars: int = 60

@@ -31,6 +31,9 @@ class Trajectory:
     signal_sessions: int
     sessions: int
     slope_per_day: float
+    #: days between the first and the last session: below one (replayed or
+    #: compressed traffic) the slope's sign means something, its size little
+    span_days: float
     peak: float
     category: str
     rows: tuple[int, ...]  # requests carrying the signal
@@ -58,10 +61,12 @@ def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
     points = sorted(per_session.values())
     signal = sum(1 for _, v in points if v >= settings.crisis_threshold)
     slope = 0.0
+    span = 0.0
     if len(points) >= 2:
         x = np.array([p[0] for p in points]) / DAY
         y = np.array([p[1] for p in points])
-        if float(np.ptp(x)) > 0:
+        span = float(np.ptp(x))
+        if span > 0:
             slope = float(np.polyfit(x - x[0], y, 1)[0])
     rows = tuple(int(i) for i in np.flatnonzero(crisis >= settings.crisis_threshold))
     cols = history.scores[:, [LABEL_INDEX[c] for c in CRISIS]]
@@ -75,6 +80,7 @@ def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
         signal_sessions=signal,
         sessions=len(points),
         slope_per_day=round(slope, 5),
+        span_days=round(span, 3),
         peak=round(float(crisis.max()) if len(crisis) else 0.0, 4),
         category=category,
         rows=rows,
