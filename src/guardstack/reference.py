@@ -49,6 +49,11 @@ def policy_md() -> str:
            "own rule or the role's default, "
            "so `default: {threshold: 0.5, action: flag}` with `harm: {threshold: 0.8, "
            "action: block}` flags from 0.5 and blocks from 0.8. "
+           "`prompt.crisis_language` adds one signal a classifier of requests misses: a "
+           "prompt that states suicidal ideation in the first person ('everyone would be "
+           "better off without me') gets that `self_harm` score, so the `self_harm` rule "
+           "decides it (flag, in the default policy: the person gets an answer, and layer 3's "
+           "wellbeing queue sees it); the verdict's detector then reads `fast+crisis_language`. "
            "Check a file with `guardstack policy FILE`; errors name the line and the field.\n\n",
            "| setting | default | meaning |\n|---|---|---|\n"]
     for s in SETTINGS:
