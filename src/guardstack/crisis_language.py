@@ -33,10 +33,14 @@ class Pattern:
     regex: re.Pattern[str]
     #: skip matches with a negation just before them ("I don't want to die")
     negatable: bool = True
+    #: the wording has no subject of its own ("no reason to live"): the
+    #: sentence must speak in the first person
+    first_person: bool = False
 
 
-def _p(name: str, kind: str, pattern: str, negatable: bool = True) -> Pattern:
-    return Pattern(name, kind, re.compile(pattern), negatable)
+def _p(name: str, kind: str, pattern: str, negatable: bool = True,
+       first_person: bool = False) -> Pattern:
+    return Pattern(name, kind, re.compile(pattern), negatable, first_person)
 
 
 PATTERNS: tuple[Pattern, ...] = (
@@ -59,7 +63,7 @@ PATTERNS: tuple[Pattern, ...] = (
        r"(?:\bno|n't (?:any|a|see (?:the|any))|\bnot (?:any|a)) (?:point|reason)s? "
        r"(?:for me )?(?:to (?:live|be alive|keep living|keep going|go on|exist)|"
        r"in (?:living|being alive|going on|me being here))"
-       r"(?=$|[.,;:!?]| anymore| any more| like this| now)"),
+       r"(?=$|[.,;:!?]| anymore| any more| like this| now)", first_person=True),
     _p("don't want to be alive anymore", "passive",
        _I + r" (?:do ?n[o']t|don't|no longer) (?:want|wish) to (?:live|be alive|exist|be here)"
        r"(?: anymore| any more)?\b", negatable=False),
@@ -78,6 +82,7 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 
 _NEGATION = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)\s+(?:\w+\s+){0,2}$")
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|myself)\b")
 
 
 #: contractions often typed without the apostrophe ("im", "dont"); only those
@@ -109,9 +114,17 @@ def matches(text: str) -> list[Pattern]:
         for m in p.regex.finditer(t):
             if p.negatable and _NEGATION.search(t[max(0, m.start() - 24) : m.start()]):
                 continue
+            if p.first_person and not _FIRST_PERSON.search(_sentence(t, m.start(), m.end())):
+                continue
             found.append(p)
             break
     return found
+
+
+def _sentence(t: str, start: int, end: int) -> str:
+    left = max(t.rfind(c, 0, start) for c in ".!?") + 1
+    rights = [i for i in (t.find(c, end) for c in ".!?") if i >= 0]
+    return t[left : min(rights) if rights else len(t)]
 
 
 def score(text: str, value: float) -> float:
