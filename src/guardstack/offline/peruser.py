@@ -91,17 +91,14 @@ def analyze_user(history: UserHistory, now: float, settings: AnalysisSettings,
         why = (f"crisis signal in {traj.signal_sessions} of {traj.sessions} sessions, "
                f"{trend}")
         result.evidence["trajectory"] = [
-            _message(history, i, why + _in_own_words(history.texts[i], settings))
+            _message(history, i, why + _in_own_words(traj.stated.get(i)))
             for i in traj.rows[-20:]
         ]
     return result
 
 
-def _in_own_words(text: str, settings: AnalysisSettings) -> str:
-    if settings.crisis_language <= 0:
-        return ""
-    said = crisis_language.matches(text)
-    return f"; states {said[0].kind} ideation ('{said[0].name}')" if said else ""
+def _in_own_words(said: crisis_language.Pattern | None) -> str:
+    return f"; states {said.kind} ideation ('{said.name}')" if said else ""
 
 
 #: Users analysed together; both engines cut the same chunks, so the

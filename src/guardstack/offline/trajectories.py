@@ -13,6 +13,7 @@ says whether it is escalating; a rising trajectory is reviewed first.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,23 +38,40 @@ class Trajectory:
     peak: float
     category: str
     rows: tuple[int, ...]  # requests carrying the signal
+    #: request index -> the ideation it states in the user's own words
+    stated: dict[int, crisis_language.Pattern]
 
 
-def crisis_scores(history: UserHistory, language: float = 0.0) -> np.ndarray:
-    """Per request: the classifier's crisis score, raised to ``language`` where
-    the text states ideation in the first person (0 turns that off)."""
+def stated_ideation(history: UserHistory, settings: AnalysisSettings
+                    ) -> dict[int, crisis_language.Pattern]:
+    """Requests that state suicidal ideation in the first person, with the
+    first pattern each states (none when ``crisis_language`` is 0)."""
+    if settings.crisis_language <= 0:
+        return {}
+    out = {}
+    for i, text in enumerate(history.texts):
+        said = crisis_language.matches(text)
+        if said:
+            out[i] = said[0]
+    return out
+
+
+def crisis_scores(history: UserHistory, stated: Iterable[int] = (),
+                  language: float = 0.0) -> np.ndarray:
+    """Per request: the classifier's crisis score, raised to ``language`` for
+    the ``stated`` requests."""
     if not len(history):
         return np.zeros(0)
     cols = [LABEL_INDEX[c] for c in CRISIS]
     out = history.scores[:, cols].max(axis=1)
-    if language > 0:
-        said = np.array([crisis_language.score(t, language) for t in history.texts])
-        out = np.maximum(out, said.astype(out.dtype))
+    for i in stated:
+        out[i] = max(out[i], language)
     return out
 
 
 def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
-    crisis = crisis_scores(history, settings.crisis_language)
+    stated = stated_ideation(history, settings)
+    crisis = crisis_scores(history, stated, settings.crisis_language)
     per_session: dict[str, tuple[float, float]] = {}  # session -> (start ts, max signal)
     for i, session in enumerate(history.sessions):
         start, peak = per_session.get(session, (float(history.ts[i]), 0.0))
@@ -71,9 +89,7 @@ def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
     rows = tuple(int(i) for i in np.flatnonzero(crisis >= settings.crisis_threshold))
     cols = history.scores[:, [LABEL_INDEX[c] for c in CRISIS]]
     category = CRISIS[int(np.argmax(cols.sum(axis=0)))] if len(history) else CRISIS[0]
-    if settings.crisis_language > 0 and any(
-        crisis_language.matches(history.texts[i]) for i in rows
-    ):
+    if any(i in stated for i in rows):
         category = "self_harm"  # the user said so in their own words
     return Trajectory(
         flagged=signal >= settings.crisis_min_sessions,
@@ -84,4 +100,5 @@ def trajectory(history: UserHistory, settings: AnalysisSettings) -> Trajectory:
         peak=round(float(crisis.max()) if len(crisis) else 0.0, 4),
         category=category,
         rows=rows,
+        stated=stated,
     )
