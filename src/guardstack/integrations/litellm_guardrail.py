@@ -56,7 +56,6 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.classifiers.openai_backend import BackendError, resolve_secret
 from guardstack.gateway.errors import blocked, blocked_prompt
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
@@ -65,6 +64,7 @@ from guardstack.gateway.streaming import Kind, StreamCheck
 from guardstack.guard import Guard, subject_from_messages
 from guardstack.integrations.remote_judge import RemoteJudge
 from guardstack.policy import FailMode, Policy
+from guardstack.secrets import PREFIXES, SecretError, resolve_secret
 from guardstack.verdict import Action, Status, Verdict
 
 if TYPE_CHECKING:
@@ -360,8 +360,8 @@ def _api_key(api_key: str | None) -> str | None:
         return os.environ.get("GUARDSTACK_API_KEY") or None
     try:
         return resolve_secret(api_key)
-    except BackendError:
-        name = api_key.removeprefix("os.environ/")
+    except SecretError:
+        name = next((api_key.removeprefix(p) for p in PREFIXES if api_key.startswith(p)), api_key)
         raise ValueError(f"guardstack: api_key refers to ${name}, which is not set") from None
 
 
