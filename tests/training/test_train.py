@@ -56,6 +56,10 @@ def test_a_shared_head_seed_gives_every_training_seed_the_same_start():
     torch.manual_seed(2)
     d = build_model(base_model_dir()).head.weight.detach().clone()
     assert not torch.equal(c, d)
+    # the training seed's stream, fresh, draws the head that seed's head seed draws:
+    # a soup's first run (no head seed) starts where its other runs start
+    torch.manual_seed(7)
+    assert torch.equal(build_model(base_model_dir()).head.weight, a)
     # ... and a head seed leaves the caller's random stream alone
     torch.manual_seed(5)
     expected = torch.rand(3)

@@ -93,8 +93,10 @@ def run_train(args: argparse.Namespace) -> int:
                 scale=args.scale,
                 threads=args.threads,
                 device=args.device,
-                # a soup's runs start from one head, or their mean is no model
-                head_seed=seeds[0] if len(seeds) > 1 else None,
+                # a soup's runs start from one head, or their mean is no model;
+                # the first run draws it as a single-seed run does, so a soup
+                # of 13 and 14 contains the plain seed-13 run
+                head_seed=seeds[0] if len(seeds) > 1 and seed != seeds[0] else None,
             )
             for seed in seeds
         ]
