@@ -11,7 +11,10 @@ benign-sensitive test rows (OR-Bench-Hard, CoCoNot contrast, CyberSecEval FRR),
 which compares the models' curves rather than their calibration. ``ben`` is
 the false-positive rate on those rows, ``bad`` the recall on the harmful test
 rows (HarmBench, StrongREJECT, Do-Not-Answer, AdvBench); the other columns are
-false-positive rates on safe rows of the named sets, except the last (recall).
+false-positive rates on safe rows of the named sets, except the last two (recall).
+``coconot_r`` and ``jailbreak`` are model answers judged as responses: helpful
+answers to sensitive benign questions (the gateway halting them is over-refusal)
+and answers a jailbreak got out of a model (LLM-judged unsafe).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from guardstack.training.export import subject_of  # noqa: E402
 BENIGN = ("test:or_bench_hard", "test:coconot", "test:cyberseceval_frr")
 HARMFUL = ("test:harmbench", "test:strongreject", "test:do_not_answer", "test:advbench")
 SAFE_SHOWN = ("evalonly:oktest", "evalonly:phtest", "evalonly:orfuzz", "evalonly:xstest_zh",
-              "test:k_overrefusal", "test:hatemoji", "test:arena_hard")
-UNSAFE_SHOWN = ("test:reddit_cssrs_suicide",)
+              "test:k_overrefusal", "test:hatemoji", "test:arena_hard",
+              "test:coconot_responses")
+UNSAFE_SHOWN = ("test:reddit_cssrs_suicide", "test:jailbreakbench_responses")
 
 
 def main() -> int:
