@@ -18,7 +18,12 @@ PREFIXES = ("os.environ/", "$env:")
 
 
 class SecretError(ValueError):
-    """A secret reference that cannot be resolved."""
+    """A secret reference that cannot be resolved; ``name`` is the
+    environment variable it names, when it names one."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 def resolve_secret(ref: SecretRef, what: str = "the API key reference") -> str | None:
@@ -39,5 +44,5 @@ def resolve_secret(ref: SecretRef, what: str = "the API key reference") -> str |
 def _env(name: str, what: str) -> str:
     value = os.environ.get(name)
     if not value:
-        raise SecretError(f"environment variable {name} (from {what}) is not set")
+        raise SecretError(f"environment variable {name} (from {what}) is not set", name)
     return value

@@ -92,6 +92,8 @@ def test_the_documented_configs_build_the_guardrail(tmp_path, monkeypatch):
     ({"check_every": 32, "window_tokens": 16}, "window_tokens >= check_every"),
     ({"api_base": "http://127.0.0.1:8000", "api_key": "os.environ/GS_TEST_UNSET_KEY"},
      r"api_key refers to \$GS_TEST_UNSET_KEY, which is not set"),
+    ({"api_base": "http://127.0.0.1:8000", "api_key": "$env:GS_TEST_UNSET_KEY"},
+     r"api_key refers to \$GS_TEST_UNSET_KEY, which is not set"),
     ({"guard": Guard(), "on_error": "closed"}, "its policy decides"),
     ({"guard": Guard(), "api_base": "http://127.0.0.1:8000"}, "'guard' is for in-process mode"),
 ])

@@ -64,7 +64,7 @@ from guardstack.gateway.streaming import Kind, StreamCheck
 from guardstack.guard import Guard, subject_from_messages
 from guardstack.integrations.remote_judge import RemoteJudge
 from guardstack.policy import FailMode, Policy
-from guardstack.secrets import PREFIXES, SecretError, resolve_secret
+from guardstack.secrets import SecretError, resolve_secret
 from guardstack.verdict import Action, Status, Verdict
 
 if TYPE_CHECKING:
@@ -360,9 +360,10 @@ def _api_key(api_key: str | None) -> str | None:
         return os.environ.get("GUARDSTACK_API_KEY") or None
     try:
         return resolve_secret(api_key)
-    except SecretError:
-        name = next((api_key.removeprefix(p) for p in PREFIXES if api_key.startswith(p)), api_key)
-        raise ValueError(f"guardstack: api_key refers to ${name}, which is not set") from None
+    except SecretError as exc:
+        if exc.name is None:
+            raise ValueError(f"guardstack: {exc}") from None
+        raise ValueError(f"guardstack: api_key refers to ${exc.name}, which is not set") from None
 
 
 # -- what to judge -----------------------------------------------------------
