@@ -33,7 +33,7 @@ from fast_quality import _sample  # noqa: E402
 
 from guardstack.classifiers.fast import FastClassifier  # noqa: E402
 from guardstack.training.data import build_mix  # noqa: E402
-from guardstack.training.export import subject_of  # noqa: E402
+from guardstack.training.export import subject_of, threshold_at_fpr  # noqa: E402
 
 BENIGN = ("test:or_bench_hard", "test:coconot", "test:cyberseceval_frr")
 HARMFUL = ("test:harmbench", "test:strongreject", "test:do_not_answer", "test:advbench")
@@ -63,8 +63,7 @@ def main() -> int:
         clf = FastClassifier(None if w == "shipped" else w)
         dets = clf.detect_sync([subject_of(e) for _, e in rows])
         s = np.array([d.scores.get("harm", 0.0) for d in dets])
-        neg = np.sort(s[ben])[::-1]
-        t5 = float(np.nextafter(neg[int(0.05 * len(neg))], 1.0))
+        t5 = threshold_at_fpr(s[ben], 0.05)
         for t, label in ((0.5, "0.5"), (0.9, "0.9"), (t5, f"5%={t5:.2f}")):
             masks = [ben, bad, *((src == n) & (harm == 0) for n in SAFE_SHOWN),
                      *((src == n) & (harm == 1) for n in UNSAFE_SHOWN)]

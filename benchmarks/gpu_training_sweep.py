@@ -58,7 +58,6 @@ SWEEPS = {
 #: hate and abuse sources kept at their scale-1 caps in "train5nh"
 HATE_SOURCES = ("hatecheck", "multilingual_hatecheck", "hatemoji", "toxigen_seeds",
                 "davidson_hate_offensive", "convabuse")
-PROXIES = ("orfuzz", "bio_overrefusal")
 
 
 def configs(sweep: str) -> dict[str, dict]:
@@ -164,15 +163,6 @@ def run_one(work: Path, sweep: str, name: str) -> None:
           mix=mix)
 
 
-def threshold_at(neg, fpr=0.05):
-    import numpy as np
-
-    neg = np.sort(np.asarray(neg))[::-1]
-    k = int(np.floor(fpr * len(neg)))
-    # smallest t with (neg >= t).mean() <= fpr: just above the (k+1)-th largest
-    return float(np.nextafter(neg[k], np.inf)) if len(neg) else 0.0
-
-
 def run(work: Path, sweep: str, deadline: float) -> None:
     t0 = time.time()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -208,7 +198,7 @@ def evaluate(work: Path, sweep: str, done: dict, logs: dict, t0: float) -> None:
     import numpy as np
     import torch
 
-    from guardstack.training.export import negatives_for
+    from guardstack.training.export import negatives_for, threshold_at_fpr
     from guardstack.training.train import (
         average_state_dicts,
         build_model,
@@ -248,7 +238,7 @@ def evaluate(work: Path, sweep: str, done: dict, logs: dict, t0: float) -> None:
         z = predict(model, enc, pad, batch_size=256, device=DEVICE)
         logits[name] = z.astype(np.float16)
         h = z[:, 0]
-        t = threshold_at(h[neg_dev])
+        t = threshold_at_fpr(h[neg_dev], 0.05)
         rec = float((h[pos_dev] >= t).mean())
         per = {}
         for s in sorted(set(src)):

@@ -176,6 +176,18 @@ def choose_threshold(pos: Sequence[float], neg: Sequence[float]) -> dict[str, An
     }
 
 
+def threshold_at_fpr(neg: Sequence[float], fpr: float = TARGET_FPR) -> float:
+    """The lowest threshold that flags at most ``fpr`` of the ``neg`` scores:
+    just above the (k+1)-th highest, k = floor(fpr * n). Used to compare
+    models at one false-positive rate rather than at their calibrated points."""
+    import numpy as np
+
+    ranked = np.sort(np.asarray(neg, dtype=float))[::-1]
+    if not len(ranked):
+        return 0.0
+    return float(np.nextafter(ranked[int(np.floor(fpr * len(ranked)))], np.inf))
+
+
 #: Benign-but-sensitive requests: the over-refusal side of every operating point.
 OVERREFUSAL_SOURCES = frozenset(
     {
