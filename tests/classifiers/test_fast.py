@@ -277,6 +277,47 @@ def test_encode_puts_the_judged_text_first_and_context_newest_first(tok):
     assert set(c.token_type_ids[first_sep + 1 :]) == {1}
 
 
+def test_mark_chunks_starts_every_chunk_with_the_role_marker_and_keeps_the_first(tok):
+    text = " ".join(f"word{i}" for i in range(300))
+    ctx = (Message("user", "a question"),)
+    plain = fast_format.encode(tok, text, "response", ctx, max_length=64)
+    marked = fast_format.encode(tok, text, "response", ctx, max_length=64, mark_chunks=True)
+    marker = tok.encode("assistant:", add_special_tokens=False).ids
+    assert len(plain) > 2 and len(marked) > 2
+    assert marked[0] == plain[0]  # the chunk training sees is the same either way
+    for c in marked:
+        assert c.input_ids[1 : 1 + len(marker)] == marker and len(c) <= 64
+    assert all(c.input_ids[1 : 1 + len(marker)] != marker for c in plain[1:])
+    # no token of the text is lost, and a short text is one chunk as before
+    body = tok.encode(text, add_special_tokens=False).ids
+    assert set(body) <= {t for c in marked for t in c.input_ids}
+    assert fast_format.encode(tok, "hi", "response", mark_chunks=True) == fast_format.encode(
+        tok, "hi", "response")
+
+
+def test_the_weights_config_decides_whether_chunks_are_marked(tmp_path):
+    import shutil
+
+    for f in WEIGHTS_DIR.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["mark_chunks"] = True
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    text = "Sure, here is an overview. " + "The vaccine trains the immune system. " * 40
+    subj = Subject(text, role="response", context=(Message("user", "How do vaccines work?"),))
+    shipped, marked = FastClassifier(), FastClassifier(tmp_path)
+    a = [it.chunk for it in shipped._items(0, text, subj)]
+    b = [it.chunk for it in marked._items(0, text, subj)]
+    marker = shipped._tokenizer.encode("assistant:", add_special_tokens=False).ids
+
+    def starts_marked(c):
+        return c.input_ids[1 : 1 + len(marker)] == marker
+
+    assert len(a) > 1 and a[0] == b[0]
+    assert all(starts_marked(c) for c in b) and not all(starts_marked(c) for c in a)
+
+
 def test_encode_bounds_the_number_of_chunks_and_keeps_both_ends(tok):
     text = "start " + "filler " * 20_000 + "finish"
     chunks = fast_format.encode(tok, text, max_length=64, max_chunks=10)

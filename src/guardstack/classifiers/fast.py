@@ -204,6 +204,7 @@ class FastClassifier:
                 context_tokens=int(self.config.get("context_tokens", fast_format.CONTEXT_TOKENS)),
                 overlap=int(self.config.get("overlap", fast_format.OVERLAP)),
                 max_chunks=int(self.config.get("max_chunks", fast_format.MAX_CHUNKS)),
+                mark_chunks=bool(self.config.get("mark_chunks", False)),
             ):
                 key = (*c.input_ids, -1, *c.token_type_ids)
                 if key not in scored:

@@ -73,6 +73,7 @@ def encode(
     context_tokens: int = CONTEXT_TOKENS,
     overlap: int = OVERLAP,
     max_chunks: int = MAX_CHUNKS,
+    mark_chunks: bool = False,
 ) -> list[Chunk]:
     """Encode one subject into chunks of at most ``max_length`` tokens
     (``tokenizer`` is a ``tokenizers.Tokenizer``).
@@ -80,13 +81,23 @@ def encode(
     The judged text is split by tokens with ``overlap``; every chunk carries
     the same context. When a text needs more than ``max_chunks`` chunks,
     evenly spaced chunks (always the first and the last) are kept so cost
-    stays bounded for megabyte inputs."""
+    stays bounded for megabyte inputs.
+
+    ``mark_chunks`` starts every chunk with the role marker, not only the
+    first: without it, the middle of a long answer reads like a user's
+    request. The first chunk is the same either way."""
     cls_id = _special(tokenizer, "[CLS]")
     sep_id = _special(tokenizer, "[SEP]")
     a_ids = tokenizer.encode(judged_text(text, role), add_special_tokens=False).ids
+    marker: list[int] = []
+    if mark_chunks:
+        marker = tokenizer.encode(judged_text("", role), add_special_tokens=False).ids
+        if a_ids[: len(marker)] != marker:  # a text that merges with the marker
+            marker = []
+        a_ids = a_ids[len(marker) :]
     ctx = context_text(context)
     ctx_ids = tokenizer.encode(ctx, add_special_tokens=False).ids[:context_tokens] if ctx else []
-    room = max_length - 2 - (len(ctx_ids) + 1 if ctx_ids else 0)
+    room = max_length - 2 - (len(ctx_ids) + 1 if ctx_ids else 0) - len(marker)
     room = max(room, 8)
     step = max(room - overlap, 1)
     starts = list(range(0, max(len(a_ids) - overlap, 1), step)) if len(a_ids) > room else [0]
@@ -96,7 +107,7 @@ def encode(
         starts = [starts[i] for i in picks]
     chunks = []
     for s in starts:
-        piece = a_ids[s : s + room]
+        piece = [*marker, *a_ids[s : s + room]]
         ids = [cls_id, *piece, sep_id]
         types = [0] * len(ids)
         if ctx_ids:

