@@ -28,9 +28,10 @@ Selection rule of the first sweeps (fixed before any run, guardstack's own data 
 OKTest, PHTest, XSTest-zh and the test splits are reported, never used to choose.
 
 The issue-5 sweeps (``overrefusal_recipes``, ``overrefusal_fp32``, ``chunks``)
-choose differently, also fixed before their runs: among the soups, those within
-1 point of the shipped recipe's soup on dev recall and 3 points on JailbreakBench
-answers found, the one with the lowest mean false-positive rate on ORFuzz,
+(and ``chunks_many``, not yet run) choose differently, also fixed before their
+runs: among the soups, those within 1 point of the reference soup (the shipped
+recipe's; in ``chunks_many`` the chunk recipe's) on dev recall and 3 points on
+JailbreakBench answers found, the one with the lowest mean false-positive rate on ORFuzz,
 bio_overrefusal, helpful CoCoNot answers (dev split) and the safe explanatory
 probes (``explanatory_probes.jsonl``). Figures and what they showed:
 docs/model-card.md ("GPU sweep", "Every chunk judged, first chunks trained").
@@ -82,12 +83,17 @@ SWEEPS = {
     # only. m: later chunks trained too, every chunk starting with the role marker
     "chunks": [("r1", "train1", (13, 14, 15), 13),
                ("r1m", "train1", (13, 14, 15), 13, {"later_chunks": 3, "mark_chunks": True})],
+    # next (not yet run): more seeds of the chunk recipe, with and without A+D,
+    # so a soup averages out the prompt side's seed-to-seed swings
+    "chunks_many": [(g, mix, (13, 14, 15, 16, 17, 18), 13,
+                     {"later_chunks": 3, "mark_chunks": True})
+                    for g, mix in (("r1m", "train1"), ("rADm", "trainAD"))],
 }
 #: sweeps whose runs train without TF32 matrix products
 FP32 = {"overrefusal_fp32"}
 #: how ``evaluate`` picks the candidate whose weights come back
 CHOOSE = {name: "soups_overrefusal"
-          for name in ("overrefusal_recipes", "overrefusal_fp32", "chunks")}
+          for name in ("overrefusal_recipes", "overrefusal_fp32", "chunks", "chunks_many")}
 #: recipe A: every CoCoNot answer and JailbreakBench response the train split holds
 ANSWER_CAPS = {"coconot_responses": 700, "jailbreakbench_responses": 1300}
 #: recipe D: questions that explain a harmful phenomenon (benign), appended to the
@@ -494,7 +500,8 @@ def choose_overrefusal(table: dict) -> str:
                 if per.get(s, {}).get("fpr") is not None]
         row["overrefusal"] = round(sum(fprs) / len(fprs), 4) if fprs else None
     soups = [n for n in table if n.startswith("soup_")] or list(table)
-    ref = table.get("soup_r1") or table.get("soup_r1fp32") or table[soups[0]]
+    ref = next((table[n] for n in ("soup_r1", "soup_r1fp32", "soup_r1m") if n in table),
+               table[soups[0]])
 
     def keeps(row: dict) -> bool:
         ok = row["dev_recall_at_5"] >= ref["dev_recall_at_5"] - 0.01
