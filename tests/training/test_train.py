@@ -169,4 +169,4 @@ def test_bad_continuation_flags_are_clear_errors(tmp_path, capsys, flags, messag
     rc = main(["train", "--data-dir", str(data), "--out", str(tmp_path / "o"), *flags])
     assert rc == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "o" / "model.pt").exists()
+    assert not (tmp_path / "o").exists()  # refused before anything was written

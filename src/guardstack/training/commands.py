@@ -93,12 +93,12 @@ def run_train(args: argparse.Namespace) -> int:
     from guardstack.training.export import build_weights
     from guardstack.training.train import train
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.init_from and not Path(args.init_from).exists():
         return report_error(f"--init-from {args.init_from} not found")
     if args.later_chunks < 0:
         return report_error("--later-chunks must be 0 or more")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     if args.checkpoint:
         state = Path(args.checkpoint)
         if not state.exists():
