@@ -413,8 +413,9 @@ def evaluate(work: Path, sweep: str, done: dict, logs: dict, t0: float) -> None:
     tok = load_tokenizer(base / "tokenizer.json")
     pad = tok.token_to_id("[PAD]") or 0
     # every chunk of a row is scored and the highest score kept, as inference does
+    group_opts = {c["group"]: c["opts"] for c in cfgs.values()}
     encs = {}
-    for mark in (False, True):
+    for mark in sorted({bool(o.get("mark_chunks")) for o in group_opts.values()}):
         enc, owner = [], []
         for i, e in enumerate(rows):
             for c in fast_format.encode(tok, e.text, e.role, e.context, max_length=96,
@@ -422,7 +423,6 @@ def evaluate(work: Path, sweep: str, done: dict, logs: dict, t0: float) -> None:
                 enc.append([c.input_ids, c.token_type_ids])
                 owner.append(i)
         encs[mark] = (enc, np.array(owner))
-    group_opts = {c["group"]: c["opts"] for c in cfgs.values()}
     logits = {}
     table = {}
     for name, path in cands.items():

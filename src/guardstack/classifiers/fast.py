@@ -82,6 +82,15 @@ class FastClassifier:
             raise FileNotFoundError(f"no fast-classifier weights in {self.weights_dir}")
         self.config: dict[str, Any] = json.loads(cfg_path.read_text())
         self.labels: tuple[str, ...] = tuple(self.config["labels"])
+        cfg = self.config
+        # how the weights were trained to read text: read once, used per chunk
+        self._encode_kw: dict[str, Any] = {
+            "max_length": int(cfg.get("max_length", fast_format.MAX_LENGTH)),
+            "context_tokens": int(cfg.get("context_tokens", fast_format.CONTEXT_TOKENS)),
+            "overlap": int(cfg.get("overlap", fast_format.OVERLAP)),
+            "max_chunks": int(cfg.get("max_chunks", fast_format.MAX_CHUNKS)),
+            "mark_chunks": bool(cfg.get("mark_chunks", False)),
+        }
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         tok = Tokenizer.from_file(str(self.weights_dir / "tokenizer.json"))
@@ -195,17 +204,7 @@ class FastClassifier:
         # a chunk whose tokens were already scored would score the same.
         scored: set[tuple[int, ...]] = set()
         for vi, v in enumerate(seen[:MAX_VARIANTS]):
-            for c in fast_format.encode(
-                self._tokenizer,
-                v,
-                role,
-                s.context,
-                max_length=int(self.config.get("max_length", fast_format.MAX_LENGTH)),
-                context_tokens=int(self.config.get("context_tokens", fast_format.CONTEXT_TOKENS)),
-                overlap=int(self.config.get("overlap", fast_format.OVERLAP)),
-                max_chunks=int(self.config.get("max_chunks", fast_format.MAX_CHUNKS)),
-                mark_chunks=bool(self.config.get("mark_chunks", False)),
-            ):
+            for c in fast_format.encode(self._tokenizer, v, role, s.context, **self._encode_kw):
                 key = (*c.input_ids, -1, *c.token_type_ids)
                 if key not in scored:
                     scored.add(key)

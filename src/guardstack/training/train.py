@@ -111,11 +111,13 @@ def later_chunk_rows(
     a model trained on first chunks only has never seen the middle of an
     answer. Only answers and safe prompts lend their later chunks: the rest
     of a harmful prompt may be nothing but its framing."""
-    rng = random.Random(seed)
     enc: list[list[list[int]]] = []
     owner: list[int] = []
+    if per_example <= 0:
+        return enc, owner
+    rng = random.Random(seed)
     for i, e in enumerate(examples):
-        if per_example <= 0 or (e.harm and e.role != "response"):
+        if e.harm and e.role != "response":
             continue
         chunks = fast_format.encode(
             tok, e.text, e.role, e.context, max_length=max_length, mark_chunks=mark_chunks
