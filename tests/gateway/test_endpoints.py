@@ -9,6 +9,7 @@ from tests.gateway.standins import BrokenDetector, MarkerDetector, marker_guard,
 
 from guardstack import taxonomy
 from guardstack.classifiers.base import Message
+from guardstack.gateway.auth import Identity, StaticKeys
 from guardstack.guard import Guard
 
 
@@ -75,6 +76,30 @@ def test_moderations_with_a_failing_classifier_report_the_status(run_gateway):
     r = httpx.post(gw.url + "/v1/moderations", json={"input": "hello"}).json()
     assert r["results"][0]["guardstack"]["status"] == "error"
     assert r["results"][0]["flagged"] is True  # fail-closed
+
+
+def test_embeddings_bad_input_and_admission(run_gateway):
+    """Checked before anything goes upstream (the upstream here is a closed
+    port: an admitted request is answered 502)."""
+    keys = StaticKeys({"gs-ann": Identity("ann"), "gs-bob": Identity("bob")},
+                      states={"bob": "suspended"})
+    gw = run_gateway(closed(), guard=marker_guard("x"), keys=keys, states=keys, open=False)
+    url, ann = gw.url + "/v1/embeddings", {"authorization": "Bearer gs-ann"}
+    for body, param in [({"input": "hi"}, "model"), ({"model": "e"}, "input"),
+                        ({"model": "e", "input": []}, "input"),
+                        ({"model": "e", "input": {"text": "hi"}}, "input"),
+                        ({"model": "e", "input": ["hi", 3.5]}, "input[1]"),
+                        ({"model": "e", "input": ["hi", []]}, "input[1]"),
+                        ({"model": "e", "input": [[1, 2], [True]]}, "input[1]")]:
+        r = httpx.post(url, json=body, headers=ann)
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, body
+    assert httpx.post(url, json={"model": "e", "input": "hi"}).status_code == 401
+    r = httpx.post(url, json={"model": "e", "input": "hi"},
+                   headers={"authorization": "Bearer gs-bob"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended"
+    for ok in ("hi", ["hi", "there"], [1, 2, 3], [[1, 2], [3]], ["hi", [4, 5]]):
+        r = httpx.post(url, json={"model": "e", "input": ok}, headers=ann)
+        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_unavailable", ok
 
 
 def test_healthz_and_readyz_without_upstream(run_gateway):

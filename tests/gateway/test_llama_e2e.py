@@ -189,6 +189,36 @@ def test_models_are_proxied(llama_server, run_gateway, client):
     assert MODEL_ALIAS in ids
 
 
+def test_embeddings_are_forwarded_unjudged(llama_embedding_server, run_gateway, client):
+    """The upstream's vectors come back as the upstream computed them; the
+    detector never sees the input and the exchange keeps none of it."""
+    detector = MarkerDetector("MARKER")
+    gw = run_gateway(llama_embedding_server, guard=Guard(policy_yaml(), detector=detector))
+    texts = ["What do mitochondria do?", "a MARKER text"]
+    direct = client(llama_embedding_server.removesuffix("/v1")).embeddings.create(
+        model=MODEL_ALIAS, input=texts)
+    via = client(gw.url).embeddings.create(model=MODEL_ALIAS, input=texts)
+    assert len(via.data) == 2
+    assert [d.embedding for d in via.data] == [d.embedding for d in direct.data]
+    assert not detector.calls
+    [ex] = gw.wait_for_exchanges(1)
+    assert (ex.endpoint, ex.status_code, ex.model) == ("embeddings", 200, MODEL_ALIAS)
+    assert ex.prompt_text is None and ex.response_text is None and not ex.prompt_verdicts
+    assert ex.upstream_ms and ex.upstream_ms > 0
+
+
+def test_embedding_errors_of_the_upstream_pass_through(llama_server, run_gateway):
+    # The plain server is not loaded for embeddings and says so with an error.
+    gw = run_gateway(llama_server, guard=marker_guard("x"))
+    body = {"model": MODEL_ALIAS, "input": "hello"}
+    direct = httpx.post(llama_server + "/embeddings", json=body, timeout=60)
+    via = httpx.post(gw.url + "/v1/embeddings", json=body, timeout=60)
+    assert direct.status_code >= 400
+    assert (via.status_code, via.content) == (direct.status_code, direct.content)
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.status_code == direct.status_code and ex.error.startswith("upstream ")
+
+
 def test_upstream_errors_pass_through_with_status_and_body(llama_server, run_gateway):
     gw = run_gateway(llama_server, guard=marker_guard("x"))
     bad = {"model": MODEL_ALIAS, "messages": STORY, "temperature": "very hot"}

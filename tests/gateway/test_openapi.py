@@ -108,6 +108,10 @@ def test_request_schemas_reject_what_the_gateway_rejects():
     assert not v.is_valid({"messages": [{"role": "user", "content": "hi"}]})  # no model
     assert not schema_validator("CompletionRequest").is_valid({"model": "m", "prompt": 3})
     assert not schema_validator("ModerationRequest").is_valid({"input": []})
+    embedding = schema_validator("EmbeddingRequest")
+    assert not embedding.is_valid({"input": "hi"})                          # no model
+    assert not embedding.is_valid({"model": "e", "input": ["hi", 3.5]})
+    assert embedding.is_valid({"model": "e", "input": [[1, 2], "hi"]})
 
 
 def test_openai_client_requests_match_the_request_schemas(run_gateway):
@@ -133,20 +137,23 @@ def test_openai_client_requests_match_the_request_schemas(run_gateway):
             # Admitted, checked and forwarded: the closed upstream is the only failure.
             assert err.value.status_code == 502, err.value.body
             assert_valid("Error", err.value.response.json())
+        with pytest.raises(openai.APIStatusError) as err:
+            c.embeddings.create(model="e", input=["Hello", "again"])
+        assert err.value.status_code == 502
         c.moderations.create(input="Hello")
         c.moderations.create(input=["Hello", "a MARKER text"])
         with pytest.raises(openai.APIStatusError) as err:
             c.models.list()
         assert err.value.status_code == 502
-    exchanges = gw.wait_for_exchanges(7)
+    exchanges = gw.wait_for_exchanges(8)
     bodies = {"chat.completions": "ChatCompletionRequest", "completions": "CompletionRequest",
-              "moderations": "ModerationRequest"}
+              "moderations": "ModerationRequest", "embeddings": "EmbeddingRequest"}
     checked = 0
     for ex in exchanges:
         if ex.endpoint in bodies:
             assert_valid(bodies[ex.endpoint], ex.request)
             checked += 1
-    assert checked == 6
+    assert checked == 7
     assert exchanges[0].conversation_id == "conv-1"  # the documented header is honoured
 
 

@@ -41,7 +41,8 @@ def default_threads() -> int:
 
 
 def server_command(model: Path, port: int, *, threads: int | None = None,
-                   n_ctx: int = 2048, alias: str = MODEL_ALIAS) -> list[str]:
+                   n_ctx: int = 2048, alias: str = MODEL_ALIAS,
+                   embedding: bool = False) -> list[str]:
     if importlib.util.find_spec("llama_cpp") is None:
         raise UpstreamUnavailable("llama_cpp is not importable: pip install "
                                   "'llama-cpp-python[server]' (compiles llama.cpp once)")
@@ -51,4 +52,6 @@ def server_command(model: Path, port: int, *, threads: int | None = None,
             "--verbose", "False",
             # Queue concurrent requests instead of cutting the running one off
             # (llama-cpp-python's default; vLLM and Ollama never do that).
-            "--interrupt_requests", "False"]
+            "--interrupt_requests", "False",
+            # /v1/embeddings answers only when the model is loaded for it
+            "--embedding", str(embedding)]

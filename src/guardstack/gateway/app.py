@@ -388,6 +388,31 @@ class Gateway:
         model = exchange.model or f"guardstack-{self.judge.detector_name}"
         return JSONResponse(moderation.response(judgements, model))
 
+    async def embeddings(self, request: Request) -> Response:
+        exchange = Exchange("embeddings")
+        return await self._guarded(exchange, lambda r: self._embed(r, exchange), request)
+
+    async def _embed(self, request: Request, exchange: Exchange) -> Response:
+        """Forwarded after the key, the account state and the rate limit; the
+        input is neither judged nor stored. Embedding inputs are mostly
+        documents being indexed, not a user's requests: judging them as
+        prompts would refuse a security team's knowledge base, and storing
+        them would file a corpus among the user's messages for layer 3. The
+        exchange is recorded (who, when, status, latency) without them."""
+        identity = await self._identify(request, exchange)
+        body = await validation.read_json(request, self.settings.max_body_bytes)
+        validation.embedding_inputs(body)
+        await self._admit(identity, body, exchange)
+        exchange.model = body["model"]
+        exchange.request = body  # the event keeps only its sampling params: no input
+        response, seconds = await self.upstream.open("POST", "embeddings", body)
+        exchange.upstream_ms = seconds * 1000
+        if response.status_code >= 400:
+            return await self._passthrough(response, exchange)
+        raw = await self.upstream.read(response)
+        media = response.headers.get("content-type", "application/json")
+        return Response(raw, status_code=response.status_code, media_type=media)
+
     async def models(self, request: Request) -> Response:
         exchange = Exchange("models")
         return await self._guarded(exchange, lambda r: self._models(r, exchange), request)
@@ -429,8 +454,8 @@ def _last_finish(check: StreamCheck) -> str | None:
     return "stop" if check.choices and all(c.finished for c in check.choices.values()) else None
 
 
-_ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/moderations",
-              "/healthz", "/readyz", "/metrics", "/openapi.json"}
+_ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
+              "/v1/moderations", "/healthz", "/readyz", "/metrics", "/openapi.json"}
 
 
 class _CountRequests:
@@ -488,6 +513,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
             Route("/v1/chat/completions", gw.chat_completions, methods=["POST"]),
             Route("/v1/completions", gw.completions, methods=["POST"]),
             Route("/v1/moderations", gw.moderations, methods=["POST"]),
+            Route("/v1/embeddings", gw.embeddings, methods=["POST"]),
             Route("/v1/models", gw.models, methods=["GET"]),
             Route("/healthz", gw.healthz, methods=["GET"]),
             Route("/readyz", gw.readyz, methods=["GET"]),

@@ -296,6 +296,27 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+        "EmbeddingRequest": {
+            "type": "object", "required": ["model", "input"], "additionalProperties": True,
+            "description": "Forwarded as sent; the input is neither judged nor stored.",
+            "properties": {
+                "model": {"type": "string"},
+                "input": {"oneOf": [
+                    {"type": "string"},
+                    {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+                    {"type": "array", "minItems": 1, "items": {"oneOf": [
+                        {"type": "string"},
+                        {"type": "array", "minItems": 1, "items": {"type": "integer"}}]}}]},
+                "user": {"type": "string"},
+            },
+        },
+        "EmbeddingList": {
+            "type": "object", "additionalProperties": True,
+            "description": "The upstream's answer, passed through as is.",
+            "properties": {"object": {"type": "string"}, "data": {
+                "type": "array", "items": {"type": "object", "required": ["embedding"],
+                                           "additionalProperties": True}}},
+        },
         "ModelList": {
             "type": "object", "additionalProperties": True,
             "description": "The upstream's answer, passed through as is.",
@@ -412,6 +433,22 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "One result per input.", "content": {
                 "application/json": {"schema": _ref("ModerationResponse")}}},
                 **_errors(400, 401, 403, 413, 429, 500, 503)},
+        }},
+        "/v1/embeddings": {"post": {
+            "operationId": "createEmbedding", "tags": ["OpenAI-compatible"],
+            "summary": "Embeddings, forwarded to the upstream after the key, account state "
+                       "and rate limit",
+            "description": "An embedding is read by programs, not people, and its inputs are "
+                           "mostly documents being indexed: the input is neither judged nor "
+                           "stored (the exchange is recorded without it).",
+            "security": bearer,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _ref("EmbeddingRequest"),
+                "example": {"model": "nomic-embed-text", "input": ["How do vaccines work?"]}}}},
+            "responses": {"200": {"description": "The upstream's embeddings.", "content": {
+                "application/json": {"schema": _ref("EmbeddingList")}}},
+                **_errors(400, 401, 403, 413, 429, 500, 502, 503, 504),
+                "default": _PASSTHROUGH},
         }},
         "/v1/models": {"get": {
             "operationId": "listModels", "tags": ["OpenAI-compatible"],

@@ -63,6 +63,13 @@ def _type_error(param: str, expected: str, value: Any) -> GatewayError:
                         code="invalid_type", param=param)
 
 
+def required(body: dict[str, Any], param: str) -> Any:
+    if param not in body:
+        raise GatewayError(400, f"Missing required parameter: '{param}'.",
+                           code="missing_required_parameter", param=param)
+    return body[param]
+
+
 def check_common(body: dict[str, Any]) -> None:
     model = body.get("model")
     if model is None:
@@ -101,10 +108,7 @@ def content_text(content: Any, param: str) -> str:
 
 def chat_messages(body: dict[str, Any]) -> list[Message]:
     check_common(body)
-    if "messages" not in body:
-        raise GatewayError(400, "Missing required parameter: 'messages'.",
-                           code="missing_required_parameter", param="messages")
-    raw = body["messages"]
+    raw = required(body, "messages")
     if isinstance(raw, list) and not raw:
         raise GatewayError(400, "'messages' must not be empty.", code="invalid_value",
                            param="messages")
@@ -132,10 +136,7 @@ def message_list(raw: Any, param: str) -> list[Message]:
 
 def completion_prompts(body: dict[str, Any]) -> list[str]:
     check_common(body)
-    if "prompt" not in body:
-        raise GatewayError(400, "Missing required parameter: 'prompt'.",
-                           code="missing_required_parameter", param="prompt")
-    prompt = body["prompt"]
+    prompt = required(body, "prompt")
     if isinstance(prompt, str):
         return [prompt]
     if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
@@ -168,10 +169,7 @@ def moderation_subjects(body: dict[str, Any]) -> list[Subject]:
 
 
 def moderation_inputs(body: dict[str, Any]) -> list[str]:
-    if "input" not in body:
-        raise GatewayError(400, "Missing required parameter: 'input'.",
-                           code="missing_required_parameter", param="input")
-    value = body["input"]
+    value = required(body, "input")
     if isinstance(value, str):
         return [value]
     if isinstance(value, list) and value:
@@ -191,3 +189,26 @@ def moderation_inputs(body: dict[str, Any]) -> list[str]:
                 raise _type_error(f"input[{i}]", "a string or a text part", item)
         return out
     raise _type_error("input", "a string or a non-empty array", value)
+
+
+def embedding_inputs(body: dict[str, Any]) -> int:
+    """How many inputs an embeddings request carries, after checking the
+    shapes OpenAI's schema allows: a string, an array of strings, an array of
+    token ids, or an array of token-id arrays. Nothing is judged: an
+    embedding is read by programs, not people."""
+    check_common(body)
+    value = required(body, "input")
+    if isinstance(value, str):
+        return 1
+    if not isinstance(value, list) or not value:
+        raise _type_error("input", "a string or a non-empty array", value)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return 1  # one text as token ids
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            continue
+        if (isinstance(item, list) and item
+                and all(isinstance(t, int) and not isinstance(t, bool) for t in item)):
+            continue
+        raise _type_error(f"input[{i}]", "a string or a non-empty array of token ids", item)
+    return len(value)
