@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.gateway.scripted import ScriptedUpstream
 from tests.gateway.serving import Running, serve_app
 
 from guardstack.gateway.app import create_app
@@ -36,3 +37,12 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
 
     with stack:
         yield start
+
+
+@pytest.fixture
+def scripted() -> Iterator[list[ScriptedUpstream]]:
+    """Scripted upstreams made with ``scripted.upstream(...)``; closed after the test."""
+    servers: list[ScriptedUpstream] = []
+    yield servers
+    for s in servers:
+        s.close()

@@ -202,3 +202,20 @@ async def test_broken_classifier_fails_open_or_closed_in_process(on_error, use_g
     else:
         with pytest.raises(ContentFilterError, match="classifier exploded"):
             await unreachable_model(dead_url, EVERYDAY)
+
+
+async def test_unsafe_reasoning_blocks_the_answer_after_the_model(use_guardrail):
+    """A reasoning model's chain of thought is judged with its answer (the
+    answer alone is harmless here); built by hand, SmolLM2 has none."""
+    from litellm.types.utils import Choices, Message, ModelResponse
+
+    guardrail = use_guardrail(guard=marker_guard("cat", roles=("response",)))
+    reply = ModelResponse(id="c1", model="m", choices=[Choices(
+        index=0, finish_reason="stop",
+        message=Message(content="Here it is.", reasoning_content="They want a cat story."))])
+    with pytest.raises(ContentFilterError):
+        await guardrail.async_post_call_success_hook({"messages": STORY}, None, reply)
+    clean = ModelResponse(id="c2", model="m", choices=[Choices(
+        index=0, finish_reason="stop",
+        message=Message(content="Here it is.", reasoning_content="They want a story."))])
+    assert await guardrail.async_post_call_success_hook({"messages": STORY}, None, clean) is None

@@ -175,3 +175,46 @@ async def test_text_completion_stream_halts_with_a_text_completion_chunk(use_gua
     assert "cat" not in shown
     assert isinstance(out[-1], TextCompletionResponse)
     assert out[-1].choices[0].finish_reason == "content_filter"
+
+
+def reasoning_stream(*deltas: dict[str, Any]) -> Any:
+    """A reasoning model's stream as litellm yields it (SmolLM2 has none)."""
+    from litellm.types.utils import Delta, StreamingChoices
+
+    chunks = [ModelResponseStream(id="c1", model="m", choices=[
+        StreamingChoices(index=0, delta=Delta(**d))]) for d in deltas]
+    chunks.append(ModelResponseStream(id="c1", model="m", choices=[
+        StreamingChoices(index=0, delta=Delta(), finish_reason="stop")]))
+
+    async def gen() -> Any:
+        for c in chunks:
+            yield c
+    return gen()
+
+
+async def test_unsafe_reasoning_halts_before_it_reaches_the_client(use_guardrail):
+    guardrail = use_guardrail(guard=marker_guard("cat", roles=("response",)),
+                              hold_back=4, check_every=4)
+    words = [" The", " user", " asks", " about", " a", " cat", " so", " I", " answer."]
+    stream = reasoning_stream(*({"reasoning_content": w} for w in words),
+                              {"content": "Here it is."})
+    out = [c async for c in guardrail.guard_stream(stream, {"messages": STORY})]
+    shown = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or ""
+                    for c in out if c.choices)
+    assert "cat" not in shown and text_of(out) == ""
+    assert finish_reasons(out) == ["content_filter"]
+
+
+async def test_unsafe_tool_arguments_halt_the_stream(use_guardrail):
+    guardrail = use_guardrail(guard=marker_guard("cat", roles=("response",)),
+                              hold_back=4, check_every=4)
+    first = {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "note", "arguments": ""}}
+    fragments = ['{"text": "', "a", " cat", " story", '"}']
+    stream = reasoning_stream({"tool_calls": [first]}, *(
+        {"tool_calls": [{"index": 0, "function": {"arguments": f}}]} for f in fragments))
+    out = [c async for c in guardrail.guard_stream(stream, {"messages": STORY})]
+    args = "".join(tc.function.arguments or "" for c in out if c.choices
+                   for tc in c.choices[0].delta.tool_calls or ())
+    assert "cat" not in args
+    assert finish_reasons(out) == ["content_filter"]

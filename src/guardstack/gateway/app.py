@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import moderation, openapi, sse, validation
+from guardstack.gateway import moderation, openapi, output_text, sse, validation
 from guardstack.gateway.auth import AccountStates, Authenticator, Identity, KeyLookup
 from guardstack.gateway.errors import (
     GatewayError,
@@ -40,7 +40,7 @@ from guardstack.gateway.ratelimit import RateLimiter
 from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.settings import GatewaySettings
-from guardstack.gateway.streaming import Kind, StreamCheck
+from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
 from guardstack.gateway.upstream import Upstream
 from guardstack.verdict import Action
 
@@ -263,7 +263,7 @@ class Gateway:
                 # finish_reason "content_filter". Clients read it like any other.
                 choice["finish_reason"] = "content_filter"
                 if kind == "chat" and isinstance(choice.get("message"), dict):
-                    choice["message"]["content"] = self.settings.blocked_message
+                    output_text.withhold(choice["message"], self.settings.blocked_message)
                 else:
                     choice["text"] = self.settings.blocked_message
                 exchange.finish_reason = "content_filter"
@@ -303,8 +303,8 @@ class Gateway:
         ended = False
 
         def send(chunk: dict[str, Any]) -> bytes:
-            tokens = sum(1 for c in chunk.get("choices") or () if isinstance(c, dict)
-                         and check._text(c))
+            tokens = sum(1 for c in chunk.get("choices") or ()
+                         if chunk_channels(c, check.kind))
             if tokens and exchange.ttft_ms is None:
                 exchange.ttft_ms = (time.perf_counter() - started) * 1000
             exchange.tokens_streamed += tokens
@@ -443,10 +443,8 @@ def _choice_text(choice: Any, kind: Kind) -> str:
     if not isinstance(choice, dict):
         return ""
     if kind == "chat":
-        message = choice.get("message")
-        content = message.get("content") if isinstance(message, dict) else None
-    else:
-        content = choice.get("text")
+        return output_text.message_text(choice.get("message"))
+    content = choice.get("text")
     return content if isinstance(content, str) else ""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guardstack.classifiers.base import Message, Subject
+from guardstack.gateway import output_text
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.recorder import Exchange
 from guardstack.verdict import Action
@@ -42,6 +43,18 @@ class _Choice:
     tokens: list[str] = field(default_factory=list)
     unchecked: int = 0
     finished: bool = False
+    channel: str | None = None   # reasoning, content or tool: the last one seen
+
+
+def chunk_channels(choice: Any, kind: Kind) -> list[tuple[str, str]]:
+    """``(channel, text)`` of one streamed choice: a chat delta's reasoning,
+    content and tool arguments (:mod:`output_text`), or a completion's text."""
+    if not isinstance(choice, dict):
+        return []
+    if kind == "chat":
+        return output_text.channels(choice.get("delta"))
+    text = choice.get("text")
+    return [("content", text)] if isinstance(text, str) and text else []
 
 
 class StreamCheck:
@@ -63,13 +76,17 @@ class StreamCheck:
         self.last_chunk: dict[str, Any] = {}
         self.judgements: list[Judgement] = []
 
-    def _text(self, choice: dict[str, Any]) -> str:
-        if self.kind == "chat":
-            delta = choice.get("delta") or {}
-            content = delta.get("content") if isinstance(delta, dict) else None
-        else:
-            content = choice.get("text")
-        return content if isinstance(content, str) else ""
+    def _text(self, choice: dict[str, Any], state: _Choice) -> str:
+        """The chunk's text over every channel, with a blank line where the
+        model moves from one channel to another, so the judged window reads
+        as the client shows it."""
+        parts = []
+        for channel, text in chunk_channels(choice, self.kind):
+            if state.channel is not None and channel != state.channel:
+                text = "\n\n" + text
+            state.channel = channel
+            parts.append(text)
+        return "".join(parts)
 
     async def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """Take one upstream chunk; return the chunks to send the client now."""
@@ -82,7 +99,7 @@ class StreamCheck:
                 continue
             index = raw.get("index", 0)
             state = self.choices.setdefault(index if isinstance(index, int) else 0, _Choice())
-            text = self._text(raw)
+            text = self._text(raw, state)
             if text:
                 state.tokens.append(text)
                 state.unchecked += 1

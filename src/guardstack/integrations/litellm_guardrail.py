@@ -56,6 +56,7 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
+from guardstack.gateway import output_text
 from guardstack.gateway.errors import blocked, blocked_prompt
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
@@ -411,13 +412,31 @@ def _response_texts(response: Any) -> list[str]:
     texts = []
     for choice in getattr(response, "choices", None) or ():
         message = getattr(choice, "message", None)
-        if message is not None:
-            text = getattr(message, "content", None)
-        else:  # a text completion
-            text = getattr(choice, "text", None)
+        text: Any = (output_text.message_text(_channel_fields(message))  # every channel
+                     if message is not None else getattr(choice, "text", None))
         if isinstance(text, str) and text:
             texts.append(text)
     return texts
+
+
+def _channel_fields(message: Any) -> dict[str, Any]:
+    """A LiteLLM ``Message`` or ``Delta`` as the OpenAI dict that
+    :mod:`guardstack.gateway.output_text` reads: content, reasoning, tool
+    call arguments."""
+    out: dict[str, Any] = {}
+    for name in ("content", *output_text.REASONING_FIELDS):
+        value = getattr(message, name, None)
+        if isinstance(value, str):
+            out[name] = value
+    calls = getattr(message, "tool_calls", None)
+    if isinstance(calls, list):
+        out["tool_calls"] = [
+            {"function": {"arguments": getattr(getattr(c, "function", None), "arguments", None)}}
+            for c in calls]
+    legacy = getattr(message, "function_call", None)
+    if legacy is not None:
+        out["function_call"] = {"arguments": getattr(legacy, "arguments", None)}
+    return out
 
 
 # -- stream chunks -----------------------------------------------------------
@@ -436,10 +455,10 @@ def _chunk_event(chunk: Any) -> dict[str, Any] | None:
     out = []
     for c in choices:
         delta = getattr(c, "delta", None)
-        text = getattr(delta, "content", None) if delta is not None else getattr(c, "text", None)
-        content = text if isinstance(text, str) else None
+        text = getattr(c, "text", None)
         out.append({"index": getattr(c, "index", 0) or 0,
-                    "delta": {"content": content}, "text": content,
+                    "delta": _channel_fields(delta) if delta is not None else {},
+                    "text": text if isinstance(text, str) else None,
                     "finish_reason": getattr(c, "finish_reason", None)})
     event: dict[str, Any] = {"choices": out, _ORIGINAL: chunk}
     for key in ("id", "created", "model"):
