@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from guardstack.cli import main
 
 
@@ -30,3 +32,20 @@ def test_a_closed_pipe_ends_quietly():
     )
     assert len(proc.stdout) == 10
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_server_urls_without_a_path_mean_their_v1_api(capsys):
+    from guardstack.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["model-eval", "--upstream", "http://127.0.0.1:8080/",
+                              "--gateway-url", "http://127.0.0.1:8000", "--model", "m"])
+    assert (args.upstream, args.gateway_url) == ("http://127.0.0.1:8080/v1",
+                                                  "http://127.0.0.1:8000/v1")
+    args = parser.parse_args(["model-eval", "--upstream", "https://h/openai/v1", "--model", "m"])
+    assert args.upstream == "https://h/openai/v1"  # a path is kept as given
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        main(["model-eval", "--upstream", "127.0.0.1:8080", "--model", "m"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--upstream" in err and "http(s)://host" in err and "Traceback" not in err

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from guardstack.urls import normalize_base_url
+
 
 def _int(text: str) -> int:
     try:
@@ -35,3 +37,12 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def base_url(text: str) -> str:
+    """An OpenAI-compatible server's base URL; a bare ``http://host:port``
+    gets ``/v1``, where vLLM, llama.cpp's server and Ollama serve it."""
+    try:
+        return normalize_base_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

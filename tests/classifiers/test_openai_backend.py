@@ -258,7 +258,7 @@ def test_base_url_normalization(url, expected):
 
 @pytest.mark.parametrize("url", ["gpu:8000", "ftp://gpu", ""])
 def test_bad_base_url_is_a_clear_error(url):
-    with pytest.raises(ValueError, match="backend URL"):
+    with pytest.raises(ValueError, match=r"must be http\(s\)://host"):
         normalize_base_url(url)
 
 

@@ -30,8 +30,10 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
         # are about timeouts set their own.
         settings.setdefault("upstream_timeout", 600)
         recorder = MemoryRecorder()
+        probe = settings.pop("probe_upstream", False)
         app = create_app(GatewaySettings(upstream=upstream, **settings), guard=guard,
-                         recorder=recorder, keys=keys, states=states, transport=transport)
+                         recorder=recorder, keys=keys, states=states, transport=transport,
+                         probe_upstream=probe)
         url = stack.enter_context(serve_app(app))
         return Running(url, app, recorder)
 

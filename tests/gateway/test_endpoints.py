@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import openai
-from tests.fixtures.llama_server import free_port
+import pytest
+from tests.fixtures.llama_server import MODEL_ALIAS, free_port
 from tests.gateway.standins import BrokenDetector, MarkerDetector, marker_guard, policy_yaml
 
 from guardstack import taxonomy
 from guardstack.classifiers.base import Message
 from guardstack.gateway.auth import Identity, StaticKeys
+from guardstack.gateway.settings import GatewaySettings
 from guardstack.guard import Guard
 
 
@@ -114,6 +118,42 @@ def test_readyz_with_upstream(llama_server, run_gateway):
     gw = run_gateway(llama_server, guard=marker_guard("x"))
     r = httpx.get(gw.url + "/readyz")
     assert r.status_code == 200 and r.json()["upstream"] is True
+
+
+def test_a_server_url_without_a_path_means_its_v1_api():
+    assert GatewaySettings(upstream="http://127.0.0.1:8080").upstream == \
+        "http://127.0.0.1:8080/v1"
+    assert GatewaySettings(upstream="http://h:8080/v1/").upstream == "http://h:8080/v1"
+    assert GatewaySettings(upstream="https://h/openai").upstream == "https://h/openai"
+    with pytest.raises(ValueError, match="upstream: must be an http"):
+        GatewaySettings(upstream="ftp://h/v1")
+
+
+def test_the_bare_server_address_works_end_to_end(llama_server, run_gateway):
+    gw = run_gateway(llama_server.removesuffix("/v1"), guard=marker_guard("x"))
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0) as c:
+        reply = c.chat.completions.create(model=MODEL_ALIAS, max_tokens=4,
+                                          messages=[{"role": "user", "content": "Hi"}])
+    assert reply.choices[0].message.content is not None
+    assert httpx.get(gw.url + "/readyz").status_code == 200
+
+
+def test_an_upstream_at_the_wrong_path_is_not_ready_and_said_so(llama_server, run_gateway,
+                                                                caplog):
+    wrong = llama_server.removesuffix("/v1") + "/api"
+    with caplog.at_level(logging.WARNING, logger="guardstack.gateway"):
+        gw = run_gateway(wrong, guard=marker_guard("x"), probe_upstream=True)
+        r = httpx.get(gw.url + "/readyz")
+    assert r.status_code == 503 and r.json()["upstream"] is False
+    said = [m for m in caplog.messages if wrong in m]
+    assert said and "answered 404" in said[0] and "/v1" in said[0]
+
+
+def test_an_upstream_that_is_down_at_start_is_said_so(run_gateway, caplog):
+    url = closed()
+    with caplog.at_level(logging.WARNING, logger="guardstack.gateway"):
+        run_gateway(url, guard=marker_guard("x"), probe_upstream=True)
+    assert any(url in m and "does not answer" in m for m in caplog.messages)
 
 
 def test_metrics_count_requests_and_decisions(run_gateway):

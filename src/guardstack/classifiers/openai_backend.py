@@ -25,12 +25,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from guardstack import secrets
 from guardstack.secrets import SecretRef
+from guardstack.urls import normalize_base_url
 
 log = logging.getLogger("guardstack.backends")
 
@@ -57,18 +57,6 @@ def resolve_secret(ref: SecretRef) -> str | None:
         return secrets.resolve_secret(ref)
     except secrets.SecretError as exc:
         raise BackendError(str(exc)) from None
-
-
-def normalize_base_url(url: str) -> str:
-    """``http://host:8000`` and ``http://host:8000/v1/`` both mean ``.../v1``;
-    any other path is kept as given (some gateways mount the API elsewhere)."""
-    url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"backend URL must be http(s)://host[:port][/path], got {url!r}")
-    if parts.path in ("", "/"):
-        url += "/v1"
-    return url
 
 
 # -- log-probabilities ---------------------------------------------------------

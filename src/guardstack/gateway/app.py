@@ -53,8 +53,9 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, guard: Any, recorder: Recorder, *,
                  keys: KeyLookup | None = None, states: AccountStates | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, probe_upstream: bool = False) -> None:
         self.settings = settings
+        self.probe_upstream = probe_upstream
         self.metrics = metrics or Metrics()
         self.judge = Judge(guard, self.metrics, max_calls=settings.classifier_calls)
         self.policy = self.judge.policy
@@ -76,6 +77,8 @@ class Gateway:
             await self.judge.load()
         except Exception as exc:  # serve anyway: checks then fail open/closed per policy
             log.error("classifier failed to load: %s: %s", type(exc).__name__, exc)
+        if self.probe_upstream:
+            await self._probe_upstream()
         try:
             yield
         finally:
@@ -84,6 +87,20 @@ class Gateway:
                 await asyncio.gather(*self._recording)
             # Flushes everything queued (SIGTERM reaches here through uvicorn).
             await self.recorder.close()
+
+    async def _probe_upstream(self) -> None:
+        """Say at start-up what a newcomer's first request would otherwise
+        show as a bare 404 or 401 from the model server. Serves either way:
+        the upstream may simply start later."""
+        url = f"{self.upstream.base_url}/models"
+        status = await self.upstream.models_status()
+        if status is None:
+            log.warning("upstream %s does not answer yet; /readyz reports it", url)
+        elif status in (401, 403):
+            log.warning("upstream %s answered %d: does it need --upstream-api-key?", url, status)
+        elif not 200 <= status < 300:
+            log.warning("upstream %s answered %d: is --upstream the server's OpenAI base URL "
+                        "(usually ending in /v1)?", url, status)
 
     # -- plumbing ----------------------------------------------------------
 
@@ -490,17 +507,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Recorder | None = None,
                keys: KeyLookup | None = None, states: AccountStates | None = None,
                transport: httpx.AsyncBaseTransport | None = None,
-               dashboard: Any = None) -> Starlette:
+               dashboard: Any = None, probe_upstream: bool = False) -> Starlette:
     """Build the gateway. ``guard`` defaults to the policy's Guard with its
     default detector; ``recorder`` to an in-memory one (``guardstack serve``
     passes the event store's). ``dashboard``, an ASGI app (the review
-    dashboard over the same store), is mounted at ``/ui``."""
+    dashboard over the same store), is mounted at ``/ui``. ``probe_upstream``
+    logs at start-up what is wrong with an upstream that does not list its
+    models (``guardstack serve`` sets it)."""
     if guard is None:
         from guardstack.guard import Guard
 
         guard = Guard(settings.policy)
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
-                 keys=keys, states=states, transport=transport)
+                 keys=keys, states=states, transport=transport, probe_upstream=probe_upstream)
     api_document = openapi.document()
 
     async def openapi_json(request: Request) -> Response:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from guardstack.urls import normalize_base_url
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -18,8 +20,8 @@ class Setting:
 #: ``_`` written as ``-``.
 SETTINGS: tuple[Setting, ...] = (
     Setting("upstream", None,
-            "Base URL of the OpenAI-compatible model server, including /v1 "
-            "(e.g. http://127.0.0.1:8080/v1). Required."),
+            "Base URL of the OpenAI-compatible model server (e.g. "
+            "http://127.0.0.1:8080/v1; a URL without a path gets /v1). Required."),
     Setting("upstream_api_key", None,
             "Bearer key the gateway sends upstream. Give it as an environment variable "
             "reference (os.environ/NAME); never written to config files."),
@@ -98,7 +100,10 @@ class GatewaySettings:
 
     def __post_init__(self) -> None:
         problems = []
-        if not self.upstream.startswith(("http://", "https://")):
+        try:
+            # "http://host:8080" means its OpenAI API, under /v1 on every server
+            object.__setattr__(self, "upstream", normalize_base_url(self.upstream))
+        except ValueError:
             problems.append(f"upstream: must be an http(s) URL, got {self.upstream!r}")
         for name in ("hold_back", "max_body_bytes", "rate_burst", "port", "classifier_threads"):
             if getattr(self, name) < 0:

@@ -98,12 +98,20 @@ class Upstream:
             raise UpstreamStreamError(f"the upstream model server broke off the stream "
                                       f"({type(exc).__name__})") from None
 
-    async def reachable(self) -> bool:
+    async def models_status(self) -> int | None:
+        """The status of ``GET models``, or None when nothing answered."""
         try:
             response = await self.client.get("models", timeout=2.0)
         except httpx.HTTPError:
-            return False
-        return response.status_code < 500
+            return None
+        return response.status_code
+
+    async def reachable(self) -> bool:
+        """Ready to serve: the model list answers 2xx. A 404 is a server at
+        the wrong path (a base URL without its /v1 prefix), a 401 one that
+        wants ``--upstream-api-key``: neither can answer a completion."""
+        status = await self.models_status()
+        return status is not None and 200 <= status < 300
 
     async def aclose(self) -> None:
         await self.client.aclose()

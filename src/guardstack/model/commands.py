@@ -25,8 +25,9 @@ def add_commands(sub: Any) -> None:
         "policy's safety system prompt; behind the guardstack gateway), judge every answer "
         "(refusal? harmful compliance?) and report attack success and over-refusal rates per "
         "category. Resumable: re-running the same command skips finished items.")
-    p.add_argument("--upstream", required=True, metavar="URL",
-                   help="base URL of the model server, including /v1")
+    p.add_argument("--upstream", required=True, metavar="URL", type=argtypes.base_url,
+                   help="base URL of the model server (e.g. http://127.0.0.1:8080/v1; "
+                   "a URL without a path gets /v1)")
     p.add_argument("--model", required=True, metavar="NAME", help="model name to request")
     p.add_argument("--suite", action="append", default=[], metavar="FILE",
                    help="suite file(s) in the normalized JSONL schema (repeatable; "
@@ -45,9 +46,9 @@ def add_commands(sub: Any) -> None:
                    "template, base64, leetspeak, spacing, translate")
     p.add_argument("--configurations", default="model,system_prompt,gateway", metavar="LIST",
                    help="which configurations to run (default: all three)")
-    p.add_argument("--gateway-url", metavar="URL",
-                   help="a running guardstack gateway in front of --upstream (including /v1); "
-                   "without it one is started in-process")
+    p.add_argument("--gateway-url", metavar="URL", type=argtypes.base_url,
+                   help="a running guardstack gateway in front of --upstream (its base URL, "
+                   "as --upstream); without it one is started in-process")
     p.add_argument("--gateway-api-key", metavar="REF",
                    help="API key for --gateway-url (os.environ/NAME to read it from the "
                    "environment)")

@@ -111,7 +111,7 @@ def add_commands(sub: Any) -> None:
                       help="write user turns as JSONL (ingest format)")
     dest.add_argument("--gateway", metavar="URL",
                       help="OpenAI-compatible base URL of a guardstack gateway, e.g. "
-                      "http://127.0.0.1:8000/v1")
+                      "http://127.0.0.1:8000/v1 (a URL without a path gets /v1)")
     dest.add_argument("--db", metavar="URL", help="write into an event store (not yet available)")
     p.add_argument("--truth", type=Path, metavar="FILE.json",
                    help="ground-truth file (default with --out: FILE.truth.json beside it; "
@@ -176,21 +176,24 @@ def _replay(args: argparse.Namespace, traffic: Any) -> dict[str, Any]:
 
     from guardstack.cli import CommandError
     from guardstack.simulate import sinks
+    from guardstack.urls import normalize_base_url
 
-    if not args.gateway.startswith(("http://", "https://")):
-        raise CommandError(f"--gateway must be an http(s) URL, got {args.gateway!r}")
+    try:
+        gateway = normalize_base_url(args.gateway)
+    except ValueError:
+        raise CommandError(f"--gateway must be an http(s) URL, got {args.gateway!r}") from None
     try:
         import openai  # noqa: F401  (the official client is what gateway mode exercises)
     except ModuleNotFoundError:
         raise CommandError("--gateway needs the openai package: pip install openai") from None
     key = (args.api_key or os.environ.get("GUARDSTACK_API_KEY")
            or os.environ.get("OPENAI_API_KEY") or "simulate")
-    result = asyncio.run(sinks.replay(traffic, args.gateway, key, args.model,
+    result = asyncio.run(sinks.replay(traffic, gateway, key, args.model,
                                       concurrency=args.concurrency,
                                       max_tokens=args.max_tokens, stream=args.stream))
     if result.sent and result.errors == result.sent:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(result.error_kinds.items()))
-        raise CommandError(f"no request to {args.gateway} succeeded ({kinds})")
+        raise CommandError(f"no request to {gateway} succeeded ({kinds})")
     out: dict[str, Any] = {"gateway": result.as_dict()}
     if args.truth:
         truth = dict(traffic.truth)
