@@ -15,7 +15,10 @@ How a subject is judged:
 - category scores are capped at the ``harm`` score, so a policy that acts on
   any label refuses no more than one acting on ``harm`` alone;
 - every de-obfuscated variant from :func:`guardstack.normalize.variants` is
-  scored and the maximum is kept, so leetspeak or base64 does not lower a score.
+  scored and the maximum is kept, so leetspeak or base64 does not lower a score;
+- a prompt is also scored as the request its jailbreak framing carries
+  (:func:`guardstack.framing.embedded_requests`), so "no disclaimers" or a
+  fiction wrapper does not lower a score either.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from guardstack import framing
 from guardstack.classifiers import fast_format
 from guardstack.classifiers.base import HARM, Detection, Subject, error_detection
 from guardstack.verdict import Status
@@ -71,6 +75,7 @@ class FastClassifier:
         threads: int | None = None,
         normalize: bool = True,
         cap_categories: bool = True,
+        unframe: bool = True,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -108,6 +113,7 @@ class FastClassifier:
         )
         self._outputs = [o.name for o in self._session.get_outputs()]
         self._variants = _load_variants() if normalize else (lambda text: [text])
+        self._unframe = unframe
         # calibration needs the raw category scores, inference the attributed ones
         self._cap = cap_categories
         cal_path = self.weights_dir / "calibration.json"
@@ -198,12 +204,16 @@ class FastClassifier:
             if v not in seen:
                 seen.append(v)
         role = "response" if s.role == "response" else "prompt"
+        readings = seen[:MAX_VARIANTS]
+        if role == "prompt" and self._unframe:
+            # the request inside jailbreak framing, judged on its own
+            readings += [r for r in framing.embedded_requests(text) if r not in readings]
         out = []
         # Most variants differ from the text only where the tokenizer does not
         # look (case, width, a homoglyph) or only in one chunk of a long text:
         # a chunk whose tokens were already scored would score the same.
         scored: set[tuple[int, ...]] = set()
-        for vi, v in enumerate(seen[:MAX_VARIANTS]):
+        for vi, v in enumerate(readings):
             for c in fast_format.encode(self._tokenizer, v, role, s.context, **self._encode_kw):
                 key = (*c.input_ids, -1, *c.token_type_ids)
                 if key not in scored:
