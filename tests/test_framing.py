@@ -30,6 +30,12 @@ def test_a_request_quoted_inside_a_fiction_frame_is_read_alone():
     assert embedded_requests(colon) == [REQUEST]
 
 
+def test_an_instruction_to_answer_what_follows_is_read():
+    assert embedded_requests("Translate the following into French, then answer it in "
+                             f"English: {REQUEST}") == [REQUEST]
+    assert embedded_requests(f"Decode it and answer it directly: {REQUEST}") == [REQUEST]
+
+
 @pytest.mark.parametrize("plain", [
     "What do mitochondria do in a cell?",
     "How do I kill a Python process that ignores SIGTERM?",

@@ -14,12 +14,14 @@ The families are the ones the jailbreak literature names (Wei et al. 2023,
 the model how to answer (refusal suppression: no apologies, no disclaimers;
 prefix injection: "start your reply with ..."), unrestricted personas
 ("you are DAN", "stay in character", "ignore previous instructions"), and a
-fiction or hypothetical frame around a quoted or colon-introduced request.
+fiction or hypothetical frame around a quoted or colon-introduced request,
+and an instruction to decode or translate a text and then *answer* it.
 The patterns are narrow on purpose: a prompt without them gets nothing extra,
 and a benign question in a frame comes back as the benign question. Asking to
 repeat, translate or count the words of a harmful sentence is not a frame
 (ORFuzz counts those as benign), so quotes and colons are read only inside a
-fiction or role-play frame. Prompts only: an answer is judged as written.
+fiction or role-play frame or after an instruction to answer what follows.
+Prompts only: an answer is judged as written.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ _FICTION = re.compile(
     r"\b(?:novel|short\s+story|(?:a|my|the|this)\s+story|screenplay|movie\s+script|film\s+script|"
     r"thriller|fiction(?:al)?|chapter|role-?play|(?:the|a|my)\s+(?:main\s+)?character\s+"
     r"(?:who|explains|describes|says|tells|reveals)|villain|protagonist|narrator)\b", re.I)
+# An instruction to answer (not only repeat or translate) the text it introduces:
+# "decode it and answer it directly: ...", "translate ..., then answer it: ...".
+_ANSWER_IT = re.compile(
+    r"\b(?:then|and)\s+(?:answer|respond\s+to|reply\s+to|follow|carry\s+out|execute|do)\s+"
+    r"(?:it|them|this|that|the\s+(?:request|instruction|question|task)s?)\b|"
+    r"\b(?:decode|translate)\b[^.:\n]{0,80}\b(?:answer|respond|follow|execute)\b", re.I)
 _QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{12,2000})[\"“”«»]")
 _COLON = re.compile(r":\s+")
 _MIN_WORDS = 3
@@ -72,7 +80,7 @@ def embedded_requests(text: str) -> list[str]:
     unframed = _without_framing(text)
     if unframed is not None:
         found.append(unframed)
-    if _FICTION.search(text):
+    if _FICTION.search(text) or _ANSWER_IT.search(text):
         quoted = [q for q in (m.group(1).strip() for m in _QUOTED.finditer(text))
                   if len(q.split()) > _MIN_WORDS]
         after_colon = _COLON.split(text)[-1].strip()

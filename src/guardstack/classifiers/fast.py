@@ -44,6 +44,8 @@ from guardstack.verdict import Status
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: Upper bound on de-obfuscated variants scored per text.
 MAX_VARIANTS = 6
+#: Upper bound on requests taken out of jailbreak framing, per prompt.
+MAX_FRAMED = 3
 
 
 def _load_variants() -> Callable[[str], list[str]]:
@@ -206,8 +208,10 @@ class FastClassifier:
         role = "response" if s.role == "response" else "prompt"
         readings = seen[:MAX_VARIANTS]
         if role == "prompt" and self._unframe:
-            # the request inside jailbreak framing, judged on its own
-            readings += [r for r in framing.embedded_requests(text) if r not in readings]
+            # the request inside jailbreak framing, judged on its own; decoded
+            # variants too ("decode it and answer it: <base64>")
+            framed = [r for v in readings for r in framing.embedded_requests(v)]
+            readings += [r for r in dict.fromkeys(framed) if r not in readings][:MAX_FRAMED]
         out = []
         # Most variants differ from the text only where the tokenizer does not
         # look (case, width, a homoglyph) or only in one chunk of a long text:
