@@ -115,3 +115,25 @@ async def test_list_models_errors():
             await client.list_models(http, "http://up/v1")
     async with _client(lambda r: httpx.Response(200, json={"data": [{"id": "a"}]})) as http:
         assert await client.list_models(http, "http://up/v1") == ["a"]
+
+
+async def test_reasoning_and_tool_arguments_are_part_of_the_answer():
+    """A reasoning model's chain of thought (vLLM's ``reasoning_content``,
+    Ollama's ``reasoning``) and tool-call arguments are judged with the
+    content, streamed or not, as the gateway judges them."""
+    body = _completion("Done.")
+    body["choices"][0]["message"].update(
+        reasoning_content="Plan first.",
+        tool_calls=[{"id": "c", "type": "function",
+                     "function": {"name": "note", "arguments": '{"a": 1}'}}])
+    reply = await _chat(lambda r: httpx.Response(200, json=body))
+    assert reply.text == 'Plan first.\n\nDone.\n\n{"a": 1}'
+
+    def delta(**fields):
+        return {"object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": fields, "finish_reason": None}]}
+
+    streamed = await _chat(lambda r: httpx.Response(200, text=_sse(
+        delta(reasoning="Plan"), delta(reasoning=" first."), delta(content="Do"),
+        delta(content="ne."), _chunk(finish="stop"))), stream=True)
+    assert (streamed.kind, streamed.text) == ("answer", "Plan first.\n\nDone.")

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import httpx
 
+from guardstack.gateway import output_text
+
 Kind = Literal["answer", "blocked", "halted"]
 
 
@@ -62,7 +64,9 @@ def _completion_text(data: Any) -> tuple[str, str | None]:
         content = message.get("content")
         if content is not None and not isinstance(content, str):
             raise TypeError("content is not text")
-        return content or "", choice.get("finish_reason")
+        # everything the model wrote: a reasoning model's chain of thought and
+        # tool-call arguments are judged with its content, as the gateway does
+        return output_text.message_text(message), choice.get("finish_reason")
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise UpstreamError(
             "the server's answer is not an OpenAI chat completion "
@@ -104,6 +108,7 @@ async def chat(client: httpx.AsyncClient, base_url: str, model: str,
 async def _stream(client: httpx.AsyncClient, url: str, body: dict[str, Any],
                   headers: dict[str, str], timeout: float) -> Reply:
     parts: list[str] = []
+    channel: str | None = None
     finish: str | None = None
     async with client.stream("POST", url, json=body, headers=headers,
                              timeout=timeout) as response:
@@ -131,9 +136,9 @@ async def _stream(client: httpx.AsyncClient, url: str, body: dict[str, Any],
             for choice in chunk.get("choices") or ():
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
-                delta = choice.get("delta") or {}
-                if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                    parts.append(delta["content"])
+                for name, text in output_text.channels(choice.get("delta")):
+                    parts.append(text if channel in (None, name) else "\n\n" + text)
+                    channel = name
                 finish = choice.get("finish_reason") or finish
         if not done:
             raise UpstreamError(f"{url} ended the stream without [DONE]")
