@@ -72,8 +72,9 @@ def _error_response(description: str, *, headers: dict[str, Any] | None = None
     return out
 
 
-def _codes(status: int) -> str:
-    return ", ".join(f"`{c}`" for c, s, _ in ERROR_CODES if s == status)
+def _codes(status: int, blocks: bool = True) -> str:
+    return ", ".join(f"`{c}`" for c, s, _ in ERROR_CODES
+                     if s == status and (blocks or c != "content_filter"))
 
 
 def _schemas() -> dict[str, Any]:
@@ -337,16 +338,18 @@ def _schemas() -> dict[str, Any]:
     }
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
+def _errors(*statuses: int, blocks: bool = True) -> dict[str, Any]:
+    """Error responses; ``blocks=False`` for endpoints that never block a
+    prompt (moderations answers a verdict, embeddings are not judged)."""
     out: dict[str, Any] = {}
     for status in statuses:
-        codes = _codes(status)
+        codes = _codes(status, blocks)
         headers = None
         if status == 429:
             headers = {"Retry-After": {"description": "Seconds until a request is allowed.",
                                        "schema": {"type": "integer"}}}
         text = {
-            400: "Bad request or blocked prompt",
+            400: "Bad request or blocked prompt" if blocks else "Bad request",
             401: "No valid API key (checked before the body is read)",
             403: "Account suspended",
             413: "Body too large",
@@ -432,7 +435,7 @@ def document() -> dict[str, Any]:
                 "example": {"input": ["How do vaccines work?"]}}}},
             "responses": {"200": {"description": "One result per input.", "content": {
                 "application/json": {"schema": _ref("ModerationResponse")}}},
-                **_errors(400, 401, 403, 413, 429, 500, 503)},
+                **_errors(400, 401, 403, 413, 429, 500, 503, blocks=False)},
         }},
         "/v1/embeddings": {"post": {
             "operationId": "createEmbedding", "tags": ["OpenAI-compatible"],
@@ -447,7 +450,7 @@ def document() -> dict[str, Any]:
                 "example": {"model": "nomic-embed-text", "input": ["How do vaccines work?"]}}}},
             "responses": {"200": {"description": "The upstream's embeddings.", "content": {
                 "application/json": {"schema": _ref("EmbeddingList")}}},
-                **_errors(400, 401, 403, 413, 429, 500, 502, 503, 504),
+                **_errors(400, 401, 403, 413, 429, 500, 502, 503, 504, blocks=False),
                 "default": _PASSTHROUGH},
         }},
         "/v1/models": {"get": {
