@@ -418,7 +418,7 @@ class Gateway:
         exchange is recorded (who, when, status, latency) without them."""
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
-        validation.embedding_inputs(body)
+        validation.check_embedding_input(body)
         await self._admit(identity, body, exchange)
         exchange.model = body["model"]
         exchange.request = body  # the event keeps only its sampling params: no input

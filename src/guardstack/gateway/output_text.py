@@ -51,6 +51,18 @@ def message_text(message: Any) -> str:
     return "\n\n".join(text for _, text in channels(message))
 
 
+def join_streamed(pairs: list[tuple[str, str]], last: str | None) -> tuple[str, str | None]:
+    """One streamed delta's ``(channel, text)`` pairs as text, with a blank
+    line where the model moves on from the channel ``last`` streamed (so
+    reasoning and answer read as a client shows them); and the channel it
+    ends on."""
+    parts = []
+    for channel, text in pairs:
+        parts.append(text if last in (None, channel) else "\n\n" + text)
+        last = channel
+    return "".join(parts), last
+
+
 def withhold(message: dict[str, Any], replacement: str) -> None:
     """Replace a blocked chat message's content and drop its other channels."""
     message["content"] = replacement

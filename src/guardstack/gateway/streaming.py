@@ -80,13 +80,9 @@ class StreamCheck:
         """The chunk's text over every channel, with a blank line where the
         model moves from one channel to another, so the judged window reads
         as the client shows it."""
-        parts = []
-        for channel, text in chunk_channels(choice, self.kind):
-            if state.channel is not None and channel != state.channel:
-                text = "\n\n" + text
-            state.channel = channel
-            parts.append(text)
-        return "".join(parts)
+        text, state.channel = output_text.join_streamed(chunk_channels(choice, self.kind),
+                                                        state.channel)
+        return text
 
     async def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """Take one upstream chunk; return the chunks to send the client now."""

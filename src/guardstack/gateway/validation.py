@@ -191,24 +191,24 @@ def moderation_inputs(body: dict[str, Any]) -> list[str]:
     raise _type_error("input", "a string or a non-empty array", value)
 
 
-def embedding_inputs(body: dict[str, Any]) -> int:
-    """How many inputs an embeddings request carries, after checking the
-    shapes OpenAI's schema allows: a string, an array of strings, an array of
-    token ids, or an array of token-id arrays. Nothing is judged: an
-    embedding is read by programs, not people."""
+def check_embedding_input(body: dict[str, Any]) -> None:
+    """Raise unless ``input`` has a shape OpenAI's schema allows: a string,
+    an array of strings, an array of token ids, or an array of token-id
+    arrays. Nothing is judged: an embedding is read by programs, not people."""
     check_common(body)
     value = required(body, "input")
     if isinstance(value, str):
-        return 1
+        return
     if not isinstance(value, list) or not value:
         raise _type_error("input", "a string or a non-empty array", value)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return 1  # one text as token ids
+    if all(_token_id(v) for v in value):
+        return  # one text as token ids
     for i, item in enumerate(value):
-        if isinstance(item, str):
-            continue
-        if (isinstance(item, list) and item
-                and all(isinstance(t, int) and not isinstance(t, bool) for t in item)):
-            continue
-        raise _type_error(f"input[{i}]", "a string or a non-empty array of token ids", item)
-    return len(value)
+        if not (isinstance(item, str)
+                or (isinstance(item, list) and item and all(_token_id(t) for t in item))):
+            raise _type_error(f"input[{i}]", "a string or a non-empty array of token ids",
+                              item)
+
+
+def _token_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -136,9 +136,9 @@ async def _stream(client: httpx.AsyncClient, url: str, body: dict[str, Any],
             for choice in chunk.get("choices") or ():
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
-                for name, text in output_text.channels(choice.get("delta")):
-                    parts.append(text if channel in (None, name) else "\n\n" + text)
-                    channel = name
+                text, channel = output_text.join_streamed(
+                    output_text.channels(choice.get("delta")), channel)
+                parts.append(text)
                 finish = choice.get("finish_reason") or finish
         if not done:
             raise UpstreamError(f"{url} ended the stream without [DONE]")
