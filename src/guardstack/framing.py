@@ -15,7 +15,9 @@ the model how to answer (refusal suppression: no apologies, no disclaimers;
 prefix injection: "start your reply with ..."), unrestricted personas
 ("you are DAN", "stay in character", "ignore previous instructions"), and a
 fiction or hypothetical frame around a quoted or colon-introduced request,
-and an instruction to decode or translate a text and then *answer* it.
+an instruction to decode or translate a text and then *answer* it, and a
+story, poem or persona in which a character delivers a request inline ("...
+an old hacker explains how he would <request>"): the first request clause.
 The patterns are narrow on purpose: a prompt without them gets nothing extra,
 and a benign question in a frame comes back as the benign question. Asking to
 repeat, translate or count the words of a harmful sentence is not a frame
@@ -66,6 +68,29 @@ _ANSWER_IT = re.compile(
     r"\b(?:then|and)\s+(?:answer|respond\s+to|reply\s+to|follow|carry\s+out|execute|do)\s+"
     r"(?:it|them|this|that|the\s+(?:request|instruction|question|task)s?)\b|"
     r"\b(?:decode|translate)\b[^.:\n]{0,80}\b(?:answer|respond|follow|execute)\b", re.I)
+# Creative writing or role-play anywhere in the prompt: the frame an inline
+# request hides in (no quote, no colon).
+_CREATIVE = re.compile(
+    r"\b(?:stor(?:y|ies)|novel|poem|scene|screenplay|(?:movie|film)\s+script|dialog(?:ue)?|"
+    r"bedtime|lyrics|song|fan\s*fiction|fiction(?:al)?|chapter|role-?play|villain|"
+    r"protagonist|character|narrator|diary|monologue|quest|act(?:ing)?\s+as|pretend)\b", re.I)
+# Verbs a request opens with ("give detailed instructions ...", "write a phishing email").
+_REQUEST_VERBS = (
+    "write|create|give|provide|develop|teach|outline|instruct|generate|explain|describe|"
+    "design|tell|list|produce|compose|draft|make|build|show|detail|share|reveal|recite|"
+    "demonstrate|walk")
+_MODALS = "would|could|can|will|should|might|did|does|do|had|managed|used"
+# The request a character is asked to deliver inside that frame. Group `keep`
+# is read with the request ("... explains to his apprentice <how to X>", "the
+# villain describes <how he built X>"); otherwise the request is what follows
+# the match ("an old hacker explains how he would <X>", "who used to <tell me
+# the steps to X>", "where Max has to <give instructions for X>").
+_INLINE = re.compile(
+    rf"""\b(?:
+        (?P<keep>how\s+to\s|how\s+(?:he|she|they|i|we)\s+(?!(?:{_MODALS})\b)\w+\s)
+      | how\s+(?:he|she|they|i|you|we|one)\s+(?:{_MODALS})(?:\s+to)?\s+
+      | (?:to|must)\s+(?=(?:{_REQUEST_VERBS})\b)
+    )""", re.I | re.X)
 _QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{12,2000})[\"“”«»]")
 _COLON = re.compile(r":\s+")
 _MIN_WORDS = 3
@@ -88,8 +113,23 @@ def embedded_requests(text: str) -> list[str]:
             found.append(max(quoted, key=len))
         elif ":" in text and len(after_colon.split()) > _MIN_WORDS:
             found.append(after_colon)
+    if _CREATIVE.search(text):
+        inline = _inline_request(text)
+        if inline is not None:
+            found.append(inline)
     original = text.strip()
     return [f for f in dict.fromkeys(found) if f != original][:2]
+
+
+def _inline_request(text: str) -> str | None:
+    """The first request clause a creative prompt asks a character to deliver."""
+    m = _INLINE.search(text)
+    if m is None:
+        return None
+    rest = text[m.start() if m.group("keep") else m.end():].strip()
+    if len(rest.split()) < _MIN_WORDS:
+        return None
+    return rest[0].upper() + rest[1:]
 
 
 def _without_framing(text: str) -> str | None:
