@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from tests.gateway.scripted import ScriptedUpstream
 from tests.gateway.serving import Running, serve_app
@@ -39,6 +40,20 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
 
     with stack:
         yield start
+
+
+@pytest.fixture
+def client() -> Iterator[Callable[[str], openai.OpenAI]]:
+    """``client(url)`` → an official OpenAI client for a server; closed after the test."""
+    made: list[openai.OpenAI] = []
+
+    def make(url: str) -> openai.OpenAI:
+        made.append(openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
 
 
 @pytest.fixture

@@ -27,20 +27,6 @@ STORY = [{"role": "user", "content": "Write a story about a cat."}]
 FIXED = {"temperature": 0.0, "seed": 7, "max_tokens": 48}
 
 
-@pytest.fixture
-def client():
-    """``client(url)`` → an official OpenAI client for a server; closed after the test."""
-    made: list[openai.OpenAI] = []
-
-    def make(url: str) -> openai.OpenAI:
-        made.append(openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0))
-        return made[-1]
-
-    yield make
-    for c in made:
-        c.close()
-
-
 def test_chat_completion_passes_through(llama_server, run_gateway, client):
     gw = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"))
     reply = client(gw.url).chat.completions.create(model=MODEL_ALIAS, messages=STORY, **FIXED)

@@ -112,6 +112,12 @@ def test_request_schemas_reject_what_the_gateway_rejects():
     assert not embedding.is_valid({"input": "hi"})                          # no model
     assert not embedding.is_valid({"model": "e", "input": ["hi", 3.5]})
     assert embedding.is_valid({"model": "e", "input": [[1, 2], "hi"]})
+    responses = schema_validator("ResponseRequest")
+    assert not responses.is_valid({"model": "m"})                          # no input
+    assert not responses.is_valid({"model": "m", "input": []})
+    assert not responses.is_valid({"model": "m", "input": "hi", "previous_response_id": "r"})
+    assert not responses.is_valid({"model": "m", "input": [{"role": "robot", "content": "x"}]})
+    assert responses.is_valid({"model": "m", "input": [{"role": "user", "content": "hi"}]})
 
 
 def test_openai_client_requests_match_the_request_schemas(run_gateway):
@@ -130,6 +136,10 @@ def test_openai_client_requests_match_the_request_schemas(run_gateway):
                 messages=[{"role": "user", "content": "Hello"}]),
             lambda: c.completions.create(model="m", prompt="Once upon a time", max_tokens=8),
             lambda: c.completions.create(model="m", prompt=["One", "Two"], stream=True),
+            lambda: c.responses.create(
+                model="m", instructions="Be brief.", max_output_tokens=16, user="u-1",
+                input=[{"role": "user", "content": [{"type": "input_text", "text": "Hello"}]}],
+                tools=[{"type": "function", "name": "clock", "parameters": {"type": "object"}}]),
         ]
         for call in calls:
             with pytest.raises(openai.APIStatusError) as err:
@@ -145,15 +155,16 @@ def test_openai_client_requests_match_the_request_schemas(run_gateway):
         with pytest.raises(openai.APIStatusError) as err:
             c.models.list()
         assert err.value.status_code == 502
-    exchanges = gw.wait_for_exchanges(8)
+    exchanges = gw.wait_for_exchanges(9)
     bodies = {"chat.completions": "ChatCompletionRequest", "completions": "CompletionRequest",
-              "moderations": "ModerationRequest", "embeddings": "EmbeddingRequest"}
+              "moderations": "ModerationRequest", "embeddings": "EmbeddingRequest",
+              "responses": "ResponseRequest"}
     checked = 0
     for ex in exchanges:
         if ex.endpoint in bodies:
             assert_valid(bodies[ex.endpoint], ex.request)
             checked += 1
-    assert checked == 7
+    assert checked == 8
     assert exchanges[0].conversation_id == "conv-1"  # the documented header is honoured
 
 
@@ -210,6 +221,17 @@ def test_real_completions_match_the_response_schemas(llama_server, run_gateway):
         assert events[-1] == "[DONE]" and len(events) > 2
         for event in events[:-1]:
             assert_valid("CompletionChunk", json.loads(event))
+        answer = c.responses.with_raw_response.create(model=MODEL_ALIAS, max_output_tokens=8,
+                                                      input="Hi")
+        assert_valid("Response", json.loads(answer.text))
+        stream = httpx.post(gw.url + "/v1/responses", timeout=600, json={
+            "model": MODEL_ALIAS, "max_output_tokens": 8, "stream": True, "input": "Hi"})
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line.removeprefix("data: ")) for line in stream.text.splitlines()
+                  if line.startswith("data: ")]
+        assert events[0]["type"] == "response.created" and len(events) > 4
+        for event in events:
+            assert_valid("ResponseStreamEvent", event)
         models = c.models.with_raw_response.list()
         assert_valid("ModelList", json.loads(models.text))
         assert MODEL_ALIAS in {m["id"] for m in json.loads(models.text)["data"]}

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx
@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import moderation, openapi, output_text, sse, validation
+from guardstack.gateway import moderation, openapi, output_text, responses_api, sse, validation
 from guardstack.gateway.auth import AccountStates, Authenticator, Identity, KeyLookup
 from guardstack.gateway.errors import (
     GatewayError,
@@ -194,15 +194,46 @@ class Gateway:
         messages = validation.chat_messages(body)
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange)
+        await self._check_last_user(exchange, messages)
+        forwarded = self._with_safety_prompt(body, exchange)
+        if body.get("stream"):
+            return await self._stream(forwarded, exchange, messages, "chat")
+        return await self._complete(forwarded, exchange, messages, "chat")
+
+    async def _check_last_user(self, exchange: Exchange, messages: list[Message]) -> None:
+        """The input check of a conversation: its last user message, judged
+        with the messages before it as context."""
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
         if last_user is not None:
             exchange.prompt_text = messages[last_user].content
             await self._check_prompts(exchange, [Subject(messages[last_user].content, "prompt",
                                                          tuple(messages[:last_user]))])
-        forwarded = self._with_safety_prompt(body, exchange)
-        if body.get("stream"):
-            return await self._stream(forwarded, exchange, messages, "chat")
-        return await self._complete(forwarded, exchange, messages, "chat")
+
+    async def responses(self, request: Request) -> Response:
+        exchange = Exchange("responses")
+        return await self._guarded(exchange, lambda r: self._responses(r, exchange), request)
+
+    async def _responses(self, request: Request, exchange: Exchange) -> Response:
+        """The Responses API, served over the upstream's chat completions
+        (:mod:`responses_api`) with the chat path's checks."""
+        identity = await self._identify(request, exchange)
+        body = await validation.read_json(request, self.settings.max_body_bytes)
+        chat = responses_api.to_chat(body)
+        messages = validation.chat_messages(chat)
+        self._describe(exchange, request, body)
+        await self._admit(identity, body, exchange)
+        await self._check_last_user(exchange, messages)
+        forwarded = self._with_safety_prompt(chat, exchange)
+        reply = responses_api.Reply(body, f"resp_{exchange.id}",
+                                    f"guardstack-{self.judge.detector_name}")
+        if chat.get("stream"):
+            return await self._stream(forwarded, exchange, messages, "chat",
+                                      events=responses_api.EventStream(reply))
+        data = await self._completion(forwarded, exchange, messages, "chat")
+        if isinstance(data, Response):
+            return data
+        return JSONResponse(reply.from_chat(data, exchange.prompt_verdicts,
+                                            exchange.response_verdicts))
 
     async def completions(self, request: Request) -> Response:
         exchange = Exchange("completions")
@@ -247,6 +278,13 @@ class Gateway:
 
     async def _complete(self, body: dict[str, Any], exchange: Exchange,
                         context: list[Message], kind: Kind) -> Response:
+        data = await self._completion(body, exchange, context, kind)
+        return data if isinstance(data, Response) else JSONResponse(data)
+
+    async def _completion(self, body: dict[str, Any], exchange: Exchange,
+                          context: list[Message], kind: Kind) -> dict[str, Any] | Response:
+        """The upstream's completion, checked (a blocked answer withheld), or
+        the upstream's error response as it sent it."""
         path = "chat/completions" if kind == "chat" else "completions"
         response, seconds = await self.upstream.open("POST", path, body)
         exchange.upstream_ms = seconds * 1000
@@ -289,10 +327,13 @@ class Gateway:
         data["prompt_filter_results"] = [
             {"prompt_index": i, "content_filter_results": content_filter_result([v])}
             for i, v in enumerate(exchange.prompt_verdicts)]
-        return JSONResponse(data)
+        return data
 
     async def _stream(self, body: dict[str, Any], exchange: Exchange,
-                      context: list[Message], kind: Kind) -> Response:
+                      context: list[Message], kind: Kind,
+                      events: responses_api.EventStream | None = None) -> Response:
+        """Relay the upstream's stream through the output check, as chat or
+        completion chunks, or (``events``) as Responses API events."""
         path = "chat/completions" if kind == "chat" else "completions"
         started = time.perf_counter()
         response, seconds = await self.upstream.open("POST", path, body)
@@ -310,22 +351,27 @@ class Gateway:
             await response.aclose()
             await self._record(exchange)
 
-        return GuardedStreamingResponse(self._relay(response, check, exchange, started),
-                                        on_unstarted=abandoned,
+        relayed = self._relay(response, check, exchange, started)
+        encoded = (_as_chunks(relayed) if events is None
+                   else _as_response_events(relayed, events, exchange))
+        return GuardedStreamingResponse(encoded, on_unstarted=abandoned,
                                         headers={"cache-control": "no-cache",
                                                  "x-accel-buffering": "no"})
 
     async def _relay(self, response: httpx.Response, check: StreamCheck, exchange: Exchange,
-                     started: float) -> AsyncGenerator[bytes, None]:
+                     started: float) -> AsyncGenerator[tuple[Relayed, dict[str, Any]], None]:
+        """The checked stream as ``(kind, object)``: ``chunk``s, then one of
+        ``halt`` (the halt chunk), ``error`` (an error body) or nothing, then
+        ``done``. Records the exchange once, however it ends."""
         ended = False
 
-        def send(chunk: dict[str, Any]) -> bytes:
+        def send(chunk: dict[str, Any]) -> tuple[Relayed, dict[str, Any]]:
             tokens = sum(1 for c in chunk.get("choices") or ()
                          if chunk_channels(c, check.kind))
             if tokens and exchange.ttft_ms is None:
                 exchange.ttft_ms = (time.perf_counter() - started) * 1000
             exchange.tokens_streamed += tokens
-            return sse.encode(chunk)
+            return "chunk", chunk
 
         try:
             done = False
@@ -337,7 +383,7 @@ class Gateway:
                     if "error" in event:
                         # An error the upstream reports in-band: pass it on as it is.
                         exchange.error = f"upstream stream error: {json.dumps(event)[:500]}"
-                        yield sse.encode(event)
+                        yield "error", event
                         break
                     for chunk in await check.feed(event):
                         yield send(chunk)
@@ -350,20 +396,21 @@ class Gateway:
                 if exchange.error is None and not check.halted:
                     for chunk in await check.finish():
                         yield send(chunk)
+                exchange.response_verdicts = [j.verdict for j in check.judgements][-64:]
                 if check.halted:
                     self.metrics.halts.inc()
                     self.metrics.leaked_tokens.inc(exchange.unsafe_tokens_released)
                     exchange.finish_reason = "content_filter"
-                    yield sse.encode(check.halt_chunk())
+                    yield "halt", check.halt_chunk()
                 elif done or exchange.error is None:
                     exchange.finish_reason = _last_finish(check)
             except sse.UpstreamStreamError as exc:
                 # Held-back text was never checked: it is dropped, not flushed.
                 exchange.error = str(exc)
                 exchange.status_code = 502
-                yield sse.encode(error_body(502, f"The upstream model server's stream failed: "
-                                                 f"{exc}.", code="upstream_error"))
-            yield sse.DONE
+                yield "error", error_body(502, f"The upstream model server's stream failed: "
+                                               f"{exc}.", code="upstream_error")
+            yield "done", {}
             ended = True
         finally:
             if not ended:
@@ -456,6 +503,41 @@ class Gateway:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+Relayed = Literal["chunk", "halt", "error", "done"]
+
+
+async def _as_chunks(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], None],
+                     ) -> AsyncGenerator[bytes, None]:
+    """The checked stream in the upstream's own format: its chunks, then
+    ``[DONE]``."""
+    async with contextlib.aclosing(relayed):
+        async for kind, obj in relayed:
+            yield sse.DONE if kind == "done" else sse.encode(obj)
+
+
+async def _as_response_events(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], None],
+                              events: responses_api.EventStream,
+                              exchange: Exchange) -> AsyncGenerator[bytes, None]:
+    """The checked stream as Responses API events."""
+    async with contextlib.aclosing(relayed):
+        for event in events.start():
+            yield responses_api.encode(event)
+        ended = False
+        async for kind, obj in relayed:
+            if kind == "chunk":
+                out = events.chunk(obj)
+            elif kind == "halt":
+                out, ended = events.halt(exchange.prompt_verdicts,
+                                         exchange.response_verdicts), True
+            elif kind == "error":
+                out, ended = events.fail(obj), True
+            else:
+                out = [] if ended else events.finish(exchange.prompt_verdicts,
+                                                     exchange.response_verdicts)
+            for event in out:
+                yield responses_api.encode(event)
+
+
 def _choice_text(choice: Any, kind: Kind) -> str:
     if not isinstance(choice, dict):
         return ""
@@ -470,7 +552,8 @@ def _last_finish(check: StreamCheck) -> str | None:
 
 
 _ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-              "/v1/moderations", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+              "/v1/moderations", "/v1/responses", "/healthz", "/readyz", "/metrics",
+              "/openapi.json"}
 
 
 class _CountRequests:
@@ -529,6 +612,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
         routes=[
             Route("/v1/chat/completions", gw.chat_completions, methods=["POST"]),
             Route("/v1/completions", gw.completions, methods=["POST"]),
+            Route("/v1/responses", gw.responses, methods=["POST"]),
             Route("/v1/moderations", gw.moderations, methods=["POST"]),
             Route("/v1/embeddings", gw.embeddings, methods=["POST"]),
             Route("/v1/models", gw.models, methods=["GET"]),

@@ -10,10 +10,16 @@ from typing import Any
 
 from guardstack import taxonomy
 from guardstack.gateway.judge import Judgement
+from guardstack.verdict import Verdict
 
 
 def result(j: Judgement) -> dict[str, Any]:
-    v = j.verdict
+    return verdict_result(j.verdict)
+
+
+def verdict_result(v: Verdict) -> dict[str, Any]:
+    """One verdict in OpenAI's moderation-result shape (also the Responses
+    API's ``moderation.input`` and ``moderation.output``)."""
     crossed_openai = {name for cat in v.categories if cat in taxonomy.BY_ID
                       for name in taxonomy.BY_ID[cat].openai}
     scores = taxonomy.openai_scores(dict(v.scores))

@@ -41,6 +41,10 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
     ("invalid_type", 400, "A field has the wrong type (or a token-id prompt); `param` names it."),
     ("invalid_value", 400, "A field has a wrong value (empty `messages`, unknown role, image "
                            "input to moderations); `param` names it."),
+    ("unsupported_parameter", 400, "A Responses API field that needs state or a hosted tool "
+                                   "(`previous_response_id`, `conversation`, `background`, "
+                                   "`prompt`, item references, file inputs, non-function "
+                                   "tools); `param` names it."),
     ("invalid_api_key", 401, "No key, or a key that is unknown or revoked."),
     ("account_suspended", 403, "Layer 3 (or an operator) suspended the account."),
     ("request_too_large", 413, "Body over `--max-body-bytes`."),
@@ -183,6 +187,92 @@ def _schemas() -> dict[str, Any]:
                 "properties": {"prompt": {"oneOf": [
                     {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
             }],
+        },
+        "ResponseRequest": {
+            "description": "OpenAI's Responses request, served over the upstream's chat "
+                           "completions: `instructions` becomes the system message, `input` "
+                           "the messages (text, images, function calls and their outputs), "
+                           "`max_output_tokens` `max_tokens`, function `tools`, `tool_choice`, "
+                           "`text.format` and `reasoning.effort` their chat equivalents. The "
+                           "last user message is judged with the rest as context.",
+            "allOf": [_ref("RequestCommon"), {
+                "type": "object", "required": ["input"],
+                "properties": {
+                    "input": {"oneOf": [
+                        {"type": "string"},
+                        {"type": "array", "minItems": 1, "items": {
+                            "type": "object", "additionalProperties": True,
+                            "properties": {
+                                "type": {"enum": ["message", "function_call",
+                                                  "function_call_output", "reasoning"]},
+                                "role": {"enum": ["user", "system", "developer",
+                                                  "assistant"]},
+                                "content": {"oneOf": [
+                                    {"type": "string"},
+                                    {"type": "array", "items": {
+                                        "type": "object", "required": ["type"],
+                                        "additionalProperties": True,
+                                        "properties": {"type": {"enum": [
+                                            "input_text", "output_text", "text", "refusal",
+                                            "input_image"]}}}}]},
+                            }}}]},
+                    "instructions": {"type": ["string", "null"]},
+                    "max_output_tokens": {"type": ["integer", "null"]},
+                    **{name: {"not": {}, "description": "Refused (`unsupported_parameter`): "
+                                                        "the gateway keeps no state."}
+                       for name in ("previous_response_id", "conversation")},
+                },
+            }],
+        },
+        "Response": {
+            "type": "object", "additionalProperties": True,
+            "required": ["id", "object", "created_at", "status", "model", "output"],
+            "description": "OpenAI's Responses object, built from the checked chat completion. "
+                           "A blocked answer comes back with HTTP 200, `status: incomplete`, "
+                           "`incomplete_details.reason: content_filter` and its text replaced "
+                           "by `--blocked-message`.",
+            "properties": {
+                "id": {"type": "string", "pattern": "^resp_"},
+                "object": {"const": "response"},
+                "created_at": {"type": "integer"},
+                "status": {"enum": ["in_progress", "completed", "incomplete", "failed"]},
+                "model": {"type": "string"},
+                "output": {"type": "array", "items": {
+                    "type": "object", "required": ["type", "id"], "additionalProperties": True,
+                    "properties": {"type": {"enum": ["message", "reasoning", "function_call"]},
+                                   "id": {"type": "string"}}}},
+                "incomplete_details": {"oneOf": [{"type": "null"}, {
+                    "type": "object", "required": ["reason"],
+                    "properties": {"reason": {"enum": ["max_output_tokens",
+                                                       "content_filter"]}}}]},
+                "error": {"oneOf": [{"type": "null"}, {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"},
+                                   "message": {"type": "string"}}}]},
+                "usage": {"type": ["object", "null"], "additionalProperties": True},
+                "moderation": {
+                    "type": "object",
+                    "description": "The gateway's verdicts in the Responses API's own field: "
+                                   "the prompt's (`input`) and the answer's most severe "
+                                   "(`output`).",
+                    "properties": {side: {"allOf": [_ref("ModerationResult"), {
+                        "type": "object", "required": ["model", "type"],
+                        "properties": {"model": {"type": "string"},
+                                       "type": {"const": "moderation_result"}}}]}
+                        for side in ("input", "output")}},
+            },
+        },
+        "ResponseStreamEvent": {
+            "type": "object", "required": ["type", "sequence_number"],
+            "additionalProperties": True,
+            "description": "One Responses stream event, sent as `event: <type>` and `data: "
+                           "<JSON>`: `response.created`, `response.in_progress`, output items "
+                           "with their deltas, then `response.completed`. A halted stream ends "
+                           "with `response.incomplete` (reason `content_filter`), a broken "
+                           "upstream stream with `error` and `response.failed`. No `[DONE]`.",
+            "properties": {"type": {"type": "string", "pattern": "^(response\\.|error$)"},
+                           "sequence_number": {"type": "integer", "minimum": 0},
+                           "response": _ref("Response")},
         },
         "ModerationRequest": {
             "type": "object", "required": ["input"], "additionalProperties": True,
@@ -368,16 +458,28 @@ _PASSTHROUGH = {"description": "An error status from the upstream model server, 
                                "through unchanged (status and body)."}
 
 
-def _generation(kind: str, request: str, example: dict[str, Any]) -> dict[str, Any]:
+_CHAT_ENDINGS = ("a blocked choice comes back with HTTP 200, `finish_reason: content_filter` "
+                 "and its content replaced by `--blocked-message`",
+                 "ends the stream with a `content_filter` chunk and `[DONE]`")
+_RESPONSE_ENDINGS = ("a blocked answer comes back with HTTP 200, `status: incomplete`, "
+                     "`incomplete_details.reason: content_filter` and its text replaced by "
+                     "`--blocked-message`",
+                     "ends the stream with `response.incomplete` (reason `content_filter`)")
+
+
+def _generation(kind: str, request: str, example: dict[str, Any], *,
+                answer: str = "Completion", event: str = "CompletionChunk") -> dict[str, Any]:
+    blocked, halted = _RESPONSE_ENDINGS if answer == "Response" else _CHAT_ENDINGS
+    stream_text = ("`event: <type>` and `data: <ResponseStreamEvent JSON>` events"
+                   if answer == "Response" else
+                   "`data: <CompletionChunk JSON>` events, ending with `data: [DONE]`")
     return {
         "summary": f"{kind}: input check, forward, output check",
         "description": (
             "The prompt is judged before it reaches the upstream (a `block` is a 400 "
-            "`content_filter`). Non-streamed: the whole completion is judged; a blocked choice "
-            "comes back with HTTP 200, `finish_reason: content_filter` and its content "
-            "replaced by `--blocked-message`. Streamed (`stream: true`): judged while it "
-            "streams, with up to `--hold-back` tokens held back; a `block` cancels the "
-            "upstream and ends the stream with a `content_filter` chunk and `[DONE]`."),
+            f"`content_filter`). Non-streamed: the whole completion is judged; {blocked}. "
+            "Streamed (`stream: true`): judged while it streams, with up to `--hold-back` "
+            f"tokens held back; a `block` cancels the upstream and {halted}."),
         "parameters": [{"$ref": "#/components/parameters/ConversationId"}],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": _ref(request), "example": example}}},
@@ -392,12 +494,10 @@ def _generation(kind: str, request: str, example: dict[str, Any]) -> dict[str, A
                                                          "buffer them.",
                                           "schema": {"type": "string"}}},
                 "content": {
-                    "application/json": {"schema": _ref("Completion")},
+                    "application/json": {"schema": _ref(answer)},
                     "text/event-stream": {
-                        "schema": {"type": "string",
-                                   "description": "`data: <CompletionChunk JSON>` events, "
-                                                  "ending with `data: [DONE]`."},
-                        "x-guardstack-event": _ref("CompletionChunk")},
+                        "schema": {"type": "string", "description": stream_text + "."},
+                        "x-guardstack-event": _ref(event)},
                 },
             },
             **_errors(400, 401, 403, 413, 429, 500, 502, 503, 504),
@@ -422,6 +522,13 @@ def document() -> dict[str, Any]:
                           {"model": "smollm2-135m-instruct", "prompt": "A GGUF file is",
                            "max_tokens": 32}),
             "operationId": "createCompletion", "tags": ["OpenAI-compatible"],
+            "security": bearer}},
+        "/v1/responses": {"post": {
+            **_generation("Responses (served over chat completions)", "ResponseRequest",
+                          {"model": "smollm2-135m-instruct", "instructions": "Be brief.",
+                           "input": "What is a GGUF file?"},
+                          answer="Response", event="ResponseStreamEvent"),
+            "operationId": "createResponse", "tags": ["OpenAI-compatible"],
             "security": bearer}},
         "/v1/moderations": {"post": {
             "operationId": "createModeration", "tags": ["OpenAI-compatible"],

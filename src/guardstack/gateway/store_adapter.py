@@ -15,8 +15,8 @@ from guardstack.verdict import Verdict
 _SEVERITY = {"allow": 0, "flag": 1, "block": 2}
 #: Request fields kept in the event's ``extra`` (the messages are stored as
 #: messages; the rest of a body can be large and says little).
-_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "seed", "stop",
-           "stream_options", "tools", "tool_choice", "response_format")
+_PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "max_output_tokens",
+           "n", "seed", "stop", "stream_options", "tools", "tool_choice", "response_format")
 
 
 def _worst(verdicts: list[Verdict]) -> Verdict | None:
