@@ -12,6 +12,9 @@ default detector and a SQLite event store. Prints:
 
 1. non-streamed overhead: gateway latency minus the classifier's time for
    that request (read back from the store) minus direct latency, p50/p99;
+   and what the Responses API bridge adds over the chat path it translates
+   to (``/v1/responses`` minus ``/v1/chat/completions``, each net of its
+   classifier time);
 2. time-to-first-token, direct and through the gateway, beside the part
    the gateway is expected to add (classifier time + hold-back);
 3. hold-back sweep: TTFT and tokens shown before a halt, for several
@@ -191,10 +194,18 @@ def body(stream: bool, max_tokens: int | None = None) -> dict[str, Any]:
     return b
 
 
-async def timed_post(client: httpx.AsyncClient, url: str, conv: str | None) -> float:
+RESPONSES_BODY = {"model": "stub", "input": "Write a story about a cat."}
+
+
+async def timed_post(client: httpx.AsyncClient, url: str, conv: str | None,
+                     responses: bool = False) -> float:
+    """One non-streamed request, in ms: chat completions, or (``responses``)
+    the same request through the gateway's Responses API bridge."""
     headers = {"x-conversation-id": conv} if conv else {}
+    path, payload = (("/v1/responses", RESPONSES_BODY) if responses
+                     else ("/v1/chat/completions", body(False)))
     t = time.perf_counter()
-    r = await client.post(url + "/v1/chat/completions", json=body(False), headers=headers)
+    r = await client.post(url + path, json=payload, headers=headers)
     dt = time.perf_counter() - t
     r.raise_for_status()
     return dt * 1000
@@ -229,10 +240,13 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
         for i in range(10):  # warm both paths (connections, ONNX session)
             await timed_post(c, direct, None)
             await timed_post(c, gw.url, f"warm-{i}")
-        d, g = [], []
-        for i in range(n):  # interleaved so load changes hit both alike
+        for i in range(3):
+            await timed_post(c, gw.url, f"warm-r{i}", responses=True)
+        d, g, resp = [], [], []
+        for i in range(n):  # interleaved so load changes hit all alike
             d.append(await timed_post(c, direct, None))
             g.append(await timed_post(c, gw.url, f"ns-{i}"))
+            resp.append(await timed_post(c, gw.url, f"rs-{i}", responses=True))
         t_direct, t_gw = [], []
         for i in range(n):
             t_direct.append((await ttft(c, direct, None))[0])
@@ -242,6 +256,10 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
     net = [gi - ci for gi, ci in zip(g, cls, strict=True)]
     paired = [ni - di for ni, di in zip(net, d, strict=True)]
     st_cls = [rows[f"st-{i}"]["classifier_ms"] for i in range(n)]
+    # The Responses bridge against the chat path it translates to, each net of
+    # its own classifier time, paired request by request.
+    r_net = [ri - rows[f"rs-{i}"]["classifier_ms"] for i, ri in enumerate(resp)]
+    bridge = [ri - ni for ri, ni in zip(r_net, net, strict=True)]
     return {
         "direct_p50": pct(d, 50), "direct_p99": pct(d, 99),
         "gateway_p50": pct(g, 50), "gateway_p99": pct(g, 99),
@@ -254,6 +272,9 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
         "ttft_direct_p50": pct(t_direct, 50), "ttft_gateway_p50": pct(t_gw, 50),
         "ttft_overhead_p50": pct(t_gw, 50) - pct(t_direct, 50),
         "stream_classifier_total_p50": pct(st_cls, 50),
+        "responses_p50": pct(resp, 50), "responses_p99": pct(resp, 99),
+        "responses_minus_chat_paired_p50": pct(bridge, 50),
+        "responses_minus_chat_paired_p99": pct(bridge, 99),
     }
 
 
