@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardstack.gateway import moderation, output_text
@@ -100,6 +100,31 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
         chat["reasoning_effort"] = reasoning["effort"]
     return chat
+
+
+def messages_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The conversation a Responses request carries, as chat messages, for
+    judging it where something else serves it (the LiteLLM guardrail): what
+    :func:`to_chat` sends, with what it cannot translate skipped instead of
+    refused (a proxy with state and hosted tools serves those itself)."""
+    messages: list[dict[str, Any]] = []
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions.strip():
+        messages.append({"role": "system", "content": instructions})
+    raw = body.get("input")
+    if isinstance(raw, str):
+        messages.append({"role": "user", "content": raw})
+    for i, item in enumerate(raw if isinstance(raw, list) else ()):
+        try:
+            _input_item(item, f"input[{i}]", messages)
+        except GatewayError:
+            parts = item.get("content") if isinstance(item, dict) else None
+            texts = [p["text"] for p in parts if isinstance(p, dict)
+                     and isinstance(p.get("text"), str)] if isinstance(parts, list) else []
+            role = item.get("role") if isinstance(item, dict) else None
+            if texts and role in ("user", "system", "developer", "assistant"):
+                messages.append({"role": role, "content": "\n".join(texts)})
+    return messages
 
 
 def _input_item(item: Any, param: str, messages: list[dict[str, Any]]) -> None:

@@ -28,10 +28,16 @@ body) on ``block``; ``post_call`` judges each returned choice whole, and a
 streamed answer is judged while it streams by the gateway's own
 :class:`~guardstack.gateway.streaming.StreamCheck` (sentence ends, a sliding
 window, a hold-back) and ends with a ``finish_reason: "content_filter"``
-chunk when it turns unsafe. ``flag`` lets the text through; every verdict is
-logged and attached to the request's metadata under ``guardstack``. When
-guardstack cannot judge (gateway unreachable or slow, classifier broken),
-the policy's ``<role>.on_error`` decides: fail open or fail closed.
+chunk when it turns unsafe. Responses API calls (``/v1/responses``,
+``litellm.aresponses``) are judged the same way: the ``input`` and
+``instructions`` as the conversation, the output items (message text,
+reasoning, function-call arguments) as the answer, and a streamed response's
+text deltas by the same StreamCheck, a halt ending it with a
+``response.incomplete`` event (reason ``content_filter``). ``flag`` lets the
+text through; every verdict is logged and attached to the request's metadata
+under ``guardstack``. When guardstack cannot judge (gateway unreachable or
+slow, classifier broken), the policy's ``<role>.on_error`` decides: fail open
+or fail closed.
 
 Which hooks run is LiteLLM's decision: the guardrail's ``mode`` (event
 hooks), ``default_on`` and the request's ``guardrails`` list, checked by
@@ -56,7 +62,7 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import output_text
+from guardstack.gateway import output_text, responses_api
 from guardstack.gateway.errors import blocked, blocked_prompt
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
@@ -210,8 +216,11 @@ class GuardstackGuardrail(CustomGuardrail):
         exchange = Exchange("litellm", model=request_data.get("model"), stream=True)
         check: StreamCheck | None = None
         start = time.time()
+        created: Any = None  # a Responses stream's response.created event
         try:
             async for chunk in stream:
+                if _event_type(chunk) == "response.created":
+                    created = chunk
                 event = _chunk_event(chunk)
                 if event is None or (check is None and not event["choices"]):
                     yield chunk  # no text to judge, none held before it: as it came
@@ -229,7 +238,7 @@ class GuardstackGuardrail(CustomGuardrail):
                 for out in await check.finish():
                     yield out[_ORIGINAL]
             if check is not None and check.halted:
-                yield _halt_chunk(check)
+                yield _halt_chunk(check) if created is None else _responses_halt(created)
         finally:
             if check is not None:
                 if check.halted:
@@ -373,7 +382,8 @@ def _api_key(api_key: str | None) -> str | None:
 def _messages(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     raw = data.get("messages")
     if not isinstance(raw, list):
-        return []
+        # A Responses API call: its input and instructions are the conversation.
+        return list(responses_api.messages_of(data)) if "input" in data else []
     out: list[Mapping[str, Any]] = []
     for m in raw:
         if isinstance(m, Mapping):
@@ -408,7 +418,16 @@ def _conversation(data: Mapping[str, Any]) -> tuple[Message, ...]:
     return (Message("user", prompt),) if isinstance(prompt, str) else ()
 
 
+def _get(obj: Any, name: str) -> Any:
+    """A field of a LiteLLM object or of the dict it sometimes is."""
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
 def _response_texts(response: Any) -> list[str]:
+    output = _get(response, "output")
+    if _get(response, "choices") is None and isinstance(output, list):
+        answer = _output_text(output)  # a Responses API answer: one answer, all its items
+        return [answer] if answer else []
     texts = []
     for choice in getattr(response, "choices", None) or ():
         message = getattr(choice, "message", None)
@@ -417,6 +436,22 @@ def _response_texts(response: Any) -> list[str]:
         if isinstance(text, str) and text:
             texts.append(text)
     return texts
+
+
+def _output_text(items: list[Any]) -> str:
+    """A Responses answer's output items as the text the output check reads:
+    reasoning, message text and function-call arguments, a blank line between."""
+    parts: list[str] = []
+    for item in items:
+        kind = _get(item, "type")
+        if kind == "function_call":
+            parts.append(_get(item, "arguments") or "")
+            continue
+        pieces = [*(_get(item, "content") or ()),
+                  *((_get(item, "summary") or ()) if kind == "reasoning" else ())]
+        parts.extend(t for t in (_get(p, "text") or _get(p, "refusal") for p in pieces)
+                     if isinstance(t, str))
+    return "\n\n".join(p for p in parts if p)
 
 
 def _channel_fields(message: Any) -> dict[str, Any]:
@@ -443,12 +478,61 @@ def _channel_fields(message: Any) -> dict[str, Any]:
 
 
 def _kind(chunk: Any) -> Kind:
+    if _event_type(chunk) is not None:
+        return "chat"
     return "chat" if hasattr(chunk.choices[0], "delta") else "completion"
+
+
+#: Responses stream events whose ``delta`` is answer text, by the chat
+#: delta field StreamCheck reads it as.
+_RESPONSES_DELTAS = {"response.output_text.delta": "content",
+                     "response.refusal.delta": "content",
+                     "response.reasoning_text.delta": "reasoning_content",
+                     "response.reasoning_summary_text.delta": "reasoning_content"}
+_RESPONSES_ENDS = ("response.completed", "response.incomplete", "response.failed")
+
+
+def _event_type(chunk: Any) -> str | None:
+    """A Responses stream event's type (``response.output_text.delta``, ...);
+    None for a chat or text-completion chunk."""
+    kind = _get(chunk, "type")
+    kind = getattr(kind, "value", kind)
+    return kind if isinstance(kind, str) and kind.startswith("response.") else None
+
+
+def _responses_event(chunk: Any, kind: str) -> dict[str, Any]:
+    """A Responses stream event as the chat-shaped dict StreamCheck reads:
+    text deltas as a choice's delta, the terminal event as its finish."""
+    delta = _get(chunk, "delta")
+    choices: list[dict[str, Any]] = []
+    if kind in _RESPONSES_DELTAS and isinstance(delta, str) and delta:
+        choices.append({"index": 0, "delta": {_RESPONSES_DELTAS[kind]: delta},
+                        "finish_reason": None})
+    elif kind == "response.function_call_arguments.delta" and isinstance(delta, str) and delta:
+        choices.append({"index": 0, "delta": {"tool_calls": [{"function": {"arguments": delta}}]},
+                        "finish_reason": None})
+    elif kind in _RESPONSES_ENDS:
+        choices.append({"index": 0, "delta": {}, "finish_reason": "stop"})
+    return {"choices": choices, _ORIGINAL: chunk}
+
+
+def _responses_halt(created: Any) -> Any:
+    """The event that ends a halted Responses stream: ``response.incomplete``
+    with reason ``content_filter``, for the response the stream created."""
+    from litellm.types.llms.openai import ResponseIncompleteEvent, ResponsesAPIStreamEvents
+
+    response = created.response.model_copy(update={
+        "status": "incomplete", "incomplete_details": {"reason": "content_filter"}})
+    return ResponseIncompleteEvent(type=ResponsesAPIStreamEvents.RESPONSE_INCOMPLETE,
+                                   response=response)
 
 
 def _chunk_event(chunk: Any) -> dict[str, Any] | None:
     """A LiteLLM chunk as the OpenAI dict StreamCheck reads, carrying the
     chunk itself so what StreamCheck releases is what LiteLLM streamed."""
+    kind = _event_type(chunk)
+    if kind is not None:
+        return _responses_event(chunk, kind)
     choices = getattr(chunk, "choices", None)
     if not isinstance(choices, list):
         return None
