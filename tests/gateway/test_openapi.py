@@ -115,7 +115,8 @@ def test_request_schemas_reject_what_the_gateway_rejects():
     responses = schema_validator("ResponseRequest")
     assert not responses.is_valid({"model": "m"})                          # no input
     assert not responses.is_valid({"model": "m", "input": []})
-    assert not responses.is_valid({"model": "m", "input": "hi", "previous_response_id": "r"})
+    assert not responses.is_valid({"model": "m", "input": "hi", "conversation": "c"})
+    assert not responses.is_valid({"model": "m", "input": "hi", "previous_response_id": 7})
     assert not responses.is_valid({"model": "m", "input": [{"role": "robot", "content": "x"}]})
     assert responses.is_valid({"model": "m", "input": [{"role": "user", "content": "hi"}]})
 

@@ -16,9 +16,10 @@ import httpx
 import openai
 import pytest
 from tests.fixtures.llama_server import MODEL_ALIAS
-from tests.gateway.scripted import sse_reply, upstream
+from tests.gateway.scripted import json_reply, sse_reply, upstream
 from tests.gateway.standins import MarkerDetector, marker_guard, policy_yaml
 
+from guardstack.gateway.auth import Identity, StaticKeys
 from guardstack.gateway.errors import GatewayError
 from guardstack.gateway.responses_api import to_chat
 from guardstack.guard import Guard
@@ -71,7 +72,7 @@ def test_a_responses_request_becomes_the_chat_request_it_means():
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ({"model": "m", "input": "hi", "previous_response_id": "resp_1"}, "previous_response_id"),
+    ({"model": "m", "input": "hi", "previous_response_id": 7}, "previous_response_id"),
     ({"model": "m", "input": "hi", "conversation": "conv_1"}, "conversation"),
     ({"model": "m", "input": "hi", "background": True}, "background"),
     ({"model": "m"}, "input"),
@@ -268,10 +269,66 @@ def test_bad_requests_get_openai_errors_before_the_upstream_is_called(run_gatewa
     r = httpx.post(gw.url + "/v1/responses", content=b"\xff\xfe", timeout=10)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_encoding"
     r = httpx.post(gw.url + "/v1/responses", json={"model": "m", "input": "hi",
-                                                   "previous_response_id": "resp_9"}, timeout=10)
-    assert r.status_code == 400
-    assert r.json()["error"]["param"] == "previous_response_id"
+                                                   "conversation": "conv_9"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "conversation"
     r = httpx.post(gw.url + "/v1/responses", json={"input": "hi"}, timeout=10)
     assert r.status_code == 400 and r.json()["error"]["param"] == "model"
     exchanges = gw.wait_for_exchanges(3)
     assert all(ex.upstream_ms is None for ex in exchanges)
+
+
+# -- previous_response_id ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_response_continues_from_the_previous_one(llama_server, run_gateway, client):
+    """The second turn sends only its new input; the gateway supplies the
+    first turn and its answer, so the model and the prompt check see both."""
+    detector = MarkerDetector("MARKER-NEVER-SEEN")
+    gw = run_gateway(llama_server, guard=Guard(policy_yaml(), detector=detector))
+    c = client(gw.url)
+    first = c.responses.create(model=MODEL_ALIAS, instructions="Be brief.",
+                               input="My name is Ada.", **FIXED)
+    streamed = list(c.responses.create(model=MODEL_ALIAS, input="I like chess.", stream=True,
+                                       previous_response_id=first.id, **FIXED))
+    second = streamed[-1].response  # a streamed answer is stored too
+    assert second.status in ("completed", "incomplete")
+    third = c.responses.create(model=MODEL_ALIAS, input="What is my name?",
+                               previous_response_id=second.id, **FIXED)
+    assert third.output_text
+    prompts = [call for call in detector.calls if call.role == "prompt"]
+    assert [p.text for p in prompts] == ["My name is Ada.", "I like chess.", "What is my name?"]
+    # the first turn's instructions are not carried over; its turns and answers are
+    assert [m.content for m in prompts[1].context] == ["My name is Ada.", first.output_text]
+    context = [m.content for m in prompts[2].context]
+    assert context == ["My name is Ada.", first.output_text, "I like chess.",
+                       second.output_text]
+
+
+def test_previous_responses_are_the_owners_own_and_bounded(run_gateway, scripted, client):
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "Noted."}}]}
+    up = upstream(scripted, json_reply(json.dumps(answer).encode()))
+    keys = StaticKeys({"gs-ada": Identity("ada"), "gs-bob": Identity("bob")})
+    gw = run_gateway(up.url, guard=marker_guard("MARKER"), keys=keys, open=False,
+                     stored_responses=2)
+
+    def post(key: str, **body) -> httpx.Response:
+        return httpx.post(gw.url + "/v1/responses", timeout=30, json={"model": "m", **body},
+                          headers={"authorization": f"Bearer {key}"})
+
+    ids = [post("gs-ada", input=f"Turn {i}.").json()["id"] for i in range(3)]
+    unstored = post("gs-ada", input="Forget me.", store=False).json()["id"]
+    assert post("gs-ada", input="Go on.", previous_response_id=ids[2]).status_code == 200
+    for key, rid in (("gs-bob", ids[2]),      # someone else's
+                     ("gs-ada", ids[0]),      # pushed out (two kept)
+                     ("gs-ada", unstored),    # store: false
+                     ("gs-ada", "resp_none")):
+        r = post(key, input="Go on.", previous_response_id=rid)
+        assert r.status_code == 404, (key, rid)
+        assert r.json()["error"]["code"] == "previous_response_not_found"
+    gw_off = run_gateway(up.url, guard=marker_guard("MARKER"), stored_responses=0)
+    r = httpx.post(gw_off.url + "/v1/responses", timeout=30,
+                   json={"model": "m", "input": "hi", "previous_response_id": ids[2]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unsupported_parameter"

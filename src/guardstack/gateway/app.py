@@ -40,6 +40,7 @@ from guardstack.gateway.ratelimit import RateLimiter
 from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.settings import GatewaySettings
+from guardstack.gateway.stored_responses import StoredResponses
 from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
 from guardstack.gateway.upstream import Upstream
 from guardstack.verdict import Action
@@ -66,6 +67,7 @@ class Gateway:
                                  timeout=settings.upstream_timeout,
                                  connect_timeout=settings.connect_timeout, transport=transport)
         self.metrics.track_queue_depth(lambda: recorder.queue_depth)
+        self.stored = StoredResponses(settings.stored_responses)
         self._recording: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------
@@ -219,21 +221,48 @@ class Gateway:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
         chat = responses_api.to_chat(body)
-        messages = validation.chat_messages(chat)
+        validation.chat_messages(chat)
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange)
+        if body.get("previous_response_id") is not None:
+            chat = responses_api.with_history(chat, body, self._previous(body, exchange))
+        messages = validation.chat_messages(chat)
         await self._check_last_user(exchange, messages)
         forwarded = self._with_safety_prompt(chat, exchange)
         reply = responses_api.Reply(body, f"resp_{exchange.id}",
                                     f"guardstack-{self.judge.detector_name}")
+        owner, turns = exchange.user, responses_api.conversation_of(chat, body)
+
+        def remember(output: list[dict[str, Any]]) -> None:
+            if body.get("store") is not False:  # OpenAI's default: stored
+                self.stored.put(reply.id, owner,
+                                [*turns, *responses_api.assistant_messages(output)])
+
         if chat.get("stream"):
             return await self._stream(forwarded, exchange, messages, "chat",
-                                      events=responses_api.EventStream(reply))
+                                      events=responses_api.EventStream(reply, remember))
         data = await self._completion(forwarded, exchange, messages, "chat")
         if isinstance(data, Response):
             return data
-        return JSONResponse(reply.from_chat(data, exchange.prompt_verdicts,
-                                            exchange.response_verdicts))
+        answer = reply.from_chat(data, exchange.prompt_verdicts, exchange.response_verdicts)
+        remember(answer["output"])
+        return JSONResponse(answer)
+
+    def _previous(self, body: dict[str, Any], exchange: Exchange) -> list[dict[str, Any]]:
+        """The stored conversation ``previous_response_id`` continues: the
+        same user's, still in memory (404 otherwise, whoever's it was)."""
+        previous = body["previous_response_id"]
+        if self.stored.capacity <= 0:
+            raise GatewayError(400, "'previous_response_id' is not supported: this gateway "
+                                    "keeps no responses (--stored-responses 0); send the "
+                                    "conversation in 'input'.", code="unsupported_parameter",
+                               param="previous_response_id")
+        history = self.stored.get(previous, exchange.user)
+        if history is None:
+            raise GatewayError(404, f"Previous response with id '{previous}' not found.",
+                               code="previous_response_not_found",
+                               param="previous_response_id")
+        return history
 
     async def completions(self, request: Request) -> Response:
         exchange = Exchange("completions")

@@ -42,9 +42,12 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
     ("invalid_value", 400, "A field has a wrong value (empty `messages`, unknown role, image "
                            "input to moderations); `param` names it."),
     ("unsupported_parameter", 400, "A Responses API field that needs state or a hosted tool "
-                                   "(`previous_response_id`, `conversation`, `background`, "
-                                   "`prompt`, item references, file inputs, non-function "
-                                   "tools); `param` names it."),
+                                   "(`conversation`, `background`, `prompt`, item references, "
+                                   "file inputs, non-function tools; `previous_response_id` "
+                                   "under `--stored-responses 0`); `param` names it."),
+    ("previous_response_not_found", 404, "`previous_response_id` names no response of this "
+                                         "user's that the gateway still holds "
+                                         "(`--stored-responses`)."),
     ("invalid_api_key", 401, "No key, or a key that is unknown or revoked."),
     ("account_suspended", 403, "Layer 3 (or an operator) suspended the account."),
     ("request_too_large", 413, "Body over `--max-body-bytes`."),
@@ -218,9 +221,16 @@ def _schemas() -> dict[str, Any]:
                             }}}]},
                     "instructions": {"type": ["string", "null"]},
                     "max_output_tokens": {"type": ["integer", "null"]},
-                    **{name: {"not": {}, "description": "Refused (`unsupported_parameter`): "
-                                                        "the gateway keeps no state."}
-                       for name in ("previous_response_id", "conversation")},
+                    "previous_response_id": {
+                        "type": ["string", "null"],
+                        "description": "Continue a recent response of the same user's, held "
+                                       "in the gateway's memory (`--stored-responses`); 404 "
+                                       "`previous_response_not_found` otherwise."},
+                    "store": {"type": ["boolean", "null"],
+                              "description": "`false`: the answer is not held for a later "
+                                             "`previous_response_id`."},
+                    "conversation": {"not": {}, "description": "Refused "
+                                                               "(`unsupported_parameter`)."},
                 },
             }],
         },
@@ -442,6 +452,7 @@ def _errors(*statuses: int, blocks: bool = True) -> dict[str, Any]:
             400: "Bad request or blocked prompt" if blocks else "Bad request",
             401: "No valid API key (checked before the body is read)",
             403: "Account suspended",
+            404: "Previous response not found",
             413: "Body too large",
             429: "Rate limited",
             500: "Gateway error",
@@ -500,7 +511,8 @@ def _generation(kind: str, request: str, example: dict[str, Any], *,
                         "x-guardstack-event": _ref(event)},
                 },
             },
-            **_errors(400, 401, 403, 413, 429, 500, 502, 503, 504),
+            **_errors(*sorted({400, 401, 403, 413, 429, 500, 502, 503, 504,
+                               *((404,) if answer == "Response" else ())})),
             "default": _PASSTHROUGH,
         },
     }

@@ -9,10 +9,11 @@ prompt check, the safety system prompt, the streamed output check and its
 halt), and the answer comes back as a Responses object (:meth:`Reply.body`)
 or as Responses stream events (:class:`EventStream`).
 
-The bridge is stateless: nothing is stored for ``previous_response_id`` or
-``conversation`` to find, so those (and ``background``, stored prompts,
-``item_reference`` inputs and OpenAI's hosted tools) answer 400 naming the
-field, never a silent drop. Function tools, images, JSON output and reasoning
+``previous_response_id`` continues a recent answer of the same user's from
+the gateway's memory (:mod:`.stored_responses`); ``conversation``,
+``background``, stored prompts, ``item_reference`` inputs and OpenAI's hosted
+tools need state or tools the gateway does not have, and answer 400 naming
+the field, never a silent drop. Function tools, images, JSON output and reasoning
 effort are translated. Each reply carries the gateway's verdicts in the
 Responses API's own ``moderation`` field (input and output), scored as
 ``/v1/moderations`` scores them.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from guardstack.gateway import moderation, output_text
@@ -30,7 +31,7 @@ from guardstack.gateway.errors import GatewayError
 from guardstack.verdict import Verdict
 
 #: Fields that need state the bridge does not keep, or a server that runs jobs.
-STATEFUL = ("previous_response_id", "conversation", "background", "prompt")
+STATEFUL = ("conversation", "background", "prompt")
 #: Sampling fields with the same name and meaning in both APIs.
 _SAME = ("temperature", "top_p", "user", "parallel_tool_calls", "top_logprobs", "metadata",
          "service_tier", "seed", "stop")
@@ -55,9 +56,12 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     for name in STATEFUL:
         if body.get(name) not in (None, False):
             raise _invalid(name, f"'{name}' is not supported: the gateway serves the Responses "
-                                 "API over the model server's chat completions and keeps no "
-                                 "state between requests; send the whole conversation in "
-                                 "'input'.", code="unsupported_parameter")
+                                 "API over the model server's chat completions; send the "
+                                 "conversation in 'input' (or continue a recent response "
+                                 "with 'previous_response_id').", code="unsupported_parameter")
+    previous = body.get("previous_response_id")
+    if previous is not None and not isinstance(previous, str):
+        raise _type_error("previous_response_id", "a string", previous)
     if "input" not in body:
         raise _invalid("input", "Missing required parameter: 'input'.",
                        code="missing_required_parameter")
@@ -100,6 +104,44 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
         chat["reasoning_effort"] = reasoning["effort"]
     return chat
+
+
+def with_history(chat: dict[str, Any], body: Mapping[str, Any],
+                 history: list[dict[str, Any]]) -> dict[str, Any]:
+    """``chat`` continuing a stored conversation: the earlier turns go after
+    the request's own instructions (a previous response's instructions are
+    not carried over, as in OpenAI's API) and before its new input."""
+    messages = chat["messages"]
+    cut = 1 if _has_instructions(body) else 0
+    return {**chat, "messages": [*messages[:cut], *history, *messages[cut:]]}
+
+
+def conversation_of(chat: dict[str, Any], body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The turns of ``chat`` without the request's instructions: what a
+    response that follows it continues."""
+    return list(chat["messages"][1 if _has_instructions(body) else 0:])
+
+
+def _has_instructions(body: Mapping[str, Any]) -> bool:
+    instructions = body.get("instructions")
+    return isinstance(instructions, str) and bool(instructions.strip())
+
+
+def assistant_messages(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A response's output items as the chat messages that continue from
+    them: its text as an assistant message, its function calls as an
+    assistant message with ``tool_calls``; reasoning is not carried over."""
+    out: list[dict[str, Any]] = []
+    text = "".join(part.get("text", "") for item in output if item.get("type") == "message"
+                   for part in item.get("content") or () if isinstance(part, dict))
+    if text:
+        out.append({"role": "assistant", "content": text})
+    calls = [{"id": item.get("call_id"), "type": "function",
+              "function": {"name": item.get("name"), "arguments": item.get("arguments", "")}}
+             for item in output if item.get("type") == "function_call"]
+    if calls:
+        out.append({"role": "assistant", "content": None, "tool_calls": calls})
+    return out
 
 
 def messages_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -352,8 +394,10 @@ class EventStream:
     ``content_filter``, an upstream failure in ``error`` and
     ``response.failed``."""
 
-    def __init__(self, reply: Reply) -> None:
+    def __init__(self, reply: Reply,
+                 on_end: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.reply = reply
+        self.on_end = on_end  # called with the output the client saw, when it ends
         self.seq = 0
         self.output: list[dict[str, Any]] = []
         self.open: dict[str, Any] | None = None   # the item receiving deltas
@@ -481,6 +525,8 @@ class EventStream:
         body = self.reply.body(self.output, status=status, incomplete=incomplete,
                                usage=self.usage, model=self.model, prompt=prompt,
                                answer=answer)
+        if self.on_end is not None:
+            self.on_end(self.output)
         return [*out, self._event(f"response.{status}", response=body)]
 
     def halt(self, prompt: Sequence[Verdict], answer: Sequence[Verdict]) -> list[dict[str, Any]]:
@@ -490,6 +536,8 @@ class EventStream:
         body = self.reply.body(self.output, status="incomplete", incomplete="content_filter",
                                usage=self.usage, model=self.model, prompt=prompt,
                                answer=answer)
+        if self.on_end is not None:
+            self.on_end(self.output)
         return [*out, self._event("response.incomplete", response=body)]
 
     def fail(self, error: dict[str, Any]) -> list[dict[str, Any]]:

@@ -67,6 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_ttl", 5.0, "Seconds key lookups and account states are cached."),
     Setting("blocked_message", "",
             "Content returned in place of a blocked non-streamed completion."),
+    Setting("stored_responses", 1000,
+            "Responses API answers kept in memory (per process, oldest dropped first) for "
+            "previous_response_id; 0 refuses previous_response_id."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -96,6 +99,7 @@ class GatewaySettings:
     rate_limited_factor: float = DEFAULTS["rate_limited_factor"]
     state_ttl: float = DEFAULTS["state_ttl"]
     blocked_message: str = DEFAULTS["blocked_message"]
+    stored_responses: int = DEFAULTS["stored_responses"]
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,7 +109,8 @@ class GatewaySettings:
             object.__setattr__(self, "upstream", normalize_base_url(self.upstream))
         except ValueError:
             problems.append(f"upstream: must be an http(s) URL, got {self.upstream!r}")
-        for name in ("hold_back", "max_body_bytes", "rate_burst", "port", "classifier_threads"):
+        for name in ("hold_back", "max_body_bytes", "rate_burst", "port", "classifier_threads",
+                     "stored_responses"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}: must be >= 0, got {getattr(self, name)!r}")
         for name in ("check_every", "window_tokens", "classifier_calls"):
