@@ -303,6 +303,11 @@ def test_a_response_continues_from_the_previous_one(llama_server, run_gateway, c
     context = [m.content for m in prompts[2].context]
     assert context == ["My name is Ada.", first.output_text, "I like chess.",
                        second.output_text]
+    # the store files the chain as one conversation, named by its first response
+    assert {ex.conversation_id for ex in gw.wait_for_exchanges(3)} == {first.id}
+    named = c.responses.create(model=MODEL_ALIAS, input="Hi.", previous_response_id=third.id,
+                               extra_headers={"X-Conversation-Id": "mine"}, **FIXED)
+    assert named.output_text and gw.wait_for_exchanges(4)[-1].conversation_id == "mine"
 
 
 def test_previous_responses_are_the_owners_own_and_bounded(run_gateway, scripted, client):

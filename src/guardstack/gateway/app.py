@@ -40,7 +40,7 @@ from guardstack.gateway.ratelimit import RateLimiter
 from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.settings import GatewaySettings
-from guardstack.gateway.stored_responses import StoredResponses
+from guardstack.gateway.stored_responses import Stored, StoredResponses
 from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
 from guardstack.gateway.upstream import Upstream
 from guardstack.verdict import Action
@@ -224,19 +224,24 @@ class Gateway:
         validation.chat_messages(chat)
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange)
+        reply = responses_api.Reply(body, f"resp_{exchange.id}",
+                                    f"guardstack-{self.judge.detector_name}")
+        chain = reply.id  # a chain of responses is one conversation in the store
         if body.get("previous_response_id") is not None:
-            chat = responses_api.with_history(chat, body, self._previous(body, exchange))
+            previous = self._previous(body, exchange)
+            chat = responses_api.with_history(chat, body, previous.messages)
+            chain = previous.conversation_id
+        exchange.conversation_id = exchange.conversation_id or chain
         messages = validation.chat_messages(chat)
         await self._check_last_user(exchange, messages)
         forwarded = self._with_safety_prompt(chat, exchange)
-        reply = responses_api.Reply(body, f"resp_{exchange.id}",
-                                    f"guardstack-{self.judge.detector_name}")
         owner, turns = exchange.user, responses_api.conversation_of(chat, body)
 
         def remember(output: list[dict[str, Any]]) -> None:
             if body.get("store") is not False:  # OpenAI's default: stored
-                self.stored.put(reply.id, owner,
-                                [*turns, *responses_api.assistant_messages(output)])
+                self.stored.put(reply.id, Stored(
+                    owner, [*turns, *responses_api.assistant_messages(output)],
+                    exchange.conversation_id or chain))
 
         if chat.get("stream"):
             return await self._stream(forwarded, exchange, messages, "chat",
@@ -248,7 +253,7 @@ class Gateway:
         remember(answer["output"])
         return JSONResponse(answer)
 
-    def _previous(self, body: dict[str, Any], exchange: Exchange) -> list[dict[str, Any]]:
+    def _previous(self, body: dict[str, Any], exchange: Exchange) -> Stored:
         """The stored conversation ``previous_response_id`` continues: the
         same user's, still in memory (404 otherwise, whoever's it was)."""
         previous = body["previous_response_id"]
