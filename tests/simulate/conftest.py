@@ -6,21 +6,23 @@ produce on demand."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from tests.gateway import serving
 
 
 class Stub:
-    """OpenAI-shaped chat completions: 400 content_filter when the last user
-    turn contains ``block`` (lower case), finish_reason content_filter when it
-    contains ``halt``, and one 429 for each user's very first request."""
+    """OpenAI-shaped chat completions, streamed when asked: 400 content_filter
+    when the last user turn contains ``block`` (lower case), finish_reason
+    content_filter when it contains ``halt``, and one 429 for each user's very
+    first request."""
 
     def __init__(self, *, block: str | None = None, halt: str | None = None,
                  throttle: bool = True) -> None:
@@ -29,7 +31,7 @@ class Stub:
         self.throttled: set[str] = set()
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
 
-    async def chat(self, request: Request) -> JSONResponse:
+    async def chat(self, request: Request) -> JSONResponse | StreamingResponse:
         body = await request.json()
         user = body.get("user", "")
         if self.throttle and user not in self.throttled:
@@ -46,6 +48,9 @@ class Stub:
                                            "code": "content_filter"}}, status_code=400)
         finish = "content_filter" if self.halt and self.halt in last else "stop"
         turn = sum(1 for m in body["messages"] if m["role"] == "user")
+        if body.get("stream"):
+            return StreamingResponse(self._events(body["model"], f"answer {turn}", finish),
+                                     media_type="text/event-stream")
         return JSONResponse({
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion",
             "created": 0, "model": body["model"],
@@ -53,6 +58,20 @@ class Stub:
                          "message": {"role": "assistant", "content": f"answer {turn}"}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         })
+
+    @staticmethod
+    async def _events(model: str, text: str, finish: str) -> AsyncIterator[bytes]:
+        """The same answer streamed as chat-completion chunks, word by word."""
+        def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
+            return b"data: " + json.dumps({
+                "id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 0,
+                "model": model, "choices": [{"index": 0, "delta": delta,
+                                             "finish_reason": reason}]}).encode() + b"\n\n"
+        yield chunk({"role": "assistant", "content": ""})
+        for i, word in enumerate(text.split()):
+            yield chunk({"content": (" " if i else "") + word})
+        yield chunk({}, finish)
+        yield b"data: [DONE]\n\n"
 
 
 

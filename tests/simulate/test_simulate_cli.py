@@ -86,8 +86,9 @@ def test_bad_arguments_are_usage_errors(tmp_path, capsys, monkeypatch, argv, mes
 @pytest.mark.parametrize(("argv", "message"), [
     (["--db", "sqlite:///x.db"], "--db is not yet available"),
     (["--out", "x.jsonl", "--transcript", "t.jsonl"], "--transcript goes with --gateway"),
-    (["--out", "x.jsonl", "--stream"], "--stream go with --gateway"),
-    (["--out", "x.jsonl", "--max-tokens", "8"], "--max-tokens and --stream go with --gateway"),
+    (["--out", "x.jsonl", "--stream"], "--stream and --api go with --gateway"),
+    (["--out", "x.jsonl", "--max-tokens", "8"], "--max-tokens, --stream and --api go with"),
+    (["--out", "x.jsonl", "--api", "responses"], "--stream and --api go with --gateway"),
     (["--gateway", "localhost:8000"], "must be an http(s) URL"),
     (["--out", "x.jsonl", "--mix", "ordinary=0,professional=0,adversary=0"], "all 0"),
 ])

@@ -153,3 +153,52 @@ async def test_replay_through_the_real_gateway(traffic, stub_server, serve_app):
     assert users == {r.user for r in traffic.records}
     assert {e.conversation_id for e in recorder.exchanges} == {r.session for r in traffic.records}
     json.dumps(summary.as_dict())  # the summary is plain JSON
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_responses_api_clients_through_the_real_gateway(traffic, stub_server, serve_app,
+                                                              stream):
+    """Simulated Responses API clients send only each new turn and name the
+    previous answer; the gateway rebuilds the chat history the model gets."""
+    from guardstack.gateway.app import create_app
+    from guardstack.gateway.recorder import MemoryRecorder
+    from guardstack.gateway.settings import GatewaySettings
+    from guardstack.guard import Guard
+    from guardstack.policy import Policy
+    from guardstack.simulate.sinks import uses_responses_api
+
+    policy = Policy.from_yaml(
+        "version: 1\nprompt:\n  default: {threshold: 0.5, action: block}\n"
+        "response:\n  default: {threshold: 0.5, action: block}\n", source="simulate-test")
+    stub, upstream = stub_server(throttle=False, halt=HALT)
+    app = create_app(GatewaySettings(upstream=f"{upstream}/v1", open=True, rate_limit=0),
+                     guard=Guard(policy, detector=Marker(BLOCK)), recorder=MemoryRecorder())
+    gateway = serve_app(app)
+    summary = await replay(traffic, f"{gateway}/v1", "sk-test", "m", concurrency=2,
+                           api="mixed", stream=stream)
+    assert summary.errors == 0, summary.error_kinds
+    assert summary.blocked == _count(traffic, BLOCK) > 0
+    assert summary.halted == _count(traffic, HALT) > 0  # content_filter, either API
+    by_responses = {r.user: uses_responses_api("mixed", r.user) for r in traffic.records}
+    assert summary.responses_api == sum(by_responses[r.user] for r in traffic.records)
+    assert 0 < summary.responses_api < summary.sent
+    # Every upstream request holds its session's history, rebuilt by the gateway
+    # for the Responses clients: the earlier answered turns, each followed by
+    # the model's answer, blocked ones left out. (The gateway forwards the
+    # OpenAI user field, not the conversation header: match by user.)
+    sessions: dict[str, list[list[str]]] = {}
+    for record in traffic.records:
+        turns = sessions.setdefault(record.user, [])
+        if not turns or turns[-1][0] != record.session:
+            turns.append([record.session])
+        turns[-1].append(record.content)
+    continued = 0
+    for sent in stub.requests:
+        body = sent["body"]
+        final = [m for m in body["messages"] if m["role"] != "system"]
+        users = [m["content"] for m in final if m["role"] == "user"]
+        assert [m["role"] for m in final] == ["user", "assistant"] * (len(users) - 1) + ["user"]
+        assert any(users == [t for t in session[1:] if BLOCK not in t.lower()][: len(users)]
+                   for session in sessions[body["user"]]), users
+        continued += len(users) > 1 and by_responses[body["user"]]
+    assert continued

@@ -199,7 +199,7 @@ class Demo:
         cmd = guardstack_cmd("simulate", "--gateway", f"{gateway}/v1",
                              "--users", str(self.o.users), "--days", str(self.o.days),
                              "--seed", str(self.o.seed), "--mix", self.o.mix,
-                             "--model", self.o.model, "--stream",
+                             "--model", self.o.model, "--stream", "--api", "mixed",
                              "--max-tokens", str(self.o.max_tokens),
                              "--concurrency", str(self.o.concurrency),
                              "--truth", str(self.workdir / "truth.json"),
@@ -209,7 +209,8 @@ class Demo:
             raise DemoError("guardstack simulate failed: " + done.stderr.strip()[-1500:])
         summary: dict[str, Any] = json.loads(done.stdout)
         g = summary["gateway"]
-        self.say(f"  sent {g['sent']}, answered {g['answered']}, blocked {g['blocked']}, "
+        self.say(f"  sent {g['sent']} ({g.get('responses_api', 0)} through the Responses "
+                 f"API), answered {g['answered']}, blocked {g['blocked']}, "
                  f"halted {g['halted']}, errors {g['errors']} "
                  f"({time.monotonic() - started:.0f} s)")
         self._step("simulate", started)

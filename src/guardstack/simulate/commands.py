@@ -126,6 +126,10 @@ def add_commands(sub: Any) -> None:
                    help="with --gateway: cap each answer at N tokens (default: the server's)")
     p.add_argument("--stream", action="store_true",
                    help="with --gateway: ask for streamed answers (exercises mid-stream halts)")
+    p.add_argument("--api", choices=("chat", "responses", "mixed"), default="chat",
+                   help="with --gateway: the OpenAI API the simulated clients use: chat "
+                   "completions, the Responses API (each turn continues the last by "
+                   "previous_response_id), or mixed (half the users each; default chat)")
     p.add_argument("--transcript", type=Path, metavar="FILE.jsonl",
                    help="with --gateway: write user turns and the model's real answers as JSONL")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -141,8 +145,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CommandError(DB_NOT_YET)
     if args.transcript and not args.gateway:
         raise CommandError("--transcript goes with --gateway (with --out the file is the log)")
-    if (args.max_tokens or args.stream) and not args.gateway:
-        raise CommandError("--max-tokens and --stream go with --gateway (no model runs with --out)")
+    if (args.max_tokens or args.stream or args.api != "chat") and not args.gateway:
+        raise CommandError("--max-tokens, --stream and --api go with --gateway (no model runs "
+                           "with --out)")
     try:
         config = SimulationConfig(users=args.users, days=args.days, seed=args.seed,
                                   start=args.start, model=args.model, mix=args.mix)
@@ -190,7 +195,8 @@ def _replay(args: argparse.Namespace, traffic: Any) -> dict[str, Any]:
            or os.environ.get("OPENAI_API_KEY") or "simulate")
     result = asyncio.run(sinks.replay(traffic, gateway, key, args.model,
                                       concurrency=args.concurrency,
-                                      max_tokens=args.max_tokens, stream=args.stream))
+                                      max_tokens=args.max_tokens, stream=args.stream,
+                                      api=args.api))
     if result.sent and result.errors == result.sent:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(result.error_kinds.items()))
         raise CommandError(f"no request to {gateway} succeeded ({kinds})")

@@ -1,22 +1,28 @@
 """Where simulated traffic goes: a JSONL file (plus its ground truth), or a
-live gateway as real multi-turn chats through the official ``openai`` client."""
+live gateway as real multi-turn chats through the official ``openai`` client,
+over chat completions, the Responses API, or a mix of the two by user."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from guardstack.simulate.generator import Record, Session, Traffic
 
 #: Header the gateway reads to group exchanges into a conversation.
 CONVERSATION_HEADER = "X-Conversation-Id"
+#: Which OpenAI API the simulated clients speak; "mixed" splits users between
+#: the two (stably, by user id), as a platform with several client apps would.
+Api = Literal["chat", "responses", "mixed"]
+APIS: tuple[str, ...] = ("chat", "responses", "mixed")
 DEFAULT_MAX_RETRIES = 6
 DEFAULT_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
@@ -82,6 +88,7 @@ class GatewaySummary:
     rate_limited: int = 0  # 429 answers received (each retried after a back-off)
     errors: int = 0
     error_kinds: Counter[str] = field(default_factory=Counter)
+    responses_api: int = 0  # user turns sent through the Responses API
     blocked_ids: list[str] = field(default_factory=list)
     halted_ids: list[str] = field(default_factory=list)
     #: User turns and the model's real answers, in the JSONL record format.
@@ -98,6 +105,7 @@ class GatewaySummary:
             "rate_limited": self.rate_limited,
             "errors": self.errors,
             "error_kinds": dict(sorted(self.error_kinds.items())),
+            "responses_api": self.responses_api,
         }
 
 
@@ -137,20 +145,69 @@ async def _complete(client: Any, model: str, messages: list[dict[str, str]], ses
     return "".join(parts), finish
 
 
+class _StreamFailed(Exception):
+    """A Responses stream that ended in an ``error`` event."""
+
+
+async def _respond(client: Any, model: str, text: str, previous: str | None, session: Session,
+                   *, max_tokens: int | None, stream: bool) -> tuple[str, str | None, str]:
+    """One Responses API turn: the new user text only, continuing the
+    session's last answer by ``previous_response_id``. The answer's text, its
+    finish in chat terms (``content_filter`` for a blocked or halted answer,
+    ``length``, ``stop``) and the response id."""
+    extra: dict[str, Any] = {} if max_tokens is None else {"max_output_tokens": max_tokens}
+    if previous is not None:
+        extra["previous_response_id"] = previous
+    response = await client.responses.create(
+        model=model, input=text, user=session.user,
+        extra_headers={CONVERSATION_HEADER: session.id}, stream=stream, **extra)
+    if stream:
+        parts: list[str] = []
+        final = None
+        async for event in response:
+            if event.type == "response.output_text.delta":
+                parts.append(event.delta)
+            elif event.type == "error":
+                raise _StreamFailed(getattr(event, "message", "stream error"))
+            elif event.type in ("response.completed", "response.incomplete", "response.failed"):
+                final = event.response
+        if final is None or final.status == "failed":
+            raise _StreamFailed("the stream ended without a response")
+        text_out, response = "".join(parts), final
+    else:
+        text_out = response.output_text
+    reason = response.incomplete_details.reason if response.incomplete_details else None
+    finish = {"content_filter": "content_filter", "max_output_tokens": "length"}.get(
+        reason or "", "stop")
+    return text_out, finish, response.id
+
+
+def uses_responses_api(api: Api, user: str) -> bool:
+    return api == "responses" or (api == "mixed" and zlib.crc32(user.encode()) % 2 == 1)
+
+
 async def _send_session(client: Any, session: Session, model: str, summary: GatewaySummary,
                         *, max_retries: int, backoff_s: float, max_tokens: int | None = None,
-                        stream: bool = False) -> None:
+                        stream: bool = False, api: Api = "chat") -> None:
     import openai
 
+    responses = uses_responses_api(api, session.user)
+    previous: str | None = None  # the Responses API's last answer in this session
     messages: list[dict[str, str]] = []
     for record in session.records:
         summary.sent += 1
+        summary.responses_api += responses
         summary.transcript.append(record.to_json())
         messages.append({"role": "user", "content": record.content})
         for attempt in range(max_retries + 1):
             try:
-                answer, finish = await _complete(client, model, messages, session,
-                                                 max_tokens=max_tokens, stream=stream)
+                if responses:
+                    answer, finish, previous = await _respond(
+                        client, model, record.content, previous, session,
+                        max_tokens=max_tokens, stream=stream)
+                else:
+                    answer, finish = await _complete(client, model, messages, session,
+                                                     max_tokens=max_tokens, stream=stream)
             except openai.RateLimitError as exc:
                 summary.rate_limited += 1
                 if attempt == max_retries:
@@ -183,7 +240,7 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
                 summary.errors += 1
                 summary.error_kinds[type(exc).__name__] += 1
                 break
-            except openai.APIError:
+            except (openai.APIError, _StreamFailed):
                 # An error event inside a stream (the upstream failed mid-answer).
                 messages.pop()
                 summary.errors += 1
@@ -210,13 +267,16 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
 async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
                  concurrency: int = 4, max_retries: int = DEFAULT_MAX_RETRIES,
                  backoff_s: float = DEFAULT_BACKOFF_S, timeout_s: float = 120.0,
-                 max_tokens: int | None = None, stream: bool = False) -> GatewaySummary:
+                 max_tokens: int | None = None, stream: bool = False,
+                 api: Api = "chat") -> GatewaySummary:
     """Send every session as a multi-turn chat, each user's sessions in time
     order (so account states the gateway sets apply to later sessions), up to
     ``concurrency`` users at once. The gateway sees real time, not the
     simulated timestamps; those survive only in the transcript.
     ``max_tokens`` caps each answer (None: the server's default); ``stream``
-    asks for streamed answers, so the gateway's mid-stream halts are exercised."""
+    asks for streamed answers, so the gateway's mid-stream halts are exercised;
+    ``api`` picks chat completions, the Responses API (each turn continues
+    the last by ``previous_response_id``) or a mix by user."""
     from openai import AsyncOpenAI
 
     users = traffic.sessions_by_user()
@@ -232,7 +292,7 @@ async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
                 for session in sessions:
                     await _send_session(client, session, model, summary,
                                         max_retries=max_retries, backoff_s=backoff_s,
-                                        max_tokens=max_tokens, stream=stream)
+                                        max_tokens=max_tokens, stream=stream, api=api)
 
         await asyncio.gather(*(one_user(users[u]) for u in sorted(users)))
     # Time order across users; within a session a question precedes its answer.
