@@ -192,3 +192,20 @@ def test_client_disconnect_closes_the_upstream_connection(run_gateway, scripted)
     assert up.peer_closed.wait(10), "gateway kept the upstream stream open"
     [ex] = gw.wait_for_exchanges(1)
     assert ex.client_disconnected and ex.tokens_streamed >= 1
+
+
+def test_client_disconnect_from_a_responses_stream_closes_the_upstream(run_gateway, scripted):
+    """The same through the Responses API bridge, whose events wrap the
+    relayed chunks: hanging up must still reach the upstream and the record."""
+    first = b"".join(chunk(f" w{i}") for i in range(4))
+    body = hex(len(first))[2:].encode() + b"\r\n" + first + b"\r\n"
+    up = upstream(scripted, sse_reply(body, chunked=True), hang=True)
+    gw = run_gateway(up.url, guard=marker_guard("x"), hold_back=0, upstream_timeout=60)
+    with httpx.stream("POST", gw.url + "/v1/responses", timeout=30,
+                      json={"model": "m", "input": "Hi", "stream": True}) as r:
+        for line in r.iter_lines():
+            if "response.output_text.delta" in line:
+                break
+    assert up.peer_closed.wait(10), "gateway kept the upstream stream open"
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.endpoint == "responses" and ex.client_disconnected and ex.tokens_streamed >= 1
