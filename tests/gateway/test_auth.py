@@ -78,6 +78,14 @@ def test_open_mode_attributes_to_openai_user(run_gateway):
     httpx.post(gw.url + "/v1/chat/completions", json=BODY)
     a, b = gw.wait_for_exchanges(2)
     assert (a.user, a.openai_user, b.user) == ("carol", "carol", "anonymous")
+    # safety_identifier, OpenAI's successor to `user`, names the end user too
+    httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "safety_identifier": "dave"})
+    httpx.post(gw.url + "/v1/responses", json={"model": "m", "input": "Hi",
+                                               "safety_identifier": "erin"})
+    *_, c, d = gw.wait_for_exchanges(4)
+    assert (c.user, c.openai_user, d.user) == ("dave", "dave", "erin")
+    r = httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "safety_identifier": 3})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "safety_identifier"
 
 
 def test_rate_limit_is_429_with_retry_after(keyed):

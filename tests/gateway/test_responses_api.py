@@ -64,6 +64,7 @@ def test_a_responses_request_becomes_the_chat_request_it_means():
     assert chat["max_tokens"] == 64 and chat["temperature"] == 0.2 and chat["stream"] is True
     assert chat["stream_options"] == {"include_usage": True}
     assert chat["user"] == "u1" and chat["reasoning_effort"] == "low"
+    assert to_chat({"model": "m", "input": "hi", "top_logprobs": 2})["logprobs"] is True
     assert chat["tools"] == [{"type": "function", "function": {
         "name": "weather", "parameters": {"type": "object"}}}]
     assert chat["tool_choice"] == {"type": "function", "function": {"name": "weather"}}

@@ -124,7 +124,10 @@ class Gateway:
     async def _admit(self, identity: Identity, body: dict[str, Any] | None,
                      exchange: Exchange) -> None:
         """May they? Account state and rate limit: raises 403/429."""
-        openai_user = body.get("user") if body and isinstance(body.get("user"), str) else None
+        # OpenAI's end-user id: `user`, or `safety_identifier`, its successor
+        # for telling the provider which end user sent a request.
+        openai_user = next((body[k] for k in ("user", "safety_identifier")
+                            if body and isinstance(body.get(k), str) and body[k]), None)
         exchange.openai_user = openai_user
         if self.settings.open and identity.key_id is None and openai_user:
             # Keyless (--open): the OpenAI user field is the best identity there is.

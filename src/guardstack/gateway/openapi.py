@@ -167,6 +167,9 @@ def _schemas() -> dict[str, Any]:
                 "stream": {"type": ["boolean", "null"]},
                 "user": {"type": "string",
                          "description": "Recorded; under `--open` it is the identity."},
+                "safety_identifier": {"type": "string",
+                                      "description": "OpenAI's successor to `user`; read "
+                                                     "the same way when `user` is absent."},
                 "metadata": {"type": "object", "additionalProperties": True,
                              "properties": {"conversation_id": {
                                  "type": "string",

@@ -33,8 +33,8 @@ from guardstack.verdict import Verdict
 #: Fields that need state the bridge does not keep, or a server that runs jobs.
 STATEFUL = ("conversation", "background", "prompt")
 #: Sampling fields with the same name and meaning in both APIs.
-_SAME = ("temperature", "top_p", "user", "parallel_tool_calls", "top_logprobs", "metadata",
-         "service_tier", "seed", "stop")
+_SAME = ("temperature", "top_p", "user", "safety_identifier", "parallel_tool_calls",
+         "metadata", "service_tier", "seed", "stop")
 _SEVERITY = {"allow": 0, "flag": 1, "block": 2}
 
 
@@ -91,6 +91,9 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
             chat[name] = body[name]
     if body.get("max_output_tokens") is not None:
         chat["max_tokens"] = body["max_output_tokens"]
+    if body.get("top_logprobs") is not None:
+        # chat completions return logprobs only when asked, top ones on top of that
+        chat.update(logprobs=True, top_logprobs=body["top_logprobs"])
     if body.get("tools"):
         chat["tools"] = _tools(body["tools"])
     if "tool_choice" in body:

@@ -36,7 +36,7 @@ SETTINGS: tuple[Setting, ...] = (
             "before it is stored."),
     Setting("open", False,
             "Accept requests without an API key (local use). Requests are then attributed "
-            "to the OpenAI 'user' field, or 'anonymous'."),
+            "to the OpenAI 'user' field (or 'safety_identifier'), or 'anonymous'."),
     Setting("classifier_threads", 1,
             "ONNX Runtime threads per call of the built-in fast detector (0: its own default). "
             "1 measured best on 2 cores: two checks run side by side and the event loop keeps "

@@ -80,9 +80,10 @@ def check_common(body: dict[str, Any]) -> None:
     stream = body.get("stream", False)
     if not isinstance(stream, bool) and stream is not None:
         raise _type_error("stream", "a boolean", stream)
-    user = body.get("user")
-    if user is not None and not isinstance(user, str):
-        raise _type_error("user", "a string", user)
+    for name in ("user", "safety_identifier"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise _type_error(name, "a string", value)
 
 
 def content_text(content: Any, param: str) -> str:
