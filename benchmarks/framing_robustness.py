@@ -16,11 +16,14 @@ the framing reading (guardstack/framing.py), in one run.
 3. Inline fiction (no quote, no colon): the held-out harmful requests that
    open with a verb, put into the 16 templates of inline_fiction_templates.txt
    ("Write a poem in which an old sailor ... tells the young deckhand how to
-   {r}"), and, for what the reading costs, the benign creative-writing prompts
-   of creative_benign.jsonl (150, many with dark themes) and every Alpaca
-   instruction that asks for a story, poem, scene or character (eval-only,
-   never trained on). Both files were written by a helper who had not seen
-   the pattern, before it was scored on them.
+   {r}") and the 16 of inline_fiction_templates_2.txt (letters, plays,
+   speeches, sketches, "have <character> ... and {r}"), and, for what the
+   reading costs, the benign creative-writing prompts of creative_benign.jsonl
+   (150) and creative_benign_2.jsonl (120), many with dark themes, and every
+   Alpaca instruction that asks for a story, poem, scene or character
+   (eval-only, never trained on). A helper who had not seen the pattern wrote
+   each pair before it was scored: the first pair measured the shipped
+   reading, the second a follow-up that was not shipped (docs/normalization.md).
 4. With ``--speed``: what reading framing costs, prompts per second at
    batch 64 with and without it, alternated in one run (medians of four) on
    typical chat prompts and on bench_classifier.py's mix with long templates.
@@ -133,34 +136,39 @@ def main() -> int:
 def inline_fiction(models: dict[str, FastClassifier], harmful: list[str],
                    data_dir: Path) -> None:
     here = Path(__file__).parent
-    templates = [t.strip() for t in (here / "inline_fiction_templates.txt").read_text()
-                 .splitlines() if t.strip()]
     requests = [r[0].lower() + r[1:].rstrip(".") for r in harmful
                 if r.split()[0].lower() in IMPERATIVE]
+    for name in ("inline_fiction_templates.txt", "inline_fiction_templates_2.txt"):
+        templates = [t.strip() for t in (here / name).read_text().splitlines() if t.strip()]
+        _templates(models, name, templates, requests)
+    alpaca_file = data_dir / "alpaca_instructions" / "alpaca_instructions.jsonl"
+    alpaca = [] if not alpaca_file.exists() else list(dict.fromkeys(
+        t for t in (json.loads(line)["text"] for line in alpaca_file.open()) if CREATIVE.search(t)))
+    benign = {name: [json.loads(line)["text"] for line in (here / name).read_text().splitlines()]
+              for name in ("creative_benign.jsonl", "creative_benign_2.jsonl")}
+    for name, texts in (*benign.items(), ("Alpaca creative", alpaca)):
+        if texts:
+            a, b = _flagged(models, texts)
+            print(f"benign flagged, {name} ({len(texts)}): {100 * a.mean():.1f} -> "
+                  f"{100 * b.mean():.1f}", flush=True)
 
-    def flagged(texts: list[str]) -> list[np.ndarray]:
-        return [np.array([d.scores["harm"] >= 0.5 for d in m.detect_sync(
-            [Subject(t) for t in texts])]) for m in models.values()]
 
-    print(f"\ninline fiction: {len(requests)} harmful requests per template, found: "
+def _flagged(models: dict[str, FastClassifier], texts: list[str]) -> list[np.ndarray]:
+    return [np.array([d.scores["harm"] >= 0.5 for d in m.detect_sync(
+        [Subject(t) for t in texts])]) for m in models.values()]
+
+
+def _templates(models: dict[str, FastClassifier], name: str, templates: list[str],
+               requests: list[str]) -> None:
+    print(f"\ninline fiction, {name}: {len(requests)} harmful requests per template, found: "
           "as written -> with framing read")
     found = []
     for t in templates:
-        a, b = flagged([t.format(r=r) for r in requests])
+        a, b = _flagged(models, [t.format(r=r) for r in requests])
         found.append((a.mean(), b.mean()))
         print(f"  {100 * a.mean():5.1f} -> {100 * b.mean():5.1f}   {t[:78]}", flush=True)
     print(f"  {100 * np.mean([f[0] for f in found]):5.1f} -> "
           f"{100 * np.mean([f[1] for f in found]):5.1f}   all templates")
-    creative = [json.loads(line)["text"] for line in
-                (here / "creative_benign.jsonl").read_text().splitlines()]
-    alpaca_file = data_dir / "alpaca_instructions" / "alpaca_instructions.jsonl"
-    alpaca = [] if not alpaca_file.exists() else list(dict.fromkeys(
-        t for t in (json.loads(line)["text"] for line in alpaca_file.open()) if CREATIVE.search(t)))
-    for name, texts in (("creative_benign.jsonl", creative), ("Alpaca creative", alpaca)):
-        if texts:
-            a, b = flagged(texts)
-            print(f"benign flagged, {name} ({len(texts)}): {100 * a.mean():.1f} -> "
-                  f"{100 * b.mean():.1f}", flush=True)
 
 
 def speed(data_dir: Path) -> int:
