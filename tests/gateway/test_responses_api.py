@@ -21,7 +21,7 @@ from tests.gateway.standins import MarkerDetector, marker_guard, policy_yaml
 
 from guardstack.gateway.auth import Identity, StaticKeys
 from guardstack.gateway.errors import GatewayError
-from guardstack.gateway.responses_api import to_chat
+from guardstack.gateway.responses_api import assistant_messages, to_chat
 from guardstack.guard import Guard
 from guardstack.verdict import Action
 
@@ -338,3 +338,18 @@ def test_previous_responses_are_the_owners_own_and_bounded(run_gateway, scripted
     r = httpx.post(gw_off.url + "/v1/responses", timeout=30,
                    json={"model": "m", "input": "hi", "previous_response_id": ids[2]})
     assert r.status_code == 400 and r.json()["error"]["code"] == "unsupported_parameter"
+
+
+def test_an_answer_continues_as_one_assistant_turn():
+    output = [{"type": "reasoning", "id": "rs", "content": [{"type": "reasoning_text",
+                                                              "text": "Think."}]},
+              {"type": "message", "id": "m", "content": [{"type": "output_text",
+                                                          "text": "Checking."}]},
+              {"type": "function_call", "id": "f", "call_id": "c1", "name": "clock",
+               "arguments": "{}"}]
+    assert assistant_messages(output) == [{
+        "role": "assistant", "content": "Checking.",
+        "tool_calls": [{"id": "c1", "type": "function",
+                        "function": {"name": "clock", "arguments": "{}"}}]}]
+    assert assistant_messages(output[2:])[0]["content"] is None
+    assert assistant_messages(output[:1]) == []

@@ -131,20 +131,20 @@ def _has_instructions(body: Mapping[str, Any]) -> bool:
 
 
 def assistant_messages(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A response's output items as the chat messages that continue from
-    them: its text as an assistant message, its function calls as an
-    assistant message with ``tool_calls``; reasoning is not carried over."""
-    out: list[dict[str, Any]] = []
+    """A response's output items as the chat message that continues from
+    them: one assistant turn with its text and its function calls as
+    ``tool_calls`` (reasoning is not carried over); none if it said nothing."""
     text = "".join(part.get("text", "") for item in output if item.get("type") == "message"
                    for part in item.get("content") or () if isinstance(part, dict))
-    if text:
-        out.append({"role": "assistant", "content": text})
     calls = [{"id": item.get("call_id"), "type": "function",
               "function": {"name": item.get("name"), "arguments": item.get("arguments", "")}}
              for item in output if item.get("type") == "function_call"]
+    if not text and not calls:
+        return []
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
-        out.append({"role": "assistant", "content": None, "tool_calls": calls})
-    return out
+        message["tool_calls"] = calls
+    return [message]
 
 
 def messages_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
