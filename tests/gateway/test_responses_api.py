@@ -44,6 +44,9 @@ def test_a_responses_request_becomes_the_chat_request_it_means():
             {"type": "function_call_output", "call_id": "c1", "output": "4 degrees"},
             {"type": "reasoning", "id": "rs_1", "summary": []},
             {"role": "user", "content": "Thanks. And tomorrow?"},
+            {"role": "developer", "content": "Answer in Celsius."},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
+            {"type": "function_call", "call_id": "c2", "name": "weather", "arguments": "{}"},
         ],
         "tools": [{"type": "function", "name": "weather", "parameters": {"type": "object"}}],
         "tool_choice": {"type": "function", "name": "weather"},
@@ -60,6 +63,10 @@ def test_a_responses_request_becomes_the_chat_request_it_means():
                          "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "4 degrees"},
         {"role": "user", "content": "Thanks. And tomorrow?"},
+        {"role": "system", "content": "Answer in Celsius."},
+        {"role": "assistant", "content": "Checking.",
+         "tool_calls": [{"id": "c2", "type": "function",
+                         "function": {"name": "weather", "arguments": "{}"}}]},
     ]
     assert chat["max_tokens"] == 64 and chat["temperature"] == 0.2 and chat["stream"] is True
     assert chat["stream_options"] == {"include_usage": True}

@@ -184,13 +184,17 @@ def _input_item(item: Any, param: str, messages: list[dict[str, Any]]) -> None:
         if role not in ("user", "system", "developer", "assistant"):
             raise _invalid(f"{param}.role", f"Invalid value for '{param}.role': {role!r}; "
                                             "expected user, system, developer or assistant.")
-        messages.append({"role": role, "content": _content(item.get("content"), param)})
+        # "developer" is OpenAI's newer name for system instructions; the chat
+        # templates of open-weight models know only "system".
+        messages.append({"role": "system" if role == "developer" else role,
+                         "content": _content(item.get("content"), param)})
     elif kind == "function_call":
         call = {"id": item.get("call_id") or item.get("id"), "type": "function",
                 "function": {"name": item.get("name"), "arguments": item.get("arguments", "")}}
         last = messages[-1] if messages else None
-        if last and last["role"] == "assistant" and last.get("tool_calls") is not None:
-            last["tool_calls"].append(call)  # parallel calls: one assistant turn
+        if last and last["role"] == "assistant":
+            # the text before a call, and parallel calls: one assistant turn
+            last.setdefault("tool_calls", []).append(call)
         else:
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
     elif kind == "function_call_output":
