@@ -133,6 +133,7 @@ def test_a_streamed_response_arrives_as_responses_events(llama_server, run_gatew
         final = stream.get_final_response()
     kinds = [e.type for e in events]
     assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert events[0].response.moderation.input.flagged is False  # the prompt's, at once
     assert kinds[-1] == "response.completed"
     numbers = [e.sequence_number for e in events]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)

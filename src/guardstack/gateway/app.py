@@ -557,7 +557,7 @@ async def _as_response_events(relayed: AsyncGenerator[tuple[Relayed, dict[str, A
                               exchange: Exchange) -> AsyncGenerator[bytes, None]:
     """The checked stream as Responses API events."""
     async with contextlib.aclosing(relayed):
-        for event in events.start():
+        for event in events.start(exchange.prompt_verdicts):
             yield responses_api.encode(event)
         ended = False
         async for kind, obj in relayed:

@@ -418,8 +418,9 @@ class EventStream:
         self.seq += 1
         return event
 
-    def start(self) -> list[dict[str, Any]]:
-        snapshot = self.reply.body([], status="in_progress")
+    def start(self, prompt: Sequence[Verdict] = ()) -> list[dict[str, Any]]:
+        """The opening events; they carry the prompt's verdict already."""
+        snapshot = self.reply.body([], status="in_progress", prompt=prompt)
         return [self._event("response.created", response=snapshot),
                 self._event("response.in_progress", response=snapshot)]
 
