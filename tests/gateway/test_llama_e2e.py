@@ -272,3 +272,18 @@ def test_concurrent_streams_all_complete(llama_server, run_gateway, client):
         t.join()
     assert not errors
     assert len(gw.wait_for_exchanges(4)) == 4
+
+
+def test_developer_messages_reach_llama_cpp_as_system(llama_server, run_gateway, client):
+    """OpenAI's clients now send instructions as 'developer' messages, which
+    llama.cpp's server refuses; the gateway sends them as 'system'."""
+    messages = [{"role": "developer", "content": "Answer in one short sentence."},
+                {"role": "user", "content": "What is a GGUF file?"}]
+    gw = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"))
+    reply = client(gw.url).chat.completions.create(model=MODEL_ALIAS, messages=messages, **FIXED)
+    assert reply.choices[0].message.content
+    kept = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"),
+                       keep_developer_role=True)
+    with pytest.raises(openai.APIStatusError) as err:  # the server's own refusal, passed on
+        client(kept.url).chat.completions.create(model=MODEL_ALIAS, messages=messages, **FIXED)
+    assert err.value.status_code >= 400 and "developer" in str(err.value)

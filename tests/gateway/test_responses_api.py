@@ -63,7 +63,7 @@ def test_a_responses_request_becomes_the_chat_request_it_means():
                          "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "4 degrees"},
         {"role": "user", "content": "Thanks. And tomorrow?"},
-        {"role": "system", "content": "Answer in Celsius."},
+        {"role": "developer", "content": "Answer in Celsius."},
         {"role": "assistant", "content": "Checking.",
          "tool_calls": [{"id": "c2", "type": "function",
                          "function": {"name": "weather", "arguments": "{}"}}]},

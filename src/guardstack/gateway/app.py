@@ -200,7 +200,7 @@ class Gateway:
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange)
         await self._check_last_user(exchange, messages)
-        forwarded = self._with_safety_prompt(body, exchange)
+        forwarded = self._for_upstream(body, exchange)
         if body.get("stream"):
             return await self._stream(forwarded, exchange, messages, "chat")
         return await self._complete(forwarded, exchange, messages, "chat")
@@ -237,7 +237,7 @@ class Gateway:
         exchange.conversation_id = exchange.conversation_id or chain
         messages = validation.chat_messages(chat)
         await self._check_last_user(exchange, messages)
-        forwarded = self._with_safety_prompt(chat, exchange)
+        forwarded = self._for_upstream(chat, exchange)
         owner, turns = exchange.user, responses_api.conversation_of(chat, body)
 
         def remember(output: list[dict[str, Any]]) -> None:
@@ -298,7 +298,15 @@ class Gateway:
             metadata.get("conversation_id") if isinstance(metadata, dict) else None)
         exchange.conversation_id = conv if isinstance(conv, str) else None
 
-    def _with_safety_prompt(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
+    def _for_upstream(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
+        """The chat body as it goes upstream: ``developer`` messages as
+        ``system`` (unless --keep-developer-role), and the policy's safety
+        system prompt for the models that want it."""
+        if not self.settings.keep_developer_role and any(
+                isinstance(m, dict) and m.get("role") == "developer" for m in body["messages"]):
+            body = {**body, "messages": [
+                {**m, "role": "system"} if isinstance(m, dict) and m.get("role") == "developer"
+                else m for m in body["messages"]]}
         if not self.policy.wants_system_prompt(body.get("model")):
             return body
         prompt = (self.policy.safety_system_prompt or "").strip()

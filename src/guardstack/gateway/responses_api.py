@@ -184,10 +184,8 @@ def _input_item(item: Any, param: str, messages: list[dict[str, Any]]) -> None:
         if role not in ("user", "system", "developer", "assistant"):
             raise _invalid(f"{param}.role", f"Invalid value for '{param}.role': {role!r}; "
                                             "expected user, system, developer or assistant.")
-        # "developer" is OpenAI's newer name for system instructions; the chat
-        # templates of open-weight models know only "system".
-        messages.append({"role": "system" if role == "developer" else role,
-                         "content": _content(item.get("content"), param)})
+        # "developer" goes upstream as "system" unless --keep-developer-role
+        messages.append({"role": role, "content": _content(item.get("content"), param)})
     elif kind == "function_call":
         call = {"id": item.get("call_id") or item.get("id"), "type": "function",
                 "function": {"name": item.get("name"), "arguments": item.get("arguments", "")}}

@@ -67,6 +67,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_ttl", 5.0, "Seconds key lookups and account states are cached."),
     Setting("blocked_message", "",
             "Content returned in place of a blocked non-streamed completion."),
+    Setting("keep_developer_role", False,
+            "Forward OpenAI 'developer' messages as they are. Off: they go upstream as "
+            "'system', the only instruction role open-weight chat templates and llama.cpp's "
+            "server know."),
     Setting("stored_responses", 1000,
             "Responses API answers kept in memory (per process, oldest dropped first) for "
             "previous_response_id; 0 refuses previous_response_id."),
@@ -99,6 +103,7 @@ class GatewaySettings:
     rate_limited_factor: float = DEFAULTS["rate_limited_factor"]
     state_ttl: float = DEFAULTS["state_ttl"]
     blocked_message: str = DEFAULTS["blocked_message"]
+    keep_developer_role: bool = DEFAULTS["keep_developer_role"]
     stored_responses: int = DEFAULTS["stored_responses"]
     extra: dict[str, Any] = field(default_factory=dict)
 
