@@ -287,3 +287,12 @@ def test_developer_messages_reach_llama_cpp_as_system(llama_server, run_gateway,
     with pytest.raises(openai.APIStatusError) as err:  # the server's own refusal, passed on
         client(kept.url).chat.completions.create(model=MODEL_ALIAS, messages=messages, **FIXED)
     assert err.value.status_code >= 400 and "developer" in str(err.value)
+
+
+def test_max_completion_tokens_caps_a_llama_cpp_answer(llama_server, run_gateway, client):
+    """OpenAI's newer name for the cap, which llama.cpp's server ignores: it
+    would write until its context is full. The gateway passes it as max_tokens."""
+    gw = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"))
+    reply = client(gw.url).chat.completions.create(
+        model=MODEL_ALIAS, messages=STORY, temperature=0.0, max_completion_tokens=8)
+    assert reply.usage.completion_tokens <= 8 and reply.choices[0].finish_reason == "length"

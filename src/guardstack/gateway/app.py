@@ -300,8 +300,13 @@ class Gateway:
 
     def _for_upstream(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         """The chat body as it goes upstream: ``developer`` messages as
-        ``system`` (unless --keep-developer-role), and the policy's safety
-        system prompt for the models that want it."""
+        ``system`` (unless --keep-developer-role), ``max_completion_tokens``
+        also as ``max_tokens``, and the policy's safety system prompt for the
+        models that want it."""
+        if "max_completion_tokens" in body and "max_tokens" not in body:
+            # OpenAI's newer name for the cap; llama.cpp's server reads only
+            # max_tokens and would otherwise generate until its context is full.
+            body = {**body, "max_tokens": body["max_completion_tokens"]}
         if not self.settings.keep_developer_role and any(
                 isinstance(m, dict) and m.get("role") == "developer" for m in body["messages"]):
             body = {**body, "messages": [
