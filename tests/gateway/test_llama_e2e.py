@@ -296,3 +296,18 @@ def test_max_completion_tokens_caps_a_llama_cpp_answer(llama_server, run_gateway
     reply = client(gw.url).chat.completions.create(
         model=MODEL_ALIAS, messages=STORY, temperature=0.0, max_completion_tokens=8)
     assert reply.usage.completion_tokens <= 8 and reply.choices[0].finish_reason == "length"
+
+
+def test_text_content_parts_reach_llama_cpp_as_a_string(llama_server, run_gateway, client):
+    """OpenAI's typed messages give text as content parts; llama.cpp's chat
+    templates fail on an array. Text-only parts go upstream as one string."""
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Write a story"},
+                                          {"type": "text", "text": "about a cat."}]}]
+    r = httpx.post(llama_server + "/chat/completions", timeout=600,
+                   json={"model": MODEL_ALIAS, "messages": parts, "max_tokens": 8})
+    assert r.status_code >= 400, "premise: the server refuses content parts"
+    gw = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"))
+    reply = client(gw.url).chat.completions.create(model=MODEL_ALIAS, messages=parts, **FIXED)
+    assert reply.choices[0].message.content
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.prompt_text == "Write a story\nabout a cat."

@@ -300,18 +300,16 @@ class Gateway:
 
     def _for_upstream(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         """The chat body as it goes upstream: ``developer`` messages as
-        ``system`` (unless --keep-developer-role), ``max_completion_tokens``
-        also as ``max_tokens``, and the policy's safety system prompt for the
-        models that want it."""
+        ``system`` (unless --keep-developer-role), text-only content-part
+        arrays as strings, ``max_completion_tokens`` also as ``max_tokens``,
+        and the policy's safety system prompt for the models that want it."""
         if "max_completion_tokens" in body and "max_tokens" not in body:
             # OpenAI's newer name for the cap; llama.cpp's server reads only
             # max_tokens and would otherwise generate until its context is full.
             body = {**body, "max_tokens": body["max_completion_tokens"]}
-        if not self.settings.keep_developer_role and any(
-                isinstance(m, dict) and m.get("role") == "developer" for m in body["messages"]):
-            body = {**body, "messages": [
-                {**m, "role": "system"} if isinstance(m, dict) and m.get("role") == "developer"
-                else m for m in body["messages"]]}
+        messages = [self._upstream_message(m) for m in body["messages"]]
+        if any(new is not old for new, old in zip(messages, body["messages"], strict=True)):
+            body = {**body, "messages": messages}
         if not self.policy.wants_system_prompt(body.get("model")):
             return body
         prompt = (self.policy.safety_system_prompt or "").strip()
@@ -325,6 +323,22 @@ class Gateway:
             messages.insert(0, {"role": "system", "content": prompt})
         exchange.system_prompt_added = True
         return {**body, "messages": messages}
+
+    def _upstream_message(self, message: Any) -> Any:
+        """One message as open-weight servers take it: a ``developer`` role as
+        ``system``; content given as text parts only, as one string (llama.cpp's
+        chat templates fail on arrays: "can only concatenate str (not list)")."""
+        if not isinstance(message, dict):
+            return message
+        out = message
+        if message.get("role") == "developer" and not self.settings.keep_developer_role:
+            out = {**out, "role": "system"}
+        content = message.get("content")
+        if isinstance(content, list) and content and all(
+                isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                for p in content):
+            out = {**out, "content": "\n".join(p["text"] for p in content)}
+        return out
 
     async def _complete(self, body: dict[str, Any], exchange: Exchange,
                         context: list[Message], kind: Kind) -> Response:
