@@ -69,7 +69,10 @@ _ANSWER_IT = re.compile(
     r"(?:it|them|this|that|the\s+(?:request|instruction|question|task)s?)\b|"
     r"\b(?:decode|translate)\b[^.:\n]{0,80}\b(?:answer|respond|follow|execute)\b", re.I)
 # Creative writing or role-play anywhere in the prompt: the frame an inline
-# request hides in (no quote, no colon).
+# request hides in (no quote, no colon). Wider than _FICTION on purpose:
+# _FICTION lets any quote or colon be read, so it needs strong fiction cues
+# (ORFuzz's benign "repeat/translate: ..." tasks); here the request clause
+# itself (_INLINE) is the narrow part.
 _CREATIVE = re.compile(
     r"\b(?:stor(?:y|ies)|novel|poem|scene|screenplay|(?:movie|film)\s+script|dialog(?:ue)?|"
     r"bedtime|lyrics|song|fan\s*fiction|fiction(?:al)?|chapter|role-?play|villain|"

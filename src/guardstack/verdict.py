@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -83,3 +83,11 @@ class Verdict:
             latency_ms=float(data.get("latency_ms", 0.0)),
             reason=data.get("reason", ""),
         )
+
+
+def most_severe(verdicts: Sequence[Verdict]) -> Verdict | None:
+    """The most severe verdict (block over flag over allow); among equals the
+    last, which saw the most text (a stream's later checks). None if none."""
+    if not verdicts:
+        return None
+    return max(reversed(verdicts), key=lambda v: v.decision.severity)

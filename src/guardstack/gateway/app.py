@@ -224,7 +224,7 @@ class Gateway:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
         chat = responses_api.to_chat(body)
-        validation.chat_messages(chat)
+        messages = validation.chat_messages(chat)
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange)
         reply = responses_api.Reply(body, f"resp_{exchange.id}",
@@ -233,9 +233,9 @@ class Gateway:
         if body.get("previous_response_id") is not None:
             previous = self._previous(body, exchange)
             chat = responses_api.with_history(chat, body, previous.messages)
+            messages = validation.chat_messages(chat)
             chain = previous.conversation_id
-        exchange.conversation_id = exchange.conversation_id or chain
-        messages = validation.chat_messages(chat)
+        conversation = exchange.conversation_id = exchange.conversation_id or chain
         await self._check_last_user(exchange, messages)
         forwarded = self._for_upstream(chat, exchange)
         owner, turns = exchange.user, responses_api.conversation_of(chat, body)
@@ -243,8 +243,7 @@ class Gateway:
         def remember(output: list[dict[str, Any]]) -> None:
             if body.get("store") is not False:  # OpenAI's default: stored
                 self.stored.put(reply.id, Stored(
-                    owner, [*turns, *responses_api.assistant_messages(output)],
-                    exchange.conversation_id or chain))
+                    owner, [*turns, *responses_api.assistant_messages(output)], conversation))
 
         if chat.get("stream"):
             return await self._stream(forwarded, exchange, messages, "chat",
@@ -265,12 +264,12 @@ class Gateway:
                                     "keeps no responses (--stored-responses 0); send the "
                                     "conversation in 'input'.", code="unsupported_parameter",
                                param="previous_response_id")
-        history = self.stored.get(previous, exchange.user)
-        if history is None:
+        stored = self.stored.get(previous, exchange.user)
+        if stored is None:
             raise GatewayError(404, f"Previous response with id '{previous}' not found.",
                                code="previous_response_not_found",
                                param="previous_response_id")
-        return history
+        return stored
 
     async def completions(self, request: Request) -> Response:
         exchange = Exchange("completions")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from guardstack.verdict import Verdict
+from guardstack.verdict import Action, Verdict, most_severe
 
 
 @dataclass(slots=True)
@@ -56,10 +56,9 @@ class Exchange:
     def finish(self) -> None:
         self.finished_at = time.time()
         self.total_ms = (self.finished_at - self.started_at) * 1000
-        severity = {"allow": 0, "flag": 1, "block": 2}
-        for v in (*self.prompt_verdicts, *self.response_verdicts):
-            if severity[v.decision.value] > severity[self.decision]:
-                self.decision = v.decision.value
+        worst = most_severe([*self.prompt_verdicts, *self.response_verdicts])
+        if worst is not None and worst.decision.severity > Action(self.decision).severity:
+            self.decision = worst.decision.value
 
 
 class Recorder(Protocol):

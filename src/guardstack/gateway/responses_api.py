@@ -28,14 +28,13 @@ from typing import Any
 
 from guardstack.gateway import moderation, output_text
 from guardstack.gateway.errors import GatewayError
-from guardstack.verdict import Verdict
+from guardstack.verdict import Verdict, most_severe
 
 #: Fields that need state the bridge does not keep, or a server that runs jobs.
 STATEFUL = ("conversation", "background", "prompt")
 #: Sampling fields with the same name and meaning in both APIs.
 _SAME = ("temperature", "top_p", "user", "safety_identifier", "parallel_tool_calls",
          "metadata", "service_tier", "seed", "stop")
-_SEVERITY = {"allow": 0, "flag": 1, "block": 2}
 
 
 def _invalid(param: str, message: str, code: str = "invalid_value") -> GatewayError:
@@ -275,13 +274,6 @@ def _response_format(text: Any) -> dict[str, Any] | None:
 # -- response ---------------------------------------------------------------
 
 
-def worst(verdicts: Sequence[Verdict]) -> Verdict | None:
-    """The most severe verdict; among equals the last (it saw the most text)."""
-    if not verdicts:
-        return None
-    return max(reversed(verdicts), key=lambda v: _SEVERITY[v.decision.value])
-
-
 class Reply:
     """The Responses object for one request: its id, the request fields it
     echoes, and the output built from a chat completion."""
@@ -315,7 +307,7 @@ class Reply:
             body["completed_at"] = int(time.time())
         checked = {}
         for side, verdicts in (("input", prompt), ("output", answer)):
-            v = worst(verdicts)
+            v = most_severe(verdicts)
             if v is not None:
                 checked[side] = {**moderation.verdict_result(v), "model": self.moderation_model,
                                  "type": "moderation_result"}

@@ -10,20 +10,12 @@ from typing import Any
 from guardstack.gateway.auth import Identity
 from guardstack.gateway.recorder import Exchange
 from guardstack.store import Accounts, EventWriter, ExchangeEvent, KeyStore, MessageRecord, Store
-from guardstack.verdict import Verdict
+from guardstack.verdict import most_severe
 
-_SEVERITY = {"allow": 0, "flag": 1, "block": 2}
 #: Request fields kept in the event's ``extra`` (the messages are stored as
 #: messages; the rest of a body can be large and says little).
 _PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "max_output_tokens",
            "n", "seed", "stop", "stream_options", "tools", "tool_choice", "response_format")
-
-
-def _worst(verdicts: list[Verdict]) -> Verdict | None:
-    if not verdicts:
-        return None
-    # The most severe; among equals the last (it saw the most text).
-    return max(reversed(verdicts), key=lambda v: _SEVERITY[v.decision.value])
 
 
 def to_event(ex: Exchange) -> ExchangeEvent:
@@ -40,7 +32,7 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         else:
             messages.append(MessageRecord(role="user", content=ex.prompt_text, ts=start))
     if ex.response_text is not None:
-        worst = _worst(ex.response_verdicts)
+        worst = most_severe(ex.response_verdicts)
         if worst is not None:
             messages.append(MessageRecord.judged("assistant", ex.response_text, worst,
                                                  embedding=ex.response_embedding, ts=end))
@@ -57,8 +49,8 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         "system_prompt_added": ex.system_prompt_added,
         "params": {k: request[k] for k in _PARAMS if k in request},
     }
-    prompt = _worst(ex.prompt_verdicts)
-    response = _worst(ex.response_verdicts)
+    prompt = most_severe(ex.prompt_verdicts)
+    response = most_severe(ex.response_verdicts)
     return ExchangeEvent(
         id=ex.id, ts_start=start, ts_end=end, user=ex.user, tenant=ex.tenant,
         api_key_id=ex.key_id, conversation_id=ex.conversation_id, model=ex.model,

@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from guardstack import argtypes
 from guardstack.simulate.generator import (
@@ -19,6 +19,7 @@ from guardstack.simulate.generator import (
     SimulationConfig,
     SimulationError,
 )
+from guardstack.simulate.sinks import Api
 
 DESCRIPTION = """\
 Generate realistic, reproducible traffic from personas: ordinary users
@@ -126,7 +127,7 @@ def add_commands(sub: Any) -> None:
                    help="with --gateway: cap each answer at N tokens (default: the server's)")
     p.add_argument("--stream", action="store_true",
                    help="with --gateway: ask for streamed answers (exercises mid-stream halts)")
-    p.add_argument("--api", choices=("chat", "responses", "mixed"), default="chat",
+    p.add_argument("--api", choices=get_args(Api), default="chat",
                    help="with --gateway: the OpenAI API the simulated clients use: chat "
                    "completions, the Responses API (each turn continues the last by "
                    "previous_response_id), or mixed (half the users each; default chat)")

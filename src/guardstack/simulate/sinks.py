@@ -22,7 +22,6 @@ CONVERSATION_HEADER = "X-Conversation-Id"
 #: Which OpenAI API the simulated clients speak; "mixed" splits users between
 #: the two (stably, by user id), as a platform with several client apps would.
 Api = Literal["chat", "responses", "mixed"]
-APIS: tuple[str, ...] = ("chat", "responses", "mixed")
 DEFAULT_MAX_RETRIES = 6
 DEFAULT_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
