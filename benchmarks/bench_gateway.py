@@ -12,9 +12,9 @@ default detector and a SQLite event store. Prints:
 
 1. non-streamed overhead: gateway latency minus the classifier's time for
    that request (read back from the store) minus direct latency, p50/p99;
-   and what the Responses API bridge adds over the chat path it translates
-   to (``/v1/responses`` minus ``/v1/chat/completions``, each net of its
-   classifier time);
+   and what the Responses API and Ollama bridges add over the chat path they
+   translate to (``/v1/responses`` and ``/api/chat`` minus
+   ``/v1/chat/completions``, each net of its classifier time);
 2. time-to-first-token, direct and through the gateway, beside the part
    the gateway is expected to add (classifier time + hold-back);
 3. hold-back sweep: TTFT and tokens shown before a halt, for several
@@ -195,15 +195,20 @@ def body(stream: bool, max_tokens: int | None = None) -> dict[str, Any]:
 
 
 RESPONSES_BODY = {"model": "stub", "input": "Write a story about a cat."}
+OLLAMA_BODY = {"model": "stub", "stream": False,
+               "messages": [{"role": "user", "content": "Write a story about a cat."}]}
+BRIDGES = {"chat": ("/v1/chat/completions", body(False)),
+           "responses": ("/v1/responses", RESPONSES_BODY),
+           "ollama": ("/api/chat", OLLAMA_BODY)}
 
 
 async def timed_post(client: httpx.AsyncClient, url: str, conv: str | None,
-                     responses: bool = False) -> float:
-    """One non-streamed request, in ms: chat completions, or (``responses``)
-    the same request through the gateway's Responses API bridge."""
+                     api: str = "chat") -> float:
+    """One non-streamed request, in ms: chat completions, or the same request
+    through the gateway's Responses API (``responses``) or Ollama
+    (``ollama``) bridge."""
     headers = {"x-conversation-id": conv} if conv else {}
-    path, payload = (("/v1/responses", RESPONSES_BODY) if responses
-                     else ("/v1/chat/completions", body(False)))
+    path, payload = BRIDGES[api]
     t = time.perf_counter()
     r = await client.post(url + path, json=payload, headers=headers)
     dt = time.perf_counter() - t
@@ -241,12 +246,14 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
             await timed_post(c, direct, None)
             await timed_post(c, gw.url, f"warm-{i}")
         for i in range(3):
-            await timed_post(c, gw.url, f"warm-r{i}", responses=True)
-        d, g, resp = [], [], []
+            await timed_post(c, gw.url, f"warm-r{i}", "responses")
+            await timed_post(c, gw.url, f"warm-o{i}", "ollama")
+        d, g, resp, olla = [], [], [], []
         for i in range(n):  # interleaved so load changes hit all alike
             d.append(await timed_post(c, direct, None))
             g.append(await timed_post(c, gw.url, f"ns-{i}"))
-            resp.append(await timed_post(c, gw.url, f"rs-{i}", responses=True))
+            resp.append(await timed_post(c, gw.url, f"rs-{i}", "responses"))
+            olla.append(await timed_post(c, gw.url, f"os-{i}", "ollama"))
         t_direct, t_gw = [], []
         for i in range(n):
             t_direct.append((await ttft(c, direct, None))[0])
@@ -260,6 +267,8 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
     # its own classifier time, paired request by request.
     r_net = [ri - rows[f"rs-{i}"]["classifier_ms"] for i, ri in enumerate(resp)]
     bridge = [ri - ni for ri, ni in zip(r_net, net, strict=True)]
+    o_net = [oi - rows[f"os-{i}"]["classifier_ms"] for i, oi in enumerate(olla)]
+    ollama_bridge = [oi - ni for oi, ni in zip(o_net, net, strict=True)]
     return {
         "direct_p50": pct(d, 50), "direct_p99": pct(d, 99),
         "gateway_p50": pct(g, 50), "gateway_p99": pct(g, 99),
@@ -275,6 +284,9 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
         "responses_p50": pct(resp, 50), "responses_p99": pct(resp, 99),
         "responses_minus_chat_paired_p50": pct(bridge, 50),
         "responses_minus_chat_paired_p99": pct(bridge, 99),
+        "ollama_p50": pct(olla, 50), "ollama_p99": pct(olla, 99),
+        "ollama_minus_chat_paired_p50": pct(ollama_bridge, 50),
+        "ollama_minus_chat_paired_p99": pct(ollama_bridge, 99),
     }
 
 

@@ -205,7 +205,9 @@ def api_md() -> str:
     out.append("\n## Error codes\n\nEvery error the gateway answers itself is OpenAI's "
                "envelope `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}` "
                "([Error](#error)); 404 and 405 have `code: null`. An upstream's own error "
-               "status is passed through with its body.\n\n"
+               "status is passed through with its body. On Ollama's paths (`/api/...`) the "
+               "same errors come in Ollama's shape, `{\"error\": message, \"code\"}` "
+               "([OllamaError](#ollamaerror)), upstream errors too.\n\n"
                "| code | status | when |\n|---|---|---|\n")
     for code, status, when in ERROR_CODES:
         out.append(f"| `{code}` | {status} | {when} |\n")

@@ -57,6 +57,23 @@ def client() -> Iterator[Callable[[str], openai.OpenAI]]:
 
 
 @pytest.fixture
+def ollama_client() -> Iterator[Callable[..., Any]]:
+    """``ollama_client(url, **kw)`` → the official ``ollama`` client for a
+    server; closed after the test."""
+    import ollama
+
+    made: list[ollama.Client] = []
+
+    def make(url: str, **kw: Any) -> ollama.Client:
+        made.append(ollama.Client(host=url, **kw))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
 def scripted() -> Iterator[list[ScriptedUpstream]]:
     """Scripted upstreams made with ``scripted.upstream(...)``; closed after the test."""
     servers: list[ScriptedUpstream] = []

@@ -5,6 +5,7 @@ through its real HTTP client."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
@@ -80,3 +81,32 @@ def upstream(scripted: list[ScriptedUpstream], reply: bytes, **kw: bool) -> Scri
 def json_reply(body: bytes) -> bytes:
     return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
             + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def chat_chunk(delta: dict, finish: str | None = None) -> bytes:
+    """One chat-completion chunk as a server-sent event."""
+    obj = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+#: A reasoning model's stream that thinks, then calls weather(city="Oslo") in
+#: three argument fragments, then reports usage (9 prompt, 12 completion tokens).
+REASONING_THEN_TOOL_CALL = (
+    chat_chunk({"role": "assistant", "reasoning_content": "The user wants"})
+    + chat_chunk({"reasoning_content": " the weather."})
+    + chat_chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                  "function": {"name": "weather", "arguments": ""}}]})
+    + chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]})
+    + chat_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]})
+    + chat_chunk({}, "tool_calls")
+    + b'data: {"id": "c1", "choices": [], "usage": {"prompt_tokens": 9, '
+      b'"completion_tokens": 12, "total_tokens": 21}}\n\n'
+    + b"data: [DONE]\n\n")
+
+#: A stream whose reasoning turns "unsafe" (the word MARKER) before its answer.
+UNSAFE_REASONING = (
+    chat_chunk({"role": "assistant", "content": ""})
+    + b"".join(chat_chunk({"reasoning_content": w})
+               for w in [" The", " user", " asks.", " MARKER", " follows", " here."])
+    + chat_chunk({"content": "Fine."}) + chat_chunk({}, "stop") + b"data: [DONE]\n\n")

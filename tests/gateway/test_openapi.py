@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import ollama
 import openai
 import pytest
 import referencing
@@ -236,3 +237,55 @@ def test_real_completions_match_the_response_schemas(llama_server, run_gateway):
         models = c.models.with_raw_response.list()
         assert_valid("ModelList", json.loads(models.text))
         assert MODEL_ALIAS in {m["id"] for m in json.loads(models.text)["data"]}
+
+
+def test_ollama_client_requests_and_real_answers_match_the_ollama_schemas(llama_server,
+                                                                          run_gateway):
+    """What the official ``ollama`` client sends, and what the gateway
+    answers it over a real model server, against the /api/* schemas."""
+    gw = run_gateway(llama_server, guard=marker_guard("MARKER"))
+    sent: list[httpx.Request] = []
+    client = ollama.Client(host=gw.url, event_hooks={"request": [sent.append]})
+    with client:
+        client.chat(model=MODEL_ALIAS, messages=[{"role": "user", "content": "Hi"}],
+                    options={"num_predict": 8, "temperature": 0.2}, format="json")
+        list(client.generate(model=MODEL_ALIAS, prompt="Hi", system="Be brief.", stream=True,
+                             options={"num_predict": 8}))
+        with pytest.raises(ollama.ResponseError):
+            client.chat(model=MODEL_ALIAS, messages=[{"role": "user", "content": "a MARKER"}])
+        client.list()
+        client.show(MODEL_ALIAS)
+    bodies = {"/api/chat": "OllamaChatRequest", "/api/generate": "OllamaGenerateRequest",
+              "/api/show": "OllamaShowRequest"}
+    posted = [r for r in sent if r.method == "POST"]
+    assert [r.url.path for r in posted] == ["/api/chat", "/api/generate", "/api/chat",
+                                            "/api/show"]
+    for request in posted:
+        assert_valid(bodies[request.url.path], json.loads(request.content))
+
+    chat = {"model": MODEL_ALIAS, "messages": [{"role": "user", "content": "Hi"}],
+            "options": {"num_predict": 8}}
+    answer = httpx.post(gw.url + "/api/chat", json={**chat, "stream": False}, timeout=600)
+    assert_valid("OllamaChatResponse", answer.json())
+    stream = httpx.post(gw.url + "/api/chat", json=chat, timeout=600)
+    assert stream.headers["content-type"].startswith("application/x-ndjson")
+    lines = [json.loads(line) for line in stream.text.splitlines()]
+    assert len(lines) > 2 and lines[-1]["done"] is True
+    for line in lines:
+        assert_valid("OllamaChatResponse", line)
+    stream = httpx.post(gw.url + "/api/generate", timeout=600,
+                        json={"model": MODEL_ALIAS, "prompt": "Hi", "options": {"num_predict": 8}})
+    for line in stream.text.splitlines():
+        assert_valid("OllamaGenerateResponse", json.loads(line))
+    assert_valid("OllamaTags", httpx.get(gw.url + "/api/tags").json())
+    assert_valid("OllamaShow", httpx.post(gw.url + "/api/show",
+                                          json={"model": MODEL_ALIAS}).json())
+    errors = {"/api/chat": 400, "/api/show": 404, "/api/pull": 404}
+    for path, status in errors.items():
+        r = httpx.post(gw.url + path, json={"model": "nope", "messages": [
+            {"role": "user", "content": "a MARKER"}]})
+        assert r.status_code == status, path
+        assert_valid("OllamaError", r.json())
+        documented = DOC["paths"].get(path, {}).get("post")
+        if documented is not None:
+            assert str(status) in documented["responses"], path

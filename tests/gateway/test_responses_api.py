@@ -16,7 +16,14 @@ import httpx
 import openai
 import pytest
 from tests.fixtures.llama_server import MODEL_ALIAS
-from tests.gateway.scripted import json_reply, sse_reply, upstream
+from tests.gateway.scripted import (
+    REASONING_THEN_TOOL_CALL,
+    UNSAFE_REASONING,
+    chat_chunk,
+    json_reply,
+    sse_reply,
+    upstream,
+)
 from tests.gateway.standins import MarkerDetector, marker_guard, policy_yaml
 
 from guardstack.gateway.auth import Identity, StaticKeys
@@ -203,25 +210,9 @@ def test_the_last_user_message_is_judged_with_the_conversation(llama_server, run
 # -- what a real server will not send on demand -----------------------------
 
 
-def _chunk(delta: dict, finish: str | None = None) -> bytes:
-    obj = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
 def test_reasoning_and_a_tool_call_become_their_own_output_items(run_gateway, scripted,
                                                                  client):
-    body = (_chunk({"role": "assistant", "reasoning_content": "The user wants"})
-            + _chunk({"reasoning_content": " the weather."})
-            + _chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                      "function": {"name": "weather", "arguments": ""}}]})
-            + _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]})
-            + _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]})
-            + _chunk({}, "tool_calls")
-            + b'data: {"id": "c1", "choices": [], "usage": {"prompt_tokens": 9, '
-              b'"completion_tokens": 12, "total_tokens": 21}}\n\n'
-            + b"data: [DONE]\n\n")
-    up = upstream(scripted, sse_reply(body))
+    up = upstream(scripted, sse_reply(REASONING_THEN_TOOL_CALL))
     gw = run_gateway(up.url, guard=marker_guard("MARKER"))
     with client(gw.url).responses.stream(model="m", input="Weather in Oslo?") as stream:
         kinds = [e.type for e in stream]
@@ -237,11 +228,7 @@ def test_reasoning_and_a_tool_call_become_their_own_output_items(run_gateway, sc
 
 
 def test_unsafe_reasoning_halts_the_response_before_it_is_shown(run_gateway, scripted):
-    words = [" The", " user", " asks.", " MARKER", " follows", " here."]
-    body = (_chunk({"role": "assistant", "content": ""})
-            + b"".join(_chunk({"reasoning_content": w}) for w in words)
-            + _chunk({"content": "Fine."}) + _chunk({}, "stop") + b"data: [DONE]\n\n")
-    up = upstream(scripted, sse_reply(body))
+    up = upstream(scripted, sse_reply(UNSAFE_REASONING))
     gw = run_gateway(up.url, guard=marker_guard("MARKER", roles=("response",)), hold_back=8,
                      check_every=4)
     with httpx.stream("POST", gw.url + "/v1/responses", timeout=30,
@@ -259,7 +246,7 @@ def test_unsafe_reasoning_halts_the_response_before_it_is_shown(run_gateway, scr
 
 
 def test_a_broken_upstream_stream_ends_in_response_failed(run_gateway, scripted):
-    body = _chunk({"role": "assistant", "content": "Hello"}) + b"data: {not json\n\n"
+    body = chat_chunk({"role": "assistant", "content": "Hello"}) + b"data: {not json\n\n"
     up = upstream(scripted, sse_reply(body))
     gw = run_gateway(up.url, guard=marker_guard("MARKER"), hold_back=0)
     with httpx.stream("POST", gw.url + "/v1/responses", timeout=30,

@@ -45,6 +45,17 @@ class GatewayError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
+def invalid(param: str, message: str, code: str = "invalid_value") -> GatewayError:
+    """A 400 about one request field, named in ``param``."""
+    return GatewayError(400, message, code=code, param=param)
+
+
+def type_error(param: str, expected: str, value: Any) -> GatewayError:
+    """A 400 ``invalid_type`` for a field of the wrong JSON type."""
+    return invalid(param, f"Invalid type for '{param}': expected {expected}, got "
+                          f"{type(value).__name__}.", code="invalid_type")
+
+
 def error_body(status: int, message: str, *, code: str | None = None, param: str | None = None,
                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     err: dict[str, Any] = {

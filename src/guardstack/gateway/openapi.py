@@ -16,6 +16,7 @@ import copy
 from typing import Any
 
 from guardstack import taxonomy
+from guardstack.gateway import openapi_ollama
 from guardstack.gateway.validation import ROLES
 from guardstack.verdict import Action, Status
 
@@ -44,10 +45,13 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
     ("unsupported_parameter", 400, "A Responses API field that needs state or a hosted tool "
                                    "(`conversation`, `background`, `prompt`, item references, "
                                    "file inputs, non-function tools; `previous_response_id` "
-                                   "under `--stored-responses 0`); `param` names it."),
+                                   "under `--stored-responses 0`), or an Ollama field that "
+                                   "needs Ollama itself (`context`, `template`, `suffix`, "
+                                   "`logprobs`); `param` names it."),
     ("previous_response_not_found", 404, "`previous_response_id` names no response of this "
                                          "user's that the gateway still holds "
                                          "(`--stored-responses`)."),
+    ("model_not_found", 404, "`/api/show` names a model the upstream does not list."),
     ("invalid_api_key", 401, "No key, or a key that is unknown or revoked."),
     ("account_suspended", 403, "Layer 3 (or an operator) suspended the account."),
     ("request_too_large", 413, "Body over `--max-body-bytes`."),
@@ -583,6 +587,7 @@ def document() -> dict[str, Any]:
                 "application/json": {"schema": _ref("ModelList")}}},
                 **_errors(401, 403, 429, 502, 503, 504), "default": _PASSTHROUGH},
         }},
+        **openapi_ollama.paths(bearer, public),
         "/healthz": {"get": {
             "operationId": "healthz", "tags": ["Operations"], "security": public,
             "summary": "Liveness: 200 while the process serves",
@@ -627,11 +632,14 @@ def document() -> dict[str, Any]:
         },
         "tags": [{"name": "OpenAI-compatible",
                   "description": "OpenAI's API, guarded."},
+                 {"name": "Ollama-compatible",
+                  "description": "Ollama's native API, served over the upstream's OpenAI API "
+                                 "with the same checks."},
                  {"name": "Operations",
                   "description": "Health, readiness, metrics; no API key needed."}],
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **openapi_ollama.schemas()},
             "parameters": {"ConversationId": {
                 "name": "X-Conversation-Id", "in": "header", "required": False,
                 "schema": {"type": "string"},

@@ -15,8 +15,9 @@ from starlette.types import Receive, Scope, Send
 
 class GuardedStreamingResponse(StreamingResponse):
     def __init__(self, content: AsyncGenerator[bytes, None], *,
-                 on_unstarted: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
-        super().__init__(content, media_type="text/event-stream", **kwargs)
+                 on_unstarted: Callable[[], Awaitable[None]],
+                 media_type: str = "text/event-stream", **kwargs: Any) -> None:
+        super().__init__(content, media_type=media_type, **kwargs)
         self._generator = content
         self._started = False
         self._wrapper = self._iterate()

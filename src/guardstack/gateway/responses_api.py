@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from guardstack.gateway import moderation, output_text
-from guardstack.gateway.errors import GatewayError
+from guardstack.gateway.errors import GatewayError, invalid, type_error
 from guardstack.verdict import Verdict, most_severe
 
 #: Fields that need state the bridge does not keep, or a server that runs jobs.
@@ -35,15 +35,6 @@ STATEFUL = ("conversation", "background", "prompt")
 #: Sampling fields with the same name and meaning in both APIs.
 _SAME = ("temperature", "top_p", "user", "safety_identifier", "parallel_tool_calls",
          "metadata", "service_tier", "seed", "stop")
-
-
-def _invalid(param: str, message: str, code: str = "invalid_value") -> GatewayError:
-    return GatewayError(400, message, code=code, param=param)
-
-
-def _type_error(param: str, expected: str, value: Any) -> GatewayError:
-    return _invalid(param, f"Invalid type for '{param}': expected {expected}, got "
-                           f"{type(value).__name__}.", code="invalid_type")
 
 
 # -- request ----------------------------------------------------------------
@@ -54,15 +45,15 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     the field named for anything it cannot mean there."""
     for name in STATEFUL:
         if body.get(name) not in (None, False):
-            raise _invalid(name, f"'{name}' is not supported: the gateway serves the Responses "
+            raise invalid(name, f"'{name}' is not supported: the gateway serves the Responses "
                                  "API over the model server's chat completions; send the "
                                  "conversation in 'input' (or continue a recent response "
                                  "with 'previous_response_id').", code="unsupported_parameter")
     previous = body.get("previous_response_id")
     if previous is not None and not isinstance(previous, str):
-        raise _type_error("previous_response_id", "a string", previous)
+        raise type_error("previous_response_id", "a string", previous)
     if "input" not in body:
-        raise _invalid("input", "Missing required parameter: 'input'.",
+        raise invalid("input", "Missing required parameter: 'input'.",
                        code="missing_required_parameter")
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
@@ -70,7 +61,7 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
         if instructions.strip():
             messages.append({"role": "system", "content": instructions})
     elif instructions is not None:
-        raise _type_error("instructions", "a string", instructions)
+        raise type_error("instructions", "a string", instructions)
     raw = body["input"]
     if isinstance(raw, str):
         messages.append({"role": "user", "content": raw})
@@ -78,7 +69,7 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
         for i, item in enumerate(raw):
             _input_item(item, f"input[{i}]", messages)
     else:
-        raise _type_error("input", "a string or a non-empty array of input items", raw)
+        raise type_error("input", "a string or a non-empty array of input items", raw)
     chat: dict[str, Any] = {"model": body.get("model"), "messages": messages}
     if "stream" in body:
         chat["stream"] = body["stream"]
@@ -176,12 +167,12 @@ def _input_item(item: Any, param: str, messages: list[dict[str, Any]]) -> None:
         messages.append({"role": "user", "content": item})
         return
     if not isinstance(item, dict):
-        raise _type_error(param, "an object", item)
+        raise type_error(param, "an object", item)
     kind = item.get("type", "message")
     if kind == "message":
         role = item.get("role")
         if role not in ("user", "system", "developer", "assistant"):
-            raise _invalid(f"{param}.role", f"Invalid value for '{param}.role': {role!r}; "
+            raise invalid(f"{param}.role", f"Invalid value for '{param}.role': {role!r}; "
                                             "expected user, system, developer or assistant.")
         # "developer" goes upstream as "system" unless --keep-developer-role
         messages.append({"role": role, "content": _content(item.get("content"), param)})
@@ -202,7 +193,7 @@ def _input_item(item: Any, param: str, messages: list[dict[str, Any]]) -> None:
     elif kind == "reasoning":
         return  # a previous turn's reasoning: chat templates drop it anyway
     else:
-        raise _invalid(f"{param}.type", f"Input items of type {kind!r} are not supported by "
+        raise invalid(f"{param}.type", f"Input items of type {kind!r} are not supported by "
                                         "the gateway's Responses API bridge.",
                        code="unsupported_parameter")
 
@@ -211,17 +202,17 @@ def _content(content: Any, param: str) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _type_error(f"{param}.content", "a string or an array of content parts", content)
+        raise type_error(f"{param}.content", "a string or an array of content parts", content)
     parts: list[dict[str, Any]] = []
     for i, part in enumerate(content):
         where = f"{param}.content[{i}]"
         if not isinstance(part, dict):
-            raise _type_error(where, "an object", part)
+            raise type_error(where, "an object", part)
         kind = part.get("type")
         if kind in ("input_text", "output_text", "text"):
             text = part.get("text")
             if not isinstance(text, str):
-                raise _type_error(f"{where}.text", "a string", text)
+                raise type_error(f"{where}.text", "a string", text)
             parts.append({"type": "text", "text": text})
         elif kind == "refusal":
             parts.append({"type": "text", "text": str(part.get("refusal", ""))})
@@ -231,7 +222,7 @@ def _content(content: Any, param: str) -> str | list[dict[str, Any]]:
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
         else:
-            raise _invalid(f"{where}.type", f"Content parts of type {kind!r} are not supported "
+            raise invalid(f"{where}.type", f"Content parts of type {kind!r} are not supported "
                                             "by the gateway's Responses API bridge.",
                            code="unsupported_parameter")
     if all(p["type"] == "text" for p in parts):
@@ -241,12 +232,12 @@ def _content(content: Any, param: str) -> str | list[dict[str, Any]]:
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
-        raise _type_error("tools", "an array", tools)
+        raise type_error("tools", "an array", tools)
     out = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else tool
-            raise _invalid(f"tools[{i}].type", f"Tools of type {kind!r} are not supported: the "
+            raise invalid(f"tools[{i}].type", f"Tools of type {kind!r} are not supported: the "
                                                "model server runs function tools only.",
                            code="unsupported_parameter")
         function = {k: tool[k] for k in ("name", "description", "parameters", "strict")

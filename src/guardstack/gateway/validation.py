@@ -10,7 +10,7 @@ from typing import Any, cast
 from starlette.requests import Request
 
 from guardstack.classifiers.base import Message, Role, Subject
-from guardstack.gateway.errors import GatewayError
+from guardstack.gateway.errors import GatewayError, type_error
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -57,12 +57,6 @@ def _too_large(limit: int) -> GatewayError:
                         code="request_too_large")
 
 
-def _type_error(param: str, expected: str, value: Any) -> GatewayError:
-    return GatewayError(400, f"Invalid type for '{param}': expected {expected}, "
-                             f"got {type(value).__name__}.",
-                        code="invalid_type", param=param)
-
-
 def required(body: dict[str, Any], param: str) -> Any:
     if param not in body:
         raise GatewayError(400, f"Missing required parameter: '{param}'.",
@@ -76,14 +70,14 @@ def check_common(body: dict[str, Any]) -> None:
         raise GatewayError(400, "Missing required parameter: 'model'.",
                            code="missing_required_parameter", param="model")
     if not isinstance(model, str):
-        raise _type_error("model", "a string", model)
+        raise type_error("model", "a string", model)
     stream = body.get("stream", False)
     if not isinstance(stream, bool) and stream is not None:
-        raise _type_error("stream", "a boolean", stream)
+        raise type_error("stream", "a boolean", stream)
     for name in ("user", "safety_identifier"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
-            raise _type_error(name, "a string", value)
+            raise type_error(name, "a string", value)
 
 
 def content_text(content: Any, param: str) -> str:
@@ -97,14 +91,14 @@ def content_text(content: Any, param: str) -> str:
         texts = []
         for i, part in enumerate(content):
             if not isinstance(part, dict):
-                raise _type_error(f"{param}[{i}]", "an object", part)
+                raise type_error(f"{param}[{i}]", "an object", part)
             if part.get("type") == "text":
                 text = part.get("text")
                 if not isinstance(text, str):
-                    raise _type_error(f"{param}[{i}].text", "a string", text)
+                    raise type_error(f"{param}[{i}].text", "a string", text)
                 texts.append(text)
         return "\n".join(texts)
-    raise _type_error(param, "a string or an array of content parts", content)
+    raise type_error(param, "a string or an array of content parts", content)
 
 
 def chat_messages(body: dict[str, Any]) -> list[Message]:
@@ -118,11 +112,11 @@ def chat_messages(body: dict[str, Any]) -> list[Message]:
 
 def message_list(raw: Any, param: str) -> list[Message]:
     if not isinstance(raw, list):
-        raise _type_error(param, "an array", raw)
+        raise type_error(param, "an array", raw)
     out = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict):
-            raise _type_error(f"{param}[{i}]", "an object", m)
+            raise type_error(f"{param}[{i}]", "an object", m)
         role = m.get("role")
         if not isinstance(role, str):
             raise GatewayError(400, f"Missing or invalid '{param}[{i}].role'.",
@@ -146,7 +140,7 @@ def completion_prompts(body: dict[str, Any]) -> list[str]:
         # Token ids: the gateway cannot read them without the model's tokenizer.
         raise GatewayError(400, "Token-id prompts cannot be checked; send text.",
                            code="invalid_type", param="prompt")
-    raise _type_error("prompt", "a string or an array of strings", prompt)
+    raise type_error("prompt", "a string or an array of strings", prompt)
 
 
 def moderation_subjects(body: dict[str, Any]) -> list[Subject]:
@@ -159,7 +153,7 @@ def moderation_subjects(body: dict[str, Any]) -> list[Subject]:
     if ext is None:
         return [Subject(t, "prompt") for t in texts]
     if not isinstance(ext, dict):
-        raise _type_error("guardstack", "an object", ext)
+        raise type_error("guardstack", "an object", ext)
     role = ext.get("role", "prompt")
     if role not in ("prompt", "response"):
         raise GatewayError(400, f"Invalid value for 'guardstack.role': {role!r}; expected "
@@ -181,15 +175,15 @@ def moderation_inputs(body: dict[str, Any]) -> list[str]:
             elif isinstance(item, dict) and item.get("type") == "text":
                 text = item.get("text")
                 if not isinstance(text, str):
-                    raise _type_error(f"input[{i}].text", "a string", text)
+                    raise type_error(f"input[{i}].text", "a string", text)
                 out.append(text)
             elif isinstance(item, dict) and item.get("type") == "image_url":
                 raise GatewayError(400, "Image inputs are not supported by this moderation "
                                         "endpoint.", code="invalid_value", param=f"input[{i}]")
             else:
-                raise _type_error(f"input[{i}]", "a string or a text part", item)
+                raise type_error(f"input[{i}]", "a string or a text part", item)
         return out
-    raise _type_error("input", "a string or a non-empty array", value)
+    raise type_error("input", "a string or a non-empty array", value)
 
 
 def check_embedding_input(body: dict[str, Any]) -> None:
@@ -201,13 +195,13 @@ def check_embedding_input(body: dict[str, Any]) -> None:
     if isinstance(value, str):
         return
     if not isinstance(value, list) or not value:
-        raise _type_error("input", "a string or a non-empty array", value)
+        raise type_error("input", "a string or a non-empty array", value)
     if all(_token_id(v) for v in value):
         return  # one text as token ids
     for i, item in enumerate(value):
         if not (isinstance(item, str)
                 or (isinstance(item, list) and item and all(_token_id(t) for t in item))):
-            raise _type_error(f"input[{i}]", "a string or a non-empty array of token ids",
+            raise type_error(f"input[{i}]", "a string or a non-empty array of token ids",
                               item)
 
 
