@@ -86,6 +86,53 @@ def test_open_mode_attributes_to_openai_user(run_gateway):
     assert (c.user, c.openai_user, d.user) == ("dave", "dave", "erin")
     r = httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "safety_identifier": 3})
     assert r.status_code == 400 and r.json()["error"]["param"] == "safety_identifier"
+    # Ollama's API has no user field: Open WebUI names its user in a header
+    httpx.post(gw.url + "/api/chat", json={**BODY, "stream": False},
+               headers={"X-OpenWebUI-User-Id": "frida"})
+    *_, e = gw.wait_for_exchanges(6)
+    assert (e.endpoint, e.user) == ("ollama.chat", "frida")
+
+
+def test_a_platform_key_attributes_requests_to_the_end_users_it_names(keyed):
+    """One key for Open WebUI or a company chatbot, many people behind it:
+    the end user the request names (the body's field, or Open WebUI's
+    header) is the user; an ordinary key's requests stay its own."""
+    gw, keys, _ = keyed()
+    platform, info = keys.create("webui", tenant="acme", end_users=True)
+    person, _ = keys.create("alice")
+    auth = {"authorization": f"Bearer {platform}"}
+    for extra, headers in [({"user": "u42"}, {}), ({"safety_identifier": "u43"}, {}),
+                           ({}, {"X-OpenWebUI-User-Id": "u44"}), ({}, {})]:
+        assert httpx.post(gw.url + "/v1/chat/completions", json={**BODY, **extra},
+                          headers={**auth, **headers}).status_code == 502
+    httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "user": "u42"},
+               headers={"authorization": f"Bearer {person}"})
+    exchanges = gw.wait_for_exchanges(5)
+    assert [ex.user for ex in exchanges] == ["webui:u42", "webui:u43", "webui:u44", "webui",
+                                             "alice"]
+    assert all(ex.tenant == "acme" and ex.key_id == info.id for ex in exchanges[:4])
+    assert exchanges[4].openai_user == "u42"  # recorded, but alice's key names no one else
+    r = httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "user": "u" * 300},
+                   headers=auth)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "user"
+
+
+def test_end_users_have_their_own_states_and_buckets_under_the_platforms(keyed):
+    gw, keys, accounts = keyed(rate_limit=0.01, rate_burst=1)
+    platform, _ = keys.create("webui", end_users=True)
+
+    def as_end_user(name: str) -> int:
+        return httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "user": name},
+                          headers={"authorization": f"Bearer {platform}"}).status_code
+
+    accounts.set_state("webui:u1", "suspended", actor="test", reason="layer 3 finding")
+    assert as_end_user("u1") == 403
+    assert as_end_user("u2") == 502
+    assert as_end_user("u2") == 429  # u2's own bucket is spent ...
+    assert as_end_user("u3") == 502  # ... not u3's
+    accounts.set_state("webui", "suspended", actor="test", reason="the platform itself")
+    time.sleep(0.2)  # past the state cache TTL
+    assert as_end_user("u4") == 403
 
 
 def test_rate_limit_is_429_with_retry_after(keyed):

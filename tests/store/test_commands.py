@@ -42,6 +42,24 @@ def test_db_upgrade_then_keys_add_list_revoke(db_url, capsys):
     store.dispose()
 
 
+def test_a_platform_key_is_issued_to_name_its_end_users(db_url, capsys):
+    assert run(["keys", "add", "webui", "--end-users", "--db", db_url]) == 0
+    out, err = capsys.readouterr()
+    assert "name their end users" in err
+    assert run(["keys", "add", "alice", "--db", db_url]) == 0
+    plain = capsys.readouterr().out.strip()
+    store = Store(db_url)
+    platform, person = KeyStore(store).lookup(out.strip()), KeyStore(store).lookup(plain)
+    assert platform is not None and platform.end_users
+    assert person is not None and not person.end_users
+    assert run(["keys", "list", "--db", db_url]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert "END USERS" in header
+    column = header.index("END USERS")
+    assert {r.split()[2]: r[column:column + 3] for r in rows} == {"webui": "yes", "alice": "-  "}
+    store.dispose()
+
+
 def test_accounts_commands(store, capsys):
     url = store.url
     assert (

@@ -3,7 +3,7 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
-from guardstack.store import KeyStore, StoreError
+from guardstack.store import KeyStore, Store, StoreError
 from guardstack.store.schema import api_keys
 
 
@@ -55,3 +55,35 @@ def test_revoke_in_another_process_applies_after_the_cache_ttl(store):
     assert gateway.lookup(plaintext) is not None
     admin.revoke(info.id)
     assert gateway.lookup(plaintext) is None
+
+
+def test_a_key_says_whether_it_names_end_users(store):
+    keys = KeyStore(store, cache_ttl=0)
+    platform, _ = keys.create("webui", end_users=True)
+    person, _ = keys.create("alice")
+    assert keys.lookup(platform).end_users is True
+    assert keys.lookup(person).end_users is False
+    assert [k.end_users for k in keys.list_keys()] == [True, False]
+
+
+def test_keys_issued_before_0004_keep_working_as_ordinary_keys(db_url):
+    """A database at revision 0003 with a key in it, upgraded: the key still
+    authenticates, as a key that names no end users."""
+    from alembic import command
+
+    from guardstack.store.engine import _alembic_config
+
+    store = Store(db_url)
+    cfg = _alembic_config()
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(sa.text(
+            "INSERT INTO api_keys (id, key_hash, prefix, user_id, created_at) "
+            "VALUES ('k1', :h, 'gs-old', 'olga', CURRENT_TIMESTAMP)"),
+            {"h": hashlib.sha256(b"gs-old-key").hexdigest()})
+    assert store.current_revision() == "0003"
+    store.migrate()
+    found = KeyStore(store, cache_ttl=0).lookup("gs-old-key")
+    assert found is not None and found.user == "olga" and found.end_users is False
+    store.dispose()

@@ -36,7 +36,13 @@ from guardstack.gateway import (
     sse,
     validation,
 )
-from guardstack.gateway.auth import AccountStates, Authenticator, Identity, KeyLookup
+from guardstack.gateway.auth import (
+    ACCOUNT_STATES,
+    AccountStates,
+    Authenticator,
+    Identity,
+    KeyLookup,
+)
 from guardstack.gateway.errors import (
     GatewayError,
     blocked_prompt,
@@ -57,6 +63,8 @@ from guardstack.verdict import Action
 log = logging.getLogger("guardstack.gateway")
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: The longest end-user id a request may name (an id, not a document).
+MAX_END_USER = 256
 Relayed = Literal["chunk", "halt", "error", "done"]
 #: Writes the checked stream (``Gateway._relay``'s items) in a wire format.
 Encoder = Callable[[AsyncGenerator[tuple[Relayed, dict[str, Any]], None]],
@@ -135,18 +143,39 @@ class Gateway:
         return identity
 
     async def _admit(self, identity: Identity, body: dict[str, Any] | None,
-                     exchange: Exchange) -> None:
-        """May they? Account state and rate limit: raises 403/429."""
-        # OpenAI's end-user id: `user`, or `safety_identifier`, its successor
-        # for telling the provider which end user sent a request.
-        openai_user = next((body[k] for k in ("user", "safety_identifier")
-                            if body and isinstance(body.get(k), str) and body[k]), None)
-        exchange.openai_user = openai_user
-        if self.settings.open and identity.key_id is None and openai_user:
-            # Keyless (--open): the OpenAI user field is the best identity there is.
-            identity = Identity(user=openai_user)
-            exchange.user = openai_user
+                     exchange: Exchange, request: Request) -> None:
+        """May they? Account state and rate limit: raises 403/429.
+
+        The end user a request names (OpenAI's ``user`` or its successor
+        ``safety_identifier``, else the ``--end-user-header``, which Open WebUI
+        sends) is always recorded. It is the user itself in ``--open`` mode
+        without a key, and for a platform's key (``keys add --end-users``),
+        as ``<key user>:<end user>``: rate limits, account states and layer 3
+        then see each person, and the platform's own state still applies."""
+        end_user, source = None, ""
+        for name in ("user", "safety_identifier"):
+            if body and isinstance(body.get(name), str) and body[name].strip():
+                end_user, source = body[name].strip(), name
+                break
+        header = self.settings.end_user_header
+        if end_user is None and header and request.headers.get(header, "").strip():
+            end_user, source = request.headers[header].strip(), header
+        if end_user is not None and len(end_user) > MAX_END_USER:
+            raise GatewayError(400, f"The end-user id in '{source}' is longer than "
+                                    f"{MAX_END_USER} characters.", code="invalid_value",
+                               param=source)
+        exchange.openai_user = end_user
+        if end_user:
+            if self.settings.open and identity.key_id is None:
+                identity = Identity(user=end_user)
+            elif identity.end_users:
+                identity = identity.on_behalf_of(end_user)
+            exchange.user = identity.user
         state = await self.auth.state(identity.user)
+        if identity.platform is not None:
+            # A suspended (or limited) platform holds back every one of its end users.
+            state = max(state, await self.auth.state(identity.platform),
+                        key=ACCOUNT_STATES.index)
         exchange.account_state = state
         if state == "suspended":
             raise GatewayError(403, "This account is suspended.", code="account_suspended")
@@ -213,7 +242,7 @@ class Gateway:
         body = await validation.read_json(request, self.settings.max_body_bytes)
         messages = validation.chat_messages(body)
         self._describe(exchange, request, body)
-        await self._admit(identity, body, exchange)
+        await self._admit(identity, body, exchange, request)
         await self._check_last_user(exchange, messages)
         forwarded = self._for_upstream(body, exchange)
         if body.get("stream"):
@@ -241,7 +270,7 @@ class Gateway:
         chat = responses_api.to_chat(body)
         messages = validation.chat_messages(chat)
         self._describe(exchange, request, body)
-        await self._admit(identity, body, exchange)
+        await self._admit(identity, body, exchange, request)
         reply = responses_api.Reply(body, f"resp_{exchange.id}",
                                     f"guardstack-{self.judge.detector_name}")
         chain = reply.id  # a chain of responses is one conversation in the store
@@ -297,7 +326,7 @@ class Gateway:
         body = await validation.read_json(request, self.settings.max_body_bytes)
         prompts = validation.completion_prompts(body)
         self._describe(exchange, request, body)
-        await self._admit(identity, body, exchange)
+        await self._admit(identity, body, exchange, request)
         exchange.prompt_text = "\n\n".join(prompts)
         await self._check_prompts(exchange, [Subject(p, "prompt") for p in prompts])
         context = [Message("user", prompts[0])] if len(prompts) == 1 else []
@@ -512,7 +541,7 @@ class Gateway:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
         subjects = validation.moderation_subjects(body)
-        await self._admit(identity, body, exchange)
+        await self._admit(identity, body, exchange, request)
         exchange.request = body
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
         text = "\n\n".join(s.text for s in subjects)
@@ -546,7 +575,7 @@ class Gateway:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
         validation.check_embedding_input(body)
-        await self._admit(identity, body, exchange)
+        await self._admit(identity, body, exchange, request)
         exchange.model = body["model"]
         exchange.request = body  # the event keeps only its sampling params: no input
         response, seconds = await self.upstream.open("POST", "embeddings", body)
@@ -562,7 +591,7 @@ class Gateway:
         return await self._guarded(exchange, lambda r: self._models(r, exchange), request)
 
     async def _models(self, request: Request, exchange: Exchange) -> Response:
-        await self._admit(await self._identify(request, exchange), None, exchange)
+        await self._admit(await self._identify(request, exchange), None, exchange, request)
         response, seconds = await self.upstream.open("GET", "models")
         exchange.upstream_ms = seconds * 1000
         raw = await self.upstream.read(response)
@@ -594,7 +623,7 @@ class Gateway:
                      ollama_api.generate_request(body))
         self._describe(exchange, request, body)
         exchange.request, exchange.stream = forwarded, forwarded["stream"]
-        await self._admit(identity, body, exchange)
+        await self._admit(identity, body, exchange, request)
         reply = ollama_api.Reply(forwarded["model"], endpoint)
         if ollama_api.loads_only(body, endpoint):
             return JSONResponse(reply.loaded())
@@ -647,7 +676,7 @@ class Gateway:
         return await self._guarded(exchange, shown, request, ollama=True)
 
     async def _upstream_models(self, request: Request, exchange: Exchange) -> Any:
-        await self._admit(await self._identify(request, exchange), None, exchange)
+        await self._admit(await self._identify(request, exchange), None, exchange, request)
         response, seconds = await self.upstream.open("GET", "models")
         exchange.upstream_ms = seconds * 1000
         raw = await self.upstream.read(response)
@@ -678,7 +707,7 @@ class Gateway:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
         forwarded = ollama_api.embed_request(body, legacy)
-        await self._admit(identity, body, exchange)
+        await self._admit(identity, body, exchange, request)
         exchange.model, exchange.request = forwarded["model"], forwarded
         response, seconds = await self.upstream.open("POST", "embeddings", forwarded)
         exchange.upstream_ms = seconds * 1000

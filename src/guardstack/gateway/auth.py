@@ -28,6 +28,15 @@ class Identity:
     user: str
     tenant: str | None = None
     key_id: str | None = None
+    #: A platform's key: the end user a request names becomes the user.
+    end_users: bool = False
+    #: Set for an end user: the platform account whose key made the request.
+    platform: str | None = None
+
+    def on_behalf_of(self, end_user: str) -> Identity:
+        """The end user a platform key's request names, as a user of its own."""
+        return Identity(user=f"{self.user}:{end_user}", tenant=self.tenant, key_id=self.key_id,
+                        platform=self.user)
 
 
 class KeyLookup(Protocol):

@@ -36,7 +36,12 @@ SETTINGS: tuple[Setting, ...] = (
             "before it is stored."),
     Setting("open", False,
             "Accept requests without an API key (local use). Requests are then attributed "
-            "to the OpenAI 'user' field (or 'safety_identifier'), or 'anonymous'."),
+            "to the OpenAI 'user' field (or 'safety_identifier', or the end_user_header), or "
+            "'anonymous'."),
+    Setting("end_user_header", "X-OpenWebUI-User-Id",
+            "Request header naming the end user when the body names none (Open WebUI sends "
+            "this one with ENABLE_FORWARD_USER_INFO_HEADERS; Ollama's API has no 'user' "
+            "field). Read for keys issued with --end-users and in --open mode; empty: never."),
     Setting("classifier_threads", 1,
             "ONNX Runtime threads per call of the built-in fast detector (0: its own default). "
             "1 measured best on 2 cores: two checks run side by side and the event loop keeps "
@@ -103,6 +108,7 @@ class GatewaySettings:
     rate_limited_factor: float = DEFAULTS["rate_limited_factor"]
     state_ttl: float = DEFAULTS["state_ttl"]
     blocked_message: str = DEFAULTS["blocked_message"]
+    end_user_header: str = DEFAULTS["end_user_header"]
     keep_developer_role: bool = DEFAULTS["keep_developer_role"]
     stored_responses: int = DEFAULTS["stored_responses"]
     extra: dict[str, Any] = field(default_factory=dict)

@@ -90,7 +90,8 @@ class StoreKeys:
         info = await self.keys.alookup(key)
         if info is None or info.revoked:
             return None
-        return Identity(user=info.user, tenant=info.tenant, key_id=info.id)
+        return Identity(user=info.user, tenant=info.tenant, key_id=info.id,
+                        end_users=info.end_users)
 
 
 class StoreStates:

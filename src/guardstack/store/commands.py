@@ -94,11 +94,13 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
     """Issue an API key; the plaintext key is printed once, on stdout."""
     with _store(args, create=True) as store:
         plaintext, info = KeyStore(store).create(
-            args.user, tenant=args.tenant, name=args.name, actor=_actor(args)
+            args.user, tenant=args.tenant, name=args.name, end_users=args.end_users,
+            actor=_actor(args)
         )
     print(
         f"created key {info.id} ({info.prefix}...) for user {info.user}"
         + (f", tenant {info.tenant}" if info.tenant else "")
+        + (" (its requests name their end users)" if info.end_users else "")
         + ". It is shown only now: store it.",
         file=sys.stderr,
     )
@@ -111,7 +113,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     """List API keys (never their plaintext)."""
     with _store(args) as store:
         keys = KeyStore(store).list_keys(user=args.user, include_revoked=not args.active)
-    rows = [("ID", "PREFIX", "USER", "TENANT", "NAME", "CREATED", "REVOKED")]
+    rows = [("ID", "PREFIX", "USER", "TENANT", "NAME", "END USERS", "CREATED", "REVOKED")]
     for k in keys:
         rows.append(
             (
@@ -120,6 +122,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
                 k.user,
                 k.tenant or "-",
                 k.name or "-",
+                "yes" if k.end_users else "-",
                 k.created_at.strftime("%Y-%m-%d %H:%M"),
                 k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "-",
             )
@@ -205,6 +208,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("user", help="user id the key authenticates as")
     p.add_argument("--tenant", help="tenant id")
     p.add_argument("--name", help="a label for the key")
+    p.add_argument("--end-users", action="store_true",
+                   help="a platform's key (Open WebUI, a chatbot): its requests name their end "
+                        "user (OpenAI 'user' or 'safety_identifier', or the gateway's "
+                        "--end-user-header), and each end user is then a user of its own, "
+                        "USER:END-USER, for rate limits, account states and layer 3")
     p.add_argument("--actor", help="who issues it (default cli:$USER)")
     _add_db(p)
     p.set_defaults(func=cmd_keys_add)

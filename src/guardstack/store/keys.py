@@ -47,6 +47,8 @@ class KeyInfo:
     name: str | None
     created_at: datetime
     revoked_at: datetime | None
+    #: The caller is a platform that names its end users; each is a user of its own.
+    end_users: bool = False
 
     @property
     def revoked(self) -> bool:
@@ -62,6 +64,7 @@ def _info(row: sa.RowMapping) -> KeyInfo:
         name=row["name"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        end_users=bool(row["end_users"]),
     )
 
 
@@ -73,10 +76,13 @@ class KeyStore:
         self._lock = threading.Lock()
 
     def create(
-        self, user: str, *, tenant: str | None = None, name: str | None = None, actor: str = "cli"
+        self, user: str, *, tenant: str | None = None, name: str | None = None,
+        end_users: bool = False, actor: str = "cli"
     ) -> tuple[str, KeyInfo]:
         """Issue a key for ``user``. Returns ``(plaintext, info)``; the
-        plaintext is not stored anywhere and cannot be shown again."""
+        plaintext is not stored anywhere and cannot be shown again.
+        ``end_users``: the caller is a platform whose requests name their end
+        user (the gateway then attributes each to ``user:end-user``)."""
         if not user or not user.strip():
             raise ValueError("a key needs a user id")
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -88,6 +94,7 @@ class KeyStore:
             name=name,
             created_at=utcnow(),
             revoked_at=None,
+            end_users=end_users,
         )
         try:
             with self.store.engine.begin() as conn:
@@ -100,6 +107,7 @@ class KeyStore:
                         tenant_id=tenant,
                         name=name,
                         created_at=info.created_at,
+                        end_users=end_users,
                     )
                 )
                 audit.record(
@@ -107,7 +115,8 @@ class KeyStore:
                     actor=actor,
                     action="key.create",
                     subject_user=user,
-                    detail={"key_id": info.id, "prefix": info.prefix, "name": name},
+                    detail={"key_id": info.id, "prefix": info.prefix, "name": name,
+                            "end_users": end_users},
                 )
         except sa_exc.SQLAlchemyError as exc:
             raise describe(exc, self.store.url) from None

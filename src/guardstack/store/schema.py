@@ -155,6 +155,9 @@ api_keys = sa.Table(
     sa.Column("name", sa.Text()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime()),
+    # 0004: the key's caller names its end users (`user`, or a header); each is
+    # then a user of its own, "<key user>:<end user>".
+    sa.Column("end_users", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index(None, "user_id"),
 )
 
