@@ -21,8 +21,9 @@ from litellm.integrations.custom_logger import CustomLogger
 from tests.fixtures.llama_server import MODEL_ALIAS
 from tests.gateway.standins import BrokenDetector, marker_guard, policy_yaml
 
+from guardstack.gateway.auth import Identity, StaticKeys
 from guardstack.guard import Guard
-from guardstack.integrations.litellm_guardrail import ContentFilterError
+from guardstack.integrations.litellm_guardrail import ContentFilterError, _end_user
 
 EVERYDAY = [{"role": "user", "content": "Can you recommend a vegetarian lasagna recipe?"}]
 HARMFUL = [{"role": "user", "content":
@@ -219,3 +220,32 @@ async def test_unsafe_reasoning_blocks_the_answer_after_the_model(use_guardrail)
         index=0, finish_reason="stop",
         message=Message(content="Here it is.", reasoning_content="They want a story."))])
     assert await guardrail.async_post_call_success_hook({"messages": STORY}, None, clean) is None
+
+
+async def test_remote_mode_names_the_end_user_to_a_platform_key(use_guardrail, serve_gateway,
+                                                                dead_url):
+    """With a gateway key issued with --end-users, the texts LiteLLM's users
+    send are recorded as each of theirs, so layer 3 tells them apart."""
+    keys = StaticKeys({"gs-litellm": Identity("litellm", end_users=True)})
+    gateway = serve_gateway(marker_guard("MARKER-NEVER-SEEN"), keys=keys)
+    use_guardrail(api_base=gateway.url, api_key="gs-litellm", event_hook=["pre_call"])
+    for user in ("u42", None):
+        named = {} if user is None else {"user": user}
+        with passed_the_guardrail():
+            await litellm.acompletion(model="openai/any", api_base=dead_url + "/v1",
+                                      api_key="unused", messages=STORY, max_retries=0,
+                                      guardrails=["guardstack"], **named)
+    asked = gateway.wait_for_exchanges(2)
+    assert sorted(e.user for e in asked) == ["litellm", "litellm:u42"]
+    assert all(e.prompt_text == STORY[0]["content"] for e in asked)
+
+
+def test_the_end_user_is_the_one_litellm_identified_else_the_requests_own():
+    class Key:
+        end_user_id = "from-the-key"
+
+    assert _end_user({"user": "u1"}, Key()) == "from-the-key"
+    assert _end_user({"user": "u1", "metadata": {"user_api_key_end_user_id": "c9"}}) == "c9"
+    assert _end_user({"user": "u1"}) == "u1"
+    assert _end_user({"safety_identifier": "s1"}) == "s1"
+    assert _end_user({"user": "  "}) is None and _end_user(None) is None

@@ -174,13 +174,13 @@ class GuardstackGuardrail(CustomGuardrail):
     async def async_pre_call_hook(self, user_api_key_dict: UserAPIKeyAuth, cache: DualCache,
                                   data: dict, call_type: CallTypesLiteral,
                                   ) -> Exception | str | dict | None:
-        await self._check_prompt(data, GuardrailEventHooks.pre_call)
+        await self._check_prompt(data, GuardrailEventHooks.pre_call, user_api_key_dict)
         return None
 
     async def async_moderation_hook(self, data: dict, user_api_key_dict: UserAPIKeyAuth,
                                     call_type: CallTypesLiteral) -> object:
         # during_call: the same check, run while the model already generates.
-        await self._check_prompt(data, GuardrailEventHooks.during_call)
+        await self._check_prompt(data, GuardrailEventHooks.during_call, user_api_key_dict)
         return None
 
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict: UserAPIKeyAuth,
@@ -190,7 +190,8 @@ class GuardstackGuardrail(CustomGuardrail):
             return None  # not a completion (embeddings, images, ...) or nothing written
         context = _conversation(data)
         start = time.time()
-        verdicts = await self._judge([Subject(t, "response", context) for t in texts])
+        verdicts = await self._judge([Subject(t, "response", context) for t in texts], data,
+                                     user_api_key_dict)
         self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start)
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked("response", list(verdicts)).body(), verdicts,
@@ -200,19 +201,21 @@ class GuardstackGuardrail(CustomGuardrail):
     async def async_post_call_streaming_iterator_hook(
             self, user_api_key_dict: UserAPIKeyAuth, response: Any, request_data: dict,
     ) -> AsyncGenerator[Any, None]:
-        async for chunk in self.guard_stream(response, request_data):
+        async for chunk in self.guard_stream(response, request_data,
+                                             end_user=_end_user(request_data, user_api_key_dict)):
             yield chunk
 
     # -- for SDK users -----------------------------------------------------
 
-    async def guard_stream(self, stream: AsyncIterator[Any], request_data: dict,
-                           ) -> AsyncGenerator[Any, None]:
+    async def guard_stream(self, stream: AsyncIterator[Any], request_data: dict, *,
+                           end_user: str | None = None) -> AsyncGenerator[Any, None]:
         """The streamed output check around a LiteLLM stream; what the proxy's
         streaming hook runs. The SDK has no streaming guardrail hook, so wrap
         the stream ``litellm.acompletion(..., stream=True)`` returned, with the
         request's keyword arguments as ``request_data``. Verdicts go into
-        ``request_data``'s metadata."""
-        judge = await self._ready()
+        ``request_data``'s metadata. ``end_user`` (default: the request's
+        ``user``) is whom remote mode tells the gateway the text is from."""
+        judge = await self._ready(end_user or _end_user(request_data))
         exchange = Exchange("litellm", model=request_data.get("model"), stream=True)
         check: StreamCheck | None = None
         start = time.time()
@@ -256,25 +259,30 @@ class GuardstackGuardrail(CustomGuardrail):
 
     # -- judging -----------------------------------------------------------
 
-    async def _ready(self) -> Judge:
+    async def _ready(self, end_user: str | None = None) -> Judge:
+        """The judge, loaded; in remote mode one that names ``end_user`` to the gateway."""
         if not self.judge.loaded:
             try:
                 await self.judge.load()  # reads the model in a worker thread
             except Exception as exc:  # judge anyway: checks then fail open/closed per policy
                 log.error("guardstack classifier failed to load: %s: %s",
                           type(exc).__name__, exc)
+        if isinstance(self.judge, RemoteJudge):
+            return self.judge.on_behalf_of(end_user)
         return self.judge
 
-    async def _judge(self, subjects: Sequence[Subject]) -> list[Verdict]:
-        judge = await self._ready()
+    async def _judge(self, subjects: Sequence[Subject], data: Mapping[str, Any],
+                     key: Any = None) -> list[Verdict]:
+        judge = await self._ready(_end_user(data, key))
         return [j.verdict for j in await judge.judge(subjects)]
 
-    async def _check_prompt(self, data: dict, event: GuardrailEventHooks) -> None:
+    async def _check_prompt(self, data: dict, event: GuardrailEventHooks, key: Any = None,
+                            ) -> None:
         subjects = _prompt_subjects(data)
         if not subjects:
             return
         start = time.time()
-        verdicts = await self._judge(subjects)
+        verdicts = await self._judge(subjects, data, key)
         self._record(data, "prompt", verdicts, event, start)
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked_prompt(verdicts).body(), verdicts, param="prompt")
@@ -407,6 +415,21 @@ def _prompt_subjects(data: Mapping[str, Any]) -> list[Subject]:
     if isinstance(prompt, list):
         return [Subject(p, "prompt") for p in prompt if isinstance(p, str)]
     return []
+
+
+def _end_user(data: Mapping[str, Any] | None, key: Any = None) -> str | None:
+    """The end user behind a request: the one LiteLLM's proxy identified (its
+    ``end_user_id``: the request's ``user``, or a customer-id header), else
+    the request's own ``user`` or ``safety_identifier``."""
+    found = getattr(key, "end_user_id", None)
+    for bucket in ("metadata", "litellm_metadata"):
+        meta = data.get(bucket) if data else None
+        if not found and isinstance(meta, dict):
+            found = meta.get("user_api_key_end_user_id")
+    for name in ("user", "safety_identifier"):
+        if not found and data:
+            found = data.get(name)
+    return found if isinstance(found, str) and found.strip() else None
 
 
 def _conversation(data: Mapping[str, Any]) -> tuple[Message, ...]:

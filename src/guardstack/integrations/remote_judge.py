@@ -16,6 +16,7 @@ model's answer is judged as a response, in the conversation it answers.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -48,6 +49,21 @@ class RemoteJudge(Judge):
         # SDK users may call from several loops, the proxy from one.
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        #: The end user the judged texts are from, sent as the moderation
+        #: request's ``user`` (:meth:`on_behalf_of`).
+        self.end_user: str | None = None
+        self._root = self  # the judge whose connections a per-user view shares
+
+    def on_behalf_of(self, end_user: str | None) -> RemoteJudge:
+        """This judge, asking for ``end_user``: the gateway records the texts
+        as theirs when its key was issued with ``keys add --end-users``
+        (else under the key's own user, with ``end_user`` noted). The view
+        shares this judge's connections."""
+        if not end_user:
+            return self
+        view = copy.copy(self)
+        view.end_user = end_user
+        return view
 
     async def load(self) -> None:
         self.loaded = True  # nothing to load: the gateway holds the classifier
@@ -57,16 +73,17 @@ class RemoteJudge(Judge):
         return DETECTOR
 
     def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(headers=self._headers)
-            self._client_loop = loop
-        return self._client
+        root, loop = self._root, asyncio.get_running_loop()
+        if root._client is None or root._client_loop is not loop:
+            root._client = httpx.AsyncClient(headers=self._headers)
+            root._client_loop = loop
+        return root._client
 
     async def aclose(self) -> None:
-        if self._client is not None and self._client_loop is asyncio.get_running_loop():
-            await self._client.aclose()
-        self._client = self._client_loop = None
+        root = self._root
+        if root._client is not None and root._client_loop is asyncio.get_running_loop():
+            await root._client.aclose()
+        root._client = root._client_loop = None
 
     async def judge(self, subjects: Sequence[Subject]) -> list[Judgement]:
         # One request judges texts of one role in one conversation.
@@ -86,8 +103,10 @@ class RemoteJudge(Judge):
         # The gateway refuses roles outside OpenAI's; as context such a turn reads as input.
         context = [{"role": m.role if m.role in ROLES else "user", "content": m.content}
                    for m in first.context]
-        body = {"input": [s.text for s in subjects],
-                "guardstack": {"role": first.role, "context": context}}
+        body: dict[str, Any] = {"input": [s.text for s in subjects],
+                                "guardstack": {"role": first.role, "context": context}}
+        if self.end_user:
+            body["user"] = self.end_user
         start = time.perf_counter()
         try:
             response = await self._http().post(self.url, json=body,
