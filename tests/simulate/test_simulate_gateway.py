@@ -156,32 +156,35 @@ async def test_replay_through_the_real_gateway(traffic, stub_server, serve_app):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_responses_api_clients_through_the_real_gateway(traffic, stub_server, serve_app,
-                                                              stream):
+async def test_responses_and_ollama_clients_through_the_real_gateway(traffic, stub_server,
+                                                                     serve_app, stream):
     """Simulated Responses API clients send only each new turn and name the
-    previous answer; the gateway rebuilds the chat history the model gets."""
+    previous answer; the gateway rebuilds the chat history the model gets.
+    Simulated Ollama clients send the whole chat to /api/chat."""
     from guardstack.gateway.app import create_app
     from guardstack.gateway.recorder import MemoryRecorder
     from guardstack.gateway.settings import GatewaySettings
     from guardstack.guard import Guard
     from guardstack.policy import Policy
-    from guardstack.simulate.sinks import uses_responses_api
+    from guardstack.simulate.sinks import client_api
 
     policy = Policy.from_yaml(
         "version: 1\nprompt:\n  default: {threshold: 0.5, action: block}\n"
         "response:\n  default: {threshold: 0.5, action: block}\n", source="simulate-test")
     stub, upstream = stub_server(throttle=False, halt=HALT)
+    recorder = MemoryRecorder()
     app = create_app(GatewaySettings(upstream=f"{upstream}/v1", open=True, rate_limit=0),
-                     guard=Guard(policy, detector=Marker(BLOCK)), recorder=MemoryRecorder())
+                     guard=Guard(policy, detector=Marker(BLOCK)), recorder=recorder)
     gateway = serve_app(app)
     summary = await replay(traffic, f"{gateway}/v1", "sk-test", "m", concurrency=2,
                            api="mixed", stream=stream)
     assert summary.errors == 0, summary.error_kinds
     assert summary.blocked == _count(traffic, BLOCK) > 0
     assert summary.halted == _count(traffic, HALT) > 0  # content_filter, either API
-    by_responses = {r.user: uses_responses_api("mixed", r.user) for r in traffic.records}
-    assert summary.responses_api == sum(by_responses[r.user] for r in traffic.records)
-    assert 0 < summary.responses_api < summary.sent
+    speaks = {r.user: client_api("mixed", r.user) for r in traffic.records}
+    assert summary.responses_api == sum(speaks[r.user] == "responses" for r in traffic.records)
+    assert summary.ollama_api == sum(speaks[r.user] == "ollama" for r in traffic.records)
+    assert 0 < summary.responses_api < summary.sent and 0 < summary.ollama_api < summary.sent
     # Every upstream request holds its session's history, rebuilt by the gateway
     # for the Responses clients: the earlier answered turns, each followed by
     # the model's answer, blocked ones left out. (The gateway forwards the
@@ -198,7 +201,20 @@ async def test_responses_api_clients_through_the_real_gateway(traffic, stub_serv
         final = [m for m in body["messages"] if m["role"] != "system"]
         users = [m["content"] for m in final if m["role"] == "user"]
         assert [m["role"] for m in final] == ["user", "assistant"] * (len(users) - 1) + ["user"]
+        # Ollama's API has no user field: its clients' requests match any session.
+        candidates = (sessions[body["user"]] if "user" in body
+                      else [t for turns in sessions.values() for t in turns])
         assert any(users == [t for t in session[1:] if BLOCK not in t.lower()][: len(users)]
-                   for session in sessions[body["user"]]), users
-        continued += len(users) > 1 and by_responses[body["user"]]
+                   for session in candidates), users
+        continued += len(users) > 1 and speaks.get(body.get("user")) == "responses"
     assert continued
+    # Ollama clients name their user and conversation in headers, which the
+    # gateway reads: their exchanges are theirs, in their sessions.
+    deadline = time.monotonic() + 10
+    while len(recorder.exchanges) < summary.sent and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ollama_users = {u for u, api in speaks.items() if api == "ollama"}
+    recorded = [e for e in recorder.exchanges if e.endpoint == "ollama.chat"]
+    assert {e.user for e in recorded} == ollama_users
+    assert {e.conversation_id for e in recorded} == {
+        r.session for r in traffic.records if r.user in ollama_users}

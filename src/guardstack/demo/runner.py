@@ -210,7 +210,8 @@ class Demo:
         summary: dict[str, Any] = json.loads(done.stdout)
         g = summary["gateway"]
         self.say(f"  sent {g['sent']} ({g.get('responses_api', 0)} through the Responses "
-                 f"API), answered {g['answered']}, blocked {g['blocked']}, "
+                 f"API, {g.get('ollama_api', 0)} through Ollama's), answered {g['answered']}, "
+                 f"blocked {g['blocked']}, "
                  f"halted {g['halted']}, errors {g['errors']} "
                  f"({time.monotonic() - started:.0f} s)")
         self._step("simulate", started)

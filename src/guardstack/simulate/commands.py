@@ -128,9 +128,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--stream", action="store_true",
                    help="with --gateway: ask for streamed answers (exercises mid-stream halts)")
     p.add_argument("--api", choices=get_args(Api), default="chat",
-                   help="with --gateway: the OpenAI API the simulated clients use: chat "
+                   help="with --gateway: the API the simulated clients speak: chat "
                    "completions, the Responses API (each turn continues the last by "
-                   "previous_response_id), or mixed (half the users each; default chat)")
+                   "previous_response_id), Ollama's /api/chat (the ollama client, as Open "
+                   "WebUI sends it), or mixed (a third of the users each; default chat)")
     p.add_argument("--transcript", type=Path, metavar="FILE.jsonl",
                    help="with --gateway: write user turns and the model's real answers as JSONL")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -1,6 +1,8 @@
 """Where simulated traffic goes: a JSONL file (plus its ground truth), or a
-live gateway as real multi-turn chats through the official ``openai`` client,
-over chat completions, the Responses API, or a mix of the two by user."""
+live gateway as real multi-turn chats through the official clients: the
+``openai`` client over chat completions or the Responses API, the ``ollama``
+client over Ollama's native API (as Open WebUI would send it), or a mix by
+user."""
 
 from __future__ import annotations
 
@@ -19,9 +21,14 @@ from guardstack.simulate.generator import Record, Session, Traffic
 
 #: Header the gateway reads to group exchanges into a conversation.
 CONVERSATION_HEADER = "X-Conversation-Id"
-#: Which OpenAI API the simulated clients speak; "mixed" splits users between
-#: the two (stably, by user id), as a platform with several client apps would.
-Api = Literal["chat", "responses", "mixed"]
+#: Header Open WebUI names its user in; the gateway reads it (--end-user-header)
+#: where a request has no `user` field, as Ollama's API has none.
+END_USER_HEADER = "X-OpenWebUI-User-Id"
+#: Which API the simulated clients speak; "mixed" splits users among the three
+#: (stably, by user id), as a platform with several client apps would.
+Api = Literal["chat", "responses", "ollama", "mixed"]
+ClientApi = Literal["chat", "responses", "ollama"]
+CLIENT_APIS: tuple[ClientApi, ...] = ("chat", "responses", "ollama")
 DEFAULT_MAX_RETRIES = 6
 DEFAULT_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
@@ -88,6 +95,7 @@ class GatewaySummary:
     errors: int = 0
     error_kinds: Counter[str] = field(default_factory=Counter)
     responses_api: int = 0  # user turns sent through the Responses API
+    ollama_api: int = 0  # user turns sent through Ollama's native API
     blocked_ids: list[str] = field(default_factory=list)
     halted_ids: list[str] = field(default_factory=list)
     #: User turns and the model's real answers, in the JSONL record format.
@@ -105,6 +113,7 @@ class GatewaySummary:
             "errors": self.errors,
             "error_kinds": dict(sorted(self.error_kinds.items())),
             "responses_api": self.responses_api,
+            "ollama_api": self.ollama_api,
         }
 
 
@@ -181,86 +190,157 @@ async def _respond(client: Any, model: str, text: str, previous: str | None, ses
     return text_out, finish, response.id
 
 
-def uses_responses_api(api: Api, user: str) -> bool:
-    return api == "responses" or (api == "mixed" and zlib.crc32(user.encode()) % 2 == 1)
+def client_api(api: Api, user: str) -> ClientApi:
+    """The API ``user``'s client speaks: ``mixed`` splits users by their id."""
+    return CLIENT_APIS[zlib.crc32(user.encode()) % 3] if api == "mixed" else api
+
+
+class _Blocked(Exception):
+    """The gateway refused the prompt (content_filter)."""
+
+
+class _RateLimited(Exception):
+    def __init__(self, retry_after: float | None) -> None:
+        self.retry_after = retry_after
+
+
+class _Failed(Exception):
+    """Any other failure, named as the summary counts it."""
+
+
+async def _openai_turn(client: Any, api: ClientApi, model: str, messages: list[dict[str, str]],
+                       text: str, previous: str | None, session: Session, *,
+                       max_tokens: int | None, stream: bool
+                       ) -> tuple[str, str | None, str | None]:
+    """One turn through the ``openai`` client: the answer, its finish reason
+    and (Responses API) the response id; failures as the exceptions above."""
+    import openai
+
+    try:
+        if api == "responses":
+            return await _respond(client, model, text, previous, session,
+                                  max_tokens=max_tokens, stream=stream)
+        answer, finish = await _complete(client, model, messages, session,
+                                         max_tokens=max_tokens, stream=stream)
+        return answer, finish, None
+    except openai.RateLimitError as exc:
+        raise _RateLimited(_retry_after(exc)) from None
+    except openai.BadRequestError as exc:
+        if exc.code == "content_filter":
+            raise _Blocked() from None
+        raise _Failed(f"http 400 ({exc.code or 'bad request'})") from None
+    except openai.APIStatusError as exc:
+        raise _Failed(f"http {exc.status_code}") from None
+    except openai.APIConnectionError as exc:
+        raise _Failed(type(exc).__name__) from None
+    except (openai.APIError, _StreamFailed):
+        # An error event inside a stream (the upstream failed mid-answer).
+        raise _Failed("stream error") from None
+
+
+async def _ollama_turn(client: Any, model: str, messages: list[dict[str, str]], *,
+                       max_tokens: int | None, stream: bool) -> tuple[str, str | None]:
+    """One turn through the ``ollama`` client (``/api/chat``): the answer and
+    its ``done_reason``; failures as the exceptions above."""
+    import httpx
+    import ollama
+
+    options = None if max_tokens is None else {"num_predict": max_tokens}
+    try:
+        if not stream:
+            reply = await client.chat(model=model, messages=messages, options=options)
+            return reply.message.content or "", reply.done_reason
+        parts: list[str] = []
+        finish: str | None = None
+        async for part in await client.chat(model=model, messages=messages, options=options,
+                                            stream=True):
+            parts.append(part.message.content or "")
+            finish = part.done_reason if part.done else finish
+        return "".join(parts), finish
+    except ollama.ResponseError as exc:
+        if exc.status_code == 429:
+            raise _RateLimited(None) from None  # the client keeps no Retry-After
+        # The client keeps only the message of Ollama's {"error": ...}; the
+        # gateway's refusals of a prompt all begin so.
+        if exc.status_code == 400 and str(exc.error).startswith("The prompt "):
+            raise _Blocked() from None
+        if exc.status_code == -1:  # an {"error"} line inside the stream
+            raise _Failed("stream error") from None
+        raise _Failed(f"http {exc.status_code}") from None
+    except (ConnectionError, httpx.HTTPError) as exc:
+        raise _Failed(type(exc).__name__) from None
 
 
 async def _send_session(client: Any, session: Session, model: str, summary: GatewaySummary,
                         *, max_retries: int, backoff_s: float, max_tokens: int | None = None,
-                        stream: bool = False, api: Api = "chat") -> None:
-    import openai
-
-    responses = uses_responses_api(api, session.user)
+                        stream: bool = False, api: Api = "chat",
+                        ollama_client: Any = None) -> None:
+    """A session's turns, in order, as one multi-turn chat. ``ollama_client``
+    makes a client for the session (its headers name the user and the
+    conversation: Ollama's API has no field for either)."""
+    speaks = client_api(api, session.user)
     previous: str | None = None  # the Responses API's last answer in this session
     messages: list[dict[str, str]] = []
-    for record in session.records:
-        summary.sent += 1
-        summary.responses_api += responses
-        summary.transcript.append(record.to_json())
-        messages.append({"role": "user", "content": record.content})
-        for attempt in range(max_retries + 1):
-            try:
-                if responses:
-                    answer, finish, previous = await _respond(
-                        client, model, record.content, previous, session,
-                        max_tokens=max_tokens, stream=stream)
-                else:
-                    answer, finish = await _complete(client, model, messages, session,
-                                                     max_tokens=max_tokens, stream=stream)
-            except openai.RateLimitError as exc:
-                summary.rate_limited += 1
-                if attempt == max_retries:
-                    summary.errors += 1
-                    summary.error_kinds["http 429 (retries exhausted)"] += 1
+    ollama = ollama_client(session) if speaks == "ollama" else None
+    try:
+        for record in session.records:
+            summary.sent += 1
+            summary.responses_api += speaks == "responses"
+            summary.ollama_api += speaks == "ollama"
+            summary.transcript.append(record.to_json())
+            messages.append({"role": "user", "content": record.content})
+            for attempt in range(max_retries + 1):
+                try:
+                    if ollama is not None:
+                        answer, finish = await _ollama_turn(ollama, model, messages,
+                                                            max_tokens=max_tokens, stream=stream)
+                    else:
+                        answer, finish, response_id = await _openai_turn(
+                            client, speaks, model, messages, record.content, previous, session,
+                            max_tokens=max_tokens, stream=stream)
+                        previous = response_id or previous
+                except _RateLimited as exc:
+                    summary.rate_limited += 1
+                    if attempt == max_retries:
+                        summary.errors += 1
+                        summary.error_kinds["http 429 (retries exhausted)"] += 1
+                        messages.pop()
+                        break
+                    delay = exc.retry_after
+                    await asyncio.sleep(min(MAX_BACKOFF_S, delay if delay is not None
+                                            else backoff_s * 2**attempt))
+                    continue
+                except _Blocked:
+                    # A blocked prompt never reached the model: leave it out of the
+                    # history, as a chat UI would, so later turns are judged on their own.
                     messages.pop()
-                    break
-                delay = _retry_after(exc)
-                await asyncio.sleep(min(MAX_BACKOFF_S, delay if delay is not None
-                                        else backoff_s * 2**attempt))
-                continue
-            except openai.BadRequestError as exc:
-                # A blocked prompt never reached the model: leave it out of the
-                # history, as a chat UI would, so later turns are judged on their own.
-                messages.pop()
-                if exc.code == "content_filter":
                     summary.blocked += 1
                     summary.blocked_ids.append(record.id)
-                else:
+                    break
+                except _Failed as exc:
+                    messages.pop()
                     summary.errors += 1
-                    summary.error_kinds[f"http 400 ({exc.code or 'bad request'})"] += 1
+                    summary.error_kinds[str(exc)] += 1
+                    break
+                summary.answered += 1
+                if finish == "content_filter":
+                    summary.halted += 1
+                    summary.halted_ids.append(record.id)
+                messages.append({"role": "assistant", "content": answer})
+                reply = record.to_json()
+                reply.update(
+                    role="assistant",
+                    content=answer,
+                    # Simulated clock: the answer lands a couple of seconds after the
+                    # question and before the next one (turn gaps are >= 5 s).
+                    ts=(record.ts + timedelta(seconds=2)).isoformat(timespec="seconds"),
+                    id=f"{record.id}-a",
+                )
+                summary.transcript.append(reply)
                 break
-            except openai.APIStatusError as exc:
-                messages.pop()
-                summary.errors += 1
-                summary.error_kinds[f"http {exc.status_code}"] += 1
-                break
-            except openai.APIConnectionError as exc:
-                messages.pop()
-                summary.errors += 1
-                summary.error_kinds[type(exc).__name__] += 1
-                break
-            except (openai.APIError, _StreamFailed):
-                # An error event inside a stream (the upstream failed mid-answer).
-                messages.pop()
-                summary.errors += 1
-                summary.error_kinds["stream error"] += 1
-                break
-            summary.answered += 1
-            if finish == "content_filter":
-                summary.halted += 1
-                summary.halted_ids.append(record.id)
-            messages.append({"role": "assistant", "content": answer})
-            reply = record.to_json()
-            reply.update(
-                role="assistant",
-                content=answer,
-                # Simulated clock: the answer lands a couple of seconds after the
-                # question and before the next one (turn gaps are >= 5 s).
-                ts=(record.ts + timedelta(seconds=2)).isoformat(timespec="seconds"),
-                id=f"{record.id}-a",
-            )
-            summary.transcript.append(reply)
-            break
+    finally:
+        if ollama is not None:
+            await ollama.close()
 
 
 async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
@@ -275,8 +355,18 @@ async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
     ``max_tokens`` caps each answer (None: the server's default); ``stream``
     asks for streamed answers, so the gateway's mid-stream halts are exercised;
     ``api`` picks chat completions, the Responses API (each turn continues
-    the last by ``previous_response_id``) or a mix by user."""
+    the last by ``previous_response_id``), Ollama's ``/api/chat`` (the user
+    and conversation in headers, as Open WebUI sends them) or a mix by user."""
     from openai import AsyncOpenAI
+
+    def ollama_client(session: Session) -> Any:
+        import ollama
+
+        return ollama.AsyncClient(host=base_url.rstrip("/").removesuffix("/v1"),
+                                  timeout=timeout_s,
+                                  headers={"authorization": f"Bearer {api_key}",
+                                           END_USER_HEADER: session.user,
+                                           CONVERSATION_HEADER: session.id})
 
     users = traffic.sessions_by_user()
     summary = GatewaySummary(users=len(users),
@@ -291,7 +381,8 @@ async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
                 for session in sessions:
                     await _send_session(client, session, model, summary,
                                         max_retries=max_retries, backoff_s=backoff_s,
-                                        max_tokens=max_tokens, stream=stream, api=api)
+                                        max_tokens=max_tokens, stream=stream, api=api,
+                                        ollama_client=ollama_client)
 
         await asyncio.gather(*(one_user(users[u]) for u in sorted(users)))
     # Time order across users; within a session a question precedes its answer.
