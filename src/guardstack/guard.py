@@ -88,9 +88,7 @@ class Guard:
 
     def timeout_s(self, subjects: Sequence[Subject]) -> float | None:
         """The policy's detector timeout for these subjects (the longest of their roles)."""
-        if not subjects:
-            return None
-        return max(self.policy.role(s.role).timeout_ms for s in subjects) / 1000
+        return self.policy.timeout_s(s.role for s in subjects)
 
     async def acheck_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
         return self._decide(subjects, await self.adetect_batch(subjects, self.timeout_s(subjects)))

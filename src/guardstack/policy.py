@@ -12,7 +12,7 @@ Every setting is declared once in :data:`SETTINGS`; validation, the CLI's
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -176,6 +176,12 @@ class Policy:
             return self.roles[role]
         except KeyError:
             raise ValueError(f"unknown role {role!r}; expected one of {ROLES}") from None
+
+    def timeout_s(self, roles: Iterable[str]) -> float | None:
+        """The detector timeout for texts of these roles (the longest), in
+        seconds; None for no texts."""
+        longest = max((self.role(r).timeout_ms for r in roles), default=None)
+        return None if longest is None else longest / 1000
 
     def fail_mode(self, role: str) -> FailMode:
         return self.role(role).on_error

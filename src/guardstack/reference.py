@@ -54,7 +54,9 @@ def policy_md() -> str:
            "better off without me') gets that `self_harm` score, so the `self_harm` rule "
            "decides it (flag, in the default policy: the person gets an answer, and layer 3's "
            "wellbeing queue sees it); the verdict's detector then reads `fast+crisis_language`. "
-           "Check a file with `guardstack policy FILE`; errors name the line and the field.\n\n",
+           "Check a file with `guardstack policy FILE`; errors name the line and the field. "
+           "A gateway can judge each tenant by a file of its own (`guardstack serve "
+           "--tenant-policies DIR`, [the gateway](gateway.md#per-tenant-policies)).\n\n",
            "| setting | default | meaning |\n|---|---|---|\n"]
     for s in SETTINGS:
         default = "-" if s.default is None else f"`{s.default!r}`"

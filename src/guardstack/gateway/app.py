@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import anyio
@@ -57,7 +57,9 @@ from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.settings import GatewaySettings
 from guardstack.gateway.stored_responses import Stored, StoredResponses
 from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
+from guardstack.gateway.tenant_policies import load as load_tenant_policies
 from guardstack.gateway.upstream import Upstream
+from guardstack.policy import Policy
 from guardstack.verdict import Action
 
 log = logging.getLogger("guardstack.gateway")
@@ -75,12 +77,14 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, guard: Any, recorder: Recorder, *,
                  keys: KeyLookup | None = None, states: AccountStates | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 metrics: Metrics | None = None, probe_upstream: bool = False) -> None:
+                 metrics: Metrics | None = None, probe_upstream: bool = False,
+                 tenant_policies: Mapping[str, Policy] | None = None) -> None:
         self.settings = settings
         self.probe_upstream = probe_upstream
         self.metrics = metrics or Metrics()
         self.judge = Judge(guard, self.metrics, max_calls=settings.classifier_calls)
         self.policy = self.judge.policy
+        self.tenant_policies: dict[str, Policy] = dict(tenant_policies or {})
         self.recorder = recorder
         self.auth = Authenticator(keys, states, open_mode=settings.open, ttl=settings.state_ttl)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
@@ -215,9 +219,17 @@ class Gateway:
             task.add_done_callback(self._recording.discard)
         return response
 
+    def _policy(self, exchange: Exchange) -> Policy:
+        """The policy for this exchange: its tenant's (--tenant-policies), else --policy."""
+        policy = self.tenant_policies.get(exchange.tenant) if exchange.tenant else None
+        if policy is None:
+            return self.policy
+        exchange.policy = policy.source
+        return policy
+
     async def _check_prompts(self, exchange: Exchange, subjects: list[Subject]) -> None:
         start = time.perf_counter()
-        judgements = await self.judge.judge(subjects)
+        judgements = await self.judge.judge(subjects, self._policy(exchange))
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.prompt_verdicts = [j.verdict for j in judgements]
         exchange.prompt_embeddings = [j.embedding for j in judgements]
@@ -355,9 +367,10 @@ class Gateway:
         messages = [self._upstream_message(m) for m in body["messages"]]
         if any(new is not old for new, old in zip(messages, body["messages"], strict=True)):
             body = {**body, "messages": messages}
-        if not self.policy.wants_system_prompt(body.get("model")):
+        policy = self._policy(exchange)
+        if not policy.wants_system_prompt(body.get("model")):
             return body
-        prompt = (self.policy.safety_system_prompt or "").strip()
+        prompt = (policy.safety_system_prompt or "").strip()
         messages = list(body["messages"])
         first = messages[0] if messages else None
         if isinstance(first, dict) and first.get("role") == "system" and \
@@ -413,7 +426,7 @@ class Gateway:
         exchange.response_text = texts[0] if len(texts) == 1 else "\n\n".join(texts)
         subjects = [Subject(t, "response", tuple(context)) for t in texts]
         start = time.perf_counter()
-        judgements = await self.judge.judge(subjects)
+        judgements = await self.judge.judge(subjects, self._policy(exchange))
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.response_verdicts = [j.verdict for j in judgements]
         if judgements:
@@ -454,7 +467,8 @@ class Gateway:
         check = StreamCheck(self.judge, context, exchange, kind=kind,
                             hold_back=self.settings.hold_back,
                             check_every=self.settings.check_every,
-                            window_tokens=self.settings.window_tokens)
+                            window_tokens=self.settings.window_tokens,
+                            policy=self._policy(exchange))
         exchange.status_code = 200
         async def abandoned() -> None:
             exchange.client_disconnected = True
@@ -546,7 +560,7 @@ class Gateway:
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
         text = "\n\n".join(s.text for s in subjects)
         start = time.perf_counter()
-        judgements: list[Judgement] = await self.judge.judge(subjects)
+        judgements: list[Judgement] = await self.judge.judge(subjects, self._policy(exchange))
         exchange.classifier_ms = (time.perf_counter() - start) * 1000
         if subjects[0].role == "response":
             # A model's answer sent for checking: recorded as one, so layer 3
@@ -859,19 +873,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Recorder | None = None,
                keys: KeyLookup | None = None, states: AccountStates | None = None,
                transport: httpx.AsyncBaseTransport | None = None,
-               dashboard: Any = None, probe_upstream: bool = False) -> Starlette:
+               dashboard: Any = None, probe_upstream: bool = False,
+               tenant_policies: Mapping[str, Policy] | None = None) -> Starlette:
     """Build the gateway. ``guard`` defaults to the policy's Guard with its
     default detector; ``recorder`` to an in-memory one (``guardstack serve``
     passes the event store's). ``dashboard``, an ASGI app (the review
     dashboard over the same store), is mounted at ``/ui``. ``probe_upstream``
     logs at start-up what is wrong with an upstream that does not list its
-    models (``guardstack serve`` sets it)."""
+    models (``guardstack serve`` sets it). ``tenant_policies`` (default: read
+    from ``settings.tenant_policies``; a :class:`PolicyError` if a file is
+    wrong) judge each tenant's requests by its own policy."""
     if guard is None:
         from guardstack.guard import Guard
 
         guard = Guard(settings.policy)
+    if tenant_policies is None and settings.tenant_policies:
+        tenant_policies = load_tenant_policies(settings.tenant_policies,
+                                               detector=guard.policy.detector)
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
-                 keys=keys, states=states, transport=transport, probe_upstream=probe_upstream)
+                 keys=keys, states=states, transport=transport, probe_upstream=probe_upstream,
+                 tenant_policies=tenant_policies)
     api_document = openapi.document()
 
     async def openapi_json(request: Request) -> Response:

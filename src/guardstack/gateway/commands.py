@@ -62,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from guardstack import detectors
     from guardstack.cli import CommandError
+    from guardstack.gateway import tenant_policies
     from guardstack.gateway.app import create_app
     from guardstack.gateway.store_adapter import open_store
     from guardstack.guard import Guard
@@ -70,6 +71,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     try:
         policy = Policy.load(settings.policy) if settings.policy else Policy.default()
+        tenants = (tenant_policies.load(settings.tenant_policies, detector=policy.detector)
+                   if settings.tenant_policies else {})
     except PolicyError as exc:
         raise CommandError(str(exc)) from None
     options = {"threads": settings.classifier_threads} \
@@ -85,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                         ttl=settings.state_ttl)
     app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
                      keys=keys, states=states, dashboard=_dashboard(recorder.writer.store),
-                     probe_upstream=True)
+                     probe_upstream=True, tenant_policies=tenants)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=args.log_level, timeout_graceful_shutdown=30,
                             timeout_keep_alive=max(1, round(settings.keep_alive)))

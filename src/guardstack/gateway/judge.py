@@ -32,6 +32,7 @@ class Judgement:
 class _Waiting:
     subjects: list[Subject]
     future: asyncio.Future[list[Detection]]
+    timeout: float | None
 
 
 class Judge:
@@ -57,13 +58,17 @@ class Judge:
             return str(getattr(self.guard.detector, "name", "") or self.policy.detector)
         return self.policy.detector
 
-    async def judge(self, subjects: Sequence[Subject]) -> list[Judgement]:
+    async def judge(self, subjects: Sequence[Subject], policy: Policy | None = None,
+                    ) -> list[Judgement]:
+        """Verdicts on ``subjects`` under ``policy`` (default: the guard's;
+        a tenant's own policy reads the same detector's scores)."""
         if not subjects:
             return []
+        policy = policy or self.policy
         role = subjects[0].role
-        timeout = self.guard.timeout_s(subjects)
+        timeout = policy.timeout_s(s.role for s in subjects)
         start = time.perf_counter()
-        waiting = _Waiting(list(subjects), asyncio.get_running_loop().create_future())
+        waiting = _Waiting(list(subjects), asyncio.get_running_loop().create_future(), timeout)
         self._queue.append(waiting)
         if len(self._workers) < self.max_calls:
             task = asyncio.create_task(self._drain())
@@ -79,7 +84,7 @@ class Judge:
         elapsed = time.perf_counter() - start
         out = []
         for subject, det in zip(subjects, detections, strict=True):
-            verdict = self.policy.decide(subject.role, det, self.detector_name, text=subject.text)
+            verdict = policy.decide(subject.role, det, self.detector_name, text=subject.text)
             out.append(Judgement(verdict, det.embedding))
             if self.metrics is not None:
                 self.metrics.observe_verdict(verdict)
@@ -102,8 +107,10 @@ class Judge:
         subjects = [s for w in batch for s in w.subjects]
         if self.metrics is not None:
             self.metrics.classifier_batch.observe(len(subjects))
-        # Guard turns a failing, slow or miscounting detector into error detections.
-        detections = await self.guard.adetect_batch(subjects, self.guard.timeout_s(subjects))
+        # Guard turns a failing, slow or miscounting detector into error detections;
+        # the batch may wait as long as its most patient request.
+        timeouts = [w.timeout for w in batch if w.timeout is not None]
+        detections = await self.guard.adetect_batch(subjects, max(timeouts, default=None))
         i = 0
         for w in batch:
             n = len(w.subjects)

@@ -29,7 +29,7 @@ class Exchange:
     user: str | None = None            # from the API key (or the OpenAI user field when --open)
     tenant: str | None = None
     key_id: str | None = None
-    openai_user: str | None = None     # the request's own "user" field
+    openai_user: str | None = None     # the end user the request names (user field or header)
     conversation_id: str | None = None
     account_state: str | None = None
     request: dict[str, Any] | None = None   # the body as received
@@ -48,6 +48,7 @@ class Exchange:
     unsafe_tokens_released: int = 0     # of a halted stream: released before the halting check
     client_disconnected: bool = False
     system_prompt_added: bool = False
+    policy: str | None = None           # a tenant's policy file, when one decided (else --policy)
     classifier_ms: float = 0.0
     upstream_ms: float | None = None    # to upstream response headers
     ttft_ms: float | None = None        # gateway start to first content byte sent to the client

@@ -28,6 +28,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address to listen on."),
     Setting("port", 8000, "Port to listen on."),
     Setting("policy", None, "Policy file (YAML); the shipped default policy when omitted."),
+    Setting("tenant_policies", None,
+            "Folder of per-tenant policy files, TENANT.yaml: requests whose API key belongs "
+            "to that tenant are judged by its file, others by --policy. Each must name the "
+            "same detector (the classifier is shared)."),
     Setting("db", None,
             "Event store URL (sqlite:///path or postgresql://...); the store's default "
             "SQLite file when omitted."),
@@ -91,6 +95,7 @@ class GatewaySettings:
     host: str = DEFAULTS["host"]
     port: int = DEFAULTS["port"]
     policy: str | None = None
+    tenant_policies: str | None = None
     db: str | None = None
     redact: bool = False
     open: bool = False

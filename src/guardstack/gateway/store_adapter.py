@@ -47,6 +47,7 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         "unsafe_tokens_released": ex.unsafe_tokens_released,
         "client_disconnected": ex.client_disconnected,
         "system_prompt_added": ex.system_prompt_added,
+        "policy": ex.policy,
         "params": {k: request[k] for k in _PARAMS if k in request},
     }
     prompt = most_severe(ex.prompt_verdicts)

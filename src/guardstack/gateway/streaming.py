@@ -23,6 +23,7 @@ from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import output_text
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.recorder import Exchange
+from guardstack.policy import Policy
 from guardstack.verdict import Action
 
 Kind = Literal["chat", "completion"]
@@ -60,8 +61,9 @@ def chunk_channels(choice: Any, kind: Kind) -> list[tuple[str, str]]:
 class StreamCheck:
     def __init__(self, judge: Judge, context: Sequence[Message], exchange: Exchange, *,
                  kind: Kind = "chat", hold_back: int = 16, check_every: int = 16,
-                 window_tokens: int = 256) -> None:
+                 window_tokens: int = 256, policy: Policy | None = None) -> None:
         self.judge = judge
+        self.policy = policy  # the request's (a tenant's); None: the judge's own
         self.context = tuple(context)
         self.exchange = exchange
         self.kind = kind
@@ -137,7 +139,7 @@ class StreamCheck:
         subjects = [Subject("".join(self.choices[i].tokens[-self.window_tokens:]),
                             role="response", context=self.context) for i in indexes]
         start = time.perf_counter()
-        judgements = await self.judge.judge(subjects)
+        judgements = await self.judge.judge(subjects, self.policy)
         self.exchange.classifier_ms += (time.perf_counter() - start) * 1000
         self.judgements.extend(judgements)
         if any(j.verdict.decision is Action.BLOCK for j in judgements):

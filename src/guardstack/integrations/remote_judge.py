@@ -85,8 +85,10 @@ class RemoteJudge(Judge):
             await root._client.aclose()
         root._client = root._client_loop = None
 
-    async def judge(self, subjects: Sequence[Subject]) -> list[Judgement]:
-        # One request judges texts of one role in one conversation.
+    async def judge(self, subjects: Sequence[Subject], policy: Policy | None = None,
+                    ) -> list[Judgement]:
+        # The gateway's policy decides (``policy`` has no say here); one
+        # request judges texts of one role in one conversation.
         groups: dict[tuple[str, tuple[Message, ...]], list[int]] = {}
         for i, s in enumerate(subjects):
             groups.setdefault((s.role, s.context), []).append(i)
