@@ -15,7 +15,7 @@ import json
 import httpx
 import ollama
 import pytest
-from tests.fixtures.llama_server import MODEL_ALIAS
+from tests.fixtures.llama_server import MODEL_ALIAS, free_port
 from tests.gateway.scripted import (
     REASONING_THEN_TOOL_CALL,
     UNSAFE_REASONING,
@@ -393,3 +393,29 @@ def test_client_disconnect_from_an_ollama_stream_closes_the_upstream(run_gateway
     assert up.peer_closed.wait(10), "gateway kept the upstream stream open"
     [ex] = gw.wait_for_exchanges(1)
     assert ex.endpoint == "ollama.chat" and ex.client_disconnected and ex.tokens_streamed >= 1
+
+
+def test_faults_reach_ollama_clients_in_ollamas_shape(run_gateway, scripted, ollama_client):
+    """An oversized body, a silent upstream, a stalled stream and an
+    unreachable one: each a clear {"error"} the ollama client raises."""
+    silent = upstream(scripted, b"", hang=True)
+    gw = run_gateway(silent.url, guard=marker_guard("x"), upstream_timeout=0.5,
+                     max_body_bytes=2048)
+    asked = [{"role": "user", "content": "Hi"}]
+    r = httpx.post(gw.url + "/api/chat", json={"model": "m", "messages": [
+        {"role": "user", "content": "x" * 4096}]}, timeout=10)
+    assert r.status_code == 413 and "larger than the limit" in r.json()["error"]
+    with pytest.raises(ollama.ResponseError) as err:
+        ollama_client(gw.url).chat(model="m", messages=asked)
+    assert err.value.status_code == 504
+    first = chat_chunk({"content": "Once"})
+    stalled = upstream(scripted, sse_reply(hex(len(first))[2:].encode() + b"\r\n" + first
+                                           + b"\r\n", chunked=True), hang=True)
+    gw2 = run_gateway(stalled.url, guard=marker_guard("x"), upstream_timeout=0.5, hold_back=0)
+    with pytest.raises(ollama.ResponseError) as err:
+        list(ollama_client(gw2.url).chat(model="m", messages=asked, stream=True))
+    assert "timed out" in err.value.error
+    gw3 = run_gateway(f"http://127.0.0.1:{free_port()}/v1", guard=marker_guard("x"))
+    with pytest.raises(ollama.ResponseError) as err:
+        ollama_client(gw3.url).generate(model="m", prompt="Hi")
+    assert err.value.status_code == 502
