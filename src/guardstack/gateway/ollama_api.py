@@ -91,8 +91,8 @@ def raw_completion_request(body: dict[str, Any]) -> dict[str, Any]:
     _refuse_native_only(body)
     if body.get("images"):
         raise invalid("images", "'images' cannot be sent with 'raw': the model server's "
-                                 "completions endpoint takes text only.",
-                       code="unsupported_parameter")
+                                "completions endpoint takes text only.",
+                      code="unsupported_parameter")
     request = _common(body, [])
     request.pop("messages")
     for name in ("tools", "reasoning_effort"):
@@ -113,10 +113,10 @@ def _refuse_native_only(body: Mapping[str, Any]) -> None:
     for name in NATIVE_ONLY:
         if body.get(name):
             raise invalid(name, f"'{name}' is not supported: the gateway serves Ollama's API "
-                                 "over the model server's OpenAI API, which has no "
-                                 + ("token context; send the conversation to /api/chat."
-                                    if name == "context" else f"'{name}'."),
-                           code="unsupported_parameter")
+                                "over the model server's OpenAI API, which has no "
+                                + ("token context; send the conversation to /api/chat."
+                                   if name == "context" else f"'{name}'."),
+                          code="unsupported_parameter")
 
 
 def _prompt(body: Mapping[str, Any]) -> str:
@@ -132,7 +132,7 @@ def _common(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> dict[str
     model = body.get("model")
     if model is None:
         raise invalid("model", "Missing required parameter: 'model'.",
-                       code="missing_required_parameter")
+                      code="missing_required_parameter")
     if not isinstance(model, str):
         raise type_error("model", "a string", model)
     stream = body.get("stream", True)  # Ollama streams unless told not to
@@ -143,7 +143,7 @@ def _common(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> dict[str
     for name in ("logprobs", "top_logprobs"):
         if body.get(name):
             raise invalid(name, f"'{name}' is not supported on the gateway's Ollama API; use "
-                                 "/v1/chat/completions.", code="unsupported_parameter")
+                                "/v1/chat/completions.", code="unsupported_parameter")
     chat: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
     if stream:
         # usage for the final line's counts (vLLM, llama.cpp, Ollama; others ignore it)
@@ -486,7 +486,7 @@ def embed_request(body: dict[str, Any], legacy: bool) -> dict[str, Any]:
     model = body.get("model")
     if not isinstance(model, str):
         raise invalid("model", "Missing required parameter: 'model'.",
-                       code="missing_required_parameter") if model is None else \
+                      code="missing_required_parameter") if model is None else \
             type_error("model", "a string", model)
     if legacy:
         prompt = body.get("prompt")

@@ -46,15 +46,15 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     for name in STATEFUL:
         if body.get(name) not in (None, False):
             raise invalid(name, f"'{name}' is not supported: the gateway serves the Responses "
-                                 "API over the model server's chat completions; send the "
-                                 "conversation in 'input' (or continue a recent response "
-                                 "with 'previous_response_id').", code="unsupported_parameter")
+                                "API over the model server's chat completions; send the "
+                                "conversation in 'input' (or continue a recent response "
+                                "with 'previous_response_id').", code="unsupported_parameter")
     previous = body.get("previous_response_id")
     if previous is not None and not isinstance(previous, str):
         raise type_error("previous_response_id", "a string", previous)
     if "input" not in body:
         raise invalid("input", "Missing required parameter: 'input'.",
-                       code="missing_required_parameter")
+                      code="missing_required_parameter")
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
     if isinstance(instructions, str):
@@ -173,7 +173,7 @@ def _input_item(item: Any, param: str, messages: list[dict[str, Any]]) -> None:
         role = item.get("role")
         if role not in ("user", "system", "developer", "assistant"):
             raise invalid(f"{param}.role", f"Invalid value for '{param}.role': {role!r}; "
-                                            "expected user, system, developer or assistant.")
+                                           "expected user, system, developer or assistant.")
         # "developer" goes upstream as "system" unless --keep-developer-role
         messages.append({"role": role, "content": _content(item.get("content"), param)})
     elif kind == "function_call":
@@ -194,8 +194,8 @@ def _input_item(item: Any, param: str, messages: list[dict[str, Any]]) -> None:
         return  # a previous turn's reasoning: chat templates drop it anyway
     else:
         raise invalid(f"{param}.type", f"Input items of type {kind!r} are not supported by "
-                                        "the gateway's Responses API bridge.",
-                       code="unsupported_parameter")
+                                       "the gateway's Responses API bridge.",
+                      code="unsupported_parameter")
 
 
 def _content(content: Any, param: str) -> str | list[dict[str, Any]]:
@@ -223,8 +223,8 @@ def _content(content: Any, param: str) -> str | list[dict[str, Any]]:
             parts.append({"type": "image_url", "image_url": image})
         else:
             raise invalid(f"{where}.type", f"Content parts of type {kind!r} are not supported "
-                                            "by the gateway's Responses API bridge.",
-                           code="unsupported_parameter")
+                                           "by the gateway's Responses API bridge.",
+                          code="unsupported_parameter")
     if all(p["type"] == "text" for p in parts):
         return "\n".join(p["text"] for p in parts)
     return parts
@@ -238,8 +238,8 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else tool
             raise invalid(f"tools[{i}].type", f"Tools of type {kind!r} are not supported: the "
-                                               "model server runs function tools only.",
-                           code="unsupported_parameter")
+                                              "model server runs function tools only.",
+                          code="unsupported_parameter")
         function = {k: tool[k] for k in ("name", "description", "parameters", "strict")
                     if tool.get(k) is not None}
         out.append({"type": "function", "function": function})

@@ -202,7 +202,7 @@ def check_embedding_input(body: dict[str, Any]) -> None:
         if not (isinstance(item, str)
                 or (isinstance(item, list) and item and all(_token_id(t) for t in item))):
             raise type_error(f"input[{i}]", "a string or a non-empty array of token ids",
-                              item)
+                             item)
 
 
 def _token_id(value: Any) -> bool:
