@@ -158,9 +158,13 @@ def test_chat_answers_as_the_chat_completion_would(llama_server, run_gateway, cl
 def test_a_streamed_chat_arrives_as_ollama_lines(llama_server, run_gateway, ollama_client):
     gw = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"), hold_back=4,
                      check_every=4)
+    # Every sampling option the bridge translates, so the real server proves it takes them.
     parts = list(ollama_client(gw.url).chat(
         model=MODEL_ALIAS, messages=[{"role": "user", "content": "Say hello."}], stream=True,
-        options={"temperature": 0.0, "num_predict": 32}))
+        options={"temperature": 0.0, "num_predict": 32, "top_k": 40, "top_p": 0.9,
+                 "min_p": 0.05, "typical_p": 1.0, "repeat_penalty": 1.1, "seed": 7,
+                 "presence_penalty": 0.0, "frequency_penalty": 0.0, "stop": ["\n\n\n"],
+                 "num_ctx": 2048}))
     assert all(not p.done for p in parts[:-1]) and parts[-1].done
     assert parts[-1].done_reason in ("stop", "length") and parts[-1].eval_count > 0
     text = "".join(p.message.content for p in parts)
