@@ -250,6 +250,9 @@ def test_models_are_listed_and_shown_as_ollama_lists_them(llama_server, run_gate
         c.show("no-such-model:7b")
     assert err.value.status_code == 404 and "no-such-model:7b" in err.value.error
     assert httpx.get(gw.url + "/api/version").json()["version"]
+    # Ollama's CLI checks the server with HEAD / before anything else
+    assert httpx.head(gw.url + "/").status_code == 200
+    assert httpx.get(gw.url + "/").text == "guardstack is running"
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from guardstack import __version__
@@ -733,6 +733,11 @@ class Gateway:
             data = None
         return JSONResponse(ollama_api.embed_answer(data, forwarded["model"], legacy))
 
+    async def root(self, request: Request) -> Response:
+        """``GET /`` and ``HEAD /``: Ollama's CLI asks this before anything
+        else (its heartbeat), as Ollama answers "Ollama is running"."""
+        return PlainTextResponse("guardstack is running")
+
     async def ollama_version(self, request: Request) -> Response:
         """The gateway's version (Ollama's clients ask before anything else)."""
         return JSONResponse({"version": __version__})
@@ -830,7 +835,7 @@ def _last_finish(check: StreamCheck) -> str | None:
 _ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/moderations", "/v1/responses", "/healthz", "/readyz", "/metrics",
               "/openapi.json", "/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
-              "/api/tags", "/api/show", "/api/version"}
+              "/api/tags", "/api/show", "/api/version", "/"}
 
 
 class _CountRequests:
@@ -906,6 +911,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
             Route("/v1/moderations", gw.moderations, methods=["POST"]),
             Route("/v1/embeddings", gw.embeddings, methods=["POST"]),
             Route("/v1/models", gw.models, methods=["GET"]),
+            Route("/", gw.root, methods=["GET"]),
             Route("/api/chat", gw.ollama_chat, methods=["POST"]),
             Route("/api/generate", gw.ollama_generate, methods=["POST"]),
             Route("/api/embed", gw.ollama_embed, methods=["POST"]),

@@ -237,6 +237,11 @@ def paths(bearer: list[dict[str, list[str]]],
             "requestBody": _body("OllamaShowRequest", {"model": example}),
             "responses": {"200": {"description": "The model.", "content": _json("OllamaShow")},
                           **_errors(400, 401, 403, 404, 413, 429, 502, 503, 504)}}},
+        "/": {"get": {
+            "operationId": "ollamaHeartbeat", "tags": ["Ollama-compatible"], "security": public,
+            "summary": "Plain-text `guardstack is running` (Ollama's CLI heartbeat; HEAD too)",
+            "responses": {"200": {"description": "Serving.", "content": {
+                "text/plain": {"schema": {"type": "string"}}}}}}},
         "/api/version": {"get": {
             "operationId": "ollamaVersion", "tags": ["Ollama-compatible"], "security": public,
             "summary": "The gateway's version",
