@@ -11,7 +11,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
+import httpx
 import openai
 import pytest
 import sqlalchemy as sa
@@ -66,3 +68,50 @@ def test_serve_records_everything_and_flushes_on_sigterm(llama_server, tmp_path)
     assert all(r["prompt_decision"] in ("allow", "flag") for r in rows)
     assert all(m["detector"] == "fast" and m["status"] == "ok" for m in msgs)
     assert all(m["embedding"] is not None for m in msgs)
+
+
+BLOCK_ALL = "version: 1\nprompt: {default: {threshold: 0.0, action: block}}\n"
+ALLOW_ALL = "version: 1\nprompt: {default: {threshold: 0.0, action: allow}}\n"
+
+
+def test_sighup_reloads_the_policy_and_keeps_it_when_the_new_one_is_wrong(tmp_path):
+    """The upstream is a closed port: a blocked prompt is a 400, one the
+    policy lets through is forwarded and fails with 502."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BLOCK_ALL)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guardstack", "serve", "--upstream",
+         f"http://127.0.0.1:{free_port()}/v1", "--port", str(port), "--open",
+         "--db", f"sqlite:///{tmp_path / 'gs.db'}", "--policy", str(policy),
+         "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    body = {"model": "m", "messages": [{"role": "user", "content": "What do mitochondria do?"}]}
+
+    def status_after_sighup(expected: int) -> int:
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while True:
+            status = httpx.post(url + "/v1/chat/completions", json=body, timeout=30).status_code
+            if status == expected or time.monotonic() > deadline:
+                return status
+            time.sleep(0.1)
+
+    try:
+        wait_for_http(url + "/healthz", proc, what="guardstack serve", timeout=60,
+                      output=lambda: proc.stdout.read().decode() if proc.stdout else "")
+        assert httpx.post(url + "/v1/chat/completions", json=body, timeout=30).status_code == 400
+        policy.write_text(ALLOW_ALL)
+        assert status_after_sighup(502) == 502
+        policy.write_text("version: 1\nprompt: [")  # broken: the running policy stays
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert httpx.post(url + "/v1/chat/completions", json=body, timeout=30).status_code == 502
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    log = out.decode()
+    assert proc.returncode == 0, log
+    assert "policies reloaded" in log and "policies not reloaded" in log
+    assert "policy.yaml:2" in log  # the broken file, named with its line

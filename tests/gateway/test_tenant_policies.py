@@ -20,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from tests.gateway.serving import serve_app
-from tests.gateway.standins import marker_guard
+from tests.gateway.standins import MarkerDetector, marker_guard
 
 from guardstack.gateway.auth import Identity, StaticKeys
 from guardstack.gateway.tenant_policies import load
-from guardstack.policy import PolicyError
+from guardstack.guard import Guard
+from guardstack.policy import Policy, PolicyError
 
 ANSWER = ["Here", " is", " the", " MARKER", " answer."]
 
@@ -148,3 +149,32 @@ def test_serve_refuses_a_wrong_tenant_folder(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "guardstack: error:" in done.stderr and "not a folder" in done.stderr
+
+
+def test_a_reload_picks_up_tenant_files_all_or_nothing(run_gateway, tmp_path):
+    """What SIGHUP runs (tests/gateway/test_serve.py sends the signal)."""
+    main = tmp_path / "policy.yaml"
+    main.write_text(STRICT)
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    requests: list[dict[str, Any]] = []
+    with serve_app(recording_upstream(requests)) as upstream:
+        keys = StaticKeys({"gs-lab": Identity("lee", tenant="research")})
+        guard = Guard(Policy.load(main), detector=MarkerDetector("MARKER"))
+        gw = run_gateway(upstream + "/v1", guard=guard, keys=keys, open=False,
+                         policy=str(main), tenant_policies=str(folder))
+        gateway = gw.app.state.gateway
+
+        def status() -> int:
+            return httpx.post(gw.url + "/v1/chat/completions", timeout=30,
+                              headers={"authorization": "Bearer gs-lab"},
+                              json={"model": "m", "messages": [
+                                  {"role": "user", "content": "Study this MARKER."}]}).status_code
+
+        assert status() == 400
+        (folder / "research.yaml").write_text(LENIENT)
+        assert gateway.reload_policies() is True
+        assert status() == 200
+        (folder / "other.yaml").write_text("version: 1\ndetector: llama-guard-3\n")
+        assert gateway.reload_policies() is False
+        assert status() == 200 and sorted(gateway.tenant_policies) == ["research"]

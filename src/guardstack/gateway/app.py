@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal
@@ -59,7 +60,7 @@ from guardstack.gateway.stored_responses import Stored, StoredResponses
 from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenant_policies
 from guardstack.gateway.upstream import Upstream
-from guardstack.policy import Policy
+from guardstack.policy import Policy, PolicyError
 from guardstack.verdict import Action
 
 log = logging.getLogger("guardstack.gateway")
@@ -78,8 +79,10 @@ class Gateway:
                  keys: KeyLookup | None = None, states: AccountStates | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  metrics: Metrics | None = None, probe_upstream: bool = False,
-                 tenant_policies: Mapping[str, Policy] | None = None) -> None:
+                 tenant_policies: Mapping[str, Policy] | None = None,
+                 reload_on_sighup: bool = False) -> None:
         self.settings = settings
+        self.reload_on_sighup = reload_on_sighup
         self.probe_upstream = probe_upstream
         self.metrics = metrics or Metrics()
         self.judge = Judge(guard, self.metrics, max_calls=settings.classifier_calls)
@@ -106,14 +109,47 @@ class Gateway:
             log.error("classifier failed to load: %s: %s", type(exc).__name__, exc)
         if self.probe_upstream:
             await self._probe_upstream()
+        loop = asyncio.get_running_loop()
+        sighup = False
+        if self.reload_on_sighup and hasattr(signal, "SIGHUP"):
+            # Not every loop takes signal handlers (Windows, a thread's loop).
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGHUP, self.reload_policies)
+                sighup = True
         try:
             yield
         finally:
+            if sighup:
+                loop.remove_signal_handler(signal.SIGHUP)
             await self.upstream.aclose()
             if self._recording:  # exchanges answered but not yet handed to the recorder
                 await asyncio.gather(*self._recording)
             # Flushes everything queued (SIGTERM reaches here through uvicorn).
             await self.recorder.close()
+
+    def reload_policies(self) -> bool:
+        """Re-read ``--policy`` and ``--tenant-policies`` (on SIGHUP), so
+        thresholds change without a restart. All or nothing: a file that does
+        not load, or names another detector (the loaded classifier stays),
+        leaves every policy as it was, and says why in the log."""
+        try:
+            policy = (Policy.load(self.settings.policy) if self.settings.policy
+                      else Policy.default())
+            if policy.detector != self.policy.detector:
+                raise PolicyError(f"detector {policy.detector!r}: a reload cannot change the "
+                                  f"detector ({self.policy.detector!r}); restart for that",
+                                  source=policy.source, field="detector")
+            tenants = (load_tenant_policies(self.settings.tenant_policies,
+                                            detector=policy.detector)
+                       if self.settings.tenant_policies else {})
+        except PolicyError as exc:
+            log.error("policies not reloaded; the running ones stay: %s", exc)
+            return False
+        self.policy = self.judge.policy = policy
+        self.tenant_policies = tenants
+        log.warning("policies reloaded: %s%s", policy.source,
+                    f" and {len(tenants)} tenant file(s)" if tenants else "")
+        return True
 
     async def _probe_upstream(self) -> None:
         """Say at start-up what a newcomer's first request would otherwise
@@ -879,7 +915,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
                keys: KeyLookup | None = None, states: AccountStates | None = None,
                transport: httpx.AsyncBaseTransport | None = None,
                dashboard: Any = None, probe_upstream: bool = False,
-               tenant_policies: Mapping[str, Policy] | None = None) -> Starlette:
+               tenant_policies: Mapping[str, Policy] | None = None,
+               reload_on_sighup: bool = False) -> Starlette:
     """Build the gateway. ``guard`` defaults to the policy's Guard with its
     default detector; ``recorder`` to an in-memory one (``guardstack serve``
     passes the event store's). ``dashboard``, an ASGI app (the review
@@ -887,7 +924,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
     logs at start-up what is wrong with an upstream that does not list its
     models (``guardstack serve`` sets it). ``tenant_policies`` (default: read
     from ``settings.tenant_policies``; a :class:`PolicyError` if a file is
-    wrong) judge each tenant's requests by its own policy."""
+    wrong) judge each tenant's requests by its own policy. ``reload_on_sighup``
+    re-reads the policy files on SIGHUP (``guardstack serve`` sets it)."""
     if guard is None:
         from guardstack.guard import Guard
 
@@ -897,7 +935,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
                                                detector=guard.policy.detector)
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
                  keys=keys, states=states, transport=transport, probe_upstream=probe_upstream,
-                 tenant_policies=tenant_policies)
+                 tenant_policies=tenant_policies, reload_on_sighup=reload_on_sighup)
     api_document = openapi.document()
 
     async def openapi_json(request: Request) -> Response:

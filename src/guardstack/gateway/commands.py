@@ -88,7 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                         ttl=settings.state_ttl)
     app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
                      keys=keys, states=states, dashboard=_dashboard(recorder.writer.store),
-                     probe_upstream=True, tenant_policies=tenants)
+                     probe_upstream=True, tenant_policies=tenants, reload_on_sighup=True)
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=args.log_level, timeout_graceful_shutdown=30,
                             timeout_keep_alive=max(1, round(settings.keep_alive)))
