@@ -1,0 +1,152 @@
+"""The tool-output injection check (guardstack/injection.py) on labelled
+payloads and benign look-alikes, and on ordinary documents.
+
+    .venv/bin/python benchmarks/injection_check.py [--data benchmarks/injection_test.jsonl]
+        [--show] [--classifier]
+
+Prints, for the file's ``payload`` rows: found alone, and found when planted
+in an ordinary document (a GPTeacher answer; at its start, middle and end);
+for its ``benign_hard`` rows: flagged; per style. Then flagged on ordinary
+documents from ../shared/data: GPTeacher answers (the first 2,000 of at least
+200 characters), HumanEval prompts (code), 500 GSM8K worked answers and the
+Self-Instruct reference outputs; and the median cost per KB. A finding counts
+when it scores at least 0.5 (the default policy's point). ``--classifier``
+adds the fast classifier's jailbreak label at 0.5 on the same rows, the
+check it replaces. ``--show`` lists misses and false alarms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from guardstack.injection import scan  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data"
+POINT = 0.5
+
+
+def flagged(text: str) -> bool:
+    finding = scan(text)
+    return finding is not None and finding.score >= POINT
+
+
+def documents() -> dict[str, list[str]]:
+    def rows(name: str) -> list[dict]:
+        return [json.loads(line) for line in (DATA / name / f"{name}.jsonl").open()]
+
+    teacher = [r["meta"]["response"] for r in rows("gpteacher")
+               if len(r["meta"].get("response") or "") >= 200][:2000]
+    code = [r["text"] for r in rows("humaneval")]
+    gsm = [r["meta"]["answer"] for r in rows("gsm8k")][:500]
+    selfi = [r["meta"]["reference_output"] for r in rows("self_instruct")
+             if r["meta"].get("reference_output")]
+    return {"gpteacher answers": teacher, "humaneval code": code, "gsm8k answers": gsm,
+            "self_instruct outputs": selfi}
+
+
+def plant(payload: str, carrier: str, where: str) -> str:
+    if where == "start":
+        return payload + "\n\n" + carrier
+    if where == "end":
+        return carrier + "\n\n" + payload
+    # after a sentence in the second half, else at a line break or a space
+    half = len(carrier) // 2
+    for mark in (". ", "\n", " "):
+        cut = carrier.find(mark, half)
+        if cut >= 0:
+            cut += len(mark)
+            break
+    else:
+        cut = len(carrier)
+    return carrier[:cut] + payload + " " + carrier[cut:]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=REPO / "benchmarks" / "injection_test.jsonl")
+    p.add_argument("--show", action="store_true")
+    p.add_argument("--classifier", action="store_true")
+    args = p.parse_args()
+    rows = [json.loads(line) for line in args.data.open() if line.strip()]
+    docs = documents()
+    carriers = docs["gpteacher answers"]
+    rng = random.Random(7)
+    checks = {"rules": flagged}
+    if args.classifier:
+        from guardstack.classifiers.base import Subject
+        from guardstack.classifiers.fast import FastClassifier
+
+        clf = FastClassifier.shared()
+
+        def jailbreak(text: str) -> bool:
+            [d] = clf.detect_sync([Subject(text, "prompt")])
+            return d.scores.get("jailbreak", 0.0) >= POINT
+
+        checks["classifier jailbreak label"] = jailbreak
+    print(f"# {args.data.name}: {sum(r['kind'] == 'payload' for r in rows)} payloads, "
+          f"{sum(r['kind'] == 'benign_hard' for r in rows)} benign look-alikes")
+    for name, check in checks.items():
+        print(f"\n## {name}")
+        by_style: dict[tuple[str, str], list[bool]] = defaultdict(list)
+        alone, planted, hard = [], [], []
+        misses, alarms = [], []
+        for r in rows:
+            hit = check(r["text"])
+            by_style[(r["kind"], r["style"])].append(hit)
+            if r["kind"] == "payload":
+                alone.append(hit)
+                if not hit:
+                    misses.append(r)
+                for where in ("start", "middle", "end"):
+                    planted.append(check(plant(r["text"], rng.choice(carriers), where)))
+            else:
+                hard.append(hit)
+                if hit:
+                    alarms.append(r)
+        print(f"payloads found alone: {100 * sum(alone) / len(alone):.1f}% ({sum(alone)}/"
+              f"{len(alone)})")
+        print(f"payloads found planted in a document: {100 * sum(planted) / len(planted):.1f}% "
+              f"({sum(planted)}/{len(planted)})")
+        print(f"benign look-alikes flagged: {100 * sum(hard) / len(hard):.1f}% ({sum(hard)}/"
+              f"{len(hard)})")
+        for (kind, style), hits in sorted(by_style.items()):
+            print(f"  {kind:12s} {style:22s} {sum(hits):3d}/{len(hits):3d}")
+        total = 0
+        for label, texts in docs.items():
+            n = sum(check(t) for t in texts)
+            total += n
+            print(f"ordinary documents, {label}: {n}/{len(texts)} flagged")
+        print(f"ordinary documents, all: {100 * total / sum(map(len, docs.values())):.2f}% "
+              f"({total}/{sum(map(len, docs.values()))})")
+        if args.show:
+            for r in misses:
+                print("  MISS", r["style"], "|", r["text"][:160].replace("\n", " "))
+            for r in alarms:
+                print("  ALARM", r["style"], "|", r["text"][:160].replace("\n", " "))
+            for label, texts in docs.items():
+                for t in texts:
+                    if check(t):
+                        print("  DOC", label, "|", scan(t), "|", t[:120].replace("\n", " "))
+    sample = [t for t in carriers[:500]]
+    per_kb = []
+    for t in sample:
+        start = time.perf_counter()
+        for _ in range(5):
+            scan(t)
+        per_kb.append((time.perf_counter() - start) / 5 * 1000 / (len(t.encode()) / 1024))
+    print(f"\nrules cost: median {statistics.median(per_kb):.3f} ms per KB "
+          f"(500 GPTeacher answers, median {statistics.median(map(len, sample)):.0f} chars)")
+
+
+if __name__ == "__main__":
+    main()
