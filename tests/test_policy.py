@@ -160,6 +160,15 @@ def test_settings_table_names_every_key_the_parser_accepts():
     for key in ("version", "detector", "safety_system_prompt", "system_prompt_models",
                 "<role>.on_error", "<role>.timeout_ms", "<role>.default.threshold",
                 "<role>.default.action", "<role>.categories.<label>.threshold",
-                "prompt.crisis_language",
+                "prompt.crisis_language", "tool_output.action", "tool_output.threshold",
                 "<role>.categories.<label>.action"):
         assert key in names
+
+
+def test_the_tool_output_check_is_off_unless_a_policy_turns_it_on():
+    assert Policy.from_yaml("version: 1\n").tool_output.action is Action.ALLOW
+    on = Policy.from_yaml("version: 1\ntool_output: {action: block, threshold: 0.8}\n")
+    assert (on.tool_output.action, on.tool_output.threshold) == (Action.BLOCK, 0.8)
+    with pytest.raises(PolicyError) as err:
+        Policy.from_yaml("version: 1\ntool_output:\n  action: quarantine\n", source="p.yaml")
+    assert "p.yaml:3" in str(err.value) and "tool_output.action" in str(err.value)

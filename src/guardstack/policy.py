@@ -88,6 +88,21 @@ SETTINGS: tuple[Setting, ...] = (
         "Action for one label; falls back to <role>.default.action.",
     ),
     Setting(
+        "tool_output.action",
+        "allow",
+        "What a tool result (a tool message after the last user message: a web page, file or "
+        "API answer an agent reads) that reads as an indirect prompt injection gets: allow "
+        "(not checked), flag (recorded, answered) or block (HTTP 400). The check is rules, not "
+        "the classifier (guardstack/injection.py); off by default, as it finds about half of "
+        "the injections it was measured on (docs/gateway.md).",
+    ),
+    Setting(
+        "tool_output.threshold",
+        0.5,
+        "Score in [0, 1] at or above which a tool result's finding counts (the rules score a "
+        "finding 0.9, one inside a quoted example in writing about attacks 0.3).",
+    ),
+    Setting(
         "safety_system_prompt",
         None,
         "System prompt the gateway adds for models without safety training (layer-1 hook).",
@@ -136,6 +151,8 @@ class Policy:
     safety_system_prompt: str | None = None
     system_prompt_models: tuple[str, ...] = ()
     source: str = "<policy>"
+    #: the indirect-injection check of tool results (allow: not run)
+    tool_output: Rule = Rule(0.5, Action.ALLOW)
 
     # -- loading -----------------------------------------------------------
 
@@ -362,7 +379,7 @@ class _Parser:
         if root is None:
             raise PolicyError("empty policy file", source=self.source)
         top = self.mapping(root, "", ("version", "detector", *ROLES, "safety_system_prompt",
-                                      "system_prompt_models"))
+                                      "system_prompt_models", "tool_output"))
         if "version" in top and self.scalar(top["version"][1], "version") != 1:
             raise self.fail(top["version"][1], "version", "only version 1 is supported")
         detector = "fast"
@@ -386,5 +403,8 @@ class _Parser:
             if not all(isinstance(i, str) for i in items):
                 raise self.fail(node, "system_prompt_models", "every entry must be text")
             models = tuple(items)
+        tool_output = Rule(0.5, Action.ALLOW)
+        if "tool_output" in top:
+            tool_output = self.rule(top["tool_output"][1], "tool_output", tool_output)
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
-                      system_prompt_models=models, source=self.source)
+                      system_prompt_models=models, source=self.source, tool_output=tool_output)

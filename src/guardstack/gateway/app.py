@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from guardstack import __version__
+from guardstack import __version__, injection
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
     moderation,
@@ -47,8 +47,10 @@ from guardstack.gateway.auth import (
 from guardstack.gateway.errors import (
     GatewayError,
     blocked_prompt,
+    blocked_tool_output,
     content_filter_result,
     error_body,
+    indirect_attack_result,
 )
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.metrics import Metrics
@@ -61,7 +63,7 @@ from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenant_policies
 from guardstack.gateway.upstream import Upstream
 from guardstack.policy import Policy, PolicyError
-from guardstack.verdict import Action
+from guardstack.verdict import Action, Verdict
 
 log = logging.getLogger("guardstack.gateway")
 
@@ -299,12 +301,43 @@ class Gateway:
 
     async def _check_last_user(self, exchange: Exchange, messages: list[Message]) -> None:
         """The input check of a conversation: its last user message, judged
-        with the messages before it as context."""
+        with the messages before it as context; then the tool results after
+        it, for injected instructions, when the policy asks."""
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
         if last_user is not None:
             exchange.prompt_text = messages[last_user].content
             await self._check_prompts(exchange, [Subject(messages[last_user].content, "prompt",
                                                          tuple(messages[:last_user]))])
+        tools = [m.content for m in messages[(last_user or -1) + 1:]
+                 if m.role in ("tool", "function") and m.content]
+        if tools:
+            await self._check_tool_outputs(exchange, tools)
+
+    async def _check_tool_outputs(self, exchange: Exchange, texts: list[str]) -> None:
+        """The tool results an agent is about to read (web pages, files, API
+        answers), judged by the injection rules (:mod:`guardstack.injection`)
+        under the policy's ``tool_output``; off (allow) unless a policy turns it on."""
+        rule = self._policy(exchange).tool_output
+        if rule.action is Action.ALLOW:
+            return
+        start = time.perf_counter()
+        for text in texts:
+            # A long document would hold the event loop; rules release it in a thread.
+            finding = (injection.scan(text) if len(text) <= 16_384
+                       else await asyncio.to_thread(injection.scan, text))
+            ms = (time.perf_counter() - start) * 1000
+            crossed = finding is not None and finding.score >= rule.threshold
+            verdict = Verdict(
+                decision=rule.action if crossed else Action.ALLOW, role="tool",
+                scores={"jailbreak": finding.score if finding else 0.0},
+                categories=("jailbreak",) if crossed else (), detector="injection-rules",
+                latency_ms=ms,
+                reason=f"{finding.family}: '{finding.excerpt}'" if finding else "")
+            exchange.tool_verdicts.append(verdict)
+            self.metrics.observe_verdict(verdict)
+        exchange.classifier_ms += (time.perf_counter() - start) * 1000
+        if any(v.decision is Action.BLOCK for v in exchange.tool_verdicts):
+            raise blocked_tool_output(exchange.tool_verdicts)
 
     async def responses(self, request: Request) -> Response:
         exchange = Exchange("responses")
@@ -485,6 +518,9 @@ class Gateway:
         data["prompt_filter_results"] = [
             {"prompt_index": i, "content_filter_results": content_filter_result([v])}
             for i, v in enumerate(exchange.prompt_verdicts)]
+        if exchange.tool_verdicts and data["prompt_filter_results"]:
+            data["prompt_filter_results"][0]["content_filter_results"]["indirect_attack"] = \
+                indirect_attack_result(exchange.tool_verdicts)
         return data
 
     async def _stream(self, body: dict[str, Any], exchange: Exchange,

@@ -119,3 +119,22 @@ def blocked(role: Literal["prompt", "response"], verdicts: list[Verdict]) -> Gat
         extra={"innererror": {"code": "ResponsibleAIPolicyViolation",
                               "content_filter_result": content_filter_result(verdicts)}},
     )
+
+
+def indirect_attack_result(verdicts: list[Verdict]) -> dict[str, bool]:
+    """Azure's ``indirect_attack`` entry (Prompt Shields for documents):
+    whether the tool-result check found an injection, and whether it blocked."""
+    return {"filtered": any(v.blocked for v in verdicts),
+            "detected": any(v.categories for v in verdicts)}
+
+
+def blocked_tool_output(verdicts: list[Verdict]) -> GatewayError:
+    """The 400 for a request whose tool result reads as a prompt injection."""
+    reason = next((v.reason for v in verdicts if v.blocked), "")
+    return GatewayError(
+        400, "A tool result in the conversation reads as a prompt injection (instructions to the "
+             f"model planted in the content) and was blocked by the content policy: {reason}.",
+        code="content_filter", param="messages",
+        extra={"innererror": {"code": "ResponsibleAIPolicyViolation",
+                              "content_filter_result": {
+                                  "indirect_attack": indirect_attack_result(verdicts)}}})

@@ -146,8 +146,15 @@ def _schemas() -> dict[str, Any]:
         "ContentFilterResult": {
             "type": "object",
             "description": "Per label (`harm` and the taxonomy's category ids): Azure's "
-                           "`{filtered, severity}` with guardstack's probability as `score`.",
-            "propertyNames": {"enum": ["harm", *taxonomy.CATEGORY_IDS]},
+                           "`{filtered, severity}` with guardstack's probability as `score`. "
+                           "With the policy's `tool_output` check on, a prompt's entry also "
+                           "has Azure's `indirect_attack`: whether a tool result read as an "
+                           "injection (`detected`) and was blocked (`filtered`).",
+            "propertyNames": {"enum": ["harm", "indirect_attack", *taxonomy.CATEGORY_IDS]},
+            "properties": {"indirect_attack": {
+                "type": "object", "required": ["filtered", "detected"],
+                "properties": {"filtered": {"type": "boolean"},
+                               "detected": {"type": "boolean"}}}},
             "additionalProperties": filter_entry,
         },
         "ContentPart": {

@@ -39,6 +39,7 @@ class Exchange:
     response_text: str | None = None        # the assembled completion (or stream)
     response_verdicts: list[Verdict] = field(default_factory=list)
     response_embedding: Sequence[float] | None = None
+    tool_verdicts: list[Verdict] = field(default_factory=list)  # injection check of tool results
     decision: str = "allow"             # the most severe decision taken on this exchange
     status_code: int | None = None
     finish_reason: str | None = None
@@ -57,7 +58,8 @@ class Exchange:
     def finish(self) -> None:
         self.finished_at = time.time()
         self.total_ms = (self.finished_at - self.started_at) * 1000
-        worst = most_severe([*self.prompt_verdicts, *self.response_verdicts])
+        worst = most_severe([*self.prompt_verdicts, *self.response_verdicts,
+                             *self.tool_verdicts])
         if worst is not None and worst.decision.severity > Action(self.decision).severity:
             self.decision = worst.decision.value
 

@@ -48,6 +48,8 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         "client_disconnected": ex.client_disconnected,
         "system_prompt_added": ex.system_prompt_added,
         "policy": ex.policy,
+        # Kept apart from the prompt's verdicts: a document's injection is not the user's doing.
+        "tool_output": [v.to_dict() for v in ex.tool_verdicts],
         "params": {k: request[k] for k in _PARAMS if k in request},
     }
     prompt = most_severe(ex.prompt_verdicts)
