@@ -110,7 +110,7 @@ class Guard:
         return (await self.acheck_batch([subject_from_messages(messages)]))[0]
 
 
-def _as_message(m: MessageLike) -> Message:
+def as_message(m: MessageLike) -> Message:
     if isinstance(m, Message):
         return m
     content = m.get("content")
@@ -124,13 +124,13 @@ def _subject(text: str, role: str, context: Sequence[MessageLike]) -> Subject:
     if role not in ("prompt", "response"):
         raise ValueError(f"role must be 'prompt' or 'response', got {role!r}")
     return Subject(text=text, role=cast(Role, role),
-                   context=tuple(_as_message(m) for m in context))
+                   context=tuple(as_message(m) for m in context))
 
 
 def subject_from_messages(messages: Sequence[MessageLike]) -> Subject:
     if not messages:
         raise ValueError("messages must not be empty")
-    msgs = [_as_message(m) for m in messages]
+    msgs = [as_message(m) for m in messages]
     last = msgs[-1]
     role: Role = "response" if last.role == "assistant" else "prompt"
     return Subject(text=last.content, role=role, context=tuple(msgs[:-1]))

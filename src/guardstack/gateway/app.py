@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from guardstack import __version__, injection
+from guardstack import __version__
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
     moderation,
@@ -35,6 +35,7 @@ from guardstack.gateway import (
     output_text,
     responses_api,
     sse,
+    tool_results,
     validation,
 )
 from guardstack.gateway.auth import (
@@ -63,7 +64,7 @@ from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenant_policies
 from guardstack.gateway.upstream import Upstream
 from guardstack.policy import Policy, PolicyError
-from guardstack.verdict import Action, Verdict
+from guardstack.verdict import Action
 
 log = logging.getLogger("guardstack.gateway")
 
@@ -308,35 +309,26 @@ class Gateway:
             exchange.prompt_text = messages[last_user].content
             await self._check_prompts(exchange, [Subject(messages[last_user].content, "prompt",
                                                          tuple(messages[:last_user]))])
-        tools = [m.content for m in messages[(last_user or -1) + 1:]
-                 if m.role in ("tool", "function") and m.content]
+        tools = tool_results.since_last_user(messages)
         if tools:
             await self._check_tool_outputs(exchange, tools)
 
     async def _check_tool_outputs(self, exchange: Exchange, texts: list[str]) -> None:
         """The tool results an agent is about to read (web pages, files, API
-        answers), judged by the injection rules (:mod:`guardstack.injection`)
-        under the policy's ``tool_output``; off (allow) unless a policy turns it on."""
+        answers), judged by the injection rules under the policy's
+        ``tool_output``; off (allow) unless a policy turns it on."""
         rule = self._policy(exchange).tool_output
         if rule.action is Action.ALLOW:
             return
         start = time.perf_counter()
-        for text in texts:
-            # A long document would hold the event loop; rules release it in a thread.
-            finding = (injection.scan(text) if len(text) <= 16_384
-                       else await asyncio.to_thread(injection.scan, text))
-            ms = (time.perf_counter() - start) * 1000
-            crossed = finding is not None and finding.score >= rule.threshold
-            verdict = Verdict(
-                decision=rule.action if crossed else Action.ALLOW, role="tool",
-                scores={"jailbreak": finding.score if finding else 0.0},
-                categories=("jailbreak",) if crossed else (), detector="injection-rules",
-                latency_ms=ms,
-                reason=f"{finding.family}: '{finding.excerpt}'" if finding else "")
-            exchange.tool_verdicts.append(verdict)
-            self.metrics.observe_verdict(verdict)
+        # Long documents would hold the event loop; the rules release it in a thread.
+        found = (tool_results.verdicts(texts, rule) if sum(map(len, texts)) <= 16_384
+                 else await asyncio.to_thread(tool_results.verdicts, texts, rule))
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
-        if any(v.decision is Action.BLOCK for v in exchange.tool_verdicts):
+        exchange.tool_verdicts.extend(found)
+        for verdict in found:
+            self.metrics.observe_verdict(verdict)
+        if any(v.decision is Action.BLOCK for v in found):
             raise blocked_tool_output(exchange.tool_verdicts)
 
     async def responses(self, request: Request) -> Response:

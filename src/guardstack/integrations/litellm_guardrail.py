@@ -62,13 +62,13 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import output_text, responses_api
-from guardstack.gateway.errors import blocked, blocked_prompt
+from guardstack.gateway import output_text, responses_api, tool_results
+from guardstack.gateway.errors import blocked, blocked_prompt, blocked_tool_output
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
 from guardstack.gateway.settings import DEFAULTS
 from guardstack.gateway.streaming import Kind, StreamCheck
-from guardstack.guard import Guard, subject_from_messages
+from guardstack.guard import Guard, as_message, subject_from_messages
 from guardstack.integrations.remote_judge import RemoteJudge
 from guardstack.policy import FailMode, Policy
 from guardstack.secrets import SecretError, resolve_secret
@@ -279,13 +279,32 @@ class GuardstackGuardrail(CustomGuardrail):
     async def _check_prompt(self, data: dict, event: GuardrailEventHooks, key: Any = None,
                             ) -> None:
         subjects = _prompt_subjects(data)
-        if not subjects:
+        if subjects:
+            start = time.time()
+            verdicts = await self._judge(subjects, data, key)
+            self._record(data, "prompt", verdicts, event, start)
+            if any(v.blocked for v in verdicts):
+                raise ContentFilterError(blocked_prompt(verdicts).body(), verdicts,
+                                         param="prompt")
+        self._check_tool_results(data, event)
+
+    def _check_tool_results(self, data: dict, event: GuardrailEventHooks) -> None:
+        """As the gateway: the tool results after the last user message, read
+        for injected instructions under the policy's ``tool_output`` (off
+        unless it is turned on). The rules run here in both modes: they need
+        no model."""
+        rule = self.policy.tool_output
+        if rule.action is Action.ALLOW:
+            return
+        texts = tool_results.since_last_user([as_message(m) for m in _messages(data)])
+        if not texts:
             return
         start = time.time()
-        verdicts = await self._judge(subjects, data, key)
-        self._record(data, "prompt", verdicts, event, start)
+        verdicts = tool_results.verdicts(texts, rule)
+        self._record(data, "tool", verdicts, event, start)
         if any(v.blocked for v in verdicts):
-            raise ContentFilterError(blocked_prompt(verdicts).body(), verdicts, param="prompt")
+            raise ContentFilterError(blocked_tool_output(verdicts).body(), verdicts,
+                                     param="messages")
 
     # -- recording ---------------------------------------------------------
 

@@ -1,0 +1,43 @@
+"""The injection check of tool results (:mod:`guardstack.injection`) as
+verdicts under a policy's ``tool_output`` rule: which results of a
+conversation it reads, and what it decides. Shared by the gateway and the
+LiteLLM guardrail."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from guardstack import injection
+from guardstack.classifiers.base import Message
+from guardstack.policy import Rule
+from guardstack.verdict import Action, Verdict
+
+#: The detector name on the verdicts.
+DETECTOR = "injection-rules"
+TOOL_ROLES = ("tool", "function")
+
+
+def since_last_user(messages: Sequence[Message]) -> list[str]:
+    """The tool results after the last user message: what the model is about
+    to read for the first time (earlier ones were read on their own turn)."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    return [m.content for m in messages[last_user + 1:] if m.role in TOOL_ROLES and m.content]
+
+
+def verdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
+    """One verdict per text under ``rule`` (its action where a finding scores
+    at least its threshold, else allow). Call only with ``rule.action`` not
+    allow: the rules then cost about 0.2 ms per KB."""
+    out = []
+    for text in texts:
+        start = time.perf_counter()
+        finding = injection.scan(text)
+        crossed = finding is not None and finding.score >= rule.threshold
+        out.append(Verdict(
+            decision=rule.action if crossed else Action.ALLOW, role="tool",
+            scores={"jailbreak": finding.score if finding else 0.0},
+            categories=("jailbreak",) if crossed else (), detector=DETECTOR,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            reason=f"{finding.family}: '{finding.excerpt}'" if finding else ""))
+    return out
