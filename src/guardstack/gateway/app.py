@@ -3,7 +3,8 @@ before they reach the model and completions while they stream back.
 
 Every exchange is handed to the recorder exactly once, whatever happens
 (blocked, halted, upstream failure, client gone), from a ``finally`` that a
-client disconnect cannot cancel.
+client disconnect cannot cancel. Ollama's native endpoints are in
+:mod:`.ollama_routes`, over the same steps.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 import httpx
@@ -23,10 +24,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from guardstack import __version__
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
     moderation,
@@ -55,12 +55,13 @@ from guardstack.gateway.errors import (
 )
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.metrics import Metrics
+from guardstack.gateway.ollama_routes import OllamaEndpoints
 from guardstack.gateway.ratelimit import RateLimiter
 from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.settings import GatewaySettings
 from guardstack.gateway.stored_responses import Stored, StoredResponses
-from guardstack.gateway.streaming import Kind, StreamCheck, chunk_channels
+from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenant_policies
 from guardstack.gateway.upstream import Upstream
 from guardstack.policy import Policy, PolicyError
@@ -71,10 +72,6 @@ log = logging.getLogger("guardstack.gateway")
 Handler = Callable[[Request], Awaitable[Response]]
 #: The longest end-user id a request may name (an id, not a document).
 MAX_END_USER = 256
-Relayed = Literal["chunk", "halt", "error", "done"]
-#: Writes the checked stream (``Gateway._relay``'s items) in a wire format.
-Encoder = Callable[[AsyncGenerator[tuple[Relayed, dict[str, Any]], None]],
-                   AsyncGenerator[bytes, None]]
 
 
 class Gateway:
@@ -240,14 +237,14 @@ class Gateway:
         except GatewayError as exc:
             exchange.status_code, exchange.error = exc.status, exc.message
             await self._record(exchange)
-            return _ollama_error(exc) if ollama else exc.response()
+            return ollama_api.error_response(exc) if ollama else exc.response()
         except Exception as exc:
             log.exception("internal error on %s", exchange.endpoint)
             exchange.status_code, exchange.error = 500, f"{type(exc).__name__}: {exc}"
             await self._record(exchange)
             failure = GatewayError(500, "The gateway failed to handle the request; see its log "
                                         f"for exchange {exchange.id}.", code="internal_error")
-            return _ollama_error(failure) if ollama else failure.response()
+            return ollama_api.error_response(failure) if ollama else failure.response()
         if not isinstance(response, GuardedStreamingResponse):
             exchange.status_code = response.status_code
             # Recorded once the answer is on its way: the task runs when this
@@ -676,136 +673,6 @@ class Gateway:
         media = response.headers.get("content-type", "application/json")
         return Response(raw, status_code=response.status_code, media_type=media)
 
-    # -- Ollama's native API (ollama_api) ----------------------------------
-
-    async def ollama_chat(self, request: Request) -> Response:
-        exchange = Exchange("ollama.chat")
-        return await self._guarded(exchange, lambda r: self._ollama(r, exchange, "chat"),
-                                   request, ollama=True)
-
-    async def ollama_generate(self, request: Request) -> Response:
-        exchange = Exchange("ollama.generate")
-        return await self._guarded(exchange, lambda r: self._ollama(r, exchange, "generate"),
-                                   request, ollama=True)
-
-    async def _ollama(self, request: Request, exchange: Exchange,
-                      endpoint: ollama_api.Endpoint) -> Response:
-        """``/api/chat`` and ``/api/generate`` over the upstream's chat
-        completions (``raw`` prompts over its completions), with the checks
-        of the paths they take."""
-        identity = await self._identify(request, exchange)
-        body = await validation.read_json(request, self.settings.max_body_bytes)
-        raw = endpoint == "generate" and body.get("raw") is True
-        forwarded = (ollama_api.chat_request(body) if endpoint == "chat" else
-                     ollama_api.raw_completion_request(body) if raw else
-                     ollama_api.generate_request(body))
-        self._describe(exchange, request, body)
-        exchange.request, exchange.stream = forwarded, forwarded["stream"]
-        await self._admit(identity, body, exchange, request)
-        reply = ollama_api.Reply(forwarded["model"], endpoint)
-        if ollama_api.loads_only(body, endpoint):
-            return JSONResponse(reply.loaded())
-        kind: Kind
-        if raw:
-            prompt = validation.completion_prompts(forwarded)[0]
-            exchange.prompt_text = prompt
-            await self._check_prompts(exchange, [Subject(prompt, "prompt")])
-            context, kind = [Message("user", prompt)], "completion"
-        else:
-            context, kind = validation.chat_messages(forwarded), "chat"
-            await self._check_last_user(exchange, context)
-            forwarded = self._for_upstream(forwarded, exchange)
-        if forwarded["stream"]:
-            lines = ollama_api.NdjsonStream(reply)
-            response = await self._stream(forwarded, exchange, context, kind,
-                                          lambda relayed: _as_ndjson(relayed, lines),
-                                          media_type="application/x-ndjson")
-            return response if isinstance(response, GuardedStreamingResponse) else \
-                _ollama_upstream_error(response)
-        data = await self._completion(forwarded, exchange, context, kind)
-        if isinstance(data, Response):
-            return _ollama_upstream_error(data)
-        return JSONResponse(reply.from_chat(data) if kind == "chat" else
-                            reply.from_completion(data))
-
-    async def ollama_tags(self, request: Request) -> Response:
-        exchange = Exchange("ollama.tags")
-
-        async def listing(r: Request) -> Response:
-            return JSONResponse(ollama_api.tags(await self._upstream_models(r, exchange)))
-
-        return await self._guarded(exchange, listing, request, ollama=True)
-
-    async def ollama_show(self, request: Request) -> Response:
-        exchange = Exchange("ollama.show")
-
-        async def shown(r: Request) -> Response:
-            body = await validation.read_json(r, self.settings.max_body_bytes)
-            name = body.get("model", body.get("name"))  # older clients send "name"
-            if not isinstance(name, str):
-                raise GatewayError(400, "Missing required parameter: 'model'.",
-                                   code="missing_required_parameter", param="model")
-            found = ollama_api.show(name, await self._upstream_models(r, exchange))
-            if found is None:
-                raise GatewayError(404, f"model '{name}' not found", code="model_not_found",
-                                   param="model")
-            return JSONResponse(found)
-
-        return await self._guarded(exchange, shown, request, ollama=True)
-
-    async def _upstream_models(self, request: Request, exchange: Exchange) -> Any:
-        await self._admit(await self._identify(request, exchange), None, exchange, request)
-        response, seconds = await self.upstream.open("GET", "models")
-        exchange.upstream_ms = seconds * 1000
-        raw = await self.upstream.read(response)
-        if response.status_code != 200:
-            raise GatewayError(502, "The upstream model server did not list its models "
-                                    f"(HTTP {response.status_code}: "
-                                    f"{ollama_api.error_message(raw)}).", code="upstream_error")
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise GatewayError(502, "The upstream model server's model list is not JSON.",
-                               code="upstream_error") from None
-
-    async def ollama_embed(self, request: Request) -> Response:
-        exchange = Exchange("ollama.embed")
-        return await self._guarded(exchange, lambda r: self._ollama_embed(r, exchange, False),
-                                   request, ollama=True)
-
-    async def ollama_embeddings(self, request: Request) -> Response:
-        exchange = Exchange("ollama.embeddings")
-        return await self._guarded(exchange, lambda r: self._ollama_embed(r, exchange, True),
-                                   request, ollama=True)
-
-    async def _ollama_embed(self, request: Request, exchange: Exchange,
-                            legacy: bool) -> Response:
-        """As ``/v1/embeddings``: forwarded, neither judged nor stored (see
-        :meth:`_embed`)."""
-        identity = await self._identify(request, exchange)
-        body = await validation.read_json(request, self.settings.max_body_bytes)
-        forwarded = ollama_api.embed_request(body, legacy)
-        await self._admit(identity, body, exchange, request)
-        exchange.model, exchange.request = forwarded["model"], forwarded
-        response, seconds = await self.upstream.open("POST", "embeddings", forwarded)
-        exchange.upstream_ms = seconds * 1000
-        if response.status_code >= 400:
-            return _ollama_upstream_error(await self._passthrough(response, exchange))
-        try:
-            data = json.loads(await self.upstream.read(response))
-        except ValueError:
-            data = None
-        return JSONResponse(ollama_api.embed_answer(data, forwarded["model"], legacy))
-
-    async def root(self, request: Request) -> Response:
-        """``GET /`` and ``HEAD /``: Ollama's CLI asks this before anything
-        else (its heartbeat), as Ollama answers "Ollama is running"."""
-        return PlainTextResponse("guardstack is running")
-
-    async def ollama_version(self, request: Request) -> Response:
-        """The gateway's version (Ollama's clients ask before anything else)."""
-        return JSONResponse({"version": __version__})
-
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -851,36 +718,6 @@ async def _as_response_events(relayed: AsyncGenerator[tuple[Relayed, dict[str, A
                                                      exchange.response_verdicts)
             for event in out:
                 yield responses_api.encode(event)
-
-
-async def _as_ndjson(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], None],
-                     lines: ollama_api.NdjsonStream) -> AsyncGenerator[bytes, None]:
-    """The checked stream as Ollama's newline-delimited JSON."""
-    async with contextlib.aclosing(relayed):
-        ended = False
-        async for kind, obj in relayed:
-            if kind == "chunk":
-                out = lines.chunk(obj)
-            elif kind == "halt":
-                out, ended = lines.halt(), True
-            elif kind == "error":
-                # Ollama's in-stream error: its clients raise it
-                out, ended = [ollama_api.error_body(ollama_api.error_message(obj))], True
-            else:
-                out = [] if ended else lines.finish()
-            for line in out:
-                yield ollama_api.encode(line)
-
-
-def _ollama_error(exc: GatewayError) -> Response:
-    return JSONResponse(ollama_api.error_body(exc.message, exc.code), status_code=exc.status,
-                        headers=exc.headers)
-
-
-def _ollama_upstream_error(response: Response) -> Response:
-    """An upstream error (passed through as it came) in Ollama's shape."""
-    return JSONResponse(ollama_api.error_body(ollama_api.error_message(bytes(response.body))),
-                        status_code=response.status_code)
 
 
 def _choice_text(choice: Any, kind: Kind) -> str:
@@ -977,14 +814,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
             Route("/v1/moderations", gw.moderations, methods=["POST"]),
             Route("/v1/embeddings", gw.embeddings, methods=["POST"]),
             Route("/v1/models", gw.models, methods=["GET"]),
-            Route("/", gw.root, methods=["GET"]),
-            Route("/api/chat", gw.ollama_chat, methods=["POST"]),
-            Route("/api/generate", gw.ollama_generate, methods=["POST"]),
-            Route("/api/embed", gw.ollama_embed, methods=["POST"]),
-            Route("/api/embeddings", gw.ollama_embeddings, methods=["POST"]),
-            Route("/api/tags", gw.ollama_tags, methods=["GET"]),
-            Route("/api/show", gw.ollama_show, methods=["POST"]),
-            Route("/api/version", gw.ollama_version, methods=["GET"]),
+            *OllamaEndpoints(gw).routes(),
             Route("/healthz", gw.healthz, methods=["GET"]),
             Route("/readyz", gw.readyz, methods=["GET"]),
             Route("/metrics", gw.metrics_endpoint, methods=["GET"]),

@@ -31,12 +31,15 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from starlette.responses import JSONResponse, Response
+
 from guardstack.gateway import output_text
 from guardstack.gateway.errors import GatewayError, invalid, type_error
+from guardstack.gateway.streaming import Relayed
 
 Endpoint = Literal["chat", "generate"]
 
@@ -526,3 +529,34 @@ def embed_answer(data: Any, model: str, legacy: bool) -> dict[str, Any]:
     if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
         out["prompt_eval_count"] = usage["prompt_tokens"]
     return out
+
+
+def error_response(exc: GatewayError) -> Response:
+    """A gateway error in Ollama's shape, with its status and headers."""
+    return JSONResponse(error_body(exc.message, exc.code), status_code=exc.status,
+                        headers=exc.headers)
+
+
+def upstream_error(response: Response) -> Response:
+    """An upstream error (passed through as it came) in Ollama's shape."""
+    return JSONResponse(error_body(error_message(bytes(response.body))),
+                        status_code=response.status_code)
+
+
+async def ndjson(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], None],
+                 lines: NdjsonStream) -> AsyncGenerator[bytes, None]:
+    """The checked stream as Ollama's newline-delimited JSON."""
+    async with contextlib.aclosing(relayed):
+        ended = False
+        async for kind, obj in relayed:
+            if kind == "chunk":
+                out = lines.chunk(obj)
+            elif kind == "halt":
+                out, ended = lines.halt(), True
+            elif kind == "error":
+                # Ollama's in-stream error: its clients raise it
+                out, ended = [error_body(error_message(obj))], True
+            else:
+                out = [] if ended else lines.finish()
+            for line in out:
+                yield encode(line)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +26,11 @@ from guardstack.gateway.recorder import Exchange
 from guardstack.policy import Policy
 from guardstack.verdict import Action
 
+#: What ``Gateway._relay`` yields: checked chunks, then how the stream ended.
+Relayed = Literal["chunk", "halt", "error", "done"]
+#: Writes the checked stream (``Gateway._relay``'s items) in a wire format.
+Encoder = Callable[[AsyncGenerator[tuple[Relayed, dict[str, Any]], None]],
+                   AsyncGenerator[bytes, None]]
 Kind = Literal["chat", "completion"]
 _SENTENCE_END = (".", "!", "?", "\n", "。", "！", "？")
 #: Fewer tokens than this since the last check do not earn a check at a
