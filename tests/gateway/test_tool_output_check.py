@@ -112,3 +112,26 @@ def test_responses_and_ollama_tool_results_are_read_too(gateway):
             {"role": "tool", "content": INJECTED, "tool_name": "weather"}]})
     assert ollama_api.status_code == 400 and "prompt injection" in ollama_api.json()["error"]
     assert all(ex.upstream_ms is None for ex in gw.wait_for_exchanges(2))
+
+
+@pytest.mark.parametrize(("action", "decision"), [(None, "flag"), ("block", "block")])
+def test_moderations_read_documents_for_injection_without_storing_them(gateway, action,
+                                                                       decision):
+    """A RAG pipeline checks retrieved chunks before using them
+    (``guardstack.role: tool``); findings are reported as the policy's
+    tool_output action, as flag where the gateway's own check is off."""
+    gw = gateway(action)
+    r = httpx.post(gw.url + "/v1/moderations", timeout=30, json={
+        "input": [INJECTED, CLEAN], "guardstack": {"role": "tool"}})
+    assert r.status_code == 200
+    injected, clean = r.json()["results"]
+    assert injected["flagged"] is True and injected["guardstack"]["decision"] == decision
+    assert injected["guardstack"]["categories"] == ["jailbreak"]
+    assert injected["guardstack"]["detector"] == "injection-rules"
+    assert clean["flagged"] is False
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.prompt_text is None and ex.response_text is None and "input" not in ex.request
+    assert [v.decision.value for v in ex.tool_verdicts] == [decision, "allow"]
+    bad = httpx.post(gw.url + "/v1/moderations", timeout=30,
+                     json={"input": "x", "guardstack": {"role": "document"}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "guardstack.role"

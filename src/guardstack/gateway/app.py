@@ -64,7 +64,7 @@ from guardstack.gateway.stored_responses import Stored, StoredResponses
 from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenant_policies
 from guardstack.gateway.upstream import Upstream
-from guardstack.policy import Policy, PolicyError
+from guardstack.policy import Policy, PolicyError, Rule
 from guardstack.verdict import Action
 
 log = logging.getLogger("guardstack.gateway")
@@ -615,6 +615,8 @@ class Gateway:
     async def _moderate(self, request: Request, exchange: Exchange) -> Response:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
+        if validation.moderation_role(body) == "tool":
+            return await self._moderate_documents(body, exchange, identity, request)
         subjects = validation.moderation_subjects(body)
         await self._admit(identity, body, exchange, request)
         exchange.request = body
@@ -635,6 +637,28 @@ class Gateway:
             exchange.prompt_embeddings = [j.embedding for j in judgements]
         model = exchange.model or f"guardstack-{self.judge.detector_name}"
         return JSONResponse(moderation.response(judgements, model))
+
+    async def _moderate_documents(self, body: dict[str, Any], exchange: Exchange,
+                                  identity: Identity, request: Request) -> Response:
+        """``guardstack.role: tool``: documents (a RAG pipeline's retrieved
+        chunks, an agent's tool results) read by the injection rules. Findings
+        are reported under the policy's ``tool_output`` action, as ``flag``
+        where it leaves the gateway's own check off. Like embeddings, the
+        texts are not stored among the user's messages."""
+        texts = validation.moderation_inputs(body)
+        await self._admit(identity, body, exchange, request)
+        exchange.request = {k: v for k, v in body.items() if k != "input"}
+        exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
+        rule = self._policy(exchange).tool_output
+        if rule.action is Action.ALLOW:
+            rule = Rule(rule.threshold, Action.FLAG)
+        start = time.perf_counter()
+        found = (tool_results.verdicts(texts, rule) if sum(map(len, texts)) <= 16_384
+                 else await asyncio.to_thread(tool_results.verdicts, texts, rule))
+        exchange.classifier_ms = (time.perf_counter() - start) * 1000
+        exchange.tool_verdicts = found
+        model = exchange.model or f"guardstack-{tool_results.DETECTOR}"
+        return JSONResponse(moderation.response([Judgement(v) for v in found], model))
 
     async def embeddings(self, request: Request) -> Response:
         exchange = Exchange("embeddings")

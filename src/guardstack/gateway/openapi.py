@@ -316,10 +316,14 @@ def _schemas() -> dict[str, Any]:
                     "description": "guardstack's extension: what the inputs are. Without "
                                    "it each input is a prompt without context.",
                     "properties": {
-                        "role": {"enum": ["prompt", "response"], "default": "prompt",
+                        "role": {"enum": ["prompt", "response", "tool"],
+                                 "default": "prompt",
                                  "description": "Judge the inputs as user prompts or as "
                                                 "a model's answers (the policy's rules "
-                                                "for that role)."},
+                                                "for that role), or as documents an agent "
+                                                "reads (`tool`: the indirect-injection rules, "
+                                                "under the policy's `tool_output`, `flag` "
+                                                "where that is off; texts not stored)."},
                         "context": {"type": "array", "items": _ref("ChatMessage"),
                                     "description": "The conversation before the inputs."},
                     },

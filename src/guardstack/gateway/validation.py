@@ -143,22 +143,33 @@ def completion_prompts(body: dict[str, Any]) -> list[str]:
     raise type_error("prompt", "a string or an array of strings", prompt)
 
 
-def moderation_subjects(body: dict[str, Any]) -> list[Subject]:
-    """The inputs to judge. OpenAI's schema makes each a prompt without
-    context; guardstack's optional ``guardstack`` object names their role and
-    the conversation before them (the LiteLLM guardrail's remote mode sends
-    answers as responses)."""
-    texts = moderation_inputs(body)
+def moderation_role(body: dict[str, Any]) -> str:
+    """What the inputs are, by guardstack's optional ``guardstack.role``:
+    ``prompt`` (OpenAI's schema: the default), ``response`` (a model's
+    answers) or ``tool`` (documents an agent reads, for the injection check)."""
     ext = body.get("guardstack")
     if ext is None:
-        return [Subject(t, "prompt") for t in texts]
+        return "prompt"
     if not isinstance(ext, dict):
         raise type_error("guardstack", "an object", ext)
     role = ext.get("role", "prompt")
-    if role not in ("prompt", "response"):
+    if role not in ("prompt", "response", "tool"):
         raise GatewayError(400, f"Invalid value for 'guardstack.role': {role!r}; expected "
-                                "prompt or response.", code="invalid_value",
+                                "prompt, response or tool.", code="invalid_value",
                            param="guardstack.role")
+    return str(role)
+
+
+def moderation_subjects(body: dict[str, Any]) -> list[Subject]:
+    """The inputs to judge as prompts or answers. OpenAI's schema makes each
+    a prompt without context; guardstack's optional ``guardstack`` object
+    names their role and the conversation before them (the LiteLLM
+    guardrail's remote mode sends answers as responses)."""
+    texts = moderation_inputs(body)
+    role = moderation_role(body)
+    ext = body.get("guardstack")
+    if ext is None:
+        return [Subject(t, "prompt") for t in texts]
     context = tuple(message_list(ext.get("context", []), "guardstack.context"))
     return [Subject(t, cast(Role, role), context) for t in texts]
 
