@@ -387,6 +387,20 @@ def test_keys_are_required_and_read_as_ollama_clients_send_them(run_gateway, scr
     assert recorded[-1].user == "u1"
 
 
+def test_open_webui_names_the_user_and_the_chat_in_headers(run_gateway, scripted,
+                                                           ollama_client):
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "Hello."}}]}
+    up = upstream(scripted, json_reply(json.dumps(answer).encode()))
+    gw = run_gateway(up.url, guard=marker_guard("MARKER"))
+    ollama_client(gw.url, headers={"X-OpenWebUI-User-Id": "0f1e-user",
+                                   "X-OpenWebUI-Chat-Id": "chat-42"}).chat(
+        model="m", messages=[{"role": "user", "content": "Hi"}])
+    [ex] = gw.wait_for_exchanges(1)
+    assert (ex.user, ex.conversation_id) == ("0f1e-user", "chat-42")
+
+
 def test_client_disconnect_from_an_ollama_stream_closes_the_upstream(run_gateway, scripted):
     first = b"".join(chat_chunk({"content": f" w{i}"}) for i in range(4))
     body = hex(len(first))[2:].encode() + b"\r\n" + first + b"\r\n"

@@ -409,8 +409,10 @@ class Gateway:
         exchange.model = body.get("model")
         exchange.stream = bool(body.get("stream"))
         metadata = body.get("metadata")
+        # Open WebUI names its chat in X-OpenWebUI-Chat-Id (with its user-info headers on).
         conv = request.headers.get("x-conversation-id") or (
-            metadata.get("conversation_id") if isinstance(metadata, dict) else None)
+            metadata.get("conversation_id") if isinstance(metadata, dict) else None) or \
+            request.headers.get("x-openwebui-chat-id")
         exchange.conversation_id = conv if isinstance(conv, str) else None
 
     def _for_upstream(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
