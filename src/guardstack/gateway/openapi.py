@@ -655,7 +655,8 @@ def document() -> dict[str, Any]:
                 "name": "X-Conversation-Id", "in": "header", "required": False,
                 "schema": {"type": "string"},
                 "description": "Groups exchanges into a conversation for layer 3 "
-                               "(else `metadata.conversation_id` in the body)."}},
+                               "(else `metadata.conversation_id` in the body, else Open "
+                               "WebUI's `X-OpenWebUI-Chat-Id` header)."}},
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
                 "description": "A key from `guardstack keys add USER`. Not needed when the "
