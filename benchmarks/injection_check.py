@@ -1,8 +1,13 @@
 """The tool-output injection check (guardstack/injection.py) on labelled
 payloads and benign look-alikes, and on ordinary documents.
 
-    .venv/bin/python benchmarks/injection_check.py [--data benchmarks/injection_test.jsonl]
+    .venv/bin/python benchmarks/injection_check.py [--data benchmarks/injection_test_2.jsonl]
         [--show] [--classifier]
+
+The sets: injection_dev.jsonl (round 1 of the rules was written on it),
+injection_test.jsonl (round 1 scored once, then round 2 written on it too)
+and injection_test_2.jsonl (round 2 scored once); each by a helper who saw
+neither the rules nor the other sets.
 
 Prints, for the file's ``payload`` rows: found alone, and found when planted
 in an ordinary document (a GPTeacher answer; at its start, middle and end);
@@ -73,7 +78,7 @@ def plant(payload: str, carrier: str, where: str) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=REPO / "benchmarks" / "injection_test.jsonl")
+    p.add_argument("--data", type=Path, default=REPO / "benchmarks" / "injection_test_2.jsonl")
     p.add_argument("--show", action="store_true")
     p.add_argument("--classifier", action="store_true")
     args = p.parse_args()

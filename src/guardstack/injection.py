@@ -24,11 +24,11 @@ rarely has.
   an order after them, and role labels (``System:``) with an order to the
   model after them.
 
-Measured once on a held-out set a helper wrote without seeing the rules
-(docs/gateway.md): 46% of injections found, 1% of look-alike benign texts
-and none of 3,091 ordinary documents flagged; 93% on the set the rules were
-written on, so they know the phrasings they were shown better than new
-ones. Hence the check is off in the default policy (``tool_output``).
+Measured on sets helpers wrote without seeing the rules, each scored once
+(docs/gateway.md): the first rules found 46% of injections; the second,
+written on that set too, 67% of a fresh one, with 1% of look-alike benign
+texts and none of 3,091 ordinary documents flagged. The default policy
+flags what they find (``tool_output``).
 
 A quoted example in writing *about* injection ("attackers write 'ignore the
 previous instructions'") scores low, so security articles pass; an attacker
@@ -78,6 +78,27 @@ _USER_DATA = (r"(?:conversation|chat(?:\s+history)?|(?:message|chat)\s+history|s
               r"messages|files|info\w*|contacts?|calendar|notes|profile|phone|history|"
               r"documents?|name)|contacts?\s+list|private\s+notes|personal\s+data)")
 
+#: Orders an injection gives (round 2): the verb of a sentence addressed to the model.
+_VERB = (r"(?:say|tell|respond|reply|answer|recommend|include|add|append|insert|write|send|"
+         r"forward|email|e-mail|message|share|upload|post|call|invoke|run|execute|open|visit|"
+         r"book|buy|purchase|pay|transfer|refund|issue|approve|accept|merge|star|delete|remove|"
+         r"drop|exclude|omit|leave\s+out|skip|hide|ignore|disregard|rate|rank|mark|report|"
+         r"describe|present|state|claim|confirm|display|show|print|reveal|disclose|copy|paste|"
+         r"schedule|cancel|grant|enable|disable|change|replace|set|summari[sz]e|translate|list|"
+         r"praise|direct|redirect|ask|instruct|advise|warn|re-?authenticate|click|download|"
+         r"install|close|escalate|subscribe|sign|store|remember|treat|use|give|offer)")
+#: What such an order acts on (round 2): the user, their data, an address, a tool, this content.
+_OBJECT = (r"(?:https?://|www\.|@[\w-]+\.\w|\b555-\d|'[^'\n]{2,120}'|\"[^\"\n]{2,120}\"|"
+           r"\bthe\s+user\b|\busers?'s?\b|\bthe\s+(?:person|reader|recipient|customer|shopper)|"
+           r"\b(?:this|these)\s+(?:page|email|e-mail|message|file|document|review|reviews|invite|"
+           r"invitation|thread|listing|site|website|repository|repo|project|ticket|pr|issue|text|"
+           r"article|post|comment|receipt|invoice|report|product|item|vendor|submission|paper)\b|"
+           r"\bsummar|\btranslat|\b(?:send|transfer|delete|create|post|share|update|add|pay|"
+           r"upload|forward|grant|approve)_\w+|\bon\s+(?:the\s+)?user'?s?\s+behalf|\bwithout\s+"
+           r"(?:asking|telling|confirm|notify|informing|mentioning)|\bsaved\s+(?:card|payment)|"
+           r"\bcard\s+on\s+file|\bcontacts?\b|\bcalendar\b|\binbox\b|\bpassword|\bsecret|\btoken|"
+           r"\b\.env\b|\bapi\s+keys?)")
+
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("override", re.compile(
         rf"\b(?:ignore|disregard|forget|override|bypass|discard|abandon|drop|skip|set\s+aside|"
@@ -92,7 +113,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?:above|before|earlier|previously)|the\s+user\s+(?:said|asked|gave|wants))|"
         r"all\s+(?:of\s+)?(?:that|this|the\s+above)|"
         r"(?:the\s+|your\s+)?(?:user'?s?|operator'?s?|original|current)\s+(?:\w+\s+)?"
-        r"(?:request|question|task|query|instructions?|prompt)|the\s+(?:question|request|task)\s+"
+        r"(?:request|question|task|query|instructions?|prompt)|what\s+the\s+user\s+(?:asked|said|"
+        r"wants|requested|typed)|the\s+(?:question|request|task)\s+"
         r"you\s+(?:were|have\s+been)\s+(?:asked|given)|what\s+you\s+(?:were|have\s+been)\s+"
         r"(?:told|asked))", _F)),
     ("override", re.compile(
@@ -111,34 +133,37 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"consignes|indicaciones|vorgaben|regeln|r[eè]gles)\b", _F)),
     ("addressed", re.compile(
         rf"\b(?:note|message|attention|notice|instructions?|reminder|memo|p\.?s\.?|hint|info)"
-        rf"[\s_-]*(?:to|for)[\s_-]+(?:any\s+|all\s+|the\s+|every\s+)?(?:automated\s+|virtual\s+)?"
+        rf"[\s_-]*(?:to|for)[\s_-]+(?:any\s+|all\s+|the\s+|every\s+)?(?:[\w-]+\s+){{0,2}}?"
         rf"{_AI}\b", _F)),
     ("addressed", re.compile(
         rf"\b(?:for|to|attention|calling|hey|hi|hello|dear)\s*,?\s+(?:all\s+|any\s+|the\s+|"
-        rf"every\s+|whichever\s+)?(?:virtual\s+|automated\s+|ai\s+)?{_AI}(?:\s+\w+)?\s*[:,]"
-        rf"\s*(?=\S)", _F)),
+        rf"every\s+|whichever\s+)?(?:(?:[\w-]+\s+){{0,2}}?{_AI}(?:\s+\w+)?\s*:|(?:virtual\s+|"
+        rf"automated\s+|ai\s+)?{_AI}(?:\s+\w+)?\s*,)\s*(?=\S)", _F)),
     ("addressed", re.compile(
-        rf"\bif\s+(?:you\s+are|you'?re|(?:an?|the|any)\s+(?:\w+\s+)?{_AI}\s+(?:is|are))\s+"
-        rf"(?:an?\s+)?(?:ai|a\.i\.|llm|large\s+language\s+model|language\s+model|assistant|"
-        rf"ai\s+assistant|chatbot|bot|agent|ai\s+agent|automated\s+system|reading|processing|"
-        rf"summari[sz]ing|browsing|parsing|analy[sz]ing|acting|shopping|working)\b", _F)),
+        rf"\b(?:if|should)\s+(?:(?:you\s+are|you'?re|you\s+be)\s+(?:an?\s+)?(?:ai|a\.i\.|llm|"
+        rf"large\s+language\s+model|language\s+model|assistant|ai\s+assistant|chatbot|bot|"
+        rf"agent|ai\s+agent|automated\s+\w+|autonomous\s+\w+)|(?:an?|the|any|your)\s+"
+        rf"(?:\w+\s+)?{_AI}\s+(?:is|are)\s+\w+ing)\b", _F)),
     ("addressed", re.compile(
-        r"\b(?:dear|hey|hello|hi|attention)\s*,?\s+(?:ai|llm|assistant|chatbot|agent|"
-        r"language\s+model|gpt|claude|copilot|gemini)\b", _F)),
+        rf"\b(?:dear|hey|hello|hi|attention)\s*,?\s+(?:ai|llm|assistant|chatbot|agent|"
+        rf"language\s+model|gpt|claude|copilot|gemini)\b[\w.-]*\s*[,:!]?\s*(?:please\b|you\b|"
+        rf"your\b|{_VERB}\b)", _F)),
     ("addressed", re.compile(
         rf"\b{_AI}\s+(?:(?:that|who)\s+(?:(?:is|are|has|have)\s+)?)?"
         rf"(?:reading|processing|summari[sz]ing|parsing|browsing|analy[sz]ing|scanning|crawling|"
         rf"indexing|seeing|viewing|reviewing|read|processed)\s+(?:this|these)\b", _F)),
     ("addressed", re.compile(
-        rf"(?:^|[\n.;{{\[\"'>%#/*-]\s*)(?:\w+\s+)?{_AI}\s*(?:reviewers?|readers?|summari[sz]ers?|"
-        rf"crawlers?|instructions?|note|notice|directive)?\s*:\s*(?:please\s+)?(?:give|rank|rate|"
-        rf"recommend|respond|reply|answer|say|tell|send|email|forward|call|describe|summari[sz]e|"
-        rf"include|add|write|disregard|ignore|treat|mark|praise|include|list|use|open)\b", _F)),
+        rf"(?:^|[\n.;:{{\[\"'>%#/*|(-]\s*)(?:[\w-]+\s+){{0,4}}?{_AI}(?:\s+[\w-]+){{0,2}}?\s*:\s*"
+        rf"(?:(?:if|when|whenever|after|before|once|while)\b[^.!?\n]{{0,80}}?,?\s*)?"
+        rf"(?:please\s+)?(?:always\s+|also\s+|now\s+|immediately\s+|quietly\s+|then\s+|first\s+)?"
+        rf"{_VERB}\b", _F)),
     ("addressed", re.compile(
         r"\bnote[\s_-]*(?:for|to)[\s_-]*(?:llms?|ais?|assistants?|models?|agents?|bots?)\b", _F)),
     ("addressed", re.compile(
-        r"\b(?:note|message|hinweis|nota|mensaje|nachricht|avis|aviso)\s+(?:pour|para|an|per|"
-        r"\u00e0|a|f[u\u00fc]r)\s+(?:les\s+|los\s+|las\s+|die\s+|gli\s+|os\s+|as\s+|l'|el\s+|la\s+)?"
+        r"\b(?:note|message|hinweis|nota|mensaje|nachricht|avis|aviso|avviso|messaggio|mensagem|"
+        r"bericht|boodschap|instrucci[o\u00f3]n|istruzione|instru[c\u00e7][a\u00e3]o|anweisung)\s+"
+        r"(?:pour|para|an|per|\u00e0|a|f[u\u00fc]r|ao|al|aan|voor)\s+(?:les\s+|los\s+|las\s+|die\s+|"
+        r"den\s+|gli\s+|os\s+|as\s+|l'|el\s+|la\s+|lo\s+|o\s+|de\s+|het\s+)?"
         r"(?:assistants?|assistentes?|asistentes?|assistenti|ki|ia|mod[e\u00e8]les?|modelos?|modelli|"
         r"llms?|ki-assistent\w*|agents?|agentes?)\b", _F)),
     ("addressed", re.compile(
@@ -162,7 +187,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?:been\s+)?(?:changed|updated|replaced|switched)", _F)),
     ("takeover", re.compile(
         r"\bfrom\s+now\s+on\s*,?\s+(?:you|the\s+assistant|the\s+model|always|only|respond|"
-        r"reply|answer)", _F)),
+        r"reply|answer|whenever|when|if|every|each)", _F)),
     ("takeover", re.compile(
         r"\b(?:you\s+are\s+now|enter|entering|switch\s+to|activate|enable)\s+(?:in\s+)?"
         r"(?:developer|debug|admin|maintenance|god|unrestricted|jailbreak|dan|test)\s+mode\b|"
@@ -178,12 +203,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?:disclose|share|reveal|bypass|skip|ignore|pay|make\s+payments|purchase|send|forward|"
         r"release|grant)", _F)),
     ("takeover", re.compile(
-        r"\b(?:assistants?|the\s+assistant|the\s+model|the\s+agent|ai\s+agents?|models)\s+"
-        r"(?:\w+\s+){0,4}?(?:is|are)\s+(?:now\s+)?(?:required|authori[sz]ed|permitted|allowed|"
-        r"cleared|instructed|expected)\s+to\b", _F)),
+        rf"\b(?:assistants?|the\s+assistant|the\s+model|the\s+agent|ai\s+agents?|models)\s+"
+        rf"(?:\w+\s+){{0,4}}?(?:is|are)\s+(?:now\s+)?(?:required|authori[sz]ed|permitted|allowed|"
+        rf"cleared|instructed|expected)\s+to\s+{_VERB}\b[^.!?\n]{{0,160}}?{_OBJECT}", _F)),
     ("steer", re.compile(
         r"\b(?:tell|inform|advise|remind|instruct|ask|direct|urge|convince|persuade|assure|"
-        r"warn|let)\s+(?:the\s+|your\s+)?(?:user|users|shopper)\b",
+        r"warn)\s+(?:the\s+|your\s+)?(?:user|users|shopper)\b",
         _F)),
     ("steer", re.compile(
         r"\b(?:do\s+not|don'?t|never|without)\s+(?:mention|reveal|disclose|tell|inform|"
@@ -212,7 +237,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"(?:summari|translat|describ|report|present|relay|answer)", _F)),
     ("steer", re.compile(
         r"\b(?:respond|reply|answer|output|print|say|return)\s+(?:to\s+\w+\s+)?(?:only|"
-        r"exclusively|solely|just)\s+(?:with|the|in|:)", _F)),
+        r"exclusively|solely|just)\s+(?:with|the|in|:)|\b(?:just|only|simply)\s+(?:respond|"
+        r"reply|answer|say|output)\s+(?:with|:)", _F)),
     ("steer", re.compile(
         rf"\b{_AI}\s+(?:must|should|shall|are\s+required\s+to|need\s+to|always|will|now)\s+"
         rf"(?:\w+\s+){{0,2}}?(?:say|state|recommend|tell|respond|reply|answer|include|"
@@ -263,8 +289,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"an?|the)\s+(?:markdown\s+)?(?:image|img|link|url|pixel|markdown)\b[^.!?\n]{0,160}?"
         r"(?:https?://)[^\s)]*[?&][\w-]+=", _F)),
     ("tool", re.compile(
-        rf"\b(?:call|invoke|run|execute|use|trigger|perform|utiliza|usa|rufe|appelle|chiama|"
-        rf"use\s+the)\s+(?:the\s+|la\s+herramienta\s+|das\s+tool\s+)?`?{_ACT}_[a-z_]+`?\b", _F)),
+        rf"\b(?:call|calling|invoke|invoking|run|running|execute|executing|use|using|trigger|"
+        rf"perform|utiliza|usa|rufe|appelle|chiama|use\s+the)\s+"
+        rf"(?:the\s+|la\s+herramienta\s+|das\s+tool\s+)?`?{_ACT}_[a-z_]+`?\b", _F)),
     ("tool", re.compile(
         rf"\b{_ACT}_[a-z_]+\s*\(\s*\w+\s*=", _F)),
     ("tool", re.compile(
@@ -287,6 +314,60 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("takeover", re.compile(
         r"\b(?:i\s+am|i'm|we\s+are|we're)\s+(?:hereby\s+)?(?:directing|instructing|ordering|"
         r"authori[sz]ing|requiring|commanding)\s+you\s+to\b", _F)),
+    # round 2 (written on the first held-out set, scored on a second)
+    ("steer", re.compile(
+        rf"\b(?:the\s+|any\s+|all\s+|every\s+|your\s+|each\s+)?(?:[\w-]+\s+){{0,2}}?(?:{_AI}|"
+        rf"automated\s+(?:clients?|systems?|tools?|readers?|agents?))(?:\s+[^.!?\n]{{0,60}}?)?\s+"
+        rf"(?:should|must|shall|need\s+to|needs\s+to|(?:is|are)\s+(?:expected|required|"
+        rf"instructed|asked|supposed)\s+to)\s+(?!not\b|never\b|be\b|"
+        rf"have\b)(?:also\s+|always\s+|first\s+|now\s+|quietly\s+|immediately\s+)?"
+        rf"{_VERB}\b[^.!?\n]{{0,160}}?{_OBJECT}", _F)),
+    ("addressed", re.compile(
+        rf"(?:^|[.:;!?\n(\[\"']\s*)(?:dear\s+|hey\s+|hi\s+|ok\s+|okay\s+)?(?:[\w-]+\s+)?{_AI}"
+        rf"\s*,\s*(?:please\s+)?(?:also\s+|now\s+|immediately\s+)?{_VERB}\b", _F)),
+    ("addressed", re.compile(
+        rf"\b(?:when|if|whenever|once|after|before)\s+(?:an?\s+|the\s+|any\s+|your\s+)?"
+        rf"(?:[\w-]+\s+)?{_AI}\s+(?:\w+\s+)?(?:reads|translates|summari[sz]es|processes|"
+        rf"sees|opens|drafts|reviews|handles|compiles|answers|replies|parses|is\s+\w+ing)\b"
+        rf"[^.!?\n]{{0,100}}?,\s*(?:please\s+)?(?:(?:it|they)\s+(?:should|must|will|needs?\s+to)"
+        rf"\s+)?{_VERB}\b", _F)),
+    ("addressed", re.compile(
+        r"\b(?:ai|llm|agent|assistant|model|bot)[_\s-]*(?:directive|instructions?|handling|"
+        r"note|task|action|hint|guidance|todo)\s*(?:[:|=]|\)\s*:)|\btodo\s*\(\s*(?:ai|llm|"
+        r"agent|assistant|bot)[\w-]*\s*\)", _F)),
+    ("addressed", re.compile(
+        r"\bwhoever\s+(?:is\s+)?(?:summari[sz]ing|reading|processing|translating|reviewing|"
+        r"answering)\s+this\b", _F)),
+    ("addressed", re.compile(
+        r"\bthe\s+(?:person|human|user|people|customer)\s+you(?:'re|\s+are)\s+(?:working|"
+        r"acting|shopping|helping)\s+(?:for|on\s+behalf\s+of)", _F)),
+    ("addressed", re.compile(
+        r"\byour\s+(?:user|human|principal|owner)\s+(?:wants|would\s+like|has\s+asked|asked|"
+        r"needs|expects|prefers)\b", _F)),
+    ("takeover", re.compile(
+        r"\b(?:the\s+user|the\s+customer|the\s+owner)\s+(?:would\s+like|wants|has\s+asked|"
+        r"needs|expects)\s+(?:you|the\s+assistant|the\s+agent|the\s+ai)\s+to\b", _F)),
+    ("takeover", re.compile(
+        r"\b(?:remember|store|save|keep|memori[sz]e)\s+this\b[^.!?\n]{0,40}?(?:for\s+later|"
+        r"(?:in|to)\s+(?:your\s+)?memory|preference|instruction|permanently)", _F)),
+    ("steer", re.compile(
+        r"\b(?:the\s+next\s+time|next\s+time|whenever|every\s+time|each\s+time|la\s+"
+        r"pr[o\u00f3]xima\s+vez\s+que|la\s+prochaine\s+fois\s+que)\s+(?:the\s+user|el\s+usuario|"
+        r"l'utilisateur|o\s+usu\u00e1rio|l'utente)\b[^.!?\n]{0,100}?\b(?:respond|reply|answer|"
+        r"add|say|tell|include|send|recommend|schedule|cancel|forward|suggest|mention|cancela|"
+        r"responde|envoie|annule)", _F)),
+    ("spoof", re.compile(
+        r"(?:^|[\s>])(?:instrucci[o\u00f3]n|instruction|istruzione|instru[c\u00e7][a\u00e3]o|"
+        r"anweisung|nota|note|hinweis|mensaje|messaggio|mensagem|message)\s+(?:del|du|dello|della|"
+        r"do|da|des|vom|de\s+la|of\s+the|from\s+the)\s+(?:sistema|syst[e\u00e8]me|systems?|"
+        r"sviluppatore|desarrollador|d[e\u00e9]veloppeur|entwicklers|desenvolvedor|developer|"
+        r"administrador|administrateur|amministratore|admin)\s*:", _F)),
+    ("spoof", re.compile(
+        r"<\s*/?\s*(?:tool_output|tool_result|user_data|document)\s*>\s*<\s*(?:user|system)\s*>|"
+        r"<\|im_start\|>\s*user\b[^<]{0,300}?\b(?:permission|authori[sz]e|share|send|forward|"
+        r"transfer)|#{2,}\s*(?:human|user)\s*:\s*(?:new\s+task|ignore|forget|from\s+now)|"
+        r"\b(?:tool\s+result|retrieved\s+document|search\s+results?)\s+(?:ended|ends|is\s+over)\b",
+        _F)),
 ]
 
 #: Substrings the markers cannot match without.
@@ -391,6 +472,24 @@ _GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
       "inoltra", "transf\u00e8re", "transfere"), ("@", "http")),
     (("directing", "instructing", "ordering", "authori", "requiring", "commanding"),
      ("you",)),
+    ((*_AIW, "automated"), ("should", "must", "shall", "need", "needs", "expected", "required",
+                              "instructed", "asked", "supposed")),
+    (_AIW, (",",)),
+    (("when", "if", "whenever", "once", "after", "before"), _AIW, (",",)),
+    ((*_AIW, "todo"),),
+    (("whoever",),),
+    (("working", "acting", "shopping", "helping"), ("person", "human", "user", "people",
+                                                    "customer")),
+    (("your",), ("user", "human", "principal", "owner"),
+     ("wants", "would", "asked", "needs", "expects", "prefers")),
+    (("user", "customer", "owner"), ("you", "assistant", "agent", "ai")),
+    (("remember", "store", "save", "keep", "memori"), ("this",)),
+    (("next", "whenever", "every", "each", "pr\u00f3xima", "proxima", "prochaine"),
+     ("user", "usuario", "utilisateur", "usu\u00e1rio", "utente")),
+    (("sistema", "syst\u00e8me", "system", "systems", "sviluppatore", "desarrollador",
+      "d\u00e9veloppeur", "developpeur", "entwicklers", "desenvolvedor", "developer",
+      "administrador", "administrateur", "amministratore", "admin"), (":",)),
+    (("<", "im_start", "##", "ended", "ends"),),
 )
 #: A gate word of letters is compared by its first four letters (words of
 #: the text likewise), shorter ones whole: set operations, no per-word loop
@@ -407,11 +506,15 @@ _SEPARATORS = str.maketrans({c: " " for c in string.punctuation + string.digits
                              "\u00b7\u2022\u00bf\u00a1"})
 
 
+#: Prefix of a gate key that must match a whole word (never in a text's words).
+_EXACT_MARK = "\x00"
+
+
 def _key(word: str) -> str:
     """``word`` as the gate compares it; a trailing ``$`` asks for the whole word."""
     word = word if word.strip() == "" else word.strip()
     if word.endswith("$") and word[:-1].isalpha():
-        return "=" + word[:-1]
+        return _EXACT_MARK + word[:-1]
     if word in ("<ai>", "<act>") or not any(c.isalpha() for c in word):
         return word
     letters = re.findall(r"[^\W\d_]+", word)
@@ -426,16 +529,16 @@ _GATE_SETS = tuple(tuple(frozenset(_key(w) for w in group) for group in gate)
                    for gate in _GATES)
 _SUBSTRINGS = tuple(sorted({k for gate in _GATE_SETS for group in gate for k in group
                             if k not in ("<ai>", "<act>") and not k.isalpha()
-                            and not k.startswith("=")}))
+                            and not k.startswith(_EXACT_MARK)}))
 _EXACT = frozenset(k[1:] for gate in _GATE_SETS for group in gate for k in group
-                   if k.startswith("="))
+                   if k.startswith(_EXACT_MARK))
 
 
 def _present(lowered: str) -> set[str]:
     """The gate keys in ``lowered``, and "<ai>" if an AI word is."""
     words = set(lowered.translate(_SEPARATORS).split())
     found = words | {w[:_STEM] for w in words if len(w) > _STEM}
-    found.update("=" + w for w in words & _EXACT)
+    found.update(_EXACT_MARK + w for w in words & _EXACT)
     found.update(w for w in _SUBSTRINGS if w in lowered)
     if not words.isdisjoint(_AI_WORDS):
         found.add("<ai>")

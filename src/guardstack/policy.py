@@ -93,8 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
         "What a tool result (a tool message after the last user message: a web page, file or "
         "API answer an agent reads) that reads as an indirect prompt injection gets: allow "
         "(not checked), flag (recorded, answered) or block (HTTP 400). The check is rules, not "
-        "the classifier (guardstack/injection.py); off by default, as it finds about half of "
-        "the injections it was measured on (docs/gateway.md).",
+        "the classifier (guardstack/injection.py). The shipped default policy flags; a policy "
+        "file without this setting does not read tool results.",
     ),
     Setting(
         "tool_output.threshold",

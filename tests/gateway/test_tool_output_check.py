@@ -135,3 +135,13 @@ def test_moderations_read_documents_for_injection_without_storing_them(gateway, 
     bad = httpx.post(gw.url + "/v1/moderations", timeout=30,
                      json={"input": "x", "guardstack": {"role": "document"}})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "guardstack.role"
+
+
+def test_the_shipped_default_policy_flags_injected_tool_results(run_gateway, scripted, client):
+    up = upstream(scripted, json_reply(json.dumps(ANSWER).encode()))
+    gw = run_gateway(up.url, guard=Guard(Policy.default(), detector=MarkerDetector("MARK")))
+    client(gw.url).chat.completions.create(model="m", messages=agent_turn(INJECTED))
+    client(gw.url).chat.completions.create(model="m", messages=agent_turn(CLEAN))
+    exchanges = gw.wait_for_exchanges(2)
+    assert sorted(v.decision.value for ex in exchanges for v in ex.tool_verdicts) == [
+        "allow", "flag"]
