@@ -41,12 +41,12 @@ class OllamaEndpoints:
     async def chat(self, request: Request) -> Response:
         exchange = Exchange("ollama.chat")
         return await self.gw._guarded(exchange, lambda r: self._answer(r, exchange, "chat"),
-                                   request, ollama=True)
+                                      request, ollama=True)
 
     async def generate(self, request: Request) -> Response:
         exchange = Exchange("ollama.generate")
         return await self.gw._guarded(exchange, lambda r: self._answer(r, exchange, "generate"),
-                                   request, ollama=True)
+                                      request, ollama=True)
 
     async def _answer(self, request: Request, exchange: Exchange,
                       endpoint: ollama_api.Endpoint) -> Response:
@@ -78,8 +78,8 @@ class OllamaEndpoints:
         if forwarded["stream"]:
             lines = ollama_api.NdjsonStream(reply)
             response = await self.gw._stream(forwarded, exchange, context, kind,
-                                          lambda relayed: ollama_api.ndjson(relayed, lines),
-                                          media_type="application/x-ndjson")
+                                             lambda relayed: ollama_api.ndjson(relayed, lines),
+                                             media_type="application/x-ndjson")
             return response if isinstance(response, GuardedStreamingResponse) else \
                 ollama_api.upstream_error(response)
         data = await self.gw._completion(forwarded, exchange, context, kind)
@@ -131,15 +131,14 @@ class OllamaEndpoints:
     async def embed(self, request: Request) -> Response:
         exchange = Exchange("ollama.embed")
         return await self.gw._guarded(exchange, lambda r: self._embed(r, exchange, False),
-                                   request, ollama=True)
+                                      request, ollama=True)
 
     async def embeddings(self, request: Request) -> Response:
         exchange = Exchange("ollama.embeddings")
         return await self.gw._guarded(exchange, lambda r: self._embed(r, exchange, True),
-                                   request, ollama=True)
+                                      request, ollama=True)
 
-    async def _embed(self, request: Request, exchange: Exchange,
-                            legacy: bool) -> Response:
+    async def _embed(self, request: Request, exchange: Exchange, legacy: bool) -> Response:
         """As ``/v1/embeddings``: forwarded, neither judged nor stored (see
         :meth:`Gateway._embed`)."""
         identity = await self.gw._identify(request, exchange)
