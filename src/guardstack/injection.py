@@ -78,7 +78,7 @@ _USER_DATA = (r"(?:conversation|chat(?:\s+history)?|(?:message|chat)\s+history|s
               r"messages|files|info\w*|contacts?|calendar|notes|profile|phone|history|"
               r"documents?|name)|contacts?\s+list|private\s+notes|personal\s+data)")
 
-#: Orders an injection gives (round 2): the verb of a sentence addressed to the model.
+#: Orders an injection gives: the verb of a sentence addressed to the model.
 _VERB = (r"(?:say|tell|respond|reply|answer|recommend|include|add|append|insert|write|send|"
          r"forward|email|e-mail|message|share|upload|post|call|invoke|run|execute|open|visit|"
          r"book|buy|purchase|pay|transfer|refund|issue|approve|accept|merge|star|delete|remove|"
@@ -87,7 +87,7 @@ _VERB = (r"(?:say|tell|respond|reply|answer|recommend|include|add|append|insert|
          r"schedule|cancel|grant|enable|disable|change|replace|set|summari[sz]e|translate|list|"
          r"praise|direct|redirect|ask|instruct|advise|warn|re-?authenticate|click|download|"
          r"install|close|escalate|subscribe|sign|store|remember|treat|use|give|offer)")
-#: What such an order acts on (round 2): the user, their data, an address, a tool, this content.
+#: What such an order acts on: the user, their data, an address, a tool, this content.
 _OBJECT = (r"(?:https?://|www\.|@[\w-]+\.\w|\b555-\d|'[^'\n]{2,120}'|\"[^\"\n]{2,120}\"|"
            r"\bthe\s+user\b|\busers?'s?\b|\bthe\s+(?:person|reader|recipient|customer|shopper)|"
            r"\b(?:this|these)\s+(?:page|email|e-mail|message|file|document|review|reviews|invite|"
@@ -314,7 +314,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("takeover", re.compile(
         r"\b(?:i\s+am|i'm|we\s+are|we're)\s+(?:hereby\s+)?(?:directing|instructing|ordering|"
         r"authori[sz]ing|requiring|commanding)\s+you\s+to\b", _F)),
-    # round 2 (written on the first held-out set, scored on a second)
+    # Orders to the model phrased about it, and fake turns (the second round of rules).
     ("steer", re.compile(
         rf"\b(?:the\s+|any\s+|all\s+|every\s+|your\s+|each\s+)?(?:[\w-]+\s+){{0,2}}?(?:{_AI}|"
         rf"automated\s+(?:clients?|systems?|tools?|readers?|agents?))(?:\s+[^.!?\n]{{0,60}}?)?\s+"
@@ -376,8 +376,8 @@ _STRONG_GATE = ("<|", "<<sys", "[inst", "system>", "[[", "[system", "[admin", "[
 _WEAK_GATE = ("system:", "system :", "syst\u00e8me", "sistema", "developer", "admin:",
               "assistant:", "user:", '"role"', "prompt:", "message:", "override:", "note:",
               "update:", "notice:")
-#: Stands for "an AI word is in the text" (one regex with word boundaries:
-#: a plain "ai" would be found in "said" and "again").
+#: Stands for "an AI word is in the text" (a whole word of _AI_WORDS: a plain
+#: "ai" would be found in "said" and "again").
 _AIW = ("<ai>",)
 
 _DATAW = ("conversation", "chat", "history", "prompt", "message", "secret", "api", "credential",
