@@ -17,8 +17,10 @@ def add_commands(sub: Any) -> None:
                        description="Judge one text and print the verdict. Exit 0 when allowed, "
                        "1 when flagged or blocked.")
     p.add_argument("text", help="text to judge; '-' reads standard input")
-    p.add_argument("--role", choices=("prompt", "response"), default="prompt",
-                   help="judge the text as a user prompt or as a model response")
+    p.add_argument("--role", choices=("prompt", "response", "tool"), default="prompt",
+                   help="judge the text as a user prompt, as a model response, or as a tool "
+                        "result an agent reads (the injection rules, under the policy's "
+                        "tool_output; flag where it is off)")
     p.add_argument("--prompt", dest="context_prompt", default=None,
                    help="with --role response: the prompt the response answers")
     p.add_argument("--policy", default=None, help="policy YAML file (default: the shipped one)")
@@ -57,9 +59,22 @@ def read_text_arg(text: str) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from guardstack.guard import Guard
 
-    guard = Guard(policy=load_policy(args.policy), detector=detector_from_args(args))
-    context = [{"role": "user", "content": args.context_prompt}] if args.context_prompt else []
-    verdict = guard.check(read_text_arg(args.text), role=args.role, context=context)
+    policy = load_policy(args.policy)
+    if args.role == "tool":
+        # The injection rules need no classifier: nothing is loaded.
+        from guardstack.gateway import tool_results
+        from guardstack.policy import Rule
+        from guardstack.verdict import Action
+
+        rule = policy.tool_output
+        if rule.action is Action.ALLOW:
+            rule = Rule(rule.threshold, Action.FLAG)
+        [verdict] = tool_results.verdicts([read_text_arg(args.text)], rule)
+    else:
+        guard = Guard(policy=policy, detector=detector_from_args(args))
+        context = [{"role": "user", "content": args.context_prompt}] if args.context_prompt \
+            else []
+        verdict = guard.check(read_text_arg(args.text), role=args.role, context=context)
     if args.json:
         print(verdict.to_json())
     else:
