@@ -63,13 +63,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.role == "tool":
         # The injection rules need no classifier: nothing is loaded.
         from guardstack.gateway import tool_results
-        from guardstack.policy import Rule
-        from guardstack.verdict import Action
 
-        rule = policy.tool_output
-        if rule.action is Action.ALLOW:
-            rule = Rule(rule.threshold, Action.FLAG)
-        [verdict] = tool_results.verdicts([read_text_arg(args.text)], rule)
+        [verdict] = tool_results.verdicts([read_text_arg(args.text)],
+                                          tool_results.reporting(policy.tool_output))
     else:
         guard = Guard(policy=policy, detector=detector_from_args(args))
         context = [{"role": "user", "content": args.context_prompt}] if args.context_prompt \

@@ -64,7 +64,7 @@ from guardstack.gateway.stored_responses import Stored, StoredResponses
 from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenant_policies
 from guardstack.gateway.upstream import Upstream
-from guardstack.policy import Policy, PolicyError, Rule
+from guardstack.policy import Policy, PolicyError
 from guardstack.verdict import Action
 
 log = logging.getLogger("guardstack.gateway")
@@ -651,9 +651,7 @@ class Gateway:
         await self._admit(identity, body, exchange, request)
         exchange.request = {k: v for k, v in body.items() if k != "input"}
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
-        rule = self._policy(exchange).tool_output
-        if rule.action is Action.ALLOW:
-            rule = Rule(rule.threshold, Action.FLAG)
+        rule = tool_results.reporting(self._policy(exchange).tool_output)
         start = time.perf_counter()
         found = (tool_results.verdicts(texts, rule) if sum(map(len, texts)) <= 16_384
                  else await asyncio.to_thread(tool_results.verdicts, texts, rule))

@@ -41,3 +41,10 @@ def verdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
             latency_ms=(time.perf_counter() - start) * 1000,
             reason=f"{finding.family}: '{finding.excerpt}'" if finding else ""))
     return out
+
+
+def reporting(rule: Rule) -> Rule:
+    """The rule a report of findings uses (``/v1/moderations`` with role
+    ``tool``, ``guardstack check --role tool``): the policy's, or ``flag``
+    where the policy leaves the gateway's own check off."""
+    return Rule(rule.threshold, Action.FLAG) if rule.action is Action.ALLOW else rule
