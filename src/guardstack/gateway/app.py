@@ -55,14 +55,15 @@ from guardstack.gateway.errors import (
 )
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.metrics import Metrics
-from guardstack.gateway.ollama_routes import OllamaEndpoints
+from guardstack.gateway.ollama_routes import OLLAMA_API_PATHS, OllamaEndpoints
 from guardstack.gateway.ratelimit import RateLimiter
 from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.settings import GatewaySettings
 from guardstack.gateway.stored_responses import Stored, StoredResponses
 from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, chunk_channels
-from guardstack.gateway.tenant_policies import load as load_tenant_policies
+from guardstack.gateway.tenant_policies import load as load_tenants
+from guardstack.gateway.tenant_policies import read as read_policies
 from guardstack.gateway.upstream import Upstream
 from guardstack.policy import Policy, PolicyError
 from guardstack.verdict import Action
@@ -133,15 +134,11 @@ class Gateway:
         not load, or names another detector (the loaded classifier stays),
         leaves every policy as it was, and says why in the log."""
         try:
-            policy = (Policy.load(self.settings.policy) if self.settings.policy
-                      else Policy.default())
+            policy, tenants = read_policies(self.settings.policy, self.settings.tenant_policies)
             if policy.detector != self.policy.detector:
                 raise PolicyError(f"detector {policy.detector!r}: a reload cannot change the "
                                   f"detector ({self.policy.detector!r}); restart for that",
                                   source=policy.source, field="detector")
-            tenants = (load_tenant_policies(self.settings.tenant_policies,
-                                            detector=policy.detector)
-                       if self.settings.tenant_policies else {})
         except PolicyError as exc:
             log.error("policies not reloaded; the running ones stay: %s", exc)
             return False
@@ -318,9 +315,7 @@ class Gateway:
         if rule.action is Action.ALLOW:
             return
         start = time.perf_counter()
-        # Long documents would hold the event loop; the rules release it in a thread.
-        found = (tool_results.verdicts(texts, rule) if sum(map(len, texts)) <= 16_384
-                 else await asyncio.to_thread(tool_results.verdicts, texts, rule))
+        found = await tool_results.averdicts(texts, rule)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.tool_verdicts.extend(found)
         for verdict in found:
@@ -653,8 +648,7 @@ class Gateway:
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
         rule = tool_results.reporting(self._policy(exchange).tool_output)
         start = time.perf_counter()
-        found = (tool_results.verdicts(texts, rule) if sum(map(len, texts)) <= 16_384
-                 else await asyncio.to_thread(tool_results.verdicts, texts, rule))
+        found = await tool_results.averdicts(texts, rule)
         exchange.classifier_ms = (time.perf_counter() - start) * 1000
         exchange.tool_verdicts = found
         model = exchange.model or f"guardstack-{tool_results.DETECTOR}"
@@ -709,7 +703,6 @@ class Gateway:
 
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
 
 
 async def _as_chunks(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], None],
@@ -793,9 +786,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     headers = getattr(exc, "headers", None)
     if request.url.path.startswith("/api/"):
         if status == 404:
-            message += (" The gateway serves Ollama's /api/chat, /api/generate, /api/embed, "
-                         "/api/embeddings, /api/tags, /api/show and /api/version; managing "
-                         "models (pull, create, delete, ...) is the model server's own.")
+            message += (f" The gateway serves Ollama's {', '.join(OLLAMA_API_PATHS)}; "
+                        "managing models (pull, create, delete, ...) is the model server's own.")
         return JSONResponse(ollama_api.error_body(message), status_code=status, headers=headers)
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
@@ -820,8 +812,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
 
         guard = Guard(settings.policy)
     if tenant_policies is None and settings.tenant_policies:
-        tenant_policies = load_tenant_policies(settings.tenant_policies,
-                                               detector=guard.policy.detector)
+        tenant_policies = load_tenants(settings.tenant_policies, detector=guard.policy.detector)
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
                  keys=keys, states=states, transport=transport, probe_upstream=probe_upstream,
                  tenant_policies=tenant_policies, reload_on_sighup=reload_on_sighup)

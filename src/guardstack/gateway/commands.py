@@ -66,13 +66,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from guardstack.gateway.app import create_app
     from guardstack.gateway.store_adapter import open_store
     from guardstack.guard import Guard
-    from guardstack.policy import Policy, PolicyError
+    from guardstack.policy import PolicyError
 
     settings = settings_from_args(args)
     try:
-        policy = Policy.load(settings.policy) if settings.policy else Policy.default()
-        tenants = (tenant_policies.load(settings.tenant_policies, detector=policy.detector)
-                   if settings.tenant_policies else {})
+        policy, tenants = tenant_policies.read(settings.policy, settings.tenant_policies)
     except PolicyError as exc:
         raise CommandError(str(exc)) from None
     options = {"threads": settings.classifier_threads} \

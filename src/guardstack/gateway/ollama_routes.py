@@ -24,19 +24,22 @@ if TYPE_CHECKING:
     from guardstack.gateway.app import Gateway
 
 
+#: (path, handler method name, HTTP method) of each endpoint.
+_ROUTES = (("/", "root", "GET"), ("/api/chat", "chat", "POST"),
+           ("/api/generate", "generate", "POST"), ("/api/embed", "embed", "POST"),
+           ("/api/embeddings", "embeddings", "POST"), ("/api/tags", "tags", "GET"),
+           ("/api/show", "show", "POST"), ("/api/version", "version", "GET"))
+#: The ``/api/...`` paths served (a 404 elsewhere under /api/ lists them).
+OLLAMA_API_PATHS = tuple(path for path, _, _ in _ROUTES if path.startswith("/api/"))
+
+
 class OllamaEndpoints:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
 
     def routes(self) -> list[Route]:
-        return [Route("/", self.root, methods=["GET"]),
-                Route("/api/chat", self.chat, methods=["POST"]),
-                Route("/api/generate", self.generate, methods=["POST"]),
-                Route("/api/embed", self.embed, methods=["POST"]),
-                Route("/api/embeddings", self.embeddings, methods=["POST"]),
-                Route("/api/tags", self.tags, methods=["GET"]),
-                Route("/api/show", self.show, methods=["POST"]),
-                Route("/api/version", self.version, methods=["GET"])]
+        return [Route(path, getattr(self, name), methods=[method])
+                for path, name, method in _ROUTES]
 
     async def chat(self, request: Request) -> Response:
         exchange = Exchange("ollama.chat")

@@ -37,3 +37,11 @@ def load(folder: str | Path, *, detector: str) -> dict[str, Policy]:
                               source=str(path), field="detector")
         out[tenant] = policy
     return out
+
+
+def read(policy: str | None, folder: str | None) -> tuple[Policy, dict[str, Policy]]:
+    """The gateway's policy (``--policy``, else the shipped default) and its
+    tenants' (``--tenant-policies``, if given): what ``serve`` starts with
+    and what a reload re-reads. A :class:`PolicyError` for anything wrong."""
+    main = Policy.load(policy) if policy else Policy.default()
+    return main, (load(folder, detector=main.detector) if folder else {})

@@ -5,6 +5,7 @@ LiteLLM guardrail."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 
@@ -16,6 +17,9 @@ from guardstack.verdict import Action, Verdict
 #: The detector name on the verdicts.
 DETECTOR = "injection-rules"
 TOOL_ROLES = ("tool", "function")
+#: Texts longer than this (in all) are read in a worker thread: a megabyte
+#: takes about half a second, which would hold the gateway's event loop.
+INLINE_CHARS = 16_384
 
 
 def since_last_user(messages: Sequence[Message]) -> list[str]:
@@ -41,6 +45,14 @@ def verdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
             latency_ms=(time.perf_counter() - start) * 1000,
             reason=f"{finding.family}: '{finding.excerpt}'" if finding else ""))
     return out
+
+
+async def averdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
+    """:func:`verdicts` from async code: inline for short texts, in a thread
+    for long ones."""
+    if sum(map(len, texts)) <= INLINE_CHARS:
+        return verdicts(texts, rule)
+    return await asyncio.to_thread(verdicts, texts, rule)
 
 
 def reporting(rule: Rule) -> Rule:
