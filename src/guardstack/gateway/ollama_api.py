@@ -263,6 +263,17 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _first_choice(data: Mapping[str, Any]) -> dict[str, Any]:
+    choices = data.get("choices")
+    return _obj(choices[0]) if isinstance(choices, list) and choices else {}
+
+
+def _thinking(message: Mapping[str, Any]) -> str:
+    """A message's or delta's reasoning (``reasoning_content`` or ``reasoning``)."""
+    return "".join(text for channel, text in output_text.channels(message)
+                   if channel == "reasoning")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -328,21 +339,16 @@ class Reply:
 
     def from_chat(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """An (already checked) chat completion as one Ollama answer."""
-        choices = data.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
+        choice = _first_choice(data)
         message = _obj(choice.get("message"))
-        content = _str(message.get("content"))
-        thinking = "".join(text for channel, text in output_text.channels(message)
-                           if channel == "reasoning")
         calls = [_ollama_call(c) for c in message.get("tool_calls") or ()
                  if isinstance(c, dict)]
-        line = self.line(content, thinking, calls)
+        line = self.line(_str(message.get("content")), _thinking(message), calls)
         return self.done(line, _done_reason(choice.get("finish_reason")), data.get("usage"))
 
     def from_completion(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """An (already checked) text completion (``raw`` generate) as one answer."""
-        choices = data.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
+        choice = _first_choice(data)
         text = _str(choice.get("text"))
         return self.done(self.line(text), _done_reason(choice.get("finish_reason")),
                          data.get("usage"))
@@ -391,9 +397,7 @@ class NdjsonStream:
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 self._collect(call)
-        content = _str(delta.get("content"))
-        thinking = "".join(text for channel, text in output_text.channels(delta)
-                           if channel == "reasoning")
+        content, thinking = _str(delta.get("content")), _thinking(delta)
         if not content and not thinking:
             return []
         self.streamed += 1
