@@ -33,6 +33,10 @@ def test_default_policy_loads_and_covers_both_roles():
         ("version: 1\nprompt:\n  crisis_language: 2\n", 3, "prompt.crisis_language", "[0, 1]"),
         ("version: 1\nresponse:\n  crisis_language: 0.8\n", 3, "response.crisis_language",
          "unknown setting"),
+        ("version: 1\nresponse:\n  clean_prompt_threshold: yes\n", 3,
+         "response.clean_prompt_threshold", "[0, 1]"),
+        ("version: 1\nprompt:\n  clean_prompt_threshold: 0.9\n", 3,
+         "prompt.clean_prompt_threshold", "unknown setting"),
     ],
 )
 def test_invalid_policy_errors_name_line_and_field(text, line, field, fragment):
@@ -161,6 +165,7 @@ def test_settings_table_names_every_key_the_parser_accepts():
                 "<role>.on_error", "<role>.timeout_ms", "<role>.default.threshold",
                 "<role>.default.action", "<role>.categories.<label>.threshold",
                 "prompt.crisis_language", "tool_output.action", "tool_output.threshold",
+                "response.clean_prompt_threshold",
                 "<role>.categories.<label>.action"):
         assert key in names
 
@@ -172,3 +177,34 @@ def test_the_tool_output_check_is_off_unless_a_policy_turns_it_on():
     with pytest.raises(PolicyError) as err:
         Policy.from_yaml("version: 1\ntool_output:\n  action: quarantine\n", source="p.yaml")
     assert "p.yaml:3" in str(err.value) and "tool_output.action" in str(err.value)
+
+
+def test_an_answer_to_a_clean_prompt_is_halted_only_from_the_clean_prompt_threshold():
+    p = Policy.from_yaml(
+        "response:\n  default: {threshold: 0.5, action: block}\n"
+        "  clean_prompt_threshold: 0.9\n  categories:\n    sexual_minors: {action: block}\n"
+    )
+    low = dict.fromkeys(CATEGORY_IDS, 0.02)
+    middling = Detection(scores=low | {"harm": 0.7, "cbrn": 0.6})
+    # to a flagged (or unchecked) prompt: the rule's own threshold
+    assert p.decide("response", middling).decision is Action.BLOCK
+    relaxed = p.decide("response", middling, prompt_clean=True)
+    assert relaxed.decision is Action.FLAG
+    assert relaxed.categories == ("cbrn",)  # still attributed, for the review queue
+    assert "prompt was clean" in relaxed.reason
+    sure = Detection(scores=low | {"harm": 0.95, "cbrn": 0.93})
+    assert p.decide("response", sure, prompt_clean=True).decision is Action.BLOCK
+    # a category the policy names keeps its threshold whatever the prompt
+    minors = Detection(scores=low | {"harm": 0.7, "sexual_minors": 0.6})
+    assert p.decide("response", minors, prompt_clean=True).decision is Action.BLOCK
+    # prompts are never relaxed, and 0 (the parser's default) turns it off
+    assert p.decide("prompt", middling, prompt_clean=True).decision is Action.BLOCK
+    off = Policy.from_yaml("response:\n  default: {threshold: 0.5, action: block}\n")
+    assert off.role("response").clean_prompt_threshold == 0.0
+    assert off.decide("response", middling, prompt_clean=True).decision is Action.BLOCK
+
+
+def test_the_default_policy_relaxes_answers_to_clean_prompts_except_for_minors():
+    p = Policy.default()
+    assert p.role("response").clean_prompt_threshold == 0.9
+    assert p.role("response").rule("sexual_minors").action is Action.BLOCK

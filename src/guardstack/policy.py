@@ -62,6 +62,18 @@ SETTINGS: tuple[Setting, ...] = (
         "rule flags.",
     ),
     Setting(
+        "response.clean_prompt_threshold",
+        0.0,
+        "Score in [0, 1] from which a response rule with action block halts an answer to a "
+        "prompt the prompt check found clean (allowed, nothing crossed, no error, no "
+        "tool-result finding, an account layer 3 has not warned or limited); between the "
+        "rule's own threshold and this score such an answer is flagged instead. An answer to "
+        "a flagged prompt keeps the rule's threshold, and so does a category named under "
+        "response.categories (the default policy names sexual_minors). 0 turns it off; the "
+        "default policy sets 0.9 (chosen on the classifier's dev split: helpful answers "
+        "halted fell from 12% to 5% of CoCoNot's, 1.8 points of harmful answers lost).",
+    ),
+    Setting(
         "<role>.timeout_ms",
         2000,
         "How long the gateway waits for the detector before treating the check as an error.",
@@ -139,6 +151,8 @@ class RolePolicy:
     rules: Mapping[str, Rule] = field(default_factory=dict)
     #: self_harm score of a prompt that states suicidal ideation (0: off)
     crisis_language: float = 0.0
+    #: responses to a clean prompt are blocked only from this score (0: off)
+    clean_prompt_threshold: float = 0.0
 
     def rule(self, label: str) -> Rule:
         return self.rules.get(label, self.default)
@@ -226,10 +240,13 @@ class Policy:
         return any(fnmatch.fnmatch(name, pat.lower()) for pat in self.system_prompt_models)
 
     def decide(self, role: str, detection: Detection, detector: str = "", *,
-               text: str | None = None) -> Verdict:
+               text: str | None = None, prompt_clean: bool = False) -> Verdict:
         """The verdict on one detection. ``text`` is the judged text; with it, a
         prompt that states suicidal ideation in the first person gets the
-        ``prompt.crisis_language`` self_harm score (see :meth:`crisis_language`)."""
+        ``prompt.crisis_language`` self_harm score (see :meth:`crisis_language`).
+        ``prompt_clean``: a response answers a prompt the prompt check found
+        clean, so its block rules act from ``response.clean_prompt_threshold``
+        and flag below it."""
         rp = self.role(role)
         said = self.crisis_language(role, detection, text)
         if said is not None:
@@ -249,6 +266,7 @@ class Policy:
         scores = detection.scores
         top = max(CATEGORY_IDS, key=lambda c: scores.get(c, 0.0))
         crossed: list[tuple[str, Rule]] = []
+        relaxed = False
         harm_rule = rp.rule(HARM)
         if top in rp.rules and scores.get(top, 0.0) > 0.0:
             # The overall score decides whether; the likeliest category, when
@@ -266,6 +284,12 @@ class Policy:
                 continue
             rule = harm_rule if label == HARM else rp.rule(label)
             if rule.action is not Action.ALLOW and scores.get(label, 0.0) >= rule.threshold:
+                named = top if label == HARM else label
+                if (prompt_clean and rule.action is Action.BLOCK and named not in rp.rules
+                        and scores.get(label, 0.0) < rp.clean_prompt_threshold):
+                    # An answer to a clean prompt: the prompt is evidence too.
+                    rule = Rule(rule.threshold, Action.FLAG)
+                    relaxed = True
                 crossed.append((label, rule))
         decision = max((r.action for _, r in crossed), key=lambda a: a.severity,
                        default=Action.ALLOW)
@@ -276,6 +300,9 @@ class Policy:
             categories.insert(0, top)
         reason = ", ".join(f"{label} {scores.get(label, 0.0):.2f}>={rule.threshold:g}"
                            for label, rule in crossed)
+        if relaxed:
+            reason += (f"; flagged, not blocked: the prompt was clean and the answer scored "
+                       f"below {rp.clean_prompt_threshold:g}")
         return Verdict(
             decision=decision,
             role=role,
@@ -346,6 +373,8 @@ class _Parser:
         keys: tuple[str, ...] = ("on_error", "timeout_ms", "default", "categories")
         if path == "prompt":
             keys += ("crisis_language",)
+        else:
+            keys += ("clean_prompt_threshold",)
         m = self.mapping(node, path, keys)
         on_error: FailMode = "open"
         if "on_error" in m:
@@ -372,8 +401,12 @@ class _Parser:
         crisis = 0.0
         if "crisis_language" in m:
             crisis = self.threshold(m["crisis_language"][1], f"{path}.crisis_language")
+        clean = 0.0
+        if "clean_prompt_threshold" in m:
+            clean = self.threshold(m["clean_prompt_threshold"][1],
+                                   f"{path}.clean_prompt_threshold")
         return RolePolicy(on_error=on_error, timeout_ms=timeout_ms, default=default, rules=rules,
-                          crisis_language=crisis)
+                          crisis_language=crisis, clean_prompt_threshold=clean)
 
     def policy(self, root: yaml.Node | None) -> Policy:
         if root is None:

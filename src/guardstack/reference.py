@@ -54,6 +54,11 @@ def policy_md() -> str:
            "better off without me') gets that `self_harm` score, so the `self_harm` rule "
            "decides it (flag, in the default policy: the person gets an answer, and layer 3's "
            "wellbeing queue sees it); the verdict's detector then reads `fast+crisis_language`. "
+           "`response.clean_prompt_threshold` lets the prompt count as evidence about its "
+           "answer: where the prompt check found nothing, an answer is halted only from that "
+           "score and flagged below it (the gateway and the LiteLLM guardrail know the "
+           "prompt's verdict; `guardstack check --role response` and `Guard.check` do not, "
+           "and judge the answer alone). "
            "Check a file with `guardstack policy FILE`; errors name the line and the field. "
            "A gateway can judge each tenant by a file of its own (`guardstack serve "
            "--tenant-policies DIR`, [the gateway](gateway.md#per-tenant-policies)).\n\n",

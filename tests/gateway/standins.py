@@ -38,6 +38,39 @@ class MarkerDetector:
         return [self._one(s) for s in subjects]
 
 
+class ScoreDetector:
+    """Stand-in detector with middling scores: ``SURE`` in a text scores 0.95
+    harm (cbrn), ``MIDDLING`` 0.7, anything else 0.01. For the policy's
+    second tiers, which a marker's 0.99 / 0.01 cannot reach."""
+
+    name = "scores"
+
+    def _one(self, s: Subject) -> Detection:
+        p = 0.95 if "SURE" in s.text else 0.7 if "MIDDLING" in s.text else 0.01
+        return Detection(scores={HARM: p, "cbrn": p}, latency_ms=0.1)
+
+    async def detect(self, subjects: Sequence[Subject]) -> list[Detection]:
+        return [self._one(s) for s in subjects]
+
+    def detect_sync(self, subjects: Sequence[Subject]) -> list[Detection]:
+        return [self._one(s) for s in subjects]
+
+
+#: Prompts flagged from 0.5 and blocked from 0.9; answers halted from 0.5,
+#: or from 0.9 when the prompt was clean; tool results read and flagged.
+TWO_TIER_POLICY = """
+version: 1
+prompt:
+  default: {threshold: 0.5, action: flag}
+  categories:
+    harm: {threshold: 0.9, action: block}
+response:
+  default: {threshold: 0.5, action: block}
+  clean_prompt_threshold: 0.9
+tool_output: {action: flag}
+"""
+
+
 class BrokenDetector:
     """Stand-in detector that raises, or hangs for ``hang`` seconds."""
 

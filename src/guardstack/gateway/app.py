@@ -481,7 +481,8 @@ class Gateway:
         exchange.response_text = texts[0] if len(texts) == 1 else "\n\n".join(texts)
         subjects = [Subject(t, "response", tuple(context)) for t in texts]
         start = time.perf_counter()
-        judgements = await self.judge.judge(subjects, self._policy(exchange))
+        judgements = await self.judge.judge(subjects, self._policy(exchange),
+                                            prompt_clean=exchange.prompt_clean)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.response_verdicts = [j.verdict for j in judgements]
         if judgements:
@@ -526,7 +527,8 @@ class Gateway:
                             hold_back=self.settings.hold_back,
                             check_every=self.settings.check_every,
                             window_tokens=self.settings.window_tokens,
-                            policy=self._policy(exchange))
+                            policy=self._policy(exchange),
+                            prompt_clean=exchange.prompt_clean)
         exchange.status_code = 200
         async def abandoned() -> None:
             exchange.client_disconnected = True
@@ -620,7 +622,9 @@ class Gateway:
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
         text = "\n\n".join(s.text for s in subjects)
         start = time.perf_counter()
-        judgements: list[Judgement] = await self.judge.judge(subjects, self._policy(exchange))
+        judgements: list[Judgement] = await self.judge.judge(
+            subjects, self._policy(exchange),
+            prompt_clean=validation.moderation_prompt_clean(body))
         exchange.classifier_ms = (time.perf_counter() - start) * 1000
         if subjects[0].role == "response":
             # A model's answer sent for checking: recorded as one, so layer 3

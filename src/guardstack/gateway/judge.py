@@ -58,10 +58,12 @@ class Judge:
             return str(getattr(self.guard.detector, "name", "") or self.policy.detector)
         return self.policy.detector
 
-    async def judge(self, subjects: Sequence[Subject], policy: Policy | None = None,
-                    ) -> list[Judgement]:
+    async def judge(self, subjects: Sequence[Subject], policy: Policy | None = None, *,
+                    prompt_clean: bool = False) -> list[Judgement]:
         """Verdicts on ``subjects`` under ``policy`` (default: the guard's;
-        a tenant's own policy reads the same detector's scores)."""
+        a tenant's own policy reads the same detector's scores).
+        ``prompt_clean``: responses answer a prompt the prompt check passed
+        (:meth:`Policy.decide`)."""
         if not subjects:
             return []
         policy = policy or self.policy
@@ -84,7 +86,8 @@ class Judge:
         elapsed = time.perf_counter() - start
         out = []
         for subject, det in zip(subjects, detections, strict=True):
-            verdict = policy.decide(subject.role, det, self.detector_name, text=subject.text)
+            verdict = policy.decide(subject.role, det, self.detector_name, text=subject.text,
+                                    prompt_clean=prompt_clean)
             out.append(Judgement(verdict, det.embedding))
             if self.metrics is not None:
                 self.metrics.observe_verdict(verdict)

@@ -326,6 +326,13 @@ def _schemas() -> dict[str, Any]:
                                                 "where that is off; texts not stored)."},
                         "context": {"type": "array", "items": _ref("ChatMessage"),
                                     "description": "The conversation before the inputs."},
+                        "prompt_clean": {
+                            "type": "boolean", "default": False,
+                            "description": "With `role: response`: the answers reply to a "
+                                           "prompt the caller's own prompt check passed, so "
+                                           "the policy's `response.clean_prompt_threshold` "
+                                           "applies (block rules act from it, flag below "
+                                           "it). 400 with any other role."},
                     },
                 },
             },

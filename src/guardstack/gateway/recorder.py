@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from guardstack.verdict import Action, Verdict, most_severe
+from guardstack.verdict import Action, Status, Verdict, most_severe
 
 
 @dataclass(slots=True)
@@ -54,6 +54,18 @@ class Exchange:
     upstream_ms: float | None = None    # to upstream response headers
     ttft_ms: float | None = None        # gateway start to first content byte sent to the client
     total_ms: float | None = None
+
+    @property
+    def prompt_clean(self) -> bool:
+        """The prompt check ran and found nothing: every prompt verdict allows
+        with status ok, no tool result read as an injection, and layer 3 has
+        not warned or limited the account. The response check then asks more
+        of an answer before it halts it (``response.clean_prompt_threshold``)."""
+        return (bool(self.prompt_verdicts)
+                and all(v.decision is Action.ALLOW and v.status is Status.OK
+                        for v in self.prompt_verdicts)
+                and all(v.decision is Action.ALLOW for v in self.tool_verdicts)
+                and self.account_state in (None, "ok", "none"))
 
     def finish(self) -> None:
         self.finished_at = time.time()

@@ -66,9 +66,11 @@ def chunk_channels(choice: Any, kind: Kind) -> list[tuple[str, str]]:
 class StreamCheck:
     def __init__(self, judge: Judge, context: Sequence[Message], exchange: Exchange, *,
                  kind: Kind = "chat", hold_back: int = 16, check_every: int = 16,
-                 window_tokens: int = 256, policy: Policy | None = None) -> None:
+                 window_tokens: int = 256, policy: Policy | None = None,
+                 prompt_clean: bool = False) -> None:
         self.judge = judge
         self.policy = policy  # the request's (a tenant's); None: the judge's own
+        self.prompt_clean = prompt_clean  # the prompt check passed it: see Policy.decide
         self.context = tuple(context)
         self.exchange = exchange
         self.kind = kind
@@ -144,7 +146,8 @@ class StreamCheck:
         subjects = [Subject("".join(self.choices[i].tokens[-self.window_tokens:]),
                             role="response", context=self.context) for i in indexes]
         start = time.perf_counter()
-        judgements = await self.judge.judge(subjects, self.policy)
+        judgements = await self.judge.judge(subjects, self.policy,
+                                            prompt_clean=self.prompt_clean)
         self.exchange.classifier_ms += (time.perf_counter() - start) * 1000
         self.judgements.extend(judgements)
         if any(j.verdict.decision is Action.BLOCK for j in judgements):

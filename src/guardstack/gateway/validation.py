@@ -160,6 +160,21 @@ def moderation_role(body: dict[str, Any]) -> str:
     return str(role)
 
 
+def moderation_prompt_clean(body: dict[str, Any]) -> bool:
+    """guardstack's optional ``guardstack.prompt_clean``: the answers judged
+    (``role: response``) reply to a prompt the caller's own prompt check
+    passed, so the policy's ``response.clean_prompt_threshold`` applies."""
+    ext = body.get("guardstack")
+    value = ext.get("prompt_clean", False) if isinstance(ext, dict) else False
+    if not isinstance(value, bool):
+        raise type_error("guardstack.prompt_clean", "a boolean", value)
+    if value and moderation_role(body) != "response":
+        raise GatewayError(400, "'guardstack.prompt_clean' applies to answers only; send it "
+                                "with 'guardstack.role': 'response'.", code="invalid_value",
+                           param="guardstack.prompt_clean")
+    return value
+
+
 def moderation_subjects(body: dict[str, Any]) -> list[Subject]:
     """The inputs to judge as prompts or answers. OpenAI's schema makes each
     a prompt without context; guardstack's optional ``guardstack`` object

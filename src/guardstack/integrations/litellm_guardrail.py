@@ -191,7 +191,7 @@ class GuardstackGuardrail(CustomGuardrail):
         context = _conversation(data)
         start = time.time()
         verdicts = await self._judge([Subject(t, "response", context) for t in texts], data,
-                                     user_api_key_dict)
+                                     user_api_key_dict, prompt_clean=_prompt_clean(data))
         self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start)
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked("response", list(verdicts)).body(), verdicts,
@@ -232,7 +232,8 @@ class GuardstackGuardrail(CustomGuardrail):
                     check = StreamCheck(judge, _conversation(request_data), exchange,
                                         kind=_kind(chunk), hold_back=self.hold_back,
                                         check_every=self.check_every,
-                                        window_tokens=self.window_tokens)
+                                        window_tokens=self.window_tokens,
+                                        prompt_clean=_prompt_clean(request_data))
                 for out in await check.feed(event):
                     yield out[_ORIGINAL]
                 if check.halted:
@@ -272,9 +273,9 @@ class GuardstackGuardrail(CustomGuardrail):
         return self.judge
 
     async def _judge(self, subjects: Sequence[Subject], data: Mapping[str, Any],
-                     key: Any = None) -> list[Verdict]:
+                     key: Any = None, *, prompt_clean: bool = False) -> list[Verdict]:
         judge = await self._ready(_end_user(data, key))
-        return [j.verdict for j in await judge.judge(subjects)]
+        return [j.verdict for j in await judge.judge(subjects, prompt_clean=prompt_clean)]
 
     async def _check_prompt(self, data: dict, event: GuardrailEventHooks, key: Any = None,
                             ) -> None:
@@ -449,6 +450,21 @@ def _end_user(data: Mapping[str, Any] | None, key: Any = None) -> str | None:
         if not found and data:
             found = data.get(name)
     return found if isinstance(found, str) and found.strip() else None
+
+
+def _prompt_clean(data: Mapping[str, Any]) -> bool:
+    """Whether this request's prompt check (recorded in its metadata by
+    ``_record``) ran and found nothing, with no tool result read as an
+    injection: the answer then gets ``response.clean_prompt_threshold``."""
+    for bucket in ("metadata", "litellm_metadata"):
+        meta = data.get(bucket)
+        ours = meta.get("guardstack") if isinstance(meta, dict) else None
+        if isinstance(ours, dict):
+            prompts, tools = ours.get("prompt") or [], ours.get("tool") or []
+            return bool(prompts) and all(
+                v.get("decision") == "allow" and v.get("status", "ok") == "ok"
+                for v in (*prompts, *tools))
+    return False
 
 
 def _conversation(data: Mapping[str, Any]) -> tuple[Message, ...]:

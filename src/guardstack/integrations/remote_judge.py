@@ -85,14 +85,14 @@ class RemoteJudge(Judge):
             await root._client.aclose()
         root._client = root._client_loop = None
 
-    async def judge(self, subjects: Sequence[Subject], policy: Policy | None = None,
-                    ) -> list[Judgement]:
+    async def judge(self, subjects: Sequence[Subject], policy: Policy | None = None, *,
+                    prompt_clean: bool = False) -> list[Judgement]:
         # The gateway's policy decides (``policy`` has no say here); one
         # request judges texts of one role in one conversation.
         groups: dict[tuple[str, tuple[Message, ...]], list[int]] = {}
         for i, s in enumerate(subjects):
             groups.setdefault((s.role, s.context), []).append(i)
-        parts = await asyncio.gather(*(self._ask([subjects[i] for i in indexes])
+        parts = await asyncio.gather(*(self._ask([subjects[i] for i in indexes], prompt_clean)
                                        for indexes in groups.values()))
         out: list[Judgement | None] = [None] * len(subjects)
         for indexes, judgements in zip(groups.values(), parts, strict=True):
@@ -100,13 +100,16 @@ class RemoteJudge(Judge):
                 out[i] = j
         return [j for j in out if j is not None]
 
-    async def _ask(self, subjects: Sequence[Subject]) -> list[Judgement]:
+    async def _ask(self, subjects: Sequence[Subject], prompt_clean: bool = False,
+                   ) -> list[Judgement]:
         first = subjects[0]
         # The gateway refuses roles outside OpenAI's; as context such a turn reads as input.
         context = [{"role": m.role if m.role in ROLES else "user", "content": m.content}
                    for m in first.context]
         body: dict[str, Any] = {"input": [s.text for s in subjects],
                                 "guardstack": {"role": first.role, "context": context}}
+        if prompt_clean and first.role == "response":
+            body["guardstack"]["prompt_clean"] = True
         if self.end_user:
             body["user"] = self.end_user
         start = time.perf_counter()
