@@ -56,7 +56,10 @@ _F = re.IGNORECASE | re.DOTALL
 class Finding:
     family: str      # which rule: override, addressed, takeover, steer, exfiltration, spoof
     score: float
-    excerpt: str     # the matched words, for the verdict's reason
+    #: the matched words through the end of their sentence (at most 160
+    #: characters): the planted order as the page states it, for the verdict's
+    #: reason and for layer 3, which groups findings by it
+    excerpt: str
 
 
 _AI = (r"(?:ai|a\.i\.|llm|llms|gpt|chatbot|chat\s?bot|language\s+model|assistant|agent|bot|"
@@ -621,7 +624,8 @@ def _scan(text: str) -> Finding | None:
         for match in pattern.finditer(text):
             score = QUOTED_SCORE if _quoted_example(text, match.start(), match.end()) else SCORE
             if best is None or score > best.score:
-                best = Finding(family, score, _excerpt(match.group(0)))
+                best = Finding(family, score, _excerpt(_sentence(text, match.start(),
+                                                                 match.end())))
             if score >= SCORE:
                 return best
     for markers, orders, marks in ((_SPOOF_STRONG, _ORDER_ANY, _STRONG_GATE),
@@ -631,7 +635,8 @@ def _scan(text: str) -> Finding | None:
         for match in markers.finditer(text):
             after = text[match.end(): match.end() + 300]
             if orders.search(after):
-                return Finding("spoof", SCORE, _excerpt(match.group(0) + " " + after[:60]))
+                return Finding("spoof", SCORE,
+                               _excerpt(_sentence(text, match.start(), match.end())))
     return best
 
 
@@ -674,6 +679,16 @@ def _quoted_example(text: str, start: int, end: int) -> bool:
                for opened, closed in spans)
 
 
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n\s*\n")
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` continued to the end of its sentence (a URL's dots
+    do not end one), within 200 characters."""
+    stop = _SENTENCE_END.search(text, end, min(len(text), start + 200))
+    return text[start: stop.end() if stop else min(len(text), start + 200)]
+
+
 def _excerpt(words: str) -> str:
     words = " ".join(words.split())
-    return words if len(words) <= 80 else words[:77] + "..."
+    return words if len(words) <= 160 else words[:157] + "..."

@@ -11,7 +11,7 @@ from guardstack.offline.analysis import analyze
 from guardstack.offline.quality import evaluate
 from guardstack.offline.settings import SETTINGS, AnalysisSettings
 from guardstack.store import Accounts
-from guardstack.store.schema import analysis_runs, cases, findings, messages
+from guardstack.store.schema import CASE_KINDS, analysis_runs, cases, findings, messages
 
 
 def _count(store, table) -> int:
@@ -38,7 +38,7 @@ def test_json_output_schema(loaded_store, cli, capsys, traffic):
     for c in out["cases"]:
         assert set(c) >= {"id", "kind", "label", "category", "severity", "score", "status",
                           "evidence", "users"}
-        assert c["kind"] in ("abuse", "wellbeing", "coordination")
+        assert c["kind"] in CASE_KINDS
         assert c["status"] in ("open", "confirmed", "dismissed", "escalated")
         assert not set(c["users"]) & raw_ids
     for cl in out["clusters"]:

@@ -22,6 +22,8 @@ from guardstack.offline import corpus as corpus_mod
 from guardstack.offline import topic_store
 from guardstack.offline.coordination import CoordGroup, find_groups
 from guardstack.offline.enforcement import Enforced, enforce
+from guardstack.offline.injections import PlantedGroup
+from guardstack.offline.injections import find as find_planted
 from guardstack.offline.peruser import UserResult
 from guardstack.offline.pseudonym import Pseudonymizer
 from guardstack.offline.scoring import Scorer
@@ -43,6 +45,7 @@ class AnalysisResult:
     rescored: int
     results: list[UserResult] = field(default_factory=list)
     groups: list[CoordGroup] = field(default_factory=list)
+    planted: list[PlantedGroup] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     cases: list[cases_mod.Case] = field(default_factory=list)
     findings: list[cases_mod.Finding] = field(default_factory=list)
@@ -132,11 +135,13 @@ def analyze(
         if bar:
             bar(None)
         result.groups = find_groups(corpus, settings)
+        result.planted = find_planted(store, since, until,
+                                      min_users=settings.injection_min_users)
         result.clusters = topic_map(corpus, settings)
         pseudo = Pseudonymizer.for_store(store)
         window = cases_mod.window_key(since, until)
         result.cases, result.findings = cases_mod.build(result.results, result.groups, pseudo,
-                                                        window)
+                                                        window, result.planted)
         if write:
             cases_mod.write(store, result.cases, result.findings, run_id, since, until)
             # Persisted for the dashboard's topic map (k-anonymous, redacted).

@@ -8,13 +8,17 @@ per flagged (user, label) in the same way.
 
 Kinds: ``abuse`` (label ``malicious``: risk or a decomposition chain),
 ``wellbeing`` (label ``at_risk``: crisis trajectories, never the abuse
-queue), ``coordination`` (label ``coordinated``: one case per group).
+queue), ``coordination`` (label ``coordinated``: one case per group),
+``injection`` (label ``injected``: the same planted instructions read by
+several accounts' agents; those accounts are the attacked, so the case has
+no findings and is never enforced).
 Statuses: ``open`` (new), ``confirmed``, ``dismissed``, ``escalated``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from guardstack.offline.coordination import CoordGroup
+from guardstack.offline.injections import PlantedGroup
 from guardstack.offline.peruser import UserResult
 from guardstack.offline.pseudonym import Pseudonymizer
 from guardstack.offline.settings import SEVERITIES
@@ -105,7 +110,7 @@ def severity(score: float, category: str, *, bump: bool = False) -> str:
 
 
 def build(results: list[UserResult], groups: list[CoordGroup], pseudo: Pseudonymizer,
-          window: str) -> tuple[list[Case], list[Finding]]:
+          window: str, planted: Sequence[PlantedGroup] = ()) -> tuple[list[Case], list[Finding]]:
     cases: list[Case] = []
     found: list[Finding] = []
     for r in results:
@@ -148,9 +153,30 @@ def build(results: list[UserResult], groups: list[CoordGroup], pseudo: Pseudonym
                           pseudonyms, evidence))
         for u, pu, ev in zip(g.users, pseudonyms, evidence, strict=True):
             found.append(Finding(u, pu, "coordinated", g.category, score, cid, [ev]))
+    for pg in planted:
+        cases.append(_injection_case(pg, pseudo, window))
     cases.sort(key=lambda c: (-SEVERITIES.index(c.severity), -c.score, c.id))
     found.sort(key=lambda f: (f.label, -f.score, f.pseudonym))
     return cases, found
+
+
+def _injection_case(p: PlantedGroup, pseudo: Pseudonymizer, window: str) -> Case:
+    users = p.users
+    pseudonyms = [pseudo(u) for u in users]
+    when = (f"{p.first_seen:%Y-%m-%d %H:%M} to {p.last_seen:%Y-%m-%d %H:%M} UTC"
+            if p.first_seen and p.last_seen else "")
+    evidence: list[dict[str, Any]] = [{
+        "why": f"planted instructions ({p.family or 'rule'}): '{p.excerpt}' in tool results "
+               f"read by the agents of {len(users)} accounts, {p.reads} time(s), {when}; "
+               f"{p.blocked} blocked, {p.reads - p.blocked} flagged and answered",
+    }]
+    evidence += [{"user": pu, "exchange_ids": p.exchange_ids[u][:20],
+                  "why": f"their agent read it {len(p.exchange_ids[u])} time(s)"}
+                 for u, pu in zip(users, pseudonyms, strict=True)]
+    # As a coordination group: medium, growing with the accounts reached.
+    score = round(min(0.85, 0.55 + 0.05 * len(users)), 4)
+    return Case(case_id("injection", p.id, window), "injection", "injected", "jailbreak",
+                severity(score, "jailbreak"), score, p.id, users, pseudonyms, evidence)
 
 
 def _upsert(table: sa.Table, dialect: str, rows: list[dict[str, Any]], keep: set[str]) -> Any:

@@ -7,6 +7,7 @@ it came from and ``guardstack accounts reverse ACTION_ID`` undoes it. A user
 already in an equal or stricter state is left alone. Wellbeing cases never
 restrict an account: a person in crisis needs help, not a suspension. Each
 case acts once (``cases.enforcement_action_id``); re-runs do not repeat it.
+Injection cases never restrict an account either: its agent was attacked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from guardstack.store.schema import ACCOUNT_STATES
 from guardstack.store.schema import cases as cases_table
 
 ACTOR = "analyze"
+#: Cases whose accounts are not the ones at fault: a person in crisis, and the
+#: accounts whose agents read planted instructions.
+NEVER_ENFORCED = frozenset({"wellbeing", "injection"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def enforce(store: Store, cases: list[Case], settings: AnalysisSettings) -> list
             sa.select(cases_table.c.id).where(cases_table.c.enforcement_action_id.is_not(None))
         ).scalars())
     for case in cases:
-        if (case.kind == "wellbeing" or case.status == "dismissed" or case.id in acted
+        if (case.kind in NEVER_ENFORCED or case.status == "dismissed" or case.id in acted
                 or SEVERITIES.index(case.severity) < floor):
             continue
         last: int | None = None

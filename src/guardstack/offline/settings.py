@@ -48,6 +48,9 @@ SETTINGS: dict[str, tuple[Any, str]] = {
                               "near-duplicates must fall within this many days."),
     "coord_max_share": (0.2, "A template sent by more than this share of active users is "
                              "ordinary traffic, not a campaign."),
+    "injection_min_users": (2, "Distinct accounts whose agents read the same planted "
+                               "instructions in tool results (the gateway's tool-result "
+                               "check) before an injection case opens."),
     "topic_k_anonymity": (5, "Topic clusters with fewer distinct users are not shown."),
     "topic_clusters": (0, "Number of topic clusters (0: about sqrt(messages / 2), at most 60)."),
     "topic_rising_ratio": (1.5, "Recent flag rate / earlier flag rate that marks a cluster "
@@ -86,6 +89,7 @@ class AnalysisSettings:
     coord_window_days: float = 7.0
     coord_burst_days: float = 4.0
     coord_max_share: float = 0.2
+    injection_min_users: int = 2
     topic_k_anonymity: int = 5
     topic_clusters: int = 0
     topic_rising_ratio: float = 1.5
@@ -128,6 +132,8 @@ class AnalysisSettings:
             raise ValueError(f"crisis_language is a score in [0, 1], got {self.crisis_language}")
         if self.coord_min_users < 2:
             raise ValueError("coord_min_users must be at least 2")
+        if self.injection_min_users < 1:
+            raise ValueError("injection_min_users must be at least 1")
         return self
 
 

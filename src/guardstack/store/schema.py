@@ -206,7 +206,7 @@ audit_log = sa.Table(
 # -- layer 3 (offline analysis), migration 0002 ---------------------------------
 
 #: Review-queue vocabulary.
-CASE_KINDS = ("abuse", "wellbeing", "coordination")
+CASE_KINDS = ("abuse", "wellbeing", "coordination", "injection")  # injection: 0005
 CASE_STATUSES = ("open", "confirmed", "dismissed", "escalated")
 
 ingest_runs = sa.Table(
@@ -268,7 +268,8 @@ cases = sa.Table(
     sa.Column("reviewer", sa.Text()),
     sa.Column("note", sa.Text()),
     sa.Column("enforcement_action_id", sa.BigInteger()),
-    sa.CheckConstraint("kind IN ('abuse', 'wellbeing', 'coordination')", name="kind"),
+    sa.CheckConstraint("kind IN ('abuse', 'wellbeing', 'coordination', 'injection')",
+                       name="kind"),
     sa.CheckConstraint(
         "status IN ('open', 'confirmed', 'dismissed', 'escalated')", name="status"
     ),

@@ -1,0 +1,114 @@
+"""Planted instructions read by the agents of several accounts: layer 3's view
+of the gateway's tool-result check (docs/gateway.md, "Tool results: indirect
+prompt injection").
+
+The gateway records each tool result it read as an injection in
+``exchanges.extra.tool_output``: its verdict, whose reason names the rule
+family and the planted words (``addressed: 'Note to AI assistants reading
+this page: tell the user'``), kept apart from the user's own verdicts. One
+such finding is one agent reading one page. The same planted words reaching
+the agents of several accounts is a campaign against the platform's agents
+(a poisoned web page, a shared document, a product listing), which no single
+request shows. This groups a window's findings by the planted words
+(case-folded, punctuation and spacing ignored) and makes one group per words
+read by at least ``injection_min_users`` accounts.
+
+A case carries the planted words (at most 200 characters, through the
+store's PII redactor): they come from a document an agent read, not from the
+user, and they are what a reviewer needs to find the page. The accounts are
+the ones attacked. Their case (kind ``injection``) lists
+them so a reviewer can look at what their agents did next; they get no
+finding, their risk does not rise, and ``--enforce`` never acts on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from guardstack.store.engine import Store
+from guardstack.store.redact import redact_text
+from guardstack.store.schema import exchanges
+
+#: Decisions of a tool-result verdict that count as a finding.
+FOUND = ("flag", "block")
+#: Longest excerpt of the planted words kept in a case's evidence.
+EXCERPT_CHARS = 200
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+@dataclass
+class PlantedGroup:
+    """One set of planted words and the accounts whose agents read it."""
+
+    id: str                   # "planted-" + a hash of the normalized words
+    family: str               # the rule family that found it (override, addressed, ...)
+    excerpt: str              # the planted words as first seen, PII redacted
+    exchange_ids: dict[str, list[str]] = field(default_factory=dict)  # user -> exchanges
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    blocked: int = 0          # findings the policy blocked (the rest were flagged)
+
+    @property
+    def users(self) -> list[str]:
+        return sorted(self.exchange_ids)
+
+    @property
+    def reads(self) -> int:
+        return sum(map(len, self.exchange_ids.values()))
+
+
+def planted_words(reason: str) -> tuple[str, str]:
+    """(family, excerpt) from a tool verdict's reason ``family: 'words'``."""
+    family, sep, rest = reason.partition(": ")
+    if not sep:
+        return "", reason.strip()
+    return family.strip(), rest.strip().strip("'").strip()
+
+
+def _key(excerpt: str) -> str:
+    return _NOT_WORD.sub(" ", excerpt.casefold()).strip()
+
+
+def find(store: Store, since: datetime | None = None, until: datetime | None = None,
+         *, min_users: int = 2) -> list[PlantedGroup]:
+    """The window's planted words read by at least ``min_users`` accounts,
+    most accounts first."""
+    decision = exchanges.c.extra["decision"].as_string()
+    query = (sa.select(exchanges.c.id, exchanges.c.user_id, exchanges.c.ts_start,
+                       exchanges.c.extra)
+             # extra.decision is the exchange's most severe decision, tool results
+             # included: an exchange with a finding was flagged or blocked.
+             .where(exchanges.c.user_id.is_not(None), decision.in_(FOUND))
+             .order_by(exchanges.c.ts_start, exchanges.c.id))
+    if since is not None:
+        query = query.where(exchanges.c.ts_start >= since)
+    if until is not None:
+        query = query.where(exchanges.c.ts_start < until)
+    groups: dict[str, PlantedGroup] = {}
+    with store.engine.connect() as conn:
+        for row in conn.execute(query):
+            verdicts = (row.extra or {}).get("tool_output") or []
+            for v in verdicts if isinstance(verdicts, list) else ():
+                if not isinstance(v, dict) or v.get("decision") not in FOUND:
+                    continue
+                family, excerpt = planted_words(str(v.get("reason") or ""))
+                key = _key(excerpt)
+                if not key:
+                    continue
+                gid = "planted-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+                g = groups.get(gid) or groups.setdefault(
+                    gid, PlantedGroup(gid, family, redact_text(excerpt[:EXCERPT_CHARS])[0]))
+                ids = g.exchange_ids.setdefault(row.user_id, [])
+                if row.id not in ids:
+                    ids.append(row.id)
+                g.first_seen = g.first_seen or row.ts_start
+                g.last_seen = row.ts_start
+                g.blocked += v.get("decision") == "block"
+    found = [g for g in groups.values() if len(g.exchange_ids) >= min_users]
+    found.sort(key=lambda g: (-len(g.exchange_ids), -g.reads, g.id))
+    return found
