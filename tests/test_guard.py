@@ -162,3 +162,27 @@ def test_crisis_language_off_in_the_policy_means_the_classifier_alone_decides():
     policy = Policy.from_yaml("version: 1\nprompt:\n  crisis_language: 0\n"
                               "  categories:\n    self_harm: {action: flag}\n")
     assert Guard(policy, detector=QuietDetector()).check(IDEATION).decision is Action.ALLOW
+
+
+class MiddlingDetector:
+    """Scores 'harm' 0.7 (between the default policy's two response points)."""
+
+    name = "middling"
+
+    def detect_sync(self, subjects):
+        return [Detection(scores={"harm": 0.7, "cbrn": 0.7}) for _ in subjects]
+
+    async def detect(self, subjects):
+        return self.detect_sync(subjects)
+
+
+async def test_an_answer_to_a_prompt_the_caller_passed_gets_the_clean_prompt_threshold():
+    guard = Guard(detector=MiddlingDetector())  # the default policy: 0.5, 0.9 when clean
+    conversation = [{"role": "user", "content": "How do vaccines work?"},
+                    {"role": "assistant", "content": "They train the immune system."}]
+    assert guard.check_messages(conversation).decision is Action.BLOCK
+    assert guard.check_messages(conversation, prompt_clean=True).decision is Action.FLAG
+    assert (await guard.acheck("They train it.", "response", conversation[:1],
+                               prompt_clean=True)).decision is Action.FLAG
+    # a prompt is judged as itself whatever the caller says
+    assert guard.check("How do vaccines work?", prompt_clean=True).decision is not Action.ALLOW

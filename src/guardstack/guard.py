@@ -77,37 +77,49 @@ class Guard:
 
     # -- verdicts ----------------------------------------------------------
 
-    def _decide(self, subjects: Sequence[Subject], detections: Iterable[Detection]
-                ) -> list[Verdict]:
+    def _decide(self, subjects: Sequence[Subject], detections: Iterable[Detection],
+                prompt_clean: bool = False) -> list[Verdict]:
         name = getattr(self._detector, "name", self.policy.detector)
-        return [self.policy.decide(s.role, d, name, text=s.text)
+        return [self.policy.decide(s.role, d, name, text=s.text, prompt_clean=prompt_clean)
                 for s, d in zip(subjects, detections, strict=True)]
 
-    def check_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
-        return self._decide(subjects, self.detect_batch(subjects))
+    def check_batch(self, subjects: Sequence[Subject], *, prompt_clean: bool = False
+                    ) -> list[Verdict]:
+        """Verdicts on ``subjects``. ``prompt_clean``: the responses among them
+        answer a prompt your own prompt check passed, so the policy's
+        ``response.clean_prompt_threshold`` applies (as in the gateway)."""
+        return self._decide(subjects, self.detect_batch(subjects), prompt_clean)
 
     def timeout_s(self, subjects: Sequence[Subject]) -> float | None:
         """The policy's detector timeout for these subjects (the longest of their roles)."""
         return self.policy.timeout_s(s.role for s in subjects)
 
-    async def acheck_batch(self, subjects: Sequence[Subject]) -> list[Verdict]:
-        return self._decide(subjects, await self.adetect_batch(subjects, self.timeout_s(subjects)))
+    async def acheck_batch(self, subjects: Sequence[Subject], *, prompt_clean: bool = False
+                           ) -> list[Verdict]:
+        detections = await self.adetect_batch(subjects, self.timeout_s(subjects))
+        return self._decide(subjects, detections, prompt_clean)
 
     def check(self, text: str, role: str = "prompt",
-              context: Sequence[MessageLike] = ()) -> Verdict:
-        return self.check_batch([_subject(text, role, context)])[0]
+              context: Sequence[MessageLike] = (), *, prompt_clean: bool = False) -> Verdict:
+        return self.check_batch([_subject(text, role, context)], prompt_clean=prompt_clean)[0]
 
     async def acheck(self, text: str, role: str = "prompt",
-                     context: Sequence[MessageLike] = ()) -> Verdict:
-        return (await self.acheck_batch([_subject(text, role, context)]))[0]
+                     context: Sequence[MessageLike] = (), *, prompt_clean: bool = False
+                     ) -> Verdict:
+        return (await self.acheck_batch([_subject(text, role, context)],
+                                        prompt_clean=prompt_clean))[0]
 
-    def check_messages(self, messages: Sequence[MessageLike]) -> Verdict:
+    def check_messages(self, messages: Sequence[MessageLike], *, prompt_clean: bool = False
+                       ) -> Verdict:
         """Judge the last message with the ones before it as context: an
-        assistant message as a response, anything else as a prompt."""
-        return self.check_batch([subject_from_messages(messages)])[0]
+        assistant message as a response, anything else as a prompt.
+        ``prompt_clean``: see :meth:`check_batch`."""
+        return self.check_batch([subject_from_messages(messages)], prompt_clean=prompt_clean)[0]
 
-    async def acheck_messages(self, messages: Sequence[MessageLike]) -> Verdict:
-        return (await self.acheck_batch([subject_from_messages(messages)]))[0]
+    async def acheck_messages(self, messages: Sequence[MessageLike], *,
+                              prompt_clean: bool = False) -> Verdict:
+        return (await self.acheck_batch([subject_from_messages(messages)],
+                                        prompt_clean=prompt_clean))[0]
 
 
 def as_message(m: MessageLike) -> Message:

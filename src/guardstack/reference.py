@@ -57,8 +57,8 @@ def policy_md() -> str:
            "`response.clean_prompt_threshold` lets the prompt count as evidence about its "
            "answer: where the prompt check found nothing, an answer is halted only from that "
            "score and flagged below it (the gateway and the LiteLLM guardrail know the "
-           "prompt's verdict; `guardstack check --role response` and `Guard.check` do not, "
-           "and judge the answer alone). "
+           "prompt's verdict; `guardstack check --role response` judges the answer alone, and "
+           "`Guard.check(..., prompt_clean=True)` is told). "
            "Check a file with `guardstack policy FILE`; errors name the line and the field. "
            "A gateway can judge each tenant by a file of its own (`guardstack serve "
            "--tenant-policies DIR`, [the gateway](gateway.md#per-tenant-policies)).\n\n",
