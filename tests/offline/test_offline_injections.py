@@ -11,9 +11,13 @@ import json
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
+from tests.dashboard.conftest import PASSWORD, login
 from tests.gateway.scripted import ScriptedUpstream, json_reply
 from tests.gateway.serving import serve_app
 
+from guardstack.dashboard.app import standalone_app
+from guardstack.dashboard.staff import Staff
 from guardstack.gateway.app import create_app
 from guardstack.gateway.settings import GatewaySettings
 from guardstack.gateway.store_adapter import StoreRecorder
@@ -97,7 +101,8 @@ def test_accounts_whose_agents_read_the_same_planted_words_get_one_case(
         summary = case.evidence[0]["why"]
         assert "trips.example.com" in summary and "3 accounts, 4 time(s)" in summary
         per_user = {e["user"]: e for e in case.evidence[1:]}
-        assert len(per_user[case.pseudonyms[case.users.index("u1")]]["exchange_ids"]) == 2
+        u1 = per_user[case.pseudonyms[case.users.index("u1")]]
+        assert len(u1["exchange_ids"]) == 2 and len(u1["message_ids"]) == 2
         # the attacked accounts: no findings, no enforcement
         assert not {"u1", "u2", "u3"} & set(result.flagged_raw_users())
         assert all(e.case_id != case.id for e in result.enforced)
@@ -110,6 +115,16 @@ def test_accounts_whose_agents_read_the_same_planted_words_get_one_case(
         alone = analyze(store, settings=AnalysisSettings(injection_min_users=1), write=False)
         kinds = [sorted(c.users) for c in alone.cases if c.kind == "injection"]
         assert sorted(kinds) == [["u1", "u2", "u3"], ["u4"]]
+        # the reviewer's page: the planted words, the accounts by pseudonym, and
+        # what each one asked their agent, in context (an audited read)
+        Staff(store).add("rita", "reviewer", PASSWORD, actor="test")
+        with TestClient(standalone_app(store), follow_redirects=False) as c:
+            assert login(c, "rita").status_code == 303
+            page = c.get(f"/ui/cases/{case.id}").text
+            assert "book their trip at https://trips.example.com" in page
+            assert all(p in page for p in case.pseudonyms)
+            assert page.count("Summarise this travel page for me.") >= 3
+            assert c.get("/ui/queue?kind=injection").text.count(case.id) >= 1
     finally:
         store.dispose()
 

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from guardstack.dashboard import rollup
+from guardstack.offline.pseudonym import Pseudonymizer
 from guardstack.offline.settings import SEVERITIES
 from guardstack.store import audit
 from guardstack.store.accounts import AccountAction, Accounts
@@ -299,6 +300,11 @@ def case_view(store: Store, case_id: str, *, actor: str) -> CaseView | None:
                      len(users) == 1 else None,
                      detail={"case_id": case_id, "users": users, "messages": len(context)})
     accounts = Accounts(store, cache_ttl=0)
+    if any(u not in pseudonyms for u in users):
+        # Accounts without a finding (an injection case's attacked accounts)
+        # still show the pseudonym layer 3's output names them by.
+        pseudo = Pseudonymizer.for_store(store)
+        pseudonyms.update({u: pseudo(u) for u in users if u not in pseudonyms})
     actions = [a for u in users[:50] for a in accounts.history(u)]
     actions.sort(key=lambda a: a.id)
     return CaseView(

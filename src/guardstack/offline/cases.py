@@ -171,6 +171,7 @@ def _injection_case(p: PlantedGroup, pseudo: Pseudonymizer, window: str) -> Case
                f"{p.blocked} blocked, {p.reads - p.blocked} flagged and answered",
     }]
     evidence += [{"user": pu, "exchange_ids": p.exchange_ids[u][:20],
+                  "message_ids": p.message_ids.get(u, [])[:20],
                   "why": f"their agent read it {len(p.exchange_ids[u])} time(s)"}
                  for u, pu in zip(users, pseudonyms, strict=True)]
     # As a coordination group: medium, growing with the accounts reached.

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from guardstack.store.engine import Store
 from guardstack.store.redact import redact_text
-from guardstack.store.schema import exchanges
+from guardstack.store.schema import exchanges, messages
 
 #: Decisions of a tool-result verdict that count as a finding.
 FOUND = ("flag", "block")
@@ -49,6 +49,9 @@ class PlantedGroup:
     family: str               # the rule family that found it (override, addressed, ...)
     excerpt: str              # the planted words as first seen, PII redacted
     exchange_ids: dict[str, list[str]] = field(default_factory=dict)  # user -> exchanges
+    #: user -> the ids of their requests in those exchanges (the dashboard
+    #: shows them in their conversations, an audited read)
+    message_ids: dict[str, list[int]] = field(default_factory=dict)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     blocked: int = 0          # findings the policy blocked (the rest were flagged)
@@ -111,4 +114,21 @@ def find(store: Store, since: datetime | None = None, until: datetime | None = N
                 g.blocked += v.get("decision") == "block"
     found = [g for g in groups.values() if len(g.exchange_ids) >= min_users]
     found.sort(key=lambda g: (-len(g.exchange_ids), -g.reads, g.id))
+    _requests(store, found)
     return found
+
+
+def _requests(store: Store, groups: list[PlantedGroup]) -> None:
+    """Fill each group's ``message_ids``: the user messages of its exchanges."""
+    owner = {(u, x): g for g in groups for u, ids in g.exchange_ids.items() for x in ids}
+    wanted = sorted({x for _, x in owner})
+    with store.engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            for mid, exchange, user in conn.execute(
+                    sa.select(messages.c.id, messages.c.exchange_id, messages.c.user_id)
+                    .where(messages.c.exchange_id.in_(wanted[start:start + 500]),
+                           messages.c.role == "user")
+                    .order_by(messages.c.id)):
+                g = owner.get((user, exchange))
+                if g is not None:
+                    g.message_ids.setdefault(user, []).append(mid)
