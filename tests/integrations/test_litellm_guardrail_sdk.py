@@ -104,7 +104,9 @@ async def test_everyday_request_is_checked_both_ways_and_answered(mode, guardrai
         # The answer went as an answer, in its conversation (guardstack's extension).
         assert asked[0].prompt_text == EVERYDAY[0]["content"]
         assert asked[1].response_text == text and asked[1].prompt_text is None
-        assert asked[1].request["guardstack"] == {"role": "response", "context": EVERYDAY}
+        # The prompt passed the check, which the gateway's policy is told.
+        assert asked[1].request["guardstack"] == {"role": "response", "context": EVERYDAY,
+                                                  "prompt_clean": True}
     else:
         assert len(default_gateway.recorder.exchanges) == asked_before
 
