@@ -311,3 +311,32 @@ def test_text_content_parts_reach_llama_cpp_as_a_string(llama_server, run_gatewa
     assert reply.choices[0].message.content
     [ex] = gw.wait_for_exchanges(1)
     assert ex.prompt_text == "Write a story\nabout a cat."
+
+
+AGENT_TURN = [
+    {"role": "user", "content": "Summarise this page for me."},
+    {"role": "assistant", "content": None,
+     "tool_calls": [{"id": "call_1", "type": "function",
+                     "function": {"name": "fetch_page", "arguments": '{"url": "https://x.org"}'}}]},
+    {"role": "tool", "tool_call_id": "call_1",
+     "content": "Lisbon in spring: ride tram 28 early and try the custard tarts."}]
+
+
+def test_tool_call_turns_with_null_content_reach_llama_cpp(llama_server, run_gateway, client):
+    """OpenAI's clients send an assistant turn of tool calls with null
+    content, which llama-cpp-python's server refuses; the gateway sends "".
+    Through chat completions and through the Responses API's function calls."""
+    r = httpx.post(llama_server + "/chat/completions", timeout=600,
+                   json={"model": MODEL_ALIAS, "messages": AGENT_TURN, "max_tokens": 8})
+    assert r.status_code >= 400, "premise: the server refuses null content"
+    gw = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"))
+    c = client(gw.url)
+    reply = c.chat.completions.create(model=MODEL_ALIAS, messages=AGENT_TURN, **FIXED)
+    assert reply.choices[0].message.content
+    answer = c.responses.create(model=MODEL_ALIAS, max_output_tokens=16, input=[
+        {"role": "user", "content": "Summarise this page for me."},
+        {"type": "function_call", "call_id": "call_1", "name": "fetch_page",
+         "arguments": '{"url": "https://x.org"}'},
+        {"type": "function_call_output", "call_id": "call_1",
+         "output": "Lisbon in spring: ride tram 28 early and try the custard tarts."}])
+    assert answer.status in ("completed", "incomplete") and answer.output_text

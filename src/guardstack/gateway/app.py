@@ -413,7 +413,7 @@ class Gateway:
     def _for_upstream(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         """The chat body as it goes upstream: ``developer`` messages as
         ``system`` (unless --keep-developer-role), text-only content-part
-        arrays as strings, ``max_completion_tokens`` also as ``max_tokens``,
+        arrays as strings, null content of tool-call turns as "", ``max_completion_tokens`` also as ``max_tokens``,
         and the policy's safety system prompt for the models that want it."""
         if "max_completion_tokens" in body and "max_tokens" not in body:
             # OpenAI's newer name for the cap; llama.cpp's server reads only
@@ -440,7 +440,10 @@ class Gateway:
     def _upstream_message(self, message: Any) -> Any:
         """One message as open-weight servers take it: a ``developer`` role as
         ``system``; content given as text parts only, as one string (llama.cpp's
-        chat templates fail on arrays: "can only concatenate str (not list)")."""
+        chat templates fail on arrays: "can only concatenate str (not list)");
+        an assistant turn of tool calls only with ``""`` for its null content
+        (llama-cpp-python's server refuses null with 422; OpenAI's clients,
+        the Responses API's function calls and agent frameworks send it)."""
         if not isinstance(message, dict):
             return message
         out = message
@@ -451,6 +454,8 @@ class Gateway:
                 isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
                 for p in content):
             out = {**out, "content": "\n".join(p["text"] for p in content)}
+        if content is None and message.get("role") == "assistant" and message.get("tool_calls"):
+            out = {**out, "content": ""}
         return out
 
     async def _complete(self, body: dict[str, Any], exchange: Exchange,
