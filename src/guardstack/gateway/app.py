@@ -413,8 +413,9 @@ class Gateway:
     def _for_upstream(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         """The chat body as it goes upstream: ``developer`` messages as
         ``system`` (unless --keep-developer-role), text-only content-part
-        arrays as strings, null content of tool-call turns as "", ``max_completion_tokens`` also as ``max_tokens``,
-        and the policy's safety system prompt for the models that want it."""
+        arrays as strings, null content of tool-call turns as "",
+        ``max_completion_tokens`` also as ``max_tokens``, and the policy's
+        safety system prompt for the models that want it."""
         if "max_completion_tokens" in body and "max_tokens" not in body:
             # OpenAI's newer name for the cap; llama.cpp's server reads only
             # max_tokens and would otherwise generate until its context is full.
