@@ -690,5 +690,5 @@ def _sentence(text: str, start: int, end: int) -> str:
 
 
 def _excerpt(words: str) -> str:
-    words = " ".join(words.split())
+    words = " ".join(words.split()).lstrip(".,;:!? ")
     return words if len(words) <= 160 else words[:157] + "..."

@@ -196,9 +196,15 @@ async def test_responses_and_ollama_clients_through_the_real_gateway(traffic, st
             turns.append([record.session])
         turns[-1].append(record.content)
     continued = 0
+    pages = {r.tool[1] for r in traffic.records if r.tool}
+    fetched: set[str] = set()
     for sent in stub.requests:
         body = sent["body"]
         final = [m for m in body["messages"] if m["role"] != "system"]
+        # An agent turn's page fetch, as each API sends it, reaches the model as a
+        # tool-call turn and the page.
+        fetched.update(m["content"] for m in final if m["role"] == "tool")
+        final = [m for m in final if m["role"] != "tool" and not m.get("tool_calls")]
         users = [m["content"] for m in final if m["role"] == "user"]
         assert [m["role"] for m in final] == ["user", "assistant"] * (len(users) - 1) + ["user"]
         # Ollama's API has no user field: its clients' requests match any session.
@@ -208,6 +214,7 @@ async def test_responses_and_ollama_clients_through_the_real_gateway(traffic, st
                    for session in candidates), users
         continued += len(users) > 1 and speaks.get(body.get("user")) == "responses"
     assert continued
+    assert pages and fetched == pages
     # Ollama clients name their user and conversation in headers, which the
     # gateway reads: their exchanges are theirs, in their sessions.
     deadline = time.monotonic() + 10

@@ -50,6 +50,9 @@ def test_different_seeds_give_different_text_and_ids():
 def test_every_line_follows_the_ingest_schema(traffic):
     for record in traffic.records:
         line = json.loads(record_line(record.to_json()))
+        tool = line.pop("tool", None)  # agent turns: the page fetched, ignored by ingest
+        assert tool is None or (tool["name"] == "fetch_page" and tool["result"]
+                                and tool["url"] in line["content"])
         assert set(line) == FIELDS
         assert all(isinstance(v, str) and v for v in line.values()), line
         assert line["role"] in ("user", "assistant", "system")
@@ -257,3 +260,32 @@ def test_trajectories_escalate_over_time(traffic):
         first_session = records[0].session
         assert not any(r.id in evidence for r in records if r.session == first_session)
         assert records[-1].session in {r.session for r in records if r.id in evidence}
+
+
+def test_agent_turns_plant_one_campaign_in_benign_users_pages():
+    from guardstack import injection
+
+    config = SimulationConfig(users=60, days=7, seed=4)
+    traffic = generate(config)
+    truth = traffic.truth
+    agents = {u: info["agent"] for u, info in truth["users"].items() if "agent" in info}
+    benign = [u for u, info in truth["users"].items() if info["label"] == "benign"]
+    assert len(agents) == round(config.agents * len(benign))
+    assert all(truth["users"][u]["label"] == "benign" for u in agents)
+    planted = truth["injection"]
+    assert len(planted["users"]) >= 2
+    assert set(planted["users"]) == {u for u, a in agents.items() if a["planted"]}
+    turns = {r.user: r for r in traffic.records if r.tool}
+    assert set(turns) == set(agents)
+    for user, record in turns.items():
+        page = record.tool[1]
+        assert (planted["planted"] in page) == (user in planted["users"])
+        # the gateway's rules find the planted instruction and nothing in clean pages
+        assert (injection.scan(page) is not None) == (user in planted["users"])
+    # drawn from their own stream: the rest of the traffic is the same without them
+    without = generate(SimulationConfig(users=60, days=7, seed=4, agents=0))
+    assert without.truth["injection"] is None
+    assert [r.to_json() for r in traffic.records if not r.tool] == \
+        [r.to_json() for r in without.records]
+    with pytest.raises(SimulationError, match="agents"):
+        SimulationConfig(agents=1.5)

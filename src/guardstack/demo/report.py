@@ -59,6 +59,8 @@ def _gateway(conn: sa.Connection, personas: dict[str, str], benign: set[str]
     blocked = [r for r in rows if r["prompt_decision"] == "block"]
     flagged = [r for r in rows if r["prompt_decision"] == "flag"]
     halted = [r for r in rows if r["halted"]]
+    tool_verdicts = [v for r in rows for v in (r["extra"] or {}).get("tool_output") or ()
+                     if isinstance(v, dict)]
     return {
         "exchanges": len(rows),
         "streamed": sum(1 for r in rows if r["stream"]),
@@ -69,6 +71,10 @@ def _gateway(conn: sa.Connection, personas: dict[str, str], benign: set[str]
         "halted": {**_summary(halted, "assistant", by_exchange, personas, benign),
                    "unsafe_tokens_released": sum(int((r["extra"] or {}).get(
                        "unsafe_tokens_released") or 0) for r in halted)},
+        # Tool results agents read (the injection check), apart from prompts.
+        "tool_results": {"read": len(tool_verdicts),
+                         "injections": sum(1 for v in tool_verdicts
+                                           if v.get("decision") in ("flag", "block"))},
     }
 
 
@@ -133,9 +139,16 @@ def _layer3(conn: sa.Connection, analysis: dict[str, Any], truth: dict[str, Any]
     recall = {label: {"flagged": len(by_label.get(label, set()) & flagged.get(label, set())),
                       "of": len(by_label.get(label, set()))} for label in LABELS}
     benign = by_label.get("benign", set())
-    return {"run": analysis.get("run", {}).get("id"), "cases": listed,
-            "against_truth": {**recall, "benign_flagged": {"flagged": len(benign & any_flag),
-                                                           "of": len(benign)}}}
+    against: dict[str, Any] = {**recall, "benign_flagged": {"flagged": len(benign & any_flag),
+                                                            "of": len(benign)}}
+    planted = set((truth.get("injection") or {}).get("users") or ())
+    if planted:
+        # Accounts whose agents read the campaign's planted page: victims, found
+        # by an injection case rather than flagged.
+        reached = {u for c in analysis.get("cases", []) if c["kind"] == "injection"
+                   for u in raw_users.get(c["id"], [])}
+        against["attacked"] = {"flagged": len(planted & reached), "of": len(planted)}
+    return {"run": analysis.get("run", {}).get("id"), "cases": listed, "against_truth": against}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -157,6 +170,10 @@ def render(report: dict[str, Any]) -> str:
     _section(out, "halted mid-stream", gw["halted"],
              extra=f"; unsafe tokens shown before the halt: "
                    f"{gw['halted']['unsafe_tokens_released']}")
+    tools = gw.get("tool_results") or {}
+    if tools.get("read"):
+        out.append(f"  tool results agents read: {tools['read']}, with planted instructions "
+                   f"(indirect prompt injection, flagged): {tools['injections']}")
     out.append("")
     out.append("Layer 3, across users and sessions (guardstack analyze):")
     if not l3["cases"]:
@@ -169,7 +186,10 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"      evidence: {case['evidence_messages']} messages; {case['why']}")
     truth = l3["against_truth"]
     parts = [f"{k.replace('_', ' ')} {v['flagged']}/{v['of']}" for k, v in truth.items()
-             if k != "benign_flagged"]
+             if k not in ("benign_flagged", "attacked")]
+    if "attacked" in truth:
+        a = truth["attacked"]
+        parts.append(f"accounts whose agents read the planted page {a['flagged']}/{a['of']}")
     bf = truth["benign_flagged"]
     out.append(f"  against the simulator's ground truth: found {', '.join(parts)}; "
                f"benign users flagged {bf['flagged']}/{bf['of']}")

@@ -26,6 +26,7 @@ from guardstack.simulate.personas import (
     SessionPlan,
     UserContext,
 )
+from guardstack.simulate.scenarios import agents as agent_pages
 from guardstack.simulate.scenarios.adversarial import CAMPAIGNS
 
 TRUTH_FORMAT = "guardstack.simulate.truth/1"
@@ -79,8 +80,14 @@ class SimulationConfig:
     start: datetime = DEFAULT_START
     model: str = DEFAULT_MODEL
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    #: Share of benign users who also have their assistant read a web page (one
+    #: agent session each); about half of those pages carry one campaign's
+    #: planted instruction. 0: no agent turns.
+    agents: float = 0.3
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.agents, int | float) and 0 <= self.agents <= 1):
+            raise SimulationError(f"--agents must be a share in [0, 1], got {self.agents!r}")
         if self.users < 1:
             raise SimulationError(f"--users must be at least 1, got {self.users}")
         if self.days < 1:
@@ -116,9 +123,13 @@ class Record:
     tenant: str
     model: str
     id: str
+    #: An agent turn: the page the assistant fetched before answering, as
+    #: (address, text). Sent through the gateway as a tool call and its result;
+    #: ``guardstack ingest`` ignores it (it reads user and assistant turns).
+    tool: tuple[str, str] | None = None
 
-    def to_json(self) -> dict[str, str]:
-        return {
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "user": self.user,
             "session": self.session,
             "ts": self.ts.isoformat(timespec="seconds"),
@@ -128,6 +139,9 @@ class Record:
             "model": self.model,
             "id": self.id,
         }
+        if self.tool is not None:
+            out["tool"] = {"name": "fetch_page", "url": self.tool[0], "result": self.tool[1]}
+        return out
 
 
 @dataclass(frozen=True)
@@ -377,6 +391,7 @@ def generate(config: SimulationConfig) -> Traffic:
             })
             info["members"].append(user)
 
+    injection = _agent_sessions(config, truth_users, records)
     records.sort(key=lambda r: r[:4])
     counts = plan_counts(config.users, config.merged_mix())
     truth = {
@@ -392,6 +407,54 @@ def generate(config: SimulationConfig) -> Traffic:
                    for label in ("benign", "malicious", "at_risk", "coordinated")},
         "messages": len(records),
         "groups": dict(sorted(truth_groups.items())),
+        "injection": injection,
         "users": dict(sorted(truth_users.items())),
     }
     return Traffic(records=[r[4] for r in records], truth=truth)
+
+
+def _agent_sessions(config: SimulationConfig, truth_users: dict[str, dict[str, Any]],
+                    records: list[tuple[float, str, str, int, Record]]) -> dict[str, Any] | None:
+    """Give ``config.agents`` of the benign users one agent session each (a page
+    their assistant reads), about half of them, and at least two, reading a page
+    with the campaign's planted instruction. Drawn from their own random stream,
+    so the rest of the traffic is the same with or without them. The campaign's
+    ground truth, or None when no page is planted."""
+    benign = sorted(u for u, info in truth_users.items() if info["label"] == "benign")
+    n = round(config.agents * len(benign))
+    if config.agents > 0 and len(benign) >= 2:
+        n = max(n, 2)
+    if n == 0:
+        return None
+    rng = random.Random(f"{config.seed}:agents")
+    chosen = rng.sample(benign, n)
+    planted = rng.choice(agent_pages.PLANTED).format(promo=rng.choice(agent_pages.PROMOS))
+    readers = set(chosen[: max(2, n // 2)]) if n >= 2 else set()
+    for user in chosen:
+        info = truth_users[user]
+        url, text = rng.choice(agent_pages.PAGES)
+        if user in readers:  # planted mid-page, where a reader's eye skips it
+            cut = text.find(". ") + 2
+            text = f"{text[:cut]}{planted} {text[cut:]}"
+        zone = _zone(info["utc_offset"])
+        at = config.start + timedelta(seconds=rng.uniform(0, config.days * 86400 - 600))
+        session = _hash_id("s", config.seed, user, "agent")
+        mid = _hash_id("m", config.seed, session, 0, length=16)
+        request = rng.choice(agent_pages.REQUESTS).format(site=url)
+        tenant = next((r[4].tenant for r in records if r[1] == user), "public")
+        records.append((at.timestamp(), user, session, 0, Record(
+            user, session, at.astimezone(zone), "user", request, tenant, config.model, mid,
+            tool=(url, text))))
+        info["agent"] = {"page": url, "planted": user in readers, "message_id": mid}
+        info["messages"] += 1
+        info["sessions"] += 1
+    return {"planted": planted, "users": sorted(readers)}
+
+
+def _zone(name: str) -> timezone:
+    """The zone ``timezone.tzname`` printed ("UTC", "UTC+05:30") back as a timezone."""
+    if name == "UTC":
+        return UTC
+    sign = -1 if name[3] == "-" else 1
+    hours, minutes = name[4:].split(":")
+    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))

@@ -126,7 +126,7 @@ def _retry_after(exc: Any) -> float | None:
         return None
 
 
-async def _complete(client: Any, model: str, messages: list[dict[str, str]], session: Session,
+async def _complete(client: Any, model: str, messages: list[dict[str, Any]], session: Session,
                     *, max_tokens: int | None, stream: bool) -> tuple[str, str | None]:
     """One chat completion: the answer's text and its finish reason. A stream
     is read to its end, so a halt mid-way shows as ``content_filter``."""
@@ -157,10 +157,12 @@ class _StreamFailed(Exception):
     """A Responses stream that ended in an ``error`` event."""
 
 
-async def _respond(client: Any, model: str, text: str, previous: str | None, session: Session,
+async def _respond(client: Any, model: str, text: str | list[dict[str, Any]],
+                   previous: str | None, session: Session,
                    *, max_tokens: int | None, stream: bool) -> tuple[str, str | None, str]:
-    """One Responses API turn: the new user text only, continuing the
-    session's last answer by ``previous_response_id``. The answer's text, its
+    """One Responses API turn: the new user text only (or, for an agent turn,
+    it with the page fetch as input items), continuing the session's last
+    answer by ``previous_response_id``. The answer's text, its
     finish in chat terms (``content_filter`` for a blocked or halted answer,
     ``length``, ``stop``) and the response id."""
     extra: dict[str, Any] = {} if max_tokens is None else {"max_output_tokens": max_tokens}
@@ -208,8 +210,9 @@ class _Failed(Exception):
     """Any other failure, named as the summary counts it."""
 
 
-async def _openai_turn(client: Any, api: ClientApi, model: str, messages: list[dict[str, str]],
-                       text: str, previous: str | None, session: Session, *,
+async def _openai_turn(client: Any, api: ClientApi, model: str, messages: list[dict[str, Any]],
+                       text: str | list[dict[str, Any]], previous: str | None,
+                       session: Session, *,
                        max_tokens: int | None, stream: bool
                        ) -> tuple[str, str | None, str | None]:
     """One turn through the ``openai`` client: the answer, its finish reason
@@ -238,7 +241,7 @@ async def _openai_turn(client: Any, api: ClientApi, model: str, messages: list[d
         raise _Failed("stream error") from None
 
 
-async def _ollama_turn(client: Any, model: str, messages: list[dict[str, str]], *,
+async def _ollama_turn(client: Any, model: str, messages: list[dict[str, Any]], *,
                        max_tokens: int | None, stream: bool) -> tuple[str, str | None]:
     """One turn through the ``ollama`` client (``/api/chat``): the answer and
     its ``done_reason``; failures as the exceptions above."""
@@ -271,6 +274,44 @@ async def _ollama_turn(client: Any, model: str, messages: list[dict[str, str]], 
         raise _Failed(type(exc).__name__) from None
 
 
+_FETCH = "fetch_page"
+
+
+def _turn_messages(record: Record, *, ollama: bool) -> list[dict[str, Any]]:
+    """A record as the messages a client sends: the user's text, and for an
+    agent turn the assistant's page fetch and the page (as the ``ollama``
+    client writes them when ``ollama``, else as OpenAI's chat API does)."""
+    out: list[dict[str, Any]] = [{"role": "user", "content": record.content}]
+    if record.tool is None:
+        return out
+    url, page = record.tool
+    if ollama:
+        out += [{"role": "assistant", "content": "",
+                 "tool_calls": [{"function": {"name": _FETCH, "arguments": {"url": url}}}]},
+                {"role": "tool", "content": page, "tool_name": _FETCH}]
+    else:
+        call = f"call_{record.id}"
+        out += [{"role": "assistant", "content": None,
+                 "tool_calls": [{"id": call, "type": "function",
+                                 "function": {"name": _FETCH,
+                                              "arguments": json.dumps({"url": url})}}]},
+                {"role": "tool", "tool_call_id": call, "content": page}]
+    return out
+
+
+def _responses_input(record: Record) -> str | list[dict[str, Any]]:
+    """A record as the Responses API's input: its text, or for an agent turn
+    the text, the page fetch and its output as input items."""
+    if record.tool is None:
+        return record.content
+    url, page = record.tool
+    call = f"call_{record.id}"
+    return [{"role": "user", "content": record.content},
+            {"type": "function_call", "call_id": call, "name": _FETCH,
+             "arguments": json.dumps({"url": url})},
+            {"type": "function_call_output", "call_id": call, "output": page}]
+
+
 async def _send_session(client: Any, session: Session, model: str, summary: GatewaySummary,
                         *, max_retries: int, backoff_s: float, max_tokens: int | None = None,
                         stream: bool = False, api: Api = "chat",
@@ -280,7 +321,7 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
     conversation: Ollama's API has no field for either)."""
     speaks = client_api(api, session.user)
     previous: str | None = None  # the Responses API's last answer in this session
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     ollama = ollama_client(session) if speaks == "ollama" else None
     try:
         for record in session.records:
@@ -288,7 +329,8 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
             summary.responses_api += speaks == "responses"
             summary.ollama_api += speaks == "ollama"
             summary.transcript.append(record.to_json())
-            messages.append({"role": "user", "content": record.content})
+            turn = _turn_messages(record, ollama=ollama is not None)
+            messages.extend(turn)
             for attempt in range(max_retries + 1):
                 try:
                     if ollama is not None:
@@ -296,15 +338,15 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
                                                             max_tokens=max_tokens, stream=stream)
                     else:
                         answer, finish, response_id = await _openai_turn(
-                            client, speaks, model, messages, record.content, previous, session,
-                            max_tokens=max_tokens, stream=stream)
+                            client, speaks, model, messages, _responses_input(record),
+                            previous, session, max_tokens=max_tokens, stream=stream)
                         previous = response_id or previous
                 except _RateLimited as exc:
                     summary.rate_limited += 1
                     if attempt == max_retries:
                         summary.errors += 1
                         summary.error_kinds["http 429 (retries exhausted)"] += 1
-                        messages.pop()
+                        del messages[-len(turn):]
                         break
                     delay = exc.retry_after
                     await asyncio.sleep(min(MAX_BACKOFF_S, delay if delay is not None
@@ -313,12 +355,12 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
                 except _Blocked:
                     # A blocked prompt never reached the model: leave it out of the
                     # history, as a chat UI would, so later turns are judged on their own.
-                    messages.pop()
+                    del messages[-len(turn):]
                     summary.blocked += 1
                     summary.blocked_ids.append(record.id)
                     break
                 except _Failed as exc:
-                    messages.pop()
+                    del messages[-len(turn):]
                     summary.errors += 1
                     summary.error_kinds[str(exc)] += 1
                     break
