@@ -3,6 +3,7 @@ people and professionals), every request judged as the gateway judges it,
 with the session's earlier requests as context, under the default policy.
 
     .venv/bin/python benchmarks/simulated_benign.py [--users 400] [--days 14] [--seed 11]
+        [--policy FILE]
 
 Prints, per persona group and over all: the share of requests flagged (the
 default policy's 0.5 point: answered, recorded) and blocked (its 0.9 point:
@@ -37,6 +38,7 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--show", type=int, default=25, help="blocked requests to print")
+    ap.add_argument("--policy", default=None, help="a policy file (default: the shipped one)")
     args = ap.parse_args()
     traffic = generate(SimulationConfig(users=args.users, days=args.days, seed=args.seed,
                                         mix={"adversary": 0.0}, agents=0))
@@ -49,10 +51,10 @@ def main() -> int:
         alone.append(Subject(record.content, "prompt"))
         who.append(record.user)
         history[record.session].append(Message("user", record.content))
-    guard = Guard()
+    guard = Guard(args.policy)
     verdicts = {"with context": guard.check_batch(in_context), "alone": guard.check_batch(alone)}
     print(f"{len(who)} requests from {len(users)} benign users (seed {args.seed}, "
-          f"{args.days} days), default policy")
+          f"{args.days} days), {args.policy or 'default policy'}")
     print(f"{'group':14s} {'judged':13s} {'requests':>8s} {'flagged':>8s} {'blocked':>8s} "
           f"{'users blocked':>14s}")
     groups = sorted({info["persona_group"] for info in users.values()}) + ["all"]
@@ -67,11 +69,12 @@ def main() -> int:
                   f"{len(blocked) / len(idx):8.1%} "
                   f"{len({who[i] for i in blocked}) / len(members):14.1%}")
     shown = sorted({(round(v.scores.get("harm", 0.0), 3), users[who[i]]["persona"],
-                     in_context[i].text) for i, v in enumerate(verdicts["with context"])
+                     "/".join(v.categories), in_context[i].text)
+                    for i, v in enumerate(verdicts["with context"])
                     if v.decision is Action.BLOCK}, reverse=True)
     print(f"\nblocked with context ({len(shown)} distinct):")
-    for score, persona, text in shown[: args.show]:
-        print(f"  {score:.3f}  {persona:22s} {' '.join(text.split())[:100]}")
+    for score, persona, cats, text in shown[: args.show]:
+        print(f"  {score:.3f}  {persona:22s} {cats:14s} {' '.join(text.split())[:90]}")
     return 0
 
 
