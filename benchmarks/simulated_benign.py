@@ -57,7 +57,7 @@ def main() -> int:
           f"{args.days} days), {args.policy or 'default policy'}")
     print(f"{'group':14s} {'judged':13s} {'requests':>8s} {'flagged':>8s} {'blocked':>8s} "
           f"{'users blocked':>14s}")
-    groups = sorted({info["persona_group"] for info in users.values()}) + ["all"]
+    groups = [*sorted({info["persona_group"] for info in users.values()}), "all"]
     for group in groups:
         idx = [i for i, u in enumerate(who) if group == "all"
                or users[u]["persona_group"] == group]

@@ -165,7 +165,7 @@ def test_settings_table_names_every_key_the_parser_accepts():
                 "<role>.on_error", "<role>.timeout_ms", "<role>.default.threshold",
                 "<role>.default.action", "<role>.categories.<label>.threshold",
                 "prompt.crisis_language", "tool_output.action", "tool_output.threshold",
-                "response.clean_prompt_threshold",
+                "response.clean_prompt_threshold", "tool_output.followed",
                 "<role>.categories.<label>.action"):
         assert key in names
 
@@ -177,6 +177,13 @@ def test_the_tool_output_check_is_off_unless_a_policy_turns_it_on():
     with pytest.raises(PolicyError) as err:
         Policy.from_yaml("version: 1\ntool_output:\n  action: quarantine\n", source="p.yaml")
     assert "p.yaml:3" in str(err.value) and "tool_output.action" in str(err.value)
+    assert on.tool_output_followed is Action.ALLOW  # answers are not read unless asked
+    both = Policy.from_yaml("version: 1\ntool_output: {action: flag, followed: block}\n")
+    assert (both.tool_output.action, both.tool_output_followed) == (Action.FLAG, Action.BLOCK)
+    assert Policy.default().tool_output_followed is Action.FLAG
+    with pytest.raises(PolicyError) as err:
+        Policy.from_yaml("version: 1\ntool_output:\n  followed: maybe\n", source="p.yaml")
+    assert "p.yaml:3" in str(err.value) and "tool_output.followed" in str(err.value)
 
 
 def test_an_answer_to_a_clean_prompt_is_halted_only_from_the_clean_prompt_threshold():

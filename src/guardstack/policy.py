@@ -115,6 +115,15 @@ SETTINGS: tuple[Setting, ...] = (
         "finding 0.9, one inside a quoted example in writing about attacks 0.3).",
     ),
     Setting(
+        "tool_output.followed",
+        "allow",
+        "What an answer gets that repeats where a tool result's planted instructions point (a "
+        "link's host, an e-mail address, a domain) when the user's own messages never named "
+        "it: the injection worked. allow (not checked), flag (recorded) or block (the answer "
+        "withheld, a stream halted). Needs tool_output.action flag; the shipped default "
+        "policy flags.",
+    ),
+    Setting(
         "safety_system_prompt",
         None,
         "System prompt the gateway adds for models without safety training (layer-1 hook).",
@@ -167,6 +176,8 @@ class Policy:
     source: str = "<policy>"
     #: the indirect-injection check of tool results (allow: not run)
     tool_output: Rule = Rule(0.5, Action.ALLOW)
+    #: what an answer that repeats a planted target gets (allow: not checked)
+    tool_output_followed: Action = Action.ALLOW
 
     # -- loading -----------------------------------------------------------
 
@@ -436,8 +447,18 @@ class _Parser:
             if not all(isinstance(i, str) for i in items):
                 raise self.fail(node, "system_prompt_models", "every entry must be text")
             models = tuple(items)
-        tool_output = Rule(0.5, Action.ALLOW)
+        tool_output, followed = Rule(0.5, Action.ALLOW), Action.ALLOW
         if "tool_output" in top:
-            tool_output = self.rule(top["tool_output"][1], "tool_output", tool_output)
+            node = top["tool_output"][1]
+            m = self.mapping(node, "tool_output", ("threshold", "action", "followed"))
+            if "threshold" in m:
+                tool_output = Rule(self.threshold(m["threshold"][1], "tool_output.threshold"),
+                                   tool_output.action)
+            if "action" in m:
+                tool_output = Rule(tool_output.threshold,
+                                   self.action(m["action"][1], "tool_output.action"))
+            if "followed" in m:
+                followed = self.action(m["followed"][1], "tool_output.followed")
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
-                      system_prompt_models=models, source=self.source, tool_output=tool_output)
+                      system_prompt_models=models, source=self.source, tool_output=tool_output,
+                      tool_output_followed=followed)

@@ -306,6 +306,9 @@ class Gateway:
         tools = tool_results.since_last_user(messages)
         if tools:
             await self._check_tool_outputs(exchange, tools)
+            if self._policy(exchange).tool_output_followed is not Action.ALLOW:
+                exchange.planted = tool_results.planted_targets(
+                    exchange.tool_verdicts, [m.content for m in messages if m.role == "user"])
 
     async def _check_tool_outputs(self, exchange: Exchange, texts: list[str]) -> None:
         """The tool results an agent is about to read (web pages, files, API
@@ -493,11 +496,20 @@ class Gateway:
         exchange.response_verdicts = [j.verdict for j in judgements]
         if judgements:
             exchange.response_embedding = judgements[0].embedding
-        for choice, j in zip(choices, judgements, strict=True):
+        followed_action = self._policy(exchange).tool_output_followed
+        for choice, text, j in zip(choices, texts, judgements, strict=True):
             if not isinstance(choice, dict):
                 continue
-            choice["content_filter_results"] = content_filter_result([j.verdict])
-            if j.verdict.decision is Action.BLOCK:
+            verdicts = [j.verdict]
+            hits = tool_results.repeated(text, exchange.planted)
+            took = tool_results.followed(hits, followed_action)
+            if took is not None:  # the answer did what a planted instruction asked
+                verdicts.append(took)
+                exchange.response_verdicts.append(took)
+                exchange.followed = sorted({*exchange.followed, *hits})
+                self.metrics.observe_verdict(took)
+            choice["content_filter_results"] = content_filter_result(verdicts)
+            if any(v.decision is Action.BLOCK for v in verdicts):
                 # Azure's answer to a filtered completion: 200, the text withheld,
                 # finish_reason "content_filter". Clients read it like any other.
                 choice["finish_reason"] = "content_filter"
@@ -534,7 +546,8 @@ class Gateway:
                             check_every=self.settings.check_every,
                             window_tokens=self.settings.window_tokens,
                             policy=self._policy(exchange),
-                            prompt_clean=exchange.prompt_clean)
+                            prompt_clean=exchange.prompt_clean,
+                            followed=self._policy(exchange).tool_output_followed)
         exchange.status_code = 200
         async def abandoned() -> None:
             exchange.client_disconnected = True

@@ -40,6 +40,10 @@ class Exchange:
     response_verdicts: list[Verdict] = field(default_factory=list)
     response_embedding: Sequence[float] | None = None
     tool_verdicts: list[Verdict] = field(default_factory=list)  # injection check of tool results
+    #: where the findings' planted words point, less what the user named
+    planted: frozenset[str] = frozenset()
+    #: planted targets the answer repeated (tool_output.followed)
+    followed: list[str] = field(default_factory=list)
     decision: str = "allow"             # the most severe decision taken on this exchange
     status_code: int | None = None
     finish_reason: str | None = None

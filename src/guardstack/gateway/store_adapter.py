@@ -50,6 +50,8 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         "policy": ex.policy,
         # Kept apart from the prompt's verdicts: a document's injection is not the user's doing.
         "tool_output": [v.to_dict() for v in ex.tool_verdicts],
+        # Where those findings pointed that the answer repeated: the injection worked.
+        "tool_output_followed": list(ex.followed),
         "params": {k: request[k] for k in _PARAMS if k in request},
     }
     prompt = most_severe(ex.prompt_verdicts)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import output_text
+from guardstack.gateway import output_text, tool_results
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.recorder import Exchange
 from guardstack.policy import Policy
@@ -67,10 +67,12 @@ class StreamCheck:
     def __init__(self, judge: Judge, context: Sequence[Message], exchange: Exchange, *,
                  kind: Kind = "chat", hold_back: int = 16, check_every: int = 16,
                  window_tokens: int = 256, policy: Policy | None = None,
-                 prompt_clean: bool = False) -> None:
+                 prompt_clean: bool = False, followed: Action = Action.ALLOW) -> None:
         self.judge = judge
         self.policy = policy  # the request's (a tenant's); None: the judge's own
         self.prompt_clean = prompt_clean  # the prompt check passed it: see Policy.decide
+        #: tool_output.followed: what repeating exchange.planted gets
+        self.followed = followed
         self.context = tuple(context)
         self.exchange = exchange
         self.kind = kind
@@ -149,6 +151,7 @@ class StreamCheck:
         judgements = await self.judge.judge(subjects, self.policy,
                                             prompt_clean=self.prompt_clean)
         self.exchange.classifier_ms += (time.perf_counter() - start) * 1000
+        judgements = judgements + self._followed(indexes)
         self.judgements.extend(judgements)
         if any(j.verdict.decision is Action.BLOCK for j in judgements):
             self.halted = True
@@ -160,6 +163,23 @@ class StreamCheck:
             self.choices[i].unchecked = 0
         self.released_unchecked = 0
         return self._drain()
+
+    def _followed(self, indexes: list[int]) -> list[Judgement]:
+        """A verdict for each choice that now repeats a target of the planted
+        instructions its tool results carried (once per new target)."""
+        out: list[Judgement] = []
+        if self.followed is Action.ALLOW or not self.exchange.planted:
+            return out
+        for i in indexes:
+            hits = tool_results.repeated("".join(self.choices[i].tokens), self.exchange.planted)
+            if set(hits) - set(self.exchange.followed):
+                verdict = tool_results.followed(hits, self.followed)
+                if verdict is not None:
+                    self.exchange.followed = sorted({*self.exchange.followed, *hits})
+                    out.append(Judgement(verdict))
+                    if self.judge.metrics is not None:
+                        self.judge.metrics.observe_verdict(verdict)
+        return out
 
     def halt_chunk(self) -> dict[str, Any]:
         """The chunk that ends a halted stream, shaped like the upstream's own."""

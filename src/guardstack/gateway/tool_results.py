@@ -55,6 +55,37 @@ async def averdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
     return await asyncio.to_thread(verdicts, texts, rule)
 
 
+def planted_targets(found: Sequence[Verdict], user_texts: Sequence[str]) -> frozenset[str]:
+    """Where the findings among ``found`` point (links' hosts, e-mail
+    addresses, domains: :func:`guardstack.injection.targets`), less what the
+    user's own messages name: an answer may repeat what the user asked about."""
+    planted = frozenset().union(*(injection.targets(v.reason) for v in found
+                                  if v.decision is not Action.ALLOW))
+    if not planted:
+        return planted
+    return planted - injection.targets("\n".join(user_texts))
+
+
+def repeated(answer: str, planted: frozenset[str]) -> list[str]:
+    """The planted targets ``answer`` repeats."""
+    if not planted:
+        return []
+    text = answer.lower()
+    return sorted(t for t in planted if t in text)
+
+
+def followed(hits: Sequence[str], action: Action) -> Verdict | None:
+    """A verdict under ``tool_output.followed`` for an answer that repeats
+    ``hits`` (:func:`repeated`): the injection worked. None for no hits, or
+    a policy that does not check."""
+    if action is Action.ALLOW or not hits:
+        return None
+    return Verdict(decision=action, role="response", scores={"jailbreak": injection.SCORE},
+                   categories=("jailbreak",), detector=DETECTOR,
+                   reason=f"the answer repeats {', '.join(hits)} from instructions planted in "
+                          "a tool result")
+
+
 def reporting(rule: Rule) -> Rule:
     """The rule a report of findings uses (``/v1/moderations`` with role
     ``tool``, ``guardstack check --role tool``): the policy's, or ``flag``

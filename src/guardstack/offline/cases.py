@@ -168,7 +168,8 @@ def _injection_case(p: PlantedGroup, pseudo: Pseudonymizer, window: str) -> Case
     evidence: list[dict[str, Any]] = [{
         "why": f"planted instructions ({p.family or 'rule'}): '{p.excerpt}' in tool results "
                f"read by the agents of {len(users)} accounts, {p.reads} time(s), {when}; "
-               f"{p.blocked} blocked, {p.reads - p.blocked} flagged and answered",
+               f"{p.blocked} blocked, {p.reads - p.blocked} flagged and answered; "
+               f"{p.followed} answer(s) repeated where it points",
     }]
     evidence += [{"user": pu, "exchange_ids": p.exchange_ids[u][:20],
                   "message_ids": p.message_ids.get(u, [])[:20],

@@ -54,7 +54,9 @@ class PlantedGroup:
     message_ids: dict[str, list[int]] = field(default_factory=dict)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
-    blocked: int = 0          # findings the policy blocked (the rest were flagged)
+    blocked: int = 0          # reads the policy blocked (the rest were flagged)
+    #: exchanges whose answer repeated where the words point (tool_output.followed)
+    followed: int = 0
 
     @property
     def users(self) -> list[str]:
@@ -109,9 +111,10 @@ def find(store: Store, since: datetime | None = None, until: datetime | None = N
                 ids = g.exchange_ids.setdefault(row.user_id, [])
                 if row.id not in ids:
                     ids.append(row.id)
+                    g.followed += bool((row.extra or {}).get("tool_output_followed"))
+                    g.blocked += v.get("decision") == "block"
                 g.first_seen = g.first_seen or row.ts_start
                 g.last_seen = row.ts_start
-                g.blocked += v.get("decision") == "block"
     found = [g for g in groups.values() if len(g.exchange_ids) >= min_users]
     found.sort(key=lambda g: (-len(g.exchange_ids), -g.reads, g.id))
     _requests(store, found)
