@@ -74,7 +74,10 @@ def _gateway(conn: sa.Connection, personas: dict[str, str], benign: set[str]
         # Tool results agents read (the injection check), apart from prompts.
         "tool_results": {"read": len(tool_verdicts),
                          "injections": sum(1 for v in tool_verdicts
-                                           if v.get("decision") in ("flag", "block"))},
+                                           if v.get("decision") in ("flag", "block")),
+                         # answers that repeated where the planted words point
+                         "followed": sum(1 for r in rows
+                                         if (r["extra"] or {}).get("tool_output_followed"))},
     }
 
 
@@ -173,7 +176,8 @@ def render(report: dict[str, Any]) -> str:
     tools = gw.get("tool_results") or {}
     if tools.get("read"):
         out.append(f"  tool results agents read: {tools['read']}, with planted instructions "
-                   f"(indirect prompt injection, flagged): {tools['injections']}")
+                   f"(indirect prompt injection, flagged): {tools['injections']}; answers that "
+                   f"repeated where they point: {tools.get('followed', 0)}")
     out.append("")
     out.append("Layer 3, across users and sessions (guardstack analyze):")
     if not l3["cases"]:
