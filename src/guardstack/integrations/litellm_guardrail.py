@@ -192,6 +192,12 @@ class GuardstackGuardrail(CustomGuardrail):
         start = time.time()
         verdicts = await self._judge([Subject(t, "response", context) for t in texts], data,
                                      user_api_key_dict, prompt_clean=_prompt_clean(data))
+        planted = _planted(data)
+        for text in texts:  # as the gateway: did the answer do what a planted page asked?
+            took = tool_results.followed(tool_results.repeated(text, planted),
+                                         self.policy.tool_output_followed)
+            if took is not None:
+                verdicts.append(took)
         self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start)
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked("response", list(verdicts)).body(), verdicts,
@@ -216,7 +222,8 @@ class GuardstackGuardrail(CustomGuardrail):
         ``request_data``'s metadata. ``end_user`` (default: the request's
         ``user``) is whom remote mode tells the gateway the text is from."""
         judge = await self._ready(end_user or _end_user(request_data))
-        exchange = Exchange("litellm", model=request_data.get("model"), stream=True)
+        exchange = Exchange("litellm", model=request_data.get("model"), stream=True,
+                            planted=_planted(request_data))
         check: StreamCheck | None = None
         start = time.time()
         created: Any = None  # a Responses stream's response.created event
@@ -233,7 +240,8 @@ class GuardstackGuardrail(CustomGuardrail):
                                         kind=_kind(chunk), hold_back=self.hold_back,
                                         check_every=self.check_every,
                                         window_tokens=self.window_tokens,
-                                        prompt_clean=_prompt_clean(request_data))
+                                        prompt_clean=_prompt_clean(request_data),
+                                        followed=self.policy.tool_output_followed)
                 for out in await check.feed(event):
                     yield out[_ORIGINAL]
                 if check.halted:
@@ -465,6 +473,20 @@ def _prompt_clean(data: Mapping[str, Any]) -> bool:
                 v.get("decision") == "allow" and v.get("status", "ok") == "ok"
                 for v in (*prompts, *tools))
     return False
+
+
+def _planted(data: Mapping[str, Any]) -> frozenset[str]:
+    """Where the tool-result findings in this request's metadata (``_record``,
+    role ``tool``) point, less what its user messages name."""
+    for bucket in ("metadata", "litellm_metadata"):
+        meta = data.get(bucket)
+        ours = meta.get("guardstack") if isinstance(meta, dict) else None
+        if isinstance(ours, dict) and ours.get("tool"):
+            found = [Verdict.from_dict(v) for v in ours["tool"] if isinstance(v, dict)]
+            users = [str(m.get("content") or "") for m in _messages(data)
+                     if m.get("role") == "user"]
+            return tool_results.planted_targets(found, users)
+    return frozenset()
 
 
 def _conversation(data: Mapping[str, Any]) -> tuple[Message, ...]:
