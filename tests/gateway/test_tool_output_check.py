@@ -225,3 +225,28 @@ def test_without_the_setting_answers_are_not_read_for_planted_links(run_gateway,
     client(gw.url).chat.completions.create(model="m", messages=agent_turn(PLANTED))
     [ex] = gw.wait_for_exchanges(1)
     assert ex.tool_verdicts[-1].decision is Action.FLAG and ex.followed == []
+
+
+def test_the_start_of_a_planted_link_is_held_until_the_check_after_it(run_gateway, scripted):
+    """A check that passes on "... at deals" would release it; held instead,
+    the next check sees ".example.net" and halts with none of the link shown."""
+    from tests.gateway.scripted import chat_chunk, sse_reply
+
+    words = [" Open", " now", " and", " claim", " a", " reward", " at", " deals", ".example",
+             ".net", " today"]
+    reply = sse_reply(chat_chunk({"role": "assistant", "content": ""})
+                      + b"".join(chat_chunk({"content": w}) for w in words)
+                      + chat_chunk({}, "stop") + b"data: [DONE]\n\n")
+    up = upstream(scripted, reply)
+    gw = run_gateway(up.url, guard=Guard(followed_policy("block"),
+                                         detector=MarkerDetector("MARK")),
+                     hold_back=4, check_every=8)
+    r = httpx.post(f"{gw.url}/v1/chat/completions", timeout=30,
+                   json={"model": "m", "messages": agent_turn(PLANTED), "stream": True})
+    events = [json.loads(line[6:]) for line in r.text.splitlines()
+              if line.startswith("data: {")]
+    shown = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
+    assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
+    assert "deals" not in shown and shown.startswith(" Open")
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.halted and ex.unsafe_tokens_released == 0

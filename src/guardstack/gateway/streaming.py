@@ -42,6 +42,7 @@ _MIN_SENTENCE_TOKENS = 4
 class _Pending:
     chunk: dict[str, Any]
     tokens: int
+    checked: bool = False  # passed a check, held on (the start of a planted link)
 
 
 @dataclass(slots=True)
@@ -127,14 +128,14 @@ class StreamCheck:
     async def finish(self) -> list[dict[str, Any]]:
         """The upstream ended: judge what is left, release it or halt."""
         if any(c.unchecked for c in self.choices.values()):
-            return await self._check()
+            return await self._check(final=True)
         return self._drain()
 
     def _release_over_hold_back(self) -> list[dict[str, Any]]:
         out = []
         while self.queue and sum(p.tokens for p in self.queue) > self.hold_back:
             p = self.queue.popleft()
-            self.released_unchecked += p.tokens
+            self.released_unchecked += 0 if p.checked else p.tokens
             out.append(p.chunk)
         return out
 
@@ -143,7 +144,7 @@ class StreamCheck:
         self.queue.clear()
         return out
 
-    async def _check(self) -> list[dict[str, Any]]:
+    async def _check(self, final: bool = False) -> list[dict[str, Any]]:
         indexes = [i for i, c in self.choices.items() if c.unchecked]
         subjects = [Subject("".join(self.choices[i].tokens[-self.window_tokens:]),
                             role="response", context=self.context) for i in indexes]
@@ -162,7 +163,25 @@ class StreamCheck:
         for i in indexes:
             self.choices[i].unchecked = 0
         self.released_unchecked = 0
+        if not final and self._starting_target(indexes):
+            # The text passed, but it ends with the start of a planted link: hold it
+            # until the next check says whether the link follows.
+            for p in self.queue:
+                p.checked = True
+            return []
         return self._drain()
+
+    def _starting_target(self, indexes: list[int]) -> bool:
+        """Whether a choice's text ends with the first four or more characters
+        of a planted target it would be blocked for repeating."""
+        if self.followed is not Action.BLOCK or not self.exchange.planted:
+            return False
+        for i in indexes:
+            tail = "".join(self.choices[i].tokens[-8:]).lower()
+            if any(tail.endswith(t[:k]) for t in self.exchange.planted
+                   for k in range(4, len(t))):
+                return True
+        return False
 
     def _followed(self, indexes: list[int]) -> list[Judgement]:
         """A verdict for each choice that now repeats a target of the planted
