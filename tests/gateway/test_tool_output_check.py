@@ -196,14 +196,21 @@ def test_block_withholds_the_answer_that_did_what_the_page_asked(run_gateway, sc
     assert "deals.example.net" not in (reply.choices[0].message.content or "")
 
 
-def test_a_stream_that_repeats_the_planted_link_halts_before_it(run_gateway, scripted):
-    gw = obeying_gateway(run_gateway, scripted, "block", stream=True)
+def streamed_agent_turn(gw) -> tuple[str, str | None]:
+    """The text a streaming client is shown for the planted page's turn, and
+    the stream's last finish_reason."""
     r = httpx.post(f"{gw.url}/v1/chat/completions", timeout=30,
                    json={"model": "m", "messages": agent_turn(PLANTED), "stream": True})
     events = [json.loads(line[6:]) for line in r.text.splitlines()
               if line.startswith("data: {")]
     shown = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
-    assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
+    return shown, events[-1]["choices"][0]["finish_reason"]
+
+
+def test_a_stream_that_repeats_the_planted_link_halts_before_it(run_gateway, scripted):
+    gw = obeying_gateway(run_gateway, scripted, "block", stream=True)
+    shown, finish = streamed_agent_turn(gw)
+    assert finish == "content_filter"
     assert "deals.example.net" not in shown
     [ex] = gw.wait_for_exchanges(1)
     assert ex.halted and ex.followed == ["deals.example.net"]
@@ -241,12 +248,8 @@ def test_the_start_of_a_planted_link_is_held_until_the_check_after_it(run_gatewa
     gw = run_gateway(up.url, guard=Guard(followed_policy("block"),
                                          detector=MarkerDetector("MARK")),
                      hold_back=4, check_every=8)
-    r = httpx.post(f"{gw.url}/v1/chat/completions", timeout=30,
-                   json={"model": "m", "messages": agent_turn(PLANTED), "stream": True})
-    events = [json.loads(line[6:]) for line in r.text.splitlines()
-              if line.startswith("data: {")]
-    shown = "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
-    assert events[-1]["choices"][0]["finish_reason"] == "content_filter"
+    shown, finish = streamed_agent_turn(gw)
+    assert finish == "content_filter"
     assert "deals" not in shown and shown.startswith(" Open")
     [ex] = gw.wait_for_exchanges(1)
     assert ex.halted and ex.unsafe_tokens_released == 0
