@@ -71,6 +71,8 @@ def test_truth_path_json_summary_start_and_mix(tmp_path, capsys):
     (["--out", "x.jsonl", "--days", "two"], "expected a whole number"),
     (["--out", "x.jsonl", "--mix", "robots=1"], "bad mix entry"),
     (["--out", "x.jsonl", "--mix", "ordinary=lots"], "is not a number"),
+    (["--out", "x.jsonl", "--agents", "2"], "expected a share in [0, 1]"),
+    (["--out", "x.jsonl", "--agents", "some"], "expected a share in [0, 1]"),
     (["--users", "3"], "one of the arguments --out --gateway --db is required"),
     (["--out", "x.jsonl", "--gateway", "http://x"], "not allowed with argument"),
 ])
