@@ -490,19 +490,18 @@ class Gateway:
         exchange.response_text = texts[0] if len(texts) == 1 else "\n\n".join(texts)
         subjects = [Subject(t, "response", tuple(context)) for t in texts]
         start = time.perf_counter()
-        judgements = await self.judge.judge(subjects, self._policy(exchange),
-                                            prompt_clean=exchange.prompt_clean)
+        policy = self._policy(exchange)
+        judgements = await self.judge.judge(subjects, policy, prompt_clean=exchange.prompt_clean)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.response_verdicts = [j.verdict for j in judgements]
         if judgements:
             exchange.response_embedding = judgements[0].embedding
-        followed_action = self._policy(exchange).tool_output_followed
         for choice, text, j in zip(choices, texts, judgements, strict=True):
             if not isinstance(choice, dict):
                 continue
             verdicts = [j.verdict]
             hits = tool_results.repeated(text, exchange.planted)
-            took = tool_results.followed(hits, followed_action)
+            took = tool_results.followed(hits, policy.tool_output_followed)
             if took is not None:  # the answer did what a planted instruction asked
                 verdicts.append(took)
                 exchange.response_verdicts.append(took)
@@ -546,8 +545,7 @@ class Gateway:
                             check_every=self.settings.check_every,
                             window_tokens=self.settings.window_tokens,
                             policy=self._policy(exchange),
-                            prompt_clean=exchange.prompt_clean,
-                            followed=self._policy(exchange).tool_output_followed)
+                            prompt_clean=exchange.prompt_clean)
         exchange.status_code = 200
         async def abandoned() -> None:
             exchange.client_disconnected = True
@@ -775,8 +773,7 @@ def _last_finish(check: StreamCheck) -> str | None:
 
 _ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/moderations", "/v1/responses", "/healthz", "/readyz", "/metrics",
-              "/openapi.json", "/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
-              "/api/tags", "/api/show", "/api/version", "/"}
+              "/openapi.json", *OLLAMA_API_PATHS, "/"}
 
 
 class _CountRequests:

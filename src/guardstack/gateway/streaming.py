@@ -68,12 +68,10 @@ class StreamCheck:
     def __init__(self, judge: Judge, context: Sequence[Message], exchange: Exchange, *,
                  kind: Kind = "chat", hold_back: int = 16, check_every: int = 16,
                  window_tokens: int = 256, policy: Policy | None = None,
-                 prompt_clean: bool = False, followed: Action = Action.ALLOW) -> None:
+                 prompt_clean: bool = False) -> None:
         self.judge = judge
         self.policy = policy  # the request's (a tenant's); None: the judge's own
         self.prompt_clean = prompt_clean  # the prompt check passed it: see Policy.decide
-        #: tool_output.followed: what repeating exchange.planted gets
-        self.followed = followed
         self.context = tuple(context)
         self.exchange = exchange
         self.kind = kind
@@ -170,6 +168,11 @@ class StreamCheck:
                 p.checked = True
             return []
         return self._drain()
+
+    @property
+    def followed(self) -> Action:
+        """The policy's ``tool_output.followed``: what repeating ``exchange.planted`` gets."""
+        return (self.policy or self.judge.policy).tool_output_followed
 
     def _starting_target(self, indexes: list[int]) -> bool:
         """Whether a choice's text ends with the first four or more characters

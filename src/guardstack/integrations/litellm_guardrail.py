@@ -190,11 +190,11 @@ class GuardstackGuardrail(CustomGuardrail):
             return None  # not a completion (embeddings, images, ...) or nothing written
         context = _conversation(data)
         start = time.time()
+        checked = _checked(data)
         verdicts = await self._judge([Subject(t, "response", context) for t in texts], data,
-                                     user_api_key_dict, prompt_clean=_prompt_clean(data))
-        planted = _planted(data)
+                                     user_api_key_dict, prompt_clean=checked.prompt_clean)
         for text in texts:  # as the gateway: did the answer do what a planted page asked?
-            took = tool_results.followed(tool_results.repeated(text, planted),
+            took = tool_results.followed(tool_results.repeated(text, checked.planted),
                                          self.policy.tool_output_followed)
             if took is not None:
                 verdicts.append(took)
@@ -222,8 +222,8 @@ class GuardstackGuardrail(CustomGuardrail):
         ``request_data``'s metadata. ``end_user`` (default: the request's
         ``user``) is whom remote mode tells the gateway the text is from."""
         judge = await self._ready(end_user or _end_user(request_data))
-        exchange = Exchange("litellm", model=request_data.get("model"), stream=True,
-                            planted=_planted(request_data))
+        exchange = _checked(request_data)
+        exchange.model, exchange.stream = request_data.get("model"), True
         check: StreamCheck | None = None
         start = time.time()
         created: Any = None  # a Responses stream's response.created event
@@ -240,8 +240,7 @@ class GuardstackGuardrail(CustomGuardrail):
                                         kind=_kind(chunk), hold_back=self.hold_back,
                                         check_every=self.check_every,
                                         window_tokens=self.window_tokens,
-                                        prompt_clean=_prompt_clean(request_data),
-                                        followed=self.policy.tool_output_followed)
+                                        prompt_clean=exchange.prompt_clean)
                 for out in await check.feed(event):
                     yield out[_ORIGINAL]
                 if check.halted:
@@ -460,33 +459,27 @@ def _end_user(data: Mapping[str, Any] | None, key: Any = None) -> str | None:
     return found if isinstance(found, str) and found.strip() else None
 
 
-def _prompt_clean(data: Mapping[str, Any]) -> bool:
-    """Whether this request's prompt check (recorded in its metadata by
-    ``_record``) ran and found nothing, with no tool result read as an
-    injection: the answer then gets ``response.clean_prompt_threshold``."""
+def _checked(data: Mapping[str, Any]) -> Exchange:
+    """What this request's pre_call check found (the verdicts ``_record``
+    left in its metadata) as the gateway's exchange holds it: whether the
+    prompt was clean (``Exchange.prompt_clean``) and where the tool results'
+    planted words point, less what the user messages name."""
+    ours: Mapping[str, Any] = {}
     for bucket in ("metadata", "litellm_metadata"):
         meta = data.get(bucket)
-        ours = meta.get("guardstack") if isinstance(meta, dict) else None
-        if isinstance(ours, dict):
-            prompts, tools = ours.get("prompt") or [], ours.get("tool") or []
-            return bool(prompts) and all(
-                v.get("decision") == "allow" and v.get("status", "ok") == "ok"
-                for v in (*prompts, *tools))
-    return False
+        if isinstance(meta, dict) and isinstance(meta.get("guardstack"), dict):
+            ours = meta["guardstack"]
+            break
 
+    def verdicts(role: str) -> list[Verdict]:
+        return [Verdict.from_dict(v) for v in ours.get(role) or () if isinstance(v, dict)]
 
-def _planted(data: Mapping[str, Any]) -> frozenset[str]:
-    """Where the tool-result findings in this request's metadata (``_record``,
-    role ``tool``) point, less what its user messages name."""
-    for bucket in ("metadata", "litellm_metadata"):
-        meta = data.get(bucket)
-        ours = meta.get("guardstack") if isinstance(meta, dict) else None
-        if isinstance(ours, dict) and ours.get("tool"):
-            found = [Verdict.from_dict(v) for v in ours["tool"] if isinstance(v, dict)]
-            users = [str(m.get("content") or "") for m in _messages(data)
-                     if m.get("role") == "user"]
-            return tool_results.planted_targets(found, users)
-    return frozenset()
+    exchange = Exchange("litellm", prompt_verdicts=verdicts("prompt"),
+                        tool_verdicts=verdicts("tool"))
+    if exchange.tool_verdicts:
+        users = [str(m.get("content") or "") for m in _messages(data) if m.get("role") == "user"]
+        exchange.planted = tool_results.planted_targets(exchange.tool_verdicts, users)
+    return exchange
 
 
 def _conversation(data: Mapping[str, Any]) -> tuple[Message, ...]:
