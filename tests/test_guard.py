@@ -120,23 +120,29 @@ def test_policy_path_is_loaded(tmp_path):
 # -- first-person crisis language ---------------------------------------------------
 
 
-class QuietDetector:
-    """Scores everything as harmless, as the classifier scores a statement of ideation."""
+class FixedDetector:
+    """Gives every text the same ``scores``."""
 
-    name = "quiet"
+    def __init__(self, name: str = "fixed", **scores: float) -> None:
+        self.name, self.scores = name, scores
 
     def detect_sync(self, subjects):
-        return [Detection(scores={"harm": 0.01, "self_harm": 0.01}) for _ in subjects]
+        return [Detection(scores=dict(self.scores)) for _ in subjects]
 
     async def detect(self, subjects):
         return self.detect_sync(subjects)
+
+
+def quiet() -> FixedDetector:
+    """Everything harmless, as the classifier scores a statement of ideation."""
+    return FixedDetector("quiet", harm=0.01, self_harm=0.01)
 
 
 IDEATION = "I keep thinking my family would be happier if I was gone."
 
 
 def test_a_prompt_stating_ideation_is_flagged_as_self_harm_never_blocked():
-    v = Guard(detector=QuietDetector()).check(IDEATION)
+    v = Guard(detector=quiet()).check(IDEATION)
     assert v.decision is Action.FLAG
     assert v.categories == ("self_harm",)
     assert v.scores["self_harm"] == pytest.approx(0.8)
@@ -144,12 +150,12 @@ def test_a_prompt_stating_ideation_is_flagged_as_self_harm_never_blocked():
 
 
 async def test_the_async_path_flags_it_too():
-    [v] = await Guard(detector=QuietDetector()).acheck_batch([Subject(IDEATION)])
+    [v] = await Guard(detector=quiet()).acheck_batch([Subject(IDEATION)])
     assert v.decision is Action.FLAG and v.categories == ("self_harm",)
 
 
 def test_crisis_language_leaves_talk_about_suicide_and_responses_alone():
-    g = Guard(detector=QuietDetector())
+    g = Guard(detector=quiet())
     assert g.check("How can I support a friend who told me she feels suicidal?").decision \
         is Action.ALLOW
     # an answer quoting the user is judged as an answer, by the classifier alone
@@ -161,23 +167,12 @@ def test_crisis_language_leaves_talk_about_suicide_and_responses_alone():
 def test_crisis_language_off_in_the_policy_means_the_classifier_alone_decides():
     policy = Policy.from_yaml("version: 1\nprompt:\n  crisis_language: 0\n"
                               "  categories:\n    self_harm: {action: flag}\n")
-    assert Guard(policy, detector=QuietDetector()).check(IDEATION).decision is Action.ALLOW
-
-
-class MiddlingDetector:
-    """Scores 'harm' 0.7 (between the default policy's two response points)."""
-
-    name = "middling"
-
-    def detect_sync(self, subjects):
-        return [Detection(scores={"harm": 0.7, "cbrn": 0.7}) for _ in subjects]
-
-    async def detect(self, subjects):
-        return self.detect_sync(subjects)
+    assert Guard(policy, detector=quiet()).check(IDEATION).decision is Action.ALLOW
 
 
 async def test_an_answer_to_a_prompt_the_caller_passed_gets_the_clean_prompt_threshold():
-    guard = Guard(detector=MiddlingDetector())  # the default policy: 0.5, 0.9 when clean
+    # harm 0.7: between the default policy's two response points (0.5, and 0.9 when clean)
+    guard = Guard(detector=FixedDetector(harm=0.7, cbrn=0.7))
     conversation = [{"role": "user", "content": "How do vaccines work?"},
                     {"role": "assistant", "content": "They train the immune system."}]
     assert guard.check_messages(conversation).decision is Action.BLOCK

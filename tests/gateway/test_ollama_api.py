@@ -33,6 +33,10 @@ from guardstack.guard import Guard
 from guardstack.verdict import Action
 
 FIXED = {"temperature": 0.0, "num_predict": 48}
+#: A scripted upstream's whole answer.
+HELLO = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+         "choices": [{"index": 0, "finish_reason": "stop",
+                      "message": {"role": "assistant", "content": "Hello."}}]}
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 8).decode()
 
 
@@ -371,10 +375,7 @@ def test_bad_requests_get_ollama_errors_before_the_upstream_is_called(run_gatewa
 
 def test_keys_are_required_and_read_as_ollama_clients_send_them(run_gateway, scripted,
                                                                  ollama_client):
-    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
-              "choices": [{"index": 0, "finish_reason": "stop",
-                           "message": {"role": "assistant", "content": "Hello."}}]}
-    up = upstream(scripted, json_reply(json.dumps(answer).encode()))
+    up = upstream(scripted, json_reply(json.dumps(HELLO).encode()))
     keys = StaticKeys({"sk-ollama": Identity(user="u1", key_id="k1")})
     gw = run_gateway(up.url, guard=marker_guard("MARKER"), keys=keys, open=False)
     with pytest.raises(ollama.ResponseError) as err:
@@ -389,10 +390,7 @@ def test_keys_are_required_and_read_as_ollama_clients_send_them(run_gateway, scr
 
 def test_open_webui_names_the_user_and_the_chat_in_headers(run_gateway, scripted,
                                                            ollama_client):
-    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
-              "choices": [{"index": 0, "finish_reason": "stop",
-                           "message": {"role": "assistant", "content": "Hello."}}]}
-    up = upstream(scripted, json_reply(json.dumps(answer).encode()))
+    up = upstream(scripted, json_reply(json.dumps(HELLO).encode()))
     gw = run_gateway(up.url, guard=marker_guard("MARKER"))
     ollama_client(gw.url, headers={"X-OpenWebUI-User-Id": "0f1e-user",
                                    "X-OpenWebUI-Chat-Id": "chat-42"}).chat(
