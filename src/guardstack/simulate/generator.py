@@ -441,9 +441,8 @@ def _agent_sessions(config: SimulationConfig, truth_users: dict[str, dict[str, A
         session = _hash_id("s", config.seed, user, "agent")
         mid = _hash_id("m", config.seed, session, 0, length=16)
         request = rng.choice(agent_pages.REQUESTS).format(site=url)
-        tenant = next((r[4].tenant for r in records if r[1] == user), "public")
         records.append((at.timestamp(), user, session, 0, Record(
-            user, session, at.astimezone(zone), "user", request, tenant, config.model, mid,
+            user, session, at.astimezone(zone), "user", request, info["tenant"], config.model, mid,
             tool=(url, text))))
         info["agent"] = {"page": url, "planted": user in readers, "message_id": mid}
         info["messages"] += 1
