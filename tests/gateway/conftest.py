@@ -80,3 +80,21 @@ def scripted() -> Iterator[list[ScriptedUpstream]]:
     yield servers
     for s in servers:
         s.close()
+
+
+@pytest.fixture
+def anthropic_client() -> Iterator[Callable[..., Any]]:
+    """``anthropic_client(url, **kw)`` → Anthropic's official client for a
+    server; closed after the test."""
+    import anthropic
+
+    made: list[anthropic.Anthropic] = []
+
+    def make(url: str, **kw: Any) -> anthropic.Anthropic:
+        kw.setdefault("api_key", "unused")
+        made.append(anthropic.Anthropic(base_url=url, max_retries=0, **kw))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import jsonschema
 import ollama
@@ -292,6 +293,44 @@ def test_ollama_client_requests_and_real_answers_match_the_ollama_schemas(llama_
         documented = DOC["paths"].get(path, {}).get("post")
         if documented is not None:
             assert str(status) in documented["responses"], path
+
+
+def test_anthropic_client_requests_and_real_answers_match_the_messages_schemas(llama_server,
+                                                                             run_gateway):
+    """What Anthropic's official client sends, and what the gateway answers
+    it over a real model server, against the /v1/messages schemas."""
+    gw = run_gateway(llama_server, guard=marker_guard("MARKER"), blocked_message="[blocked]")
+    with anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0) as c:
+        c.messages.create(
+            model=MODEL_ALIAS, max_tokens=8, system="Be brief.", metadata={"user_id": "u-1"},
+            messages=[{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+            tools=[{"name": "clock", "input_schema": {"type": "object", "properties": {}}}],
+            tool_choice={"type": "auto"}, stop_sequences=["END"])
+        c.messages.create(model=MODEL_ALIAS, max_tokens=8,
+                          messages=[{"role": "user", "content": "a MARKER"}])
+        with pytest.raises(anthropic.BadRequestError) as err:
+            c.messages.create(model=MODEL_ALIAS, max_tokens=8, messages=[])
+        assert_valid("AnthropicError", err.value.body)
+    received = [ex.request for ex in gw.wait_for_exchanges(3) if ex.request is not None]
+    assert len(received) == 2  # the client's bodies, as the gateway received them
+    stops = []
+    for body in received:
+        assert_valid("MessagesRequest", body)
+        answer = httpx.post(gw.url + "/v1/messages", json=body, timeout=600)
+        assert answer.status_code == 200
+        assert_valid("Message", answer.json())
+        stops.append(answer.json()["stop_reason"])
+    assert stops[1] == "refusal" and stops[0] != "refusal"
+    stream = httpx.post(gw.url + "/v1/messages", timeout=600, json={
+        "model": MODEL_ALIAS, "max_tokens": 8, "stream": True,
+        "messages": [{"role": "user", "content": "Hi"}]})
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line.removeprefix("data: ")) for line in stream.text.splitlines()
+              if line.startswith("data: ")]
+    assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop"
+    for event in events:
+        assert_valid("MessageStreamEvent", event)
+    assert_valid("Message", events[0]["message"])
 
 
 def test_an_answer_with_the_tool_output_check_matches_the_completion_schema(run_gateway,

@@ -4,7 +4,8 @@ before they reach the model and completions while they stream back.
 Every exchange is handed to the recorder exactly once, whatever happens
 (blocked, halted, upstream failure, client gone), from a ``finally`` that a
 client disconnect cannot cancel. Ollama's native endpoints are in
-:mod:`.ollama_routes`, over the same steps.
+:mod:`.ollama_routes`, Anthropic's Messages API in :mod:`.anthropic_routes`,
+over the same steps.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from guardstack.gateway import (
     tool_results,
     validation,
 )
+from guardstack.gateway.anthropic_routes import ANTHROPIC_API_PATHS, AnthropicEndpoints
 from guardstack.gateway.auth import (
     ACCOUNT_STATES,
     AccountStates,
@@ -173,8 +175,12 @@ class Gateway:
                 log.exception("event recorder failed for exchange %s", exchange.id)
 
     async def _identify(self, request: Request, exchange: Exchange) -> Identity:
-        """Who is calling (401 before a stranger's body is read)."""
-        identity = await self.auth.identify(request.headers.get("authorization"), None)
+        """Who is calling (401 before a stranger's body is read). Anthropic's
+        clients send their key in ``x-api-key``; it reads as a bearer token."""
+        authorization = request.headers.get("authorization")
+        if authorization is None and request.headers.get("x-api-key"):
+            authorization = f"Bearer {request.headers['x-api-key']}"
+        identity = await self.auth.identify(authorization, None)
         exchange.user, exchange.tenant, exchange.key_id = (identity.user, identity.tenant,
                                                            identity.key_id)
         return identity
@@ -225,23 +231,23 @@ class Gateway:
                                headers={"retry-after": RateLimiter.retry_after(wait)})
 
     async def _guarded(self, exchange: Exchange, work: Handler, request: Request, *,
-                       ollama: bool = False) -> Response:
-        """Run a handler; turn every failure into an OpenAI error (Ollama's
-        with ``ollama``) and record once (streams record themselves when
-        they end)."""
+                       render: Callable[[GatewayError], Response] | None = None) -> Response:
+        """Run a handler; turn every failure into an OpenAI error (or the
+        error ``render`` writes: Ollama's, Anthropic's) and record once
+        (streams record themselves when they end)."""
         try:
             response = await work(request)
         except GatewayError as exc:
             exchange.status_code, exchange.error = exc.status, exc.message
             await self._record(exchange)
-            return ollama_api.error_response(exc) if ollama else exc.response()
+            return render(exc) if render else exc.response()
         except Exception as exc:
             log.exception("internal error on %s", exchange.endpoint)
             exchange.status_code, exchange.error = 500, f"{type(exc).__name__}: {exc}"
             await self._record(exchange)
             failure = GatewayError(500, "The gateway failed to handle the request; see its log "
                                         f"for exchange {exchange.id}.", code="internal_error")
-            return ollama_api.error_response(failure) if ollama else failure.response()
+            return render(failure) if render else failure.response()
         if not isinstance(response, GuardedStreamingResponse):
             exchange.status_code = response.status_code
             # Recorded once the answer is on its way: the task runs when this
@@ -773,7 +779,7 @@ def _last_finish(check: StreamCheck) -> str | None:
 
 _ENDPOINTS = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
               "/v1/moderations", "/v1/responses", "/healthz", "/readyz", "/metrics",
-              "/openapi.json", *OLLAMA_API_PATHS, "/"}
+              "/openapi.json", *OLLAMA_API_PATHS, *ANTHROPIC_API_PATHS, "/"}
 
 
 class _CountRequests:
@@ -850,6 +856,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
             Route("/v1/embeddings", gw.embeddings, methods=["POST"]),
             Route("/v1/models", gw.models, methods=["GET"]),
             *OllamaEndpoints(gw).routes(),
+            *AnthropicEndpoints(gw).routes(),
             Route("/healthz", gw.healthz, methods=["GET"]),
             Route("/readyz", gw.readyz, methods=["GET"]),
             Route("/metrics", gw.metrics_endpoint, methods=["GET"]),

@@ -380,9 +380,7 @@ class NdjsonStream:
     def chunk(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
-        choices = chunk.get("choices")
-        choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0),
-                      None) if isinstance(choices, list) else None
+        choice = output_text.first_choice(chunk)
         if choice is None:
             return []
         if choice.get("finish_reason") is not None:

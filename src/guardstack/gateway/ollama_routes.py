@@ -44,12 +44,12 @@ class OllamaEndpoints:
     async def chat(self, request: Request) -> Response:
         exchange = Exchange("ollama.chat")
         return await self.gw._guarded(exchange, lambda r: self._answer(r, exchange, "chat"),
-                                      request, ollama=True)
+                                      request, render=ollama_api.error_response)
 
     async def generate(self, request: Request) -> Response:
         exchange = Exchange("ollama.generate")
         return await self.gw._guarded(exchange, lambda r: self._answer(r, exchange, "generate"),
-                                      request, ollama=True)
+                                      request, render=ollama_api.error_response)
 
     async def _answer(self, request: Request, exchange: Exchange,
                       endpoint: ollama_api.Endpoint) -> Response:
@@ -97,7 +97,7 @@ class OllamaEndpoints:
         async def listing(r: Request) -> Response:
             return JSONResponse(ollama_api.tags(await self._upstream_models(r, exchange)))
 
-        return await self.gw._guarded(exchange, listing, request, ollama=True)
+        return await self.gw._guarded(exchange, listing, request, render=ollama_api.error_response)
 
     async def show(self, request: Request) -> Response:
         exchange = Exchange("ollama.show")
@@ -114,7 +114,7 @@ class OllamaEndpoints:
                                    param="model")
             return JSONResponse(found)
 
-        return await self.gw._guarded(exchange, shown, request, ollama=True)
+        return await self.gw._guarded(exchange, shown, request, render=ollama_api.error_response)
 
     async def _upstream_models(self, request: Request, exchange: Exchange) -> Any:
         await self.gw._admit(await self.gw._identify(request, exchange), None, exchange, request)
@@ -134,12 +134,12 @@ class OllamaEndpoints:
     async def embed(self, request: Request) -> Response:
         exchange = Exchange("ollama.embed")
         return await self.gw._guarded(exchange, lambda r: self._embed(r, exchange, False),
-                                      request, ollama=True)
+                                      request, render=ollama_api.error_response)
 
     async def embeddings(self, request: Request) -> Response:
         exchange = Exchange("ollama.embeddings")
         return await self.gw._guarded(exchange, lambda r: self._embed(r, exchange, True),
-                                      request, ollama=True)
+                                      request, render=ollama_api.error_response)
 
     async def _embed(self, request: Request, exchange: Exchange, legacy: bool) -> Response:
         """As ``/v1/embeddings``: forwarded, neither judged nor stored (see

@@ -16,7 +16,7 @@ import copy
 from typing import Any
 
 from guardstack import taxonomy
-from guardstack.gateway import openapi_ollama
+from guardstack.gateway import openapi_anthropic, openapi_ollama
 from guardstack.gateway.validation import ROLES
 from guardstack.verdict import Action, Status
 
@@ -606,6 +606,7 @@ def document() -> dict[str, Any]:
                 **_errors(401, 403, 429, 502, 503, 504), "default": _PASSTHROUGH},
         }},
         **openapi_ollama.paths(bearer, public),
+        **openapi_anthropic.paths([{"bearerAuth": []}, {"apiKeyAuth": []}]),
         "/healthz": {"get": {
             "operationId": "healthz", "tags": ["Operations"], "security": public,
             "summary": "Liveness: 200 while the process serves",
@@ -653,11 +654,15 @@ def document() -> dict[str, Any]:
                  {"name": "Ollama-compatible",
                   "description": "Ollama's native API, served over the upstream's OpenAI API "
                                  "with the same checks."},
+                 {"name": "Anthropic-compatible",
+                  "description": "Anthropic's Messages API, served over the upstream's OpenAI "
+                                 "API with the same checks."},
                  {"name": "Operations",
                   "description": "Health, readiness, metrics; no API key needed."}],
         "paths": paths,
         "components": {
-            "schemas": {**_schemas(), **openapi_ollama.schemas()},
+            "schemas": {**_schemas(), **openapi_ollama.schemas(),
+                        **openapi_anthropic.schemas()},
             "parameters": {"ConversationId": {
                 "name": "X-Conversation-Id", "in": "header", "required": False,
                 "schema": {"type": "string"},
@@ -668,7 +673,11 @@ def document() -> dict[str, Any]:
                 "type": "http", "scheme": "bearer",
                 "description": "A key from `guardstack keys add USER`. Not needed when the "
                                "gateway runs with `--open`. The gateway never forwards it; it "
-                               "sends `--upstream-api-key` upstream."}},
+                               "sends `--upstream-api-key` upstream."},
+                "apiKeyAuth": {
+                    "type": "apiKey", "in": "header", "name": "x-api-key",
+                    "description": "The same key as Anthropic's clients send it "
+                                   "(`/v1/messages`)."}},
         },
     }
     return copy.deepcopy(doc)

@@ -11,12 +11,22 @@ two, so every channel is judged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 #: Chain-of-thought fields, as vLLM, llama.cpp's server and Ollama name them.
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 #: Everything a withheld answer must lose besides its content.
 WITHHELD_FIELDS = (*REASONING_FIELDS, "tool_calls", "function_call")
+
+
+def first_choice(chunk: Any) -> dict[str, Any] | None:
+    """A streamed chunk's choice 0: the one an API with a single answer per
+    request (Responses, Ollama's, Anthropic's) relays; None if it has none."""
+    choices = chunk.get("choices") if isinstance(chunk, Mapping) else None
+    if not isinstance(choices, list):
+        return None
+    return next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0), None)
 
 
 def channels(message: Any) -> list[tuple[str, str]]:

@@ -411,9 +411,7 @@ class EventStream:
             self.model = chunk["model"]
         if isinstance(chunk.get("usage"), dict):
             self.usage = _usage(chunk["usage"])
-        choices = chunk.get("choices")
-        choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0),
-                      None) if isinstance(choices, list) else None
+        choice = output_text.first_choice(chunk)
         if choice is None:
             return out
         delta = _obj(choice.get("delta"))

@@ -15,7 +15,8 @@ from guardstack.verdict import most_severe
 #: Request fields kept in the event's ``extra`` (the messages are stored as
 #: messages; the rest of a body can be large and says little).
 _PARAMS = ("temperature", "top_p", "max_tokens", "max_completion_tokens", "max_output_tokens",
-           "n", "seed", "stop", "stream_options", "tools", "tool_choice", "response_format")
+           "n", "seed", "stop", "stop_sequences", "top_k", "stream_options", "tools", "tool_choice",
+           "response_format")
 
 
 def to_event(ex: Exchange) -> ExchangeEvent:
