@@ -12,9 +12,10 @@ default detector and a SQLite event store. Prints:
 
 1. non-streamed overhead: gateway latency minus the classifier's time for
    that request (read back from the store) minus direct latency, p50/p99;
-   and what the Responses API and Ollama bridges add over the chat path they
-   translate to (``/v1/responses`` and ``/api/chat`` minus
-   ``/v1/chat/completions``, each net of its classifier time);
+   and what the Responses API, Ollama and Anthropic Messages bridges add
+   over the chat path they translate to (``/v1/responses``, ``/api/chat``
+   and ``/v1/messages`` minus ``/v1/chat/completions``, each net of its
+   classifier time);
 2. time-to-first-token, direct and through the gateway, beside the part
    the gateway is expected to add (classifier time + hold-back);
 3. hold-back sweep: TTFT and tokens shown before a halt, for several
@@ -197,16 +198,19 @@ def body(stream: bool, max_tokens: int | None = None) -> dict[str, Any]:
 RESPONSES_BODY = {"model": "stub", "input": "Write a story about a cat."}
 OLLAMA_BODY = {"model": "stub", "stream": False,
                "messages": [{"role": "user", "content": "Write a story about a cat."}]}
+MESSAGES_BODY = {"model": "stub", "max_tokens": 32,  # the stub's default length (required here)
+                 "messages": [{"role": "user", "content": "Write a story about a cat."}]}
 BRIDGES = {"chat": ("/v1/chat/completions", body(False)),
            "responses": ("/v1/responses", RESPONSES_BODY),
-           "ollama": ("/api/chat", OLLAMA_BODY)}
+           "ollama": ("/api/chat", OLLAMA_BODY),
+           "messages": ("/v1/messages", MESSAGES_BODY)}
 
 
 async def timed_post(client: httpx.AsyncClient, url: str, conv: str | None,
                      api: str = "chat") -> float:
     """One non-streamed request, in ms: chat completions, or the same request
-    through the gateway's Responses API (``responses``) or Ollama
-    (``ollama``) bridge."""
+    through the gateway's Responses API (``responses``), Ollama (``ollama``)
+    or Anthropic Messages (``messages``) bridge."""
     headers = {"x-conversation-id": conv} if conv else {}
     path, payload = BRIDGES[api]
     t = time.perf_counter()
@@ -248,12 +252,14 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
         for i in range(3):
             await timed_post(c, gw.url, f"warm-r{i}", "responses")
             await timed_post(c, gw.url, f"warm-o{i}", "ollama")
-        d, g, resp, olla = [], [], [], []
+            await timed_post(c, gw.url, f"warm-m{i}", "messages")
+        d, g, resp, olla, msgs = [], [], [], [], []
         for i in range(n):  # interleaved so load changes hit all alike
             d.append(await timed_post(c, direct, None))
             g.append(await timed_post(c, gw.url, f"ns-{i}"))
             resp.append(await timed_post(c, gw.url, f"rs-{i}", "responses"))
             olla.append(await timed_post(c, gw.url, f"os-{i}", "ollama"))
+            msgs.append(await timed_post(c, gw.url, f"ms-{i}", "messages"))
         t_direct, t_gw = [], []
         for i in range(n):
             t_direct.append((await ttft(c, direct, None))[0])
@@ -269,6 +275,8 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
     bridge = [ri - ni for ri, ni in zip(r_net, net, strict=True)]
     o_net = [oi - rows[f"os-{i}"]["classifier_ms"] for i, oi in enumerate(olla)]
     ollama_bridge = [oi - ni for oi, ni in zip(o_net, net, strict=True)]
+    m_net = [mi - rows[f"ms-{i}"]["classifier_ms"] for i, mi in enumerate(msgs)]
+    messages_bridge = [mi - ni for mi, ni in zip(m_net, net, strict=True)]
     return {
         "direct_p50": pct(d, 50), "direct_p99": pct(d, 99),
         "gateway_p50": pct(g, 50), "gateway_p99": pct(g, 99),
@@ -287,6 +295,9 @@ async def overhead(direct: str, gw: Gateway, n: int) -> dict[str, float]:
         "ollama_p50": pct(olla, 50), "ollama_p99": pct(olla, 99),
         "ollama_minus_chat_paired_p50": pct(ollama_bridge, 50),
         "ollama_minus_chat_paired_p99": pct(ollama_bridge, 99),
+        "messages_p50": pct(msgs, 50), "messages_p99": pct(msgs, 99),
+        "messages_minus_chat_paired_p50": pct(messages_bridge, 50),
+        "messages_minus_chat_paired_p99": pct(messages_bridge, 99),
     }
 
 
