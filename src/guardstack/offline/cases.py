@@ -166,8 +166,11 @@ def _injection_case(p: PlantedGroup, pseudo: Pseudonymizer, window: str) -> Case
     when = (f"{p.first_seen:%Y-%m-%d %H:%M} to {p.last_seen:%Y-%m-%d %H:%M} UTC"
             if p.first_seen and p.last_seen else "")
     evidence: list[dict[str, Any]] = [{
-        "why": f"planted instructions ({p.family or 'rule'}): '{p.excerpt}' in tool results "
-               f"read by the agents of {len(users)} accounts, {p.reads} time(s), {when}; "
+        "why": f"planted instructions ({p.family or 'rule'}): '{p.excerpt}'"
+               + (f" and {p.wordings - 1} other wording(s) pointing to "
+                  f"{', '.join(p.targets[:5])}" if p.wordings > 1 else "")
+               + f" in tool results read by the agents of {len(users)} accounts, "
+               f"{p.reads} time(s), {when}; "
                f"{p.blocked} blocked, {p.reads - p.blocked} flagged and answered; "
                f"{p.followed} answer(s) repeated where it points",
     }]

@@ -10,8 +10,11 @@ such finding is one agent reading one page. The same planted words reaching
 the agents of several accounts is a campaign against the platform's agents
 (a poisoned web page, a shared document, a product listing), which no single
 request shows. This groups a window's findings by the planted words
-(case-folded, punctuation and spacing ignored) and makes one group per words
-read by at least ``injection_min_users`` accounts.
+(case-folded, punctuation and spacing ignored), joins groups whose words
+point to the same place (a link's host, an e-mail address, a bare domain:
+a campaign reworded, or rotated between wordings, still sends its readers
+to one address), and makes one group per campaign read by at least
+``injection_min_users`` accounts.
 
 A case carries the planted words (at most 200 characters, through the
 store's PII redactor): they come from a document an agent read, not from the
@@ -27,9 +30,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from guardstack import injection
 from guardstack.store.engine import Store
 from guardstack.store.redact import redact_text
 from guardstack.store.schema import exchanges, messages
@@ -57,6 +62,9 @@ class PlantedGroup:
     blocked: int = 0          # reads the policy blocked (the rest were flagged)
     #: exchanges whose answer repeated where the words point (tool_output.followed)
     followed: int = 0
+    #: where the planted words point (hosts, e-mail addresses, domains)
+    targets: list[str] = field(default_factory=list)
+    wordings: int = 1         # distinct planted words joined by a shared target
 
     @property
     def users(self) -> list[str]:
@@ -79,6 +87,10 @@ def _key(excerpt: str) -> str:
     return _NOT_WORD.sub(" ", excerpt.casefold()).strip()
 
 
+def _group_id(key: str) -> str:
+    return "planted-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def find(store: Store, since: datetime | None = None, until: datetime | None = None,
          *, min_users: int = 2) -> list[PlantedGroup]:
     """The window's planted words read by at least ``min_users`` accounts,
@@ -94,7 +106,7 @@ def find(store: Store, since: datetime | None = None, until: datetime | None = N
         query = query.where(exchanges.c.ts_start >= since)
     if until is not None:
         query = query.where(exchanges.c.ts_start < until)
-    groups: dict[str, PlantedGroup] = {}
+    reads: list[tuple[Any, dict[str, Any], str, str, str]] = []
     with store.engine.connect() as conn:
         for row in conn.execute(query):
             verdicts = (row.extra or {}).get("tool_output") or []
@@ -103,18 +115,56 @@ def find(store: Store, since: datetime | None = None, until: datetime | None = N
                     continue
                 family, excerpt = planted_words(str(v.get("reason") or ""))
                 key = _key(excerpt)
-                if not key:
-                    continue
-                gid = "planted-" + hashlib.sha256(key.encode()).hexdigest()[:16]
-                g = groups.get(gid) or groups.setdefault(
-                    gid, PlantedGroup(gid, family, redact_text(excerpt[:EXCERPT_CHARS])[0]))
-                ids = g.exchange_ids.setdefault(row.user_id, [])
-                if row.id not in ids:
-                    ids.append(row.id)
-                    g.followed += bool((row.extra or {}).get("tool_output_followed"))
-                    g.blocked += v.get("decision") == "block"
-                g.first_seen = g.first_seen or row.ts_start
-                g.last_seen = row.ts_start
+                if key:
+                    reads.append((row, v, family, excerpt, key))
+    # Wordings that share a target are one campaign; it is named by the
+    # wording seen first, so a case keeps its id as variants join it.
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    pointing: dict[str, str] = {}  # target -> a wording that names it
+    targets: dict[str, frozenset[str]] = {}
+    order: dict[str, int] = {}     # wording -> when first seen
+    for _, _, _, excerpt, key in reads:
+        if key in parent:
+            continue
+        parent[key], order[key] = key, len(order)
+        targets[key] = injection.targets(excerpt)
+        for t in sorted(targets[key]):
+            if t not in pointing:
+                pointing[t] = key
+                continue
+            a, b = root(pointing[t]), root(key)
+            if a != b:
+                keep, other = (a, b) if order[a] < order[b] else (b, a)
+                parent[other] = keep
+    groups: dict[str, PlantedGroup] = {}
+    for row, v, family, excerpt, key in reads:
+        anchor = root(key)
+        gid = _group_id(anchor)
+        g = groups.get(gid) or groups.setdefault(
+            gid, PlantedGroup(gid, family, redact_text(excerpt[:EXCERPT_CHARS])[0]))
+        ids = g.exchange_ids.setdefault(row.user_id, [])
+        if row.id not in ids:
+            ids.append(row.id)
+            g.followed += bool((row.extra or {}).get("tool_output_followed"))
+            g.blocked += v.get("decision") == "block"
+        g.first_seen = g.first_seen or row.ts_start
+        g.last_seen = row.ts_start
+    wordings: dict[str, set[str]] = {}
+    for _, _, _, _, key in reads:
+        anchor = root(key)
+        wordings.setdefault(anchor, set()).add(key)
+    for anchor, keys in wordings.items():
+        g = groups[_group_id(anchor)]
+        g.wordings = len(keys)
+        # through the redactor, as the excerpt: a planted address is still an address
+        g.targets = sorted({redact_text(t)[0] for k in keys for t in targets[k]})
     found = [g for g in groups.values() if len(g.exchange_ids) >= min_users]
     found.sort(key=lambda g: (-len(g.exchange_ids), -g.reads, g.id))
     _requests(store, found)
