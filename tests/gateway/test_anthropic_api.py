@@ -200,17 +200,19 @@ def test_a_blocked_answer_and_a_blocked_prompt_are_refusals(llama_server, run_ga
     if "cat" not in ex.response_text.lower():
         pytest.fail(f"the model never mentioned a cat; cannot test a block: {ex.response_text!r}")
     assert reply.stop_reason == "refusal" and [b.text for b in reply.content] == ["[withheld]"]
+    assert reply.stop_details.explanation.startswith("The answer was stopped")
     # a blocked prompt never reaches the model: a refusal, streamed or not
     gw2 = run_gateway(llama_server, guard=marker_guard("MARKER"), blocked_message="[blocked]")
     c = anthropic_client(gw2.url)
     refused = c.messages.create(model=MODEL_ALIAS, max_tokens=16,
                                 messages=[{"role": "user", "content": "MARKER request"}])
     assert refused.stop_reason == "refusal" and refused.content[0].text == "[blocked]"
-    assert refused.stop_details.explanation.startswith("Blocked by the gateway's content policy")
+    assert refused.stop_details.explanation.startswith("The request was blocked")
     with c.messages.stream(model=MODEL_ALIAS, max_tokens=16,
                            messages=[{"role": "user", "content": "MARKER again"}]) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "refusal" and final.content[0].text == "[blocked]"
+    assert final.stop_details.explanation.startswith("The request was blocked")
     exchanges = gw2.wait_for_exchanges(2)
     assert all(e.upstream_ms is None and e.decision == "block" for e in exchanges)
     assert [e.stream for e in exchanges] == [False, True]

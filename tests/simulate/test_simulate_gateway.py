@@ -160,7 +160,8 @@ async def test_responses_and_ollama_clients_through_the_real_gateway(traffic, st
                                                                      serve_app, stream):
     """Simulated Responses API clients send only each new turn and name the
     previous answer; the gateway rebuilds the chat history the model gets.
-    Simulated Ollama clients send the whole chat to /api/chat."""
+    Simulated Ollama and Anthropic clients send the whole chat to /api/chat
+    and /v1/messages."""
     from guardstack.gateway.app import create_app
     from guardstack.gateway.recorder import MemoryRecorder
     from guardstack.gateway.settings import GatewaySettings
@@ -184,7 +185,9 @@ async def test_responses_and_ollama_clients_through_the_real_gateway(traffic, st
     speaks = {r.user: client_api("mixed", r.user) for r in traffic.records}
     assert summary.responses_api == sum(speaks[r.user] == "responses" for r in traffic.records)
     assert summary.ollama_api == sum(speaks[r.user] == "ollama" for r in traffic.records)
+    assert summary.messages_api == sum(speaks[r.user] == "messages" for r in traffic.records)
     assert 0 < summary.responses_api < summary.sent and 0 < summary.ollama_api < summary.sent
+    assert 0 < summary.messages_api < summary.sent
     # Every upstream request holds its session's history, rebuilt by the gateway
     # for the Responses clients: the earlier answered turns, each followed by
     # the model's answer, blocked ones left out. (The gateway forwards the
@@ -220,8 +223,10 @@ async def test_responses_and_ollama_clients_through_the_real_gateway(traffic, st
     deadline = time.monotonic() + 10
     while len(recorder.exchanges) < summary.sent and time.monotonic() < deadline:
         time.sleep(0.02)
-    ollama_users = {u for u, api in speaks.items() if api == "ollama"}
-    recorded = [e for e in recorder.exchanges if e.endpoint == "ollama.chat"]
-    assert {e.user for e in recorded} == ollama_users
-    assert {e.conversation_id for e in recorded} == {
-        r.session for r in traffic.records if r.user in ollama_users}
+    for api, endpoint in (("ollama", "ollama.chat"), ("messages", "messages")):
+        # Ollama's clients in headers, Anthropic's in metadata.user_id and a header
+        their = {u for u, speaks_api in speaks.items() if speaks_api == api}
+        recorded = [e for e in recorder.exchanges if e.endpoint == endpoint]
+        assert {e.user for e in recorded} == their, api
+        assert {e.conversation_id for e in recorded} == {
+            r.session for r in traffic.records if r.user in their}, api

@@ -210,7 +210,8 @@ class Demo:
         summary: dict[str, Any] = json.loads(done.stdout)
         g = summary["gateway"]
         self.say(f"  sent {g['sent']} ({g.get('responses_api', 0)} through the Responses "
-                 f"API, {g.get('ollama_api', 0)} through Ollama's), answered {g['answered']}, "
+                 f"API, {g.get('ollama_api', 0)} through Ollama's, {g.get('messages_api', 0)} "
+                 f"through Anthropic's), answered {g['answered']}, "
                  f"blocked {g['blocked']}, "
                  f"halted {g['halted']}, errors {g['errors']} "
                  f"({time.monotonic() - started:.0f} s)")

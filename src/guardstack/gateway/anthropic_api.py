@@ -249,15 +249,18 @@ def stop_reason(finish_reason: Any) -> str:
     return _STOP.get(finish_reason, "end_turn") if finish_reason else "end_turn"
 
 
-def stop_details(verdicts: Sequence[Verdict]) -> dict[str, Any]:
+def stop_details(verdicts: Sequence[Verdict], *, request: bool = False) -> dict[str, Any]:
     """Anthropic's ``stop_details`` for a refusal: the category that decided
-    (as near as Anthropic's list has one) and the policy's reason."""
+    (as near as Anthropic's list has one) and what the policy stopped: the
+    request (``request``: the model was never called) or the answer."""
     blocked = [v for v in verdicts if v.blocked]
     cats = sorted({c for v in blocked for c in v.categories})
     category = next((_REFUSAL_CATEGORY[c] for c in cats if c in _REFUSAL_CATEGORY),
                     "general_harms" if cats else None)
-    explanation = ("Blocked by the gateway's content policy"
-                   + (f" (categories: {', '.join(cats)})" if cats else "") + ".")
+    named = f" (categories: {', '.join(cats)})" if cats else ""
+    explanation = (f"The request was blocked by the gateway's content policy{named}; the "
+                   "model was not called." if request else
+                   f"The answer was stopped by the gateway's content policy{named}.")
     return {"type": "refusal", "category": category, "explanation": explanation}
 
 
@@ -271,7 +274,7 @@ class Reply:
 
     def body(self, content: list[dict[str, Any]], stop: str | None, *,
              usage: Mapping[str, Any] | None = None, model: str | None = None,
-             verdicts: Sequence[Verdict] = ()) -> dict[str, Any]:
+             verdicts: Sequence[Verdict] = (), request: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
             "id": self.id, "type": "message", "role": "assistant",
             "model": model or self.request.get("model"), "content": content,
@@ -279,13 +282,13 @@ class Reply:
             "usage": dict(usage or {"input_tokens": 0, "output_tokens": 0}),
         }
         if stop == "refusal":
-            body["stop_details"] = stop_details(verdicts)
+            body["stop_details"] = stop_details(verdicts, request=request)
         return body
 
     def refusal(self, verdicts: Sequence[Verdict], blocked_message: str) -> dict[str, Any]:
         """The answer to a blocked prompt: the model was never called."""
         content = [_text_block(blocked_message)] if blocked_message else []
-        return self.body(content, "refusal", verdicts=verdicts)
+        return self.body(content, "refusal", verdicts=verdicts, request=True)
 
     def from_chat(self, data: dict[str, Any], verdicts: Sequence[Verdict]) -> dict[str, Any]:
         """A (checked) chat completion as a Message."""
@@ -430,10 +433,11 @@ class EventStream:
         self.open = None
         return [{"type": "content_block_stop", "index": self.blocks - 1}]
 
-    def _end(self, stop: str, verdicts: Sequence[Verdict] = ()) -> list[dict[str, Any]]:
+    def _end(self, stop: str, verdicts: Sequence[Verdict] = (),
+             request: bool = False) -> list[dict[str, Any]]:
         delta: dict[str, Any] = {"stop_reason": stop, "stop_sequence": None}
         if stop == "refusal":
-            delta["stop_details"] = stop_details(verdicts)
+            delta["stop_details"] = stop_details(verdicts, request=request)
         return [*self._close(), {"type": "message_delta", "delta": delta, "usage": self.usage},
                 {"type": "message_stop"}]
 
@@ -453,7 +457,7 @@ class EventStream:
             out += self._open("text", _text_block(""))
             out.append({"type": "content_block_delta", "index": 0,
                         "delta": {"type": "text_delta", "text": blocked_message}})
-        return [*out, *self._end("refusal", verdicts)]
+        return [*out, *self._end("refusal", verdicts, request=True)]
 
     def fail(self, error: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The upstream's stream failed (or reported an error in-band)."""

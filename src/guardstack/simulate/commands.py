@@ -147,7 +147,8 @@ def add_commands(sub: Any) -> None:
                    help="with --gateway: the API the simulated clients speak: chat "
                    "completions, the Responses API (each turn continues the last by "
                    "previous_response_id), Ollama's /api/chat (the ollama client, as Open "
-                   "WebUI sends it), or mixed (a third of the users each; default chat)")
+                   "WebUI sends it), Anthropic's /v1/messages (the anthropic client), or "
+                   "mixed (a quarter of the users each; default chat)")
     p.add_argument("--transcript", type=Path, metavar="FILE.jsonl",
                    help="with --gateway: write user turns and the model's real answers as JSONL")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")

@@ -1,8 +1,8 @@
 """Where simulated traffic goes: a JSONL file (plus its ground truth), or a
 live gateway as real multi-turn chats through the official clients: the
 ``openai`` client over chat completions or the Responses API, the ``ollama``
-client over Ollama's native API (as Open WebUI would send it), or a mix by
-user."""
+client over Ollama's native API (as Open WebUI would send it), the
+``anthropic`` client over the Messages API, or a mix by user."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ CONVERSATION_HEADER = "X-Conversation-Id"
 #: Header Open WebUI names its user in; the gateway reads it (--end-user-header)
 #: where a request has no `user` field, as Ollama's API has none.
 END_USER_HEADER = "X-OpenWebUI-User-Id"
-#: Which API the simulated clients speak; "mixed" splits users among the three
+#: Which API the simulated clients speak; "mixed" splits users among the four
 #: (stably, by user id), as a platform with several client apps would.
-Api = Literal["chat", "responses", "ollama", "mixed"]
-ClientApi = Literal["chat", "responses", "ollama"]
-CLIENT_APIS: tuple[ClientApi, ...] = ("chat", "responses", "ollama")
+Api = Literal["chat", "responses", "ollama", "messages", "mixed"]
+ClientApi = Literal["chat", "responses", "ollama", "messages"]
+CLIENT_APIS: tuple[ClientApi, ...] = ("chat", "responses", "ollama", "messages")
 DEFAULT_MAX_RETRIES = 6
 DEFAULT_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
@@ -96,6 +96,7 @@ class GatewaySummary:
     error_kinds: Counter[str] = field(default_factory=Counter)
     responses_api: int = 0  # user turns sent through the Responses API
     ollama_api: int = 0  # user turns sent through Ollama's native API
+    messages_api: int = 0  # user turns sent through Anthropic's Messages API
     blocked_ids: list[str] = field(default_factory=list)
     halted_ids: list[str] = field(default_factory=list)
     #: User turns and the model's real answers, in the JSONL record format.
@@ -114,6 +115,7 @@ class GatewaySummary:
             "error_kinds": dict(sorted(self.error_kinds.items())),
             "responses_api": self.responses_api,
             "ollama_api": self.ollama_api,
+            "messages_api": self.messages_api,
         }
 
 
@@ -194,7 +196,7 @@ async def _respond(client: Any, model: str, text: str | list[dict[str, Any]],
 
 def client_api(api: Api, user: str) -> ClientApi:
     """The API ``user``'s client speaks: ``mixed`` splits users by their id."""
-    return CLIENT_APIS[zlib.crc32(user.encode()) % 3] if api == "mixed" else api
+    return CLIENT_APIS[zlib.crc32(user.encode()) % len(CLIENT_APIS)] if api == "mixed" else api
 
 
 class _Blocked(Exception):
@@ -274,18 +276,62 @@ async def _ollama_turn(client: Any, model: str, messages: list[dict[str, Any]], 
         raise _Failed(type(exc).__name__) from None
 
 
+async def _anthropic_turn(client: Any, model: str, messages: list[dict[str, Any]],
+                          session: Session, *, max_tokens: int | None,
+                          stream: bool) -> tuple[str, str | None]:
+    """One turn through the ``anthropic`` client (``/v1/messages``): the
+    answer and its finish in chat terms. The gateway answers a policy
+    intervention with ``stop_reason: refusal``; its explanation says whether
+    the request never reached the model (blocked) or the answer was stopped."""
+    import anthropic
+
+    kw: dict[str, Any] = {"model": model, "messages": messages,
+                          "max_tokens": max_tokens or 1024,  # required by this API
+                          "metadata": {"user_id": session.user},
+                          "extra_headers": {CONVERSATION_HEADER: session.id}}
+    try:
+        if stream:
+            async with client.messages.stream(**kw) as events:
+                async for _ in events:
+                    pass
+                message = await events.get_final_message()
+        else:
+            message = await client.messages.create(**kw)
+    except anthropic.RateLimitError as exc:
+        raise _RateLimited(_retry_after(exc)) from None
+    except anthropic.APIStatusError as exc:
+        raise _Failed(f"http {exc.status_code}") from None
+    except anthropic.APIConnectionError as exc:
+        raise _Failed(type(exc).__name__) from None
+    text = "".join(b.text for b in message.content if b.type == "text")
+    if message.stop_reason == "refusal":
+        details = getattr(message, "stop_details", None)
+        if str(getattr(details, "explanation", "")).startswith("The request was blocked"):
+            raise _Blocked()
+        return text, "content_filter"
+    return text, "length" if message.stop_reason == "max_tokens" else "stop"
+
+
 _FETCH = "fetch_page"
+Style = Literal["openai", "ollama", "anthropic"]
 
 
-def _turn_messages(record: Record, *, ollama: bool) -> list[dict[str, Any]]:
+def _turn_messages(record: Record, style: Style) -> list[dict[str, Any]]:
     """A record as the messages a client sends: the user's text, and for an
-    agent turn the assistant's page fetch and the page (as the ``ollama``
-    client writes them when ``ollama``, else as OpenAI's chat API does)."""
+    agent turn the assistant's page fetch and the page, as the ``style``'s
+    client writes them (OpenAI's chat API, the ``ollama`` client, Anthropic's
+    tool_use and tool_result blocks)."""
     out: list[dict[str, Any]] = [{"role": "user", "content": record.content}]
     if record.tool is None:
         return out
     url, page = record.tool
-    if ollama:
+    if style == "anthropic":
+        call = f"toolu_{record.id}"
+        out += [{"role": "assistant", "content": [
+                    {"type": "tool_use", "id": call, "name": _FETCH, "input": {"url": url}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": call, "content": page}]}]
+    elif style == "ollama":
         out += [{"role": "assistant", "content": "",
                  "tool_calls": [{"function": {"name": _FETCH, "arguments": {"url": url}}}]},
                 {"role": "tool", "content": page, "tool_name": _FETCH}]
@@ -315,27 +361,35 @@ def _responses_input(record: Record) -> str | list[dict[str, Any]]:
 async def _send_session(client: Any, session: Session, model: str, summary: GatewaySummary,
                         *, max_retries: int, backoff_s: float, max_tokens: int | None = None,
                         stream: bool = False, api: Api = "chat",
-                        ollama_client: Any = None) -> None:
+                        ollama_client: Any = None, anthropic_client: Any = None) -> None:
     """A session's turns, in order, as one multi-turn chat. ``ollama_client``
     makes a client for the session (its headers name the user and the
-    conversation: Ollama's API has no field for either)."""
+    conversation: Ollama's API has no field for either); ``anthropic_client``
+    is the Messages API clients' (shared)."""
     speaks = client_api(api, session.user)
     previous: str | None = None  # the Responses API's last answer in this session
     messages: list[dict[str, Any]] = []
     ollama = ollama_client(session) if speaks == "ollama" else None
+    style: Style = ("ollama" if speaks == "ollama" else
+                    "anthropic" if speaks == "messages" else "openai")
     try:
         for record in session.records:
             summary.sent += 1
             summary.responses_api += speaks == "responses"
             summary.ollama_api += speaks == "ollama"
+            summary.messages_api += speaks == "messages"
             summary.transcript.append(record.to_json())
-            turn = _turn_messages(record, ollama=ollama is not None)
+            turn = _turn_messages(record, style)
             messages.extend(turn)
             for attempt in range(max_retries + 1):
                 try:
                     if ollama is not None:
                         answer, finish = await _ollama_turn(ollama, model, messages,
                                                             max_tokens=max_tokens, stream=stream)
+                    elif speaks == "messages":
+                        answer, finish = await _anthropic_turn(
+                            anthropic_client, model, messages, session,
+                            max_tokens=max_tokens, stream=stream)
                     else:
                         answer, finish, response_id = await _openai_turn(
                             client, speaks, model, messages, _responses_input(record),
@@ -398,7 +452,8 @@ async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
     asks for streamed answers, so the gateway's mid-stream halts are exercised;
     ``api`` picks chat completions, the Responses API (each turn continues
     the last by ``previous_response_id``), Ollama's ``/api/chat`` (the user
-    and conversation in headers, as Open WebUI sends them) or a mix by user."""
+    and conversation in headers, as Open WebUI sends them), Anthropic's
+    ``/v1/messages`` (the user in ``metadata.user_id``) or a mix by user."""
     from openai import AsyncOpenAI
 
     def ollama_client(session: Session) -> Any:
@@ -414,19 +469,31 @@ async def replay(traffic: Traffic, base_url: str, api_key: str, model: str, *,
     summary = GatewaySummary(users=len(users),
                              sessions=sum(len(s) for s in users.values()))
     gate = asyncio.Semaphore(concurrency)
+    anthropic_client = None
+    if any(client_api(api, u) == "messages" for u in users):
+        import anthropic
+
+        anthropic_client = anthropic.AsyncAnthropic(
+            base_url=base_url.rstrip("/").removesuffix("/v1"), api_key=api_key,
+            max_retries=0, timeout=timeout_s)
     # Our own retry loop counts and paces 429s; the client's would hide them.
-    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
-                           timeout=timeout_s) as client:
+    try:
+        async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
+                               timeout=timeout_s) as client:
 
-        async def one_user(sessions: list[Session]) -> None:
-            async with gate:
-                for session in sessions:
-                    await _send_session(client, session, model, summary,
-                                        max_retries=max_retries, backoff_s=backoff_s,
-                                        max_tokens=max_tokens, stream=stream, api=api,
-                                        ollama_client=ollama_client)
+            async def one_user(sessions: list[Session]) -> None:
+                async with gate:
+                    for session in sessions:
+                        await _send_session(client, session, model, summary,
+                                            max_retries=max_retries, backoff_s=backoff_s,
+                                            max_tokens=max_tokens, stream=stream, api=api,
+                                            ollama_client=ollama_client,
+                                            anthropic_client=anthropic_client)
 
-        await asyncio.gather(*(one_user(users[u]) for u in sorted(users)))
+            await asyncio.gather(*(one_user(users[u]) for u in sorted(users)))
+    finally:
+        if anthropic_client is not None:
+            await anthropic_client.close()
     # Time order across users; within a session a question precedes its answer.
     summary.transcript.sort(key=lambda r: (datetime.fromisoformat(r["ts"]).timestamp(),
                                            r["session"], r["role"] != "user"))
