@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardstack.gateway import output_text
-from guardstack.gateway.errors import invalid, type_error
+from guardstack.gateway.errors import GatewayError, invalid, type_error
 from guardstack.verdict import Verdict
 
 #: Request fields that need Anthropic's own servers.
@@ -104,6 +104,66 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
         if parallel is False:
             chat["parallel_tool_calls"] = False
     return chat
+
+
+#: Content blocks only Anthropic's API has: a request holding one is Anthropic's.
+_ANTHROPIC_BLOCKS = {"tool_use", "tool_result", "thinking", "redacted_thinking", "document"}
+
+
+def is_messages_body(body: Mapping[str, Any]) -> bool:
+    """Whether ``body`` is a Messages request rather than a chat one: a
+    top-level ``system``, or a block type chat messages never hold (for a
+    guardrail that sees both kinds, as LiteLLM's proxy hands it both)."""
+    if "system" in body:
+        return True
+    raw = body.get("messages")
+    return isinstance(raw, list) and any(
+        isinstance(m, Mapping) and isinstance(m.get("content"), list)
+        and any(isinstance(b, Mapping) and b.get("type") in _ANTHROPIC_BLOCKS
+                for b in m["content"])
+        for m in raw)
+
+
+def messages_of(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The conversation a Messages request carries, as chat messages, for
+    judging it where something else serves it (the LiteLLM guardrail): what
+    :func:`to_chat` sends, with a message it cannot translate skipped instead
+    of refused."""
+    messages: list[dict[str, Any]] = []
+    try:
+        system = _system(body.get("system"))
+    except GatewayError:
+        system = ""
+    if system:
+        messages.append({"role": "system", "content": system})
+    raw = body.get("messages")
+    for i, message in enumerate(raw if isinstance(raw, list) else ()):
+        try:
+            _message(message, f"messages[{i}]", messages)
+        except GatewayError:
+            continue
+    return messages
+
+
+def message_text(message: Any) -> str | None:
+    """The text the output check reads in a Message (a dict, as LiteLLM
+    returns one): thinking, text and tool inputs, a blank line between;
+    None if ``message`` is not one."""
+    if not isinstance(message, Mapping) or message.get("type") != "message" \
+            or not isinstance(message.get("content"), list):
+        return None
+    parts = []
+    for block in message["content"]:
+        if not isinstance(block, Mapping):
+            continue
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif kind == "thinking" and isinstance(block.get("thinking"), str):
+            parts.append(block["thinking"])
+        elif kind == "tool_use":
+            parts.append(json.dumps(block.get("input", {}), ensure_ascii=False))
+    return "\n\n".join(p for p in parts if p)
 
 
 def _system(system: Any) -> str:

@@ -62,7 +62,7 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import output_text, responses_api, tool_results
+from guardstack.gateway import anthropic_api, output_text, responses_api, tool_results
 from guardstack.gateway.errors import blocked, blocked_prompt, blocked_tool_output
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
@@ -419,6 +419,10 @@ def _messages(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if not isinstance(raw, list):
         # A Responses API call: its input and instructions are the conversation.
         return list(responses_api.messages_of(data)) if "input" in data else []
+    if anthropic_api.is_messages_body(data):
+        # The proxy's /v1/messages: tool results become tool messages (checked
+        # for planted orders), the system prompt context, as in the gateway.
+        return list(anthropic_api.messages_of(data))
     out: list[Mapping[str, Any]] = []
     for m in raw:
         if isinstance(m, Mapping):
@@ -497,6 +501,9 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def _response_texts(response: Any) -> list[str]:
+    anthropic = anthropic_api.message_text(response)
+    if anthropic is not None:  # an Anthropic Message (the proxy's /v1/messages)
+        return [anthropic] if anthropic else []
     output = _get(response, "output")
     if _get(response, "choices") is None and isinstance(output, list):
         answer = _output_text(output)  # a Responses API answer: one answer, all its items
