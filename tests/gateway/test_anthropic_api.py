@@ -164,6 +164,9 @@ def test_a_streamed_message_arrives_as_messages_events(llama_server, run_gateway
     deltas = "".join(e.delta.text for e in events if e.type == "content_block_delta")
     assert deltas.strip() and final.content[0].text == deltas
     assert final.stop_reason in ("end_turn", "max_tokens")
+    # llama.cpp's server sends no usage while streaming: the chunks are counted
+    pieces = sum(e.type == "content_block_delta" for e in events)
+    assert final.usage.output_tokens == pieces > 0
     [ex] = gw.wait_for_exchanges(1)
     assert ex.stream and ex.endpoint == "messages" and ex.response_text == deltas
     assert not ex.halted

@@ -440,6 +440,7 @@ class EventStream:
         self.finish_reason: str | None = None
         self.usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
         self.model: str | None = None
+        self.streamed = 0                       # chunks that carried output
 
     def start(self) -> list[dict[str, Any]]:
         message = self.reply.body([], None)
@@ -455,6 +456,7 @@ class EventStream:
         if choice is None:
             return out
         delta = _obj(choice.get("delta"))
+        self.streamed += bool(output_text.channels(delta))
         for channel, text in output_text.channels({k: v for k, v in delta.items()
                                                    if k != "tool_calls"}):
             kind = "thinking" if channel == "reasoning" else "text"
@@ -498,7 +500,12 @@ class EventStream:
         delta: dict[str, Any] = {"stop_reason": stop, "stop_sequence": None}
         if stop == "refusal":
             delta["stop_details"] = stop_details(verdicts, request=request)
-        return [*self._close(), {"type": "message_delta", "delta": delta, "usage": self.usage},
+        usage = dict(self.usage)
+        if not usage["output_tokens"]:
+            # servers that send no usage while streaming (llama.cpp's): a chunk
+            # is about a token, as the Ollama bridge counts it too
+            usage["output_tokens"] = self.streamed
+        return [*self._close(), {"type": "message_delta", "delta": delta, "usage": usage},
                 {"type": "message_stop"}]
 
     def finish(self) -> list[dict[str, Any]]:
