@@ -30,6 +30,7 @@ from starlette.routing import Mount, Route
 
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
+    anthropic_api,
     moderation,
     ollama_api,
     openapi,
@@ -815,6 +816,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             message += (f" The gateway serves Ollama's {', '.join(OLLAMA_API_PATHS)}; "
                         "managing models (pull, create, delete, ...) is the model server's own.")
         return JSONResponse(ollama_api.error_body(message), status_code=status, headers=headers)
+    if request.url.path.startswith("/v1/messages/"):  # count_tokens, batches: Anthropic's clients
+        if status == 404:
+            message += " The gateway serves Anthropic's POST /v1/messages only."
+        return JSONResponse(anthropic_api.error_body(status, message), status_code=status,
+                            headers=headers)
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
