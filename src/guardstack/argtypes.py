@@ -39,6 +39,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """A fraction in [0, 1] (``--agents 0.3``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text!r}")
+    return value
+
+
 def base_url(text: str) -> str:
     """An OpenAI-compatible server's base URL; a bare ``http://host:port``
     gets ``/v1``, where vLLM, llama.cpp's server and Ollama serve it."""

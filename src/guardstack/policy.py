@@ -373,7 +373,11 @@ class _Parser:
                             f"must be one of allow, flag, block; got {value!r}") from None
 
     def rule(self, node: yaml.Node, path: str, fallback: Rule) -> Rule:
-        m = self.mapping(node, path, ("threshold", "action"))
+        return self.rule_in(self.mapping(node, path, ("threshold", "action")), path, fallback)
+
+    def rule_in(self, m: Mapping[str, tuple[yaml.Node, yaml.Node]], path: str,
+                fallback: Rule) -> Rule:
+        """A rule from an already-read mapping (one that may hold more keys)."""
         threshold = self.threshold(m["threshold"][1], f"{path}.threshold") if "threshold" in m \
             else fallback.threshold
         action = self.action(m["action"][1], f"{path}.action") if "action" in m \
@@ -449,14 +453,9 @@ class _Parser:
             models = tuple(items)
         tool_output, followed = Rule(0.5, Action.ALLOW), Action.ALLOW
         if "tool_output" in top:
-            node = top["tool_output"][1]
-            m = self.mapping(node, "tool_output", ("threshold", "action", "followed"))
-            if "threshold" in m:
-                tool_output = Rule(self.threshold(m["threshold"][1], "tool_output.threshold"),
-                                   tool_output.action)
-            if "action" in m:
-                tool_output = Rule(tool_output.threshold,
-                                   self.action(m["action"][1], "tool_output.action"))
+            m = self.mapping(top["tool_output"][1], "tool_output",
+                             ("threshold", "action", "followed"))
+            tool_output = self.rule_in(m, "tool_output", tool_output)
             if "followed" in m:
                 followed = self.action(m["followed"][1], "tool_output.followed")
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,

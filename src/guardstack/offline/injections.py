@@ -144,11 +144,12 @@ def find(store: Store, since: datetime | None = None, until: datetime | None = N
                 keep, other = (a, b) if order[a] < order[b] else (b, a)
                 parent[other] = keep
     groups: dict[str, PlantedGroup] = {}
+    wordings: dict[str, set[str]] = {}  # group id -> its wordings
     for row, v, family, excerpt, key in reads:
-        anchor = root(key)
-        gid = _group_id(anchor)
+        gid = _group_id(root(key))
         g = groups.get(gid) or groups.setdefault(
             gid, PlantedGroup(gid, family, redact_text(excerpt[:EXCERPT_CHARS])[0]))
+        wordings.setdefault(gid, set()).add(key)
         ids = g.exchange_ids.setdefault(row.user_id, [])
         if row.id not in ids:
             ids.append(row.id)
@@ -156,15 +157,10 @@ def find(store: Store, since: datetime | None = None, until: datetime | None = N
             g.blocked += v.get("decision") == "block"
         g.first_seen = g.first_seen or row.ts_start
         g.last_seen = row.ts_start
-    wordings: dict[str, set[str]] = {}
-    for _, _, _, _, key in reads:
-        anchor = root(key)
-        wordings.setdefault(anchor, set()).add(key)
-    for anchor, keys in wordings.items():
-        g = groups[_group_id(anchor)]
-        g.wordings = len(keys)
+    for gid, keys in wordings.items():
+        groups[gid].wordings = len(keys)
         # through the redactor, as the excerpt: a planted address is still an address
-        g.targets = sorted({redact_text(t)[0] for k in keys for t in targets[k]})
+        groups[gid].targets = sorted({redact_text(t)[0] for k in keys for t in targets[k]})
     found = [g for g in groups.values() if len(g.exchange_ids) >= min_users]
     found.sort(key=lambda g: (-len(g.exchange_ids), -g.reads, g.id))
     _requests(store, found)

@@ -45,16 +45,6 @@ DB_NOT_YET = (
 
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text!r}")
-    return value
-
-
 def _seed(text: str) -> int:
     try:
         return int(text)
@@ -114,7 +104,8 @@ def add_commands(sub: Any) -> None:
                    help="override persona shares, e.g. adversary=0.3,coordinated=0.5 (keys: "
                    + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
                    + "; group shares and adversary-kind shares are each normalised)")
-    p.add_argument("--agents", type=_share, default=SimulationConfig.agents, metavar="SHARE",
+    p.add_argument("--agents", type=argtypes.share, default=SimulationConfig.agents,
+                   metavar="SHARE",
                    help="share of benign users who also have their assistant read a web page "
                    "(one agent turn each: a tool call and its result); about half of those "
                    "pages carry one campaign's planted instruction, for the gateway's "

@@ -313,25 +313,24 @@ async def _anthropic_turn(client: Any, model: str, messages: list[dict[str, Any]
 
 
 _FETCH = "fetch_page"
-Style = Literal["openai", "ollama", "anthropic"]
 
 
-def _turn_messages(record: Record, style: Style) -> list[dict[str, Any]]:
+def _turn_messages(record: Record, speaks: ClientApi) -> list[dict[str, Any]]:
     """A record as the messages a client sends: the user's text, and for an
-    agent turn the assistant's page fetch and the page, as the ``style``'s
-    client writes them (OpenAI's chat API, the ``ollama`` client, Anthropic's
-    tool_use and tool_result blocks)."""
+    agent turn the assistant's page fetch and the page, as the client of
+    ``speaks`` writes them (the ``ollama`` client, Anthropic's tool_use and
+    tool_result blocks, else OpenAI's chat API)."""
     out: list[dict[str, Any]] = [{"role": "user", "content": record.content}]
     if record.tool is None:
         return out
     url, page = record.tool
-    if style == "anthropic":
+    if speaks == "messages":
         call = f"toolu_{record.id}"
         out += [{"role": "assistant", "content": [
                     {"type": "tool_use", "id": call, "name": _FETCH, "input": {"url": url}}]},
                 {"role": "user", "content": [
                     {"type": "tool_result", "tool_use_id": call, "content": page}]}]
-    elif style == "ollama":
+    elif speaks == "ollama":
         out += [{"role": "assistant", "content": "",
                  "tool_calls": [{"function": {"name": _FETCH, "arguments": {"url": url}}}]},
                 {"role": "tool", "content": page, "tool_name": _FETCH}]
@@ -370,8 +369,6 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
     previous: str | None = None  # the Responses API's last answer in this session
     messages: list[dict[str, Any]] = []
     ollama = ollama_client(session) if speaks == "ollama" else None
-    style: Style = ("ollama" if speaks == "ollama" else
-                    "anthropic" if speaks == "messages" else "openai")
     try:
         for record in session.records:
             summary.sent += 1
@@ -379,7 +376,7 @@ async def _send_session(client: Any, session: Session, model: str, summary: Gate
             summary.ollama_api += speaks == "ollama"
             summary.messages_api += speaks == "messages"
             summary.transcript.append(record.to_json())
-            turn = _turn_messages(record, style)
+            turn = _turn_messages(record, speaks)
             messages.extend(turn)
             for attempt in range(max_retries + 1):
                 try:
