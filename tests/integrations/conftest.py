@@ -20,6 +20,7 @@ import litellm
 import pytest
 from tests.fixtures.llama_server import free_port
 from tests.gateway.serving import Running, serve_app
+from tests.gateway.standins import marker_guard
 
 from guardstack.gateway.app import create_app
 from guardstack.gateway.recorder import MemoryRecorder
@@ -93,6 +94,29 @@ async def use_guardrail() -> AsyncIterator[Callable[..., GuardstackGuardrail]]:
     litellm.callbacks = saved
     for guardrail in made:
         await guardrail.aclose()
+
+
+@pytest.fixture
+def guardrail_in(use_guardrail, default_gateway, default_guard):
+    """``guardrail_in(mode, **settings)``: on the shipped defaults, in-process
+    (the session's Guard) or remote (the session's default gateway)."""
+    def make(mode: str, **settings: Any) -> GuardstackGuardrail:
+        if mode == "remote":
+            return use_guardrail(api_base=default_gateway.url, **settings)
+        return use_guardrail(guard=default_guard, **settings)
+    return make
+
+
+@pytest.fixture
+def cat_guardrail_in(use_guardrail, serve_gateway):
+    """``cat_guardrail_in(mode, **settings)``: judging with the stand-in that
+    calls an answer unsafe once it mentions a cat, in-process or through a
+    gateway of its own."""
+    def make(mode: str, **settings: Any) -> GuardstackGuardrail:
+        if mode == "remote":
+            return use_guardrail(api_base=serve_gateway(marker_guard("cat")).url, **settings)
+        return use_guardrail(guard=marker_guard("cat", roles=("response",)), **settings)
+    return make
 
 
 @pytest.fixture(autouse=True)

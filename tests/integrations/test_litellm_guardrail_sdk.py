@@ -54,17 +54,6 @@ class MetadataSpy(CustomLogger):
         pytest.fail("litellm never logged the call")
 
 
-@pytest.fixture
-def guardrail_in(use_guardrail, default_gateway, default_guard):
-    """``guardrail_in(mode, **settings)``: on the shipped defaults, in-process
-    (the session's Guard) or remote (the session's default gateway)."""
-    def make(mode: str, **settings: Any):
-        if mode == "remote":
-            return use_guardrail(api_base=default_gateway.url, **settings)
-        return use_guardrail(guard=default_guard, **settings)
-    return make
-
-
 async def unreachable_model(dead_url: str, messages: list[dict[str, str]], *,
                             guardrails: tuple[str, ...] | None = ("guardstack",)) -> Any:
     named = {} if guardrails is None else {"guardrails": list(guardrails)}
@@ -134,15 +123,10 @@ async def test_harmful_request_is_blocked_before_the_model(mode, guardrail_in, d
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
-async def test_unsafe_answer_is_blocked_after_the_model(mode, use_guardrail, serve_gateway,
-                                                        llama_server):
+async def test_unsafe_answer_is_blocked_after_the_model(mode, cat_guardrail_in, llama_server):
     """Stand-in detector: an answer is unsafe once it mentions a cat. Only
     post_call runs, so the prompt (which names a cat too) goes through."""
-    if mode == "remote":
-        gateway = serve_gateway(marker_guard("cat"))
-        use_guardrail(api_base=gateway.url, event_hook=["post_call"])
-    else:
-        use_guardrail(guard=marker_guard("cat", roles=("response",)), event_hook=["post_call"])
+    cat_guardrail_in(mode, event_hook=["post_call"])
     try:
         reply = await litellm.acompletion(model=f"openai/{MODEL_ALIAS}", api_base=llama_server,
                                           api_key="unused", messages=STORY,

@@ -66,12 +66,8 @@ async def proxied(guardrail: Any, request: dict[str, Any], upstream: str) -> tup
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["in_process", "remote"])
-async def test_everyday_stream_passes_unchanged(mode, use_guardrail, default_guard,
-                                               default_gateway, llama_server):
-    if mode == "remote":
-        guardrail = use_guardrail(api_base=default_gateway.url, check_every=8, hold_back=8)
-    else:
-        guardrail = use_guardrail(guard=default_guard, check_every=8, hold_back=8)
+async def test_everyday_stream_passes_unchanged(mode, guardrail_in, llama_server):
+    guardrail = guardrail_in(mode, check_every=8, hold_back=8)
     request = {"messages": EVERYDAY, **FIXED}
     out, tap = await proxied(guardrail, request, llama_server)
     assert out == tap.taken  # every chunk, the same objects, in order
@@ -85,17 +81,11 @@ async def test_everyday_stream_passes_unchanged(mode, use_guardrail, default_gua
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["in_process", "remote"])
-async def test_stream_halts_before_the_unsafe_words_reach_the_client(mode, use_guardrail,
-                                                                     serve_gateway,
+async def test_stream_halts_before_the_unsafe_words_reach_the_client(mode, cat_guardrail_in,
                                                                      llama_server):
     """hold_back >= check_every: nothing unchecked is released, so the client
     never sees the marker, and the stream ends with content_filter."""
-    if mode == "remote":
-        gateway = serve_gateway(marker_guard("cat"))
-        guardrail = use_guardrail(api_base=gateway.url, hold_back=8, check_every=8)
-    else:
-        guardrail = use_guardrail(guard=marker_guard("cat", roles=("response",)),
-                                  hold_back=8, check_every=8)
+    guardrail = cat_guardrail_in(mode, hold_back=8, check_every=8)
     request = {"messages": STORY, **FIXED}
     out, tap = await proxied(guardrail, request, llama_server)
     if "cat" not in text_of(tap.taken).lower():

@@ -33,7 +33,12 @@ chunk when it turns unsafe. Responses API calls (``/v1/responses``,
 ``instructions`` as the conversation, the output items (message text,
 reasoning, function-call arguments) as the answer, and a streamed response's
 text deltas by the same StreamCheck, a halt ending it with a
-``response.incomplete`` event (reason ``content_filter``). ``flag`` lets the
+``response.incomplete`` event (reason ``content_filter``). Anthropic Messages
+calls (the proxy's ``/v1/messages``) read ``system`` as context and
+``tool_result`` blocks for planted orders; a Message is judged on its text,
+thinking and tool inputs, and a streamed one (raw SSE bytes,
+:mod:`.anthropic_sse`) on its deltas, a halt ending it with stop reason
+``refusal``. ``flag`` lets the
 text through; every verdict is logged and attached to the request's metadata
 under ``guardstack``. When guardstack cannot judge (gateway unreachable or
 slow, classifier broken), the policy's ``<role>.on_error`` decides: fail open
@@ -69,6 +74,7 @@ from guardstack.gateway.recorder import Exchange
 from guardstack.gateway.settings import DEFAULTS
 from guardstack.gateway.streaming import Kind, StreamCheck
 from guardstack.guard import Guard, as_message, subject_from_messages
+from guardstack.integrations import anthropic_sse
 from guardstack.integrations.remote_judge import RemoteJudge
 from guardstack.policy import FailMode, Policy
 from guardstack.secrets import SecretError, resolve_secret
@@ -227,29 +233,45 @@ class GuardstackGuardrail(CustomGuardrail):
         check: StreamCheck | None = None
         start = time.time()
         created: Any = None  # a Responses stream's response.created event
+        frames = anthropic_sse.SSEFrames()  # a /v1/messages stream: raw SSE bytes
+
+        def sent(chunk: Any) -> Any:
+            if anthropic_sse.is_frames(chunk):
+                frames.sent(chunk)
+            return chunk
+
         try:
             async for chunk in stream:
-                if _event_type(chunk) == "response.created":
-                    created = chunk
-                event = _chunk_event(chunk)
-                if event is None or (check is None and not event["choices"]):
-                    yield chunk  # no text to judge, none held before it: as it came
-                    continue
-                if check is None:  # the first choices say what kind of stream this is
-                    check = StreamCheck(judge, _conversation(request_data), exchange,
-                                        kind=_kind(chunk), hold_back=self.hold_back,
-                                        check_every=self.check_every,
-                                        window_tokens=self.window_tokens,
-                                        prompt_clean=exchange.prompt_clean)
-                for out in await check.feed(event):
-                    yield out[_ORIGINAL]
-                if check.halted:
+                for item in (frames.split(chunk) if anthropic_sse.is_frames(chunk) else (chunk,)):
+                    if _event_type(item) == "response.created":
+                        created = item
+                    event = _chunk_event(item)
+                    if event is None or (check is None and not event["choices"]):
+                        yield sent(item)  # no text to judge, none held before it: as it came
+                        continue
+                    if check is None:  # the first choices say what kind of stream this is
+                        check = StreamCheck(judge, _conversation(request_data), exchange,
+                                            kind=_kind(item), hold_back=self.hold_back,
+                                            check_every=self.check_every,
+                                            window_tokens=self.window_tokens,
+                                            prompt_clean=exchange.prompt_clean)
+                    for out in await check.feed(event):
+                        yield sent(out[_ORIGINAL])
+                    if check.halted:
+                        break
+                if check is not None and check.halted:
                     break
             if check is not None and not check.halted:
                 for out in await check.finish():
-                    yield out[_ORIGINAL]
+                    yield sent(out[_ORIGINAL])
             if check is not None and check.halted:
-                yield _halt_chunk(check) if created is None else _responses_halt(created)
+                if frames.seen:
+                    for frame in frames.halt([j.verdict for j in check.judgements]):
+                        yield frame
+                else:
+                    yield _halt_chunk(check) if created is None else _responses_halt(created)
+            elif rest := frames.rest():
+                yield rest
         finally:
             if check is not None:
                 if check.halted:
@@ -558,7 +580,7 @@ def _channel_fields(message: Any) -> dict[str, Any]:
 
 
 def _kind(chunk: Any) -> Kind:
-    if _event_type(chunk) is not None:
+    if _event_type(chunk) is not None or anthropic_sse.is_frames(chunk):
         return "chat"
     return "chat" if hasattr(chunk.choices[0], "delta") else "completion"
 
@@ -610,6 +632,8 @@ def _responses_halt(created: Any) -> Any:
 def _chunk_event(chunk: Any) -> dict[str, Any] | None:
     """A LiteLLM chunk as the OpenAI dict StreamCheck reads, carrying the
     chunk itself so what StreamCheck releases is what LiteLLM streamed."""
+    if anthropic_sse.is_frames(chunk):  # one whole frame of a /v1/messages stream
+        return {**anthropic_sse.chat_event(anthropic_sse.parse(chunk)), _ORIGINAL: chunk}
     kind = _event_type(chunk)
     if kind is not None:
         return _responses_event(chunk, kind)
