@@ -320,9 +320,9 @@ def test_upstream_and_gateway_errors_come_in_anthropics_envelope(run_gateway, sc
                    headers={"x-api-key": "gs-ada"})
     assert r.status_code == 400 and r.json()["type"] == "error"
     # what the gateway does not serve under /v1/messages/ is a 404 in the same envelope
-    with pytest.raises(anthropic.NotFoundError) as err:
-        c.messages.count_tokens(model="m", messages=[{"role": "user", "content": "hi"}])
-    assert err.value.body["error"]["type"] == "not_found_error"
-    assert "POST /v1/messages only" in err.value.body["error"]["message"]
+    r = httpx.post(gw.url + "/v1/messages/batches", json={"requests": []}, timeout=10,
+                   headers={"x-api-key": "gs-ada"})
+    assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+    assert "/v1/messages/count_tokens only" in r.json()["error"]["message"]
     exchanges = gw.wait_for_exchanges(4)
     assert [e.user for e in exchanges[1:]] == ["ada"] * 3

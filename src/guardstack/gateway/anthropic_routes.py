@@ -19,12 +19,13 @@ from guardstack.gateway.errors import GatewayError
 from guardstack.gateway.recorder import Exchange
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.streaming import Relayed
+from guardstack.gateway.token_count import TokenCounter
 
 if TYPE_CHECKING:
     from guardstack.gateway.app import Gateway
 
 #: The paths served.
-ANTHROPIC_API_PATHS = ("/v1/messages",)
+ANTHROPIC_API_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 
 
 def error_response(exc: GatewayError) -> Response:
@@ -43,9 +44,37 @@ def upstream_error(response: Response) -> Response:
 class AnthropicEndpoints:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        self.counter = TokenCounter(gw.upstream)
 
     def routes(self) -> list[Route]:
-        return [Route("/v1/messages", self.messages, methods=["POST"])]
+        return [Route("/v1/messages", self.messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"])]
+
+    async def count_tokens(self, request: Request) -> Response:
+        exchange = Exchange("messages.count_tokens")
+        return await self.gw._guarded(exchange, lambda r: self._count_tokens(r, exchange),
+                                      request, render=error_response)
+
+    async def _count_tokens(self, request: Request, exchange: Exchange) -> Response:
+        """The input tokens of a Messages request as the model will see it (the
+        policy's safety system prompt included), counted by the upstream's own
+        tokenizer. Nothing is generated, so nothing is judged; the text is not
+        recorded, only who asked (as for embeddings)."""
+        gw = self.gw
+        identity = await gw._identify(request, exchange)
+        body = await validation.read_json(request, gw.settings.max_body_bytes)
+        # count_tokens takes no max_tokens; the translation wants one
+        chat = anthropic_api.to_chat({**body, "max_tokens": 1})
+        await gw._admit(identity, chat, exchange, request)
+        exchange.model = chat.get("model")
+        counted = await self.counter.count(gw._for_upstream(chat, exchange))
+        if counted is None:
+            raise GatewayError(501, "The upstream model server has no tokenizer endpoint the "
+                                    "gateway knows (vLLM's or SGLang's /tokenize, llama.cpp's "
+                                    "/apply-template and /tokenize, llama-cpp-python's "
+                                    "/extras/tokenize/count), so its tokens cannot be counted.",
+                               code="not_supported")
+        return JSONResponse({"input_tokens": counted})
 
     async def messages(self, request: Request) -> Response:
         exchange = Exchange("messages")

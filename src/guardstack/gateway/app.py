@@ -816,9 +816,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             message += (f" The gateway serves Ollama's {', '.join(OLLAMA_API_PATHS)}; "
                         "managing models (pull, create, delete, ...) is the model server's own.")
         return JSONResponse(ollama_api.error_body(message), status_code=status, headers=headers)
-    if request.url.path.startswith("/v1/messages/"):  # count_tokens, batches: Anthropic's clients
+    if request.url.path.startswith("/v1/messages/"):  # batches, ...: Anthropic's clients
         if status == 404:
-            message += " The gateway serves Anthropic's POST /v1/messages only."
+            message += (" The gateway serves Anthropic's POST /v1/messages and "
+                        "/v1/messages/count_tokens only.")
         return JSONResponse(anthropic_api.error_body(status, message), status_code=status,
                             headers=headers)
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)

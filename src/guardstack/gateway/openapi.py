@@ -62,6 +62,8 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
                                   "connection."),
     ("upstream_error", 502, "The upstream answered with a malformed completion, or its stream "
                             "broke (then sent in-band as the stream's last event)."),
+    ("not_supported", 501, "`/v1/messages/count_tokens` on an upstream with no tokenizer "
+                           "endpoint the gateway knows (Ollama's OpenAI endpoints)."),
     ("key_store_unavailable", 503, "API keys cannot be checked (event store down)."),
     ("upstream_timeout", 504, "The upstream sent no headers, or no next chunk, within "
                               "`--upstream-timeout`."),

@@ -99,6 +99,19 @@ def schemas() -> dict[str, Any]:
                 "message_start", "content_block_start", "content_block_delta",
                 "content_block_stop", "message_delta", "message_stop", "error"]}},
         },
+        "CountTokensRequest": {
+            "type": "object", "required": ["model", "messages"], "additionalProperties": True,
+            "description": "A Messages request without `max_tokens`: `system`, `messages` and "
+                           "`tools` are counted as the model will see them (with the policy's "
+                           "safety system prompt, where it applies).",
+            "properties": {"model": {"type": "string"}, "system": {},
+                           "messages": {"type": "array", "minItems": 1},
+                           "tools": {"type": "array"}},
+        },
+        "CountTokensResponse": {
+            "type": "object", "required": ["input_tokens"],
+            "properties": {"input_tokens": {"type": "integer", "minimum": 0}},
+        },
         "AnthropicError": {
             "type": "object", "required": ["type", "error"],
             "description": "Anthropic's error envelope (its SDK raises the matching "
@@ -145,5 +158,25 @@ def paths(security: list[dict[str, list[str]]]) -> dict[str, Any]:
             "default": {"description": "An error status from the upstream model server, "
                                        "with its message in Anthropic's envelope.",
                         "content": error},
+        },
+    }}, "/v1/messages/count_tokens": {"post": {
+        "operationId": "countMessageTokens", "tags": ["Anthropic-compatible"],
+        "security": security,
+        "summary": "Count a Messages request's input tokens with the upstream's tokenizer",
+        "description": (
+            "Counted by the model server's own tokenizer endpoint, the first that answers: "
+            "vLLM's or SGLang's `/tokenize` (chat template applied), llama.cpp's "
+            "`/apply-template` and `/tokenize`, llama-cpp-python's `/extras/tokenize/count` "
+            "(no template). Nothing is generated or judged; the text is not recorded."),
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": _ref("CountTokensRequest"),
+            "example": {"model": "smollm2-135m-instruct",
+                        "messages": [{"role": "user", "content": "What is a GGUF file?"}]}}}},
+        "responses": {
+            "200": {"description": "The count.",
+                    "content": {"application/json": {"schema": _ref("CountTokensResponse")}}},
+            **{str(s): {"description": d + ".", "content": error} for s, d in statuses.items()},
+            "501": {"description": "The upstream has no tokenizer endpoint the gateway knows "
+                                   "(Ollama's OpenAI endpoints).", "content": error},
         },
     }}}
