@@ -86,7 +86,8 @@ def test_bad_arguments_are_usage_errors(tmp_path, capsys, monkeypatch, argv, mes
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--db", "sqlite:///x.db"], "--db is not yet available"),
+    (["--db", "sqlite:///x.db", "--stream"], "--stream and --api go with --gateway"),
+    (["--db", "mysql://nobody@127.0.0.1:1/x"], "unsupported database 'mysql'"),
     (["--out", "x.jsonl", "--transcript", "t.jsonl"], "--transcript goes with --gateway"),
     (["--out", "x.jsonl", "--stream"], "--stream and --api go with --gateway"),
     (["--out", "x.jsonl", "--max-tokens", "8"], "--max-tokens, --stream and --api go with"),
@@ -100,6 +101,39 @@ def test_unusable_settings_are_one_line_errors(tmp_path, capsys, monkeypatch, ar
     assert code == 2
     assert err.startswith("guardstack: error: ") and message in err
     assert err.count("\n") == 1
+
+
+def test_db_loads_the_user_turns_scored_and_a_second_run_adds_nothing(tmp_path, capsys):
+    import sqlalchemy as sa
+
+    from guardstack.store import Store
+    from guardstack.store.schema import exchanges, messages
+
+    db = f"sqlite:///{tmp_path / 'sim.db'}"
+    argv = ("--users", "6", "--seed", "3", "--days", "4")
+    code, stdout, _ = run(capsys, *argv, "--db", db, "--truth", str(tmp_path / "t.json"), "--json")
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["db"]["loaded"] == summary["messages"] > 0
+    assert json.loads((tmp_path / "t.json").read_text())["messages"] == summary["messages"]
+    # the same turns --out writes, each scored and embedded as `guardstack ingest` stores it
+    run(capsys, *argv, "--out", str(tmp_path / "t.jsonl"))
+    written = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    store = Store(db)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(sa.select(messages.c.content, messages.c.user_id,
+                                          messages.c.decision, messages.c.embedding)).all()
+            endpoints = set(conn.execute(sa.select(exchanges.c.endpoint)).scalars())
+    finally:
+        store.dispose()
+    assert sorted((r.content, r.user_id) for r in rows) == \
+        sorted((w["content"], w["user"]) for w in written)
+    assert endpoints == {"ingest"}
+    assert all(r.decision in ("allow", "flag", "block") and r.embedding for r in rows)
+    code, stdout, _ = run(capsys, *argv, "--db", db, "--json")
+    again = json.loads(stdout)["db"]
+    assert code == 0 and again["loaded"] == 0 and again["already_present"] == summary["messages"]
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path, capsys):

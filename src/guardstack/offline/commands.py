@@ -61,7 +61,8 @@ def _add_db(p: argparse.ArgumentParser) -> None:
                    help=f"database URL (default ${ENV_URL} or sqlite:///guardstack.db)")
 
 
-def _open(url: str | None) -> Store:
+def open_store(url: str | None) -> Store:
+    """The store at ``url``, its schema created when the database is empty."""
     store = Store(url)
     current = store.current_revision()
     if current is None:
@@ -143,7 +144,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     if not args.file.is_file():
         return report_error(f"no such file: {args.file}")
-    with _open(args.db) as store:
+    with open_store(args.db) as store:
         report = ingest(store, args.file, on_error=args.on_error, batch_size=args.batch_size,
                         assume_utc=args.assume_utc, progress=not args.quiet)
     if args.json:
@@ -176,7 +177,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from guardstack.offline.settings import AnalysisSettings
 
     settings = AnalysisSettings().with_overrides(args.set)
-    with _open(args.db) as store:
+    with open_store(args.db) as store:
         result = analyze(store, args.since, args.until, engine=args.engine, settings=settings,
                          do_enforce=args.enforce, progress=_bar(not args.quiet))
     if result.empty:

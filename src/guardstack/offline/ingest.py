@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,41 +165,46 @@ def parse_line(number: int, raw: str, *, assume_utc: bool) -> Line:
 
 def parse_file(path: Path, *, assume_utc: bool = False) -> tuple[Parsed, str]:
     """Every line parsed and checked; returns the result and the file's sha256."""
-    parsed = Parsed()
-    seen: dict[str, int] = {}
-    last_ts: dict[tuple[str, str], datetime] = {}
-    digest = hashlib.sha256()
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise IngestError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for number, raw_bytes in enumerate(handle, start=1):
-            digest.update(raw_bytes)
-            try:
-                raw = raw_bytes.decode("utf-8")
-            except UnicodeDecodeError:
-                parsed.total += 1
-                parsed.errors.append((number, "not UTF-8 text"))
-                continue
-            if not raw.strip():
-                continue  # blank lines (a trailing newline) are not records
+        return parse_lines(handle, assume_utc=assume_utc)
+
+
+def parse_lines(raw_lines: Iterable[bytes], *, assume_utc: bool = False) -> tuple[Parsed, str]:
+    """Every line parsed and checked; returns the result and the lines' sha256."""
+    parsed = Parsed()
+    seen: dict[str, int] = {}
+    last_ts: dict[tuple[str, str], datetime] = {}
+    digest = hashlib.sha256()
+    for number, raw_bytes in enumerate(raw_lines, start=1):
+        digest.update(raw_bytes)
+        try:
+            raw = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError:
             parsed.total += 1
-            try:
-                line = parse_line(number, raw, assume_utc=assume_utc)
-            except ValueError as exc:
-                parsed.errors.append((number, str(exc)))
-                continue
-            if line.id in seen:
-                parsed.duplicates += 1
-                continue  # the same record twice (or the same id): loaded once
-            seen[line.id] = number
-            key = (line.user, line.session)
-            previous = last_ts.get(key)
-            if previous is not None and line.ts < previous:
-                parsed.out_of_order += 1
-            last_ts[key] = line.ts if previous is None else max(previous, line.ts)
-            parsed.lines.append(line)
+            parsed.errors.append((number, "not UTF-8 text"))
+            continue
+        if not raw.strip():
+            continue  # blank lines (a trailing newline) are not records
+        parsed.total += 1
+        try:
+            line = parse_line(number, raw, assume_utc=assume_utc)
+        except ValueError as exc:
+            parsed.errors.append((number, str(exc)))
+            continue
+        if line.id in seen:
+            parsed.duplicates += 1
+            continue  # the same record twice (or the same id): loaded once
+        seen[line.id] = number
+        key = (line.user, line.session)
+        previous = last_ts.get(key)
+        if previous is not None and line.ts < previous:
+            parsed.out_of_order += 1
+        last_ts[key] = line.ts if previous is None else max(previous, line.ts)
+        parsed.lines.append(line)
     return parsed, digest.hexdigest()
 
 
@@ -260,18 +265,39 @@ def ingest(
     """Load ``path`` into ``store``. Raises :class:`IngestError` for a rejected
     file (nothing written). ``interrupt_after`` (tests only) stops after that
     many batches, as a crash would."""
+    _check_options(on_error, batch_size)
+    parsed, sha = parse_file(path, assume_utc=assume_utc)
+    return _load(store, parsed, sha, str(path), on_error=on_error, batch_size=batch_size,
+                 scorer=scorer, progress=progress, interrupt_after=interrupt_after)
+
+
+def ingest_lines(store: Store, lines: Iterable[bytes], source: str, *,
+                 on_error: str = "reject", batch_size: int = 256, assume_utc: bool = False,
+                 scorer: Scorer | None = None, progress: bool = True) -> IngestReport:
+    """Load JSONL lines made in this process (``guardstack simulate --db``)
+    as :func:`ingest` loads a file; ``source`` names them in the store."""
+    _check_options(on_error, batch_size)
+    parsed, sha = parse_lines(lines, assume_utc=assume_utc)
+    return _load(store, parsed, sha, source, on_error=on_error, batch_size=batch_size,
+                 scorer=scorer, progress=progress)
+
+
+def _check_options(on_error: str, batch_size: int) -> None:
     if on_error not in ("reject", "skip"):
         raise IngestError(f"--on-error must be reject or skip, not {on_error!r}")
     if batch_size < 1:
         raise IngestError("--batch-size must be at least 1")
-    parsed, sha = parse_file(path, assume_utc=assume_utc)
-    source = str(path)
+
+
+def _load(store: Store, parsed: Parsed, sha: str, source: str, *, on_error: str,
+          batch_size: int, scorer: Scorer | None, progress: bool,
+          interrupt_after: int | None = None) -> IngestReport:
     if parsed.errors and on_error == "reject":
         shown = "\n".join(f"  line {n}: {e}" for n, e in parsed.errors[:SHOW_ERRORS])
         more = len(parsed.errors) - SHOW_ERRORS
         tail = f"\n  ... and {more} more" if more > 0 else ""
         raise IngestError(
-            f"{path}: {len(parsed.errors)} bad line(s) of {parsed.total}; nothing loaded "
+            f"{source}: {len(parsed.errors)} bad line(s) of {parsed.total}; nothing loaded "
             f"(--on-error skip loads the good lines):\n{shown}{tail}"
         )
     present = _existing_ids(store, [line.id for line in parsed.lines])

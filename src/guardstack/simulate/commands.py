@@ -33,16 +33,13 @@ byte-identical output.
 of `guardstack ingest`, and the ground truth to FILE.truth.json (or --truth).
 --gateway URL replays every session as a real multi-turn chat through the
 gateway with the official openai client, counting blocked prompts (400
-content_filter), halted answers and 429 back-offs. See docs/simulate.md."""
+content_filter), halted answers and 429 back-offs. --db URL loads the user
+turns into an event store as `guardstack ingest` would (scored and embedded),
+ready for `guardstack analyze`. See docs/simulate.md."""
 
 DEFAULT_USERS = 100
 DEFAULT_DAYS = 14
 DEFAULT_CONCURRENCY = 4
-DB_NOT_YET = (
-    "--db is not yet available: the ingest command lands with issue 4. Meanwhile write "
-    "--out FILE.jsonl and load it with `guardstack ingest FILE.jsonl --db URL` once that exists."
-)
-
 
 
 def _seed(text: str) -> int:
@@ -120,10 +117,13 @@ def add_commands(sub: Any) -> None:
     dest.add_argument("--gateway", metavar="URL",
                       help="OpenAI-compatible base URL of a guardstack gateway, e.g. "
                       "http://127.0.0.1:8000/v1 (a URL without a path gets /v1)")
-    dest.add_argument("--db", metavar="URL", help="write into an event store (not yet available)")
+    dest.add_argument("--db", metavar="URL",
+                      help="load the user turns into an event store, scored and embedded, as "
+                      "`guardstack ingest` does (e.g. sqlite:///guardstack.db or a "
+                      "postgresql:// URL); running it again adds nothing")
     p.add_argument("--truth", type=Path, metavar="FILE.json",
                    help="ground-truth file (default with --out: FILE.truth.json beside it; "
-                   "with --gateway: none unless given)")
+                   "with --gateway or --db: none unless given)")
     p.add_argument("--api-key", default=None, metavar="K",
                    help="API key for --gateway (default: $GUARDSTACK_API_KEY, "
                    "then $OPENAI_API_KEY, then 'simulate')")
@@ -151,8 +151,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from guardstack.simulate import sinks
     from guardstack.simulate.generator import generate
 
-    if args.db:
-        raise CommandError(DB_NOT_YET)
     if args.transcript and not args.gateway:
         raise CommandError("--transcript goes with --gateway (with --out the file is the log)")
     if (args.max_tokens or args.stream or args.api != "chat") and not args.gateway:
@@ -176,6 +174,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             sinks.write_jsonl(traffic.records, args.out)
             sinks.write_truth(traffic.truth, truth_path)
             summary.update(out=str(args.out), truth=str(truth_path))
+        elif args.db:
+            summary.update(_load(args, traffic))
         else:
             summary.update(_replay(args, traffic))
     except OSError as exc:
@@ -224,11 +224,43 @@ def _replay(args: argparse.Namespace, traffic: Any) -> dict[str, Any]:
     return out
 
 
+def _load(args: argparse.Namespace, traffic: Any) -> dict[str, Any]:
+    """The user turns into the event store, through ingest's own loader."""
+    from guardstack.cli import CommandError
+    from guardstack.offline.commands import open_store
+    from guardstack.offline.ingest import IngestError, ingest_lines
+    from guardstack.simulate import sinks
+    from guardstack.store.errors import StoreError
+
+    source = (f"simulate seed={args.seed} users={args.users} days={args.days} "
+              f"start={args.start.isoformat()}")
+    lines = (sinks.record_line(r.to_json()).encode() for r in traffic.records)
+    try:
+        with open_store(args.db) as store:
+            report = ingest_lines(store, lines, source, progress=not args.json)
+    except (StoreError, IngestError, ValueError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from None
+    out: dict[str, Any] = {"db": {k: v for k, v in report.as_dict().items()
+                                  if k in ("source", "loaded", "already_present", "unscored")}}
+    if args.truth:
+        sinks.write_truth(traffic.truth, args.truth)
+        out["truth"] = str(args.truth)
+    return out
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     labels = ", ".join(f"{n} {label}" for label, n in summary["labels"].items())
     print(f"simulated {summary['users']} users ({labels}), {summary['messages']} user messages")
     if "out" in summary:
         print(f"wrote {summary['out']}; ground truth in {summary['truth']}")
+    db = summary.get("db")
+    if db:
+        print(f"loaded {db['loaded']} messages into the event store"
+              + (f" ({db['already_present']} already there)" if db["already_present"] else "")
+              + (f"; {db['unscored']} could not be scored (analyze retries them)"
+                 if db["unscored"] else ""))
+        if "truth" in summary:
+            print(f"ground truth in {summary['truth']}")
     gateway = summary.get("gateway")
     if gateway:
         print(f"gateway: sent {gateway['sent']}, answered {gateway['answered']}, "
