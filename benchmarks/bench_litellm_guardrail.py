@@ -1,9 +1,13 @@
 """What the LiteLLM guardrail adds to a request: the time its prompt check
 takes, in-process and remote (a gateway on loopback), called as LiteLLM's
-proxy calls ``async_pre_call_hook``.
+proxy calls ``async_pre_call_hook``; and, with ``--streams N``, the streamed
+output check on one answer as chat chunks (LiteLLM's ``ModelResponseStream``)
+and as the raw Anthropic SSE frames of a ``/v1/messages`` stream, alternated,
+so the frame reading's cost shows as their difference.
 
     python benchmarks/bench_litellm_guardrail.py
     python benchmarks/bench_litellm_guardrail.py --checks 500
+    python benchmarks/bench_litellm_guardrail.py --checks 0 --streams 40
 
 Both modes use the shipped default policy and fast classifier; the remote
 gateway runs in this process (its own thread and event loop, as uvicorn
@@ -20,6 +24,7 @@ import socket
 import statistics
 import threading
 import time
+from collections.abc import AsyncIterator
 
 # litellm fetches its price map from the internet on import; not needed here.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -68,17 +73,90 @@ async def measure(guardrail: GuardstackGuardrail, checks: int, warmup: int) -> l
     return times
 
 
+ANSWER = ("Goldfish do well in a large tank with a filter. Change about a quarter of the water "
+          "each week, and keep the temperature steady. Feed them a little once or twice a day, "
+          "only what they finish in two minutes. A tank of forty litres suits one or two fish, "
+          "and plants give them places to rest. ") * 2
+
+
+def chat_chunks(words: list[str]) -> list[object]:
+    from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
+
+    chunks = [ModelResponseStream(id="c1", model="m", choices=[
+        StreamingChoices(index=0, delta=Delta(content=w))]) for w in words]
+    chunks.append(ModelResponseStream(id="c1", model="m", choices=[
+        StreamingChoices(index=0, delta=Delta(), finish_reason="stop")]))
+    return chunks
+
+
+def sse_frames(words: list[str]) -> list[object]:
+    import json
+
+    def frame(event: dict) -> bytes:  # as LiteLLM writes them (anthropic_sse_frame)
+        return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+    return [frame({"type": "message_start", "message": {
+                "id": "msg_1", "type": "message", "role": "assistant", "content": [],
+                "model": "m", "usage": {"input_tokens": 9, "output_tokens": 0}}}),
+            frame({"type": "content_block_start", "index": 0,
+                   "content_block": {"type": "text", "text": ""}}),
+            *(frame({"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "text_delta", "text": w}}) for w in words),
+            frame({"type": "content_block_stop", "index": 0}),
+            frame({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                   "usage": {"output_tokens": len(words)}}),
+            frame({"type": "message_stop"})]
+
+
+async def replay(items: list[object]) -> AsyncIterator[object]:
+    for item in items:
+        yield item
+
+
+async def measure_streams(guardrail: GuardstackGuardrail, repeats: int
+                          ) -> dict[str, list[float]]:
+    words = [" " + w for w in ANSWER.split()]
+    shapes = {"chat chunks": chat_chunks(words), "Anthropic SSE": sse_frames(words)}
+    times: dict[str, list[float]] = {name: [] for name in shapes}
+    for i in range(repeats + 2):  # two warm-up rounds
+        for name, items in shapes.items():
+            data = {"messages": [{"role": "user", "content": PROMPTS[0]}]}
+            start = time.perf_counter()
+            out = [c async for c in guardrail.guard_stream(replay(items), data)]
+            if i >= 2:
+                times[name].append((time.perf_counter() - start) * 1000)
+            assert len(out) == len(items), (name, len(out), len(items))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checks", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--streams", type=int, default=0,
+                        help="also time the streamed check over N answers of each shape "
+                        "(in-process)")
     args = parser.parse_args()
     url, server, thread = serve_gateway()
     modes = {"in-process": GuardstackGuardrail(guardrail_name="guardstack"),
              "remote": GuardstackGuardrail(guardrail_name="guardstack", api_base=url)}
 
     async def run() -> None:
+        if args.streams:
+            times = await measure_streams(modes["in-process"], args.streams)
+            words = len(ANSWER.split())
+            medians = {name: statistics.median(t) for name, t in times.items()}
+            for name, median in medians.items():
+                print(f"{name:>14}: streamed check of a {words}-token answer p50 "
+                      f"{median:.2f} ms ({len(times[name])} answers)")
+            extra = medians["Anthropic SSE"] - medians["chat chunks"]
+            print(f"   SSE framing: {extra:+.2f} ms per answer, "
+                  f"{extra * 1000 / words:+.1f} us per token, "
+                  f"ratio {medians['Anthropic SSE'] / medians['chat chunks']:.3f}")
         for name, guardrail in modes.items():
+            if args.checks <= 0:
+                await guardrail.aclose()
+                continue
             times = sorted(await measure(guardrail, args.checks, args.warmup))
             p95 = times[max(0, round(0.95 * len(times)) - 1)]
             print(f"{name:>10}: prompt check p50 {statistics.median(times):.2f} ms, "
