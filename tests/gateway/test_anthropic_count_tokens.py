@@ -77,6 +77,9 @@ class StandIn:
         routes = {"vllm": [Route("/tokenize", self.vllm_tokenize, methods=["POST"])],
                   "llama.cpp": [Route("/apply-template", self.apply_template, methods=["POST"]),
                                 Route("/tokenize", self.llama_tokenize, methods=["POST"])],
+                  "llama.cpp without --jinja": [
+                      Route("/apply-template", self.apply_template_no_tools, methods=["POST"]),
+                      Route("/tokenize", self.llama_tokenize, methods=["POST"])],
                   "none": [Route("/{path:path}", self.not_found, methods=["POST"])]}[family]
         self.app = Starlette(routes=routes)
 
@@ -97,6 +100,15 @@ class StandIn:
         self.asked.append(("/apply-template", body))
         return JSONResponse({"prompt": " ".join(f"<{m['role']}> {m['content']}"
                                                 for m in body["messages"])})
+
+    async def apply_template_no_tools(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        if body.get("tools"):
+            self.asked.append(("/apply-template", body))
+            return JSONResponse({"error": {"code": 500, "type": "server_error", "message":
+                                           "tools param requires --jinja flag"}},
+                                status_code=500)
+        return await self.apply_template(request)
 
     async def llama_tokenize(self, request: Request) -> JSONResponse:
         body = await request.json()
@@ -138,6 +150,18 @@ def test_llama_cpps_template_then_tokenize(stand_in, run_gateway, anthropic_clie
     server.asked.clear()
     assert c.messages.count_tokens(model="m", messages=QUESTION).input_tokens == 8
     assert [p for p, _ in server.asked] == ["/apply-template", "/tokenize"]  # remembered
+
+
+def test_llama_cpp_without_jinja_counts_the_tools_as_text(stand_in, run_gateway,
+                                                          anthropic_client):
+    server, url = stand_in("llama.cpp without --jinja")
+    gw = run_gateway(url, guard=marker_guard("MARKER"))
+    c = anthropic_client(gw.url)
+    without = c.messages.count_tokens(model="m", messages=QUESTION).input_tokens
+    with_tools = c.messages.count_tokens(model="m", messages=QUESTION, tools=[TOOL]).input_tokens
+    assert without == 8 and with_tools > without
+    prompt = server.asked[-1][1]["content"]
+    assert '"name": "lookup"' in prompt and "Look a word up." in prompt
 
 
 def test_a_server_without_a_tokenizer_says_so_and_is_not_probed_again(stand_in, run_gateway,

@@ -8,7 +8,8 @@ and the first that answers is remembered:
 * vLLM and SGLang: ``POST /tokenize`` with the chat messages (and tools),
   rendered by the model's chat template: ``{"count": N}``.
 * llama.cpp's ``llama-server``: ``POST /apply-template`` renders the messages
-  with the model's template, ``POST /tokenize`` counts the prompt.
+  with the model's template, ``POST /tokenize`` counts the prompt (a server
+  without ``--jinja`` renders no tools: their definitions are counted as text).
 * llama-cpp-python's server: ``POST /extras/tokenize/count`` on the messages'
   text (it has no template endpoint: the template's few tokens a message are
   not counted).
@@ -66,10 +67,16 @@ async def _vllm(upstream: Upstream, chat: dict[str, Any]) -> int | None:
 async def _llama_cpp(upstream: Upstream, chat: dict[str, Any]) -> int | None:
     rendered = await _post(upstream, "apply-template",
                            _with_tools(chat, {"messages": chat["messages"]}))
+    tools = ""
+    if rendered is None and chat.get("tools"):
+        # Without --jinja, llama-server's templates refuse tools: render the
+        # messages alone and count the tools' definitions as text beside them.
+        rendered = await _post(upstream, "apply-template", {"messages": chat["messages"]})
+        tools = "\n" + json.dumps(chat["tools"], ensure_ascii=False)
     prompt = rendered.get("prompt") if rendered else None
     if not isinstance(prompt, str):
         return None
-    data = await _post(upstream, "tokenize", {"content": prompt, "add_special": True})
+    data = await _post(upstream, "tokenize", {"content": prompt + tools, "add_special": True})
     tokens = data.get("tokens") if data else None
     return len(tokens) if isinstance(tokens, list) else None
 
