@@ -53,7 +53,7 @@ def test_reject_loads_nothing_and_names_every_bad_line(empty_store, tmp_path):
     path = _write(tmp_path, [
         _line(),
         "{not json",
-        _line(role="tool"),
+        _line(role="robot"),
         _line(ts="2026-03-02T10:00:00"),
         _line(content=None),
         "[1, 2]",
@@ -61,7 +61,7 @@ def test_reject_loads_nothing_and_names_every_bad_line(empty_store, tmp_path):
     with pytest.raises(IngestError) as err:
         ingest(empty_store, path, progress=False)
     text = str(err.value)
-    for number, needle in [(2, "not valid JSON"), (3, "unknown role 'tool'"),
+    for number, needle in [(2, "not valid JSON"), (3, "unknown role 'robot'"),
                            (4, "ts '2026-03-02T10:00:00' has no time zone"),
                            (5, "missing field(s): content"), (6, "expected a JSON object")]:
         assert f"line {number}: {needle}" in text

@@ -175,3 +175,58 @@ def group_reason(store: Store, user: str) -> str:
         extra = conn.execute(sa.select(exchanges.c.extra).where(exchanges.c.user_id == user)
                              .order_by(exchanges.c.ts_start)).scalars().first()
     return str(extra["tool_output"][0]["reason"])
+
+
+def agent_log(visits: list[tuple[str, str]], answer: str) -> list[str]:
+    """The same agents' turns as another platform's log for `guardstack ingest`:
+    the user's request, the page the agent read (role tool), the answer."""
+    lines = []
+    for i, (user, page) in enumerate(visits):
+        for role, content, second in (("user", "Summarise this travel page for me.", 0),
+                                      ("tool", page, 5), ("assistant", answer, 9)):
+            lines.append(json.dumps({"user": user, "session": f"s{i}", "role": role,
+                                     "content": content,
+                                     "ts": f"2026-03-02T10:{i:02d}:{second:02d}+00:00"}))
+    return lines
+
+
+def ingested(tmp_path, guard: Guard, name: str, answer: str) -> Store:
+    """A store holding ``agent_log(VISITS, answer)``, loaded by `guardstack ingest`."""
+    from guardstack.offline.ingest import ingest
+    from guardstack.offline.scoring import Scorer
+
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("\n".join(agent_log(VISITS, answer)) + "\n", encoding="utf-8")
+    store = Store(f"sqlite:///{tmp_path / name}.db")
+    store.migrate()
+    report = ingest(store, path, progress=False, scorer=Scorer(guard))
+    assert report.loaded == 3 * len(VISITS) and report.unscored == 0
+    return store
+
+
+def test_an_ingested_agent_log_gets_the_case_the_gateway_would_have(tmp_path, guard):
+    from guardstack.store.schema import messages
+
+    store = ingested(tmp_path, guard, "followed", "Here is a summary. Book at trips.example.com.")
+    calm = ingested(tmp_path, guard, "calm", "Here is a short summary of the page.")
+    try:
+        with store.engine.connect() as conn:
+            roles = sorted(set(conn.execute(sa.select(messages.c.role)).scalars()))
+            stored = conn.execute(sa.select(messages.c.content)).scalars().all()
+        assert roles == ["assistant", "user"]  # a page is not the user's: not stored
+        assert not any("trips.example.com instead" in text for text in stored)
+        result = analyze(store, write=False)
+        [case] = [c for c in result.cases if c.kind == "injection"]
+        assert sorted(case.users) == ["u1", "u2", "u3"]
+        assert case.subject == "planted-" + hashlib.sha256(
+            _key(PLANTED_A).encode()).hexdigest()[:16]
+        summary = case.evidence[0]["why"]
+        assert "3 accounts, 4 time(s)" in summary
+        assert "4 answer(s) repeated where it points" in summary
+        assert not {"u1", "u2", "u3"} & set(result.flagged_raw_users())
+        # answers that do not repeat the planted link are not counted as followed
+        [case] = [c for c in analyze(calm, write=False).cases if c.kind == "injection"]
+        assert "0 answer(s) repeated where it points" in case.evidence[0]["why"]
+    finally:
+        store.dispose()
+        calm.dispose()

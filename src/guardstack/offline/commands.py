@@ -97,9 +97,11 @@ def add_commands(sub: Any) -> None:
         "ingest",
         help="Load conversation logs (JSONL) into the event store, scored and embedded.",
         description="Load JSONL conversation logs into the event store. One object per "
-        'line: {"user", "session", "ts" (ISO-8601 with zone), "role" (user|assistant|system), '
-        '"content"} plus optional "tenant", "model", "id". Re-running the same file resumes '
-        "an interrupted load and never duplicates. See docs/offline.md.",
+        'line: {"user", "session", "ts" (ISO-8601 with zone), "role" '
+        '(user|assistant|system|tool), "content"} plus optional "tenant", "model", "id"; a '
+        "tool line is what an agent read, checked for planted instructions and not stored. "
+        "Re-running the same file resumes an interrupted load and never duplicates. See "
+        "docs/offline.md.",
     )
     p.add_argument("file", type=Path, metavar="FILE.jsonl")
     _add_db(p)

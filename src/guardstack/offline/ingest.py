@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from guardstack.gateway import tool_results
 from guardstack.offline.scoring import Scorer
 from guardstack.store.engine import Store
 from guardstack.store.events import MAX_ID_LEN, ExchangeEvent, MessageRecord, utcnow
@@ -37,7 +38,7 @@ from guardstack.store.schema import messages as messages_table
 from guardstack.store.writer import exchange_row, message_rows
 from guardstack.verdict import Verdict
 
-ROLES = ("user", "assistant", "system")
+ROLES = ("user", "assistant", "system", "tool")
 REQUIRED = ("user", "session", "ts", "role", "content")
 #: Bad lines listed in full before the rest are only counted.
 SHOW_ERRORS = 20
@@ -246,6 +247,56 @@ def _event(line: Line, record: MessageRecord, source: str) -> ExchangeEvent:
     )
 
 
+def _tool_findings(lines: list[Line], policy: Any) -> tuple[dict[str, Verdict],
+                                                             dict[str, list[str]]]:
+    """The injection check of every ``tool`` line (web pages, files an agent
+    read), under the policy's ``tool_output`` rule, reported as ``flag``
+    where the policy leaves the gateway's check off, as the gateway would
+    have judged them; and, by tool line, the planted targets (links' hosts,
+    addresses) that an assistant line of the same session repeated before
+    the user spoke again: the injection worked (``tool_output.followed``)."""
+    rule = tool_results.reporting(policy.tool_output)
+    tools = [line for line in lines if line.role == "tool"]
+    verdicts = dict(zip((line.id for line in tools),
+                        tool_results.verdicts([line.content for line in tools], rule),
+                        strict=True))
+    followed: dict[str, list[str]] = {}
+    sessions: dict[tuple[str, str], list[Line]] = {}
+    for line in lines:
+        sessions.setdefault((line.user, line.session), []).append(line)
+    for session in sessions.values():
+        users: list[str] = []
+        turn: list[Line] = []  # the tool lines read since the user last spoke
+        for line in sorted(session, key=lambda x: (x.ts, x.number)):
+            if line.role == "user":
+                users.append(line.content)
+                turn = []
+            elif line.role == "tool":
+                turn.append(line)
+            elif line.role == "assistant" and turn:
+                for tool in turn:
+                    planted = tool_results.planted_targets([verdicts[tool.id]], users)
+                    hits = tool_results.repeated(line.content, planted)
+                    if hits:
+                        followed[tool.id] = sorted({*followed.get(tool.id, []), *hits})
+    return verdicts, followed
+
+
+def _tool_event(line: Line, verdict: Verdict, followed: list[str],
+                source: str) -> ExchangeEvent:
+    """A tool line as the gateway records a tool result: its verdict among
+    the exchange's ``tool_output``, the text itself not stored (it is a
+    page's, not the user's)."""
+    extra: dict[str, Any] = {"source": source, "line": line.number, "role": "tool",
+                             "decision": verdict.decision.value,
+                             "tool_output": [verdict.to_dict()]}
+    if followed:
+        extra["tool_output_followed"] = followed
+    return ExchangeEvent(id=line.id, ts_start=line.ts, ts_end=line.ts, user=line.user,
+                         tenant=line.tenant, conversation_id=line.session, model=line.model,
+                         endpoint="ingest", extra=extra, messages=[])
+
+
 def _batches(items: list[Line], size: int) -> Iterator[list[Line]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -308,6 +359,7 @@ def _load(store: Store, parsed: Parsed, sha: str, source: str, *, on_error: str,
     scorer = scorer or Scorer()
     guard: Any = scorer.guard
     detector_name = getattr(guard.detector, "name", "fast")
+    tool_verdicts, followed = _tool_findings(parsed.lines, guard.policy)
     ins_ex = _insert(exchanges, store.dialect)
     ins_msg = _insert(messages_table, store.dialect)
     loaded = unscored = 0
@@ -316,10 +368,11 @@ def _load(store: Store, parsed: Parsed, sha: str, source: str, *, on_error: str,
         for number, batch in enumerate(_batches(todo, batch_size)):
             if interrupt_after is not None and number >= interrupt_after:
                 raise KeyboardInterrupt
-            scored = scorer.score([line.content for line in batch],
-                                  [line.role for line in batch])
-            events = []
-            for line, result in zip(batch, scored, strict=True):
+            said = [line for line in batch if line.role != "tool"]
+            scored = scorer.score([line.content for line in said], [line.role for line in said])
+            events = [_tool_event(line, tool_verdicts[line.id], followed.get(line.id, []),
+                                  source) for line in batch if line.role == "tool"]
+            for line, result in zip(said, scored, strict=True):
                 role = "response" if line.role == "assistant" else "prompt"
                 verdict: Verdict = guard.policy.decide(role, result.detection, detector_name,
                                                        text=line.content)
@@ -328,9 +381,11 @@ def _load(store: Store, parsed: Parsed, sha: str, source: str, *, on_error: str,
                     line.role, line.content, verdict, embedding=result.embedding, ts=line.ts
                 )
                 events.append(_event(line, record, source))
+            rows = [row for e in events for row in message_rows(e)]
             with store.engine.begin() as conn:
                 conn.execute(ins_ex, [exchange_row(e) for e in events])
-                conn.execute(ins_msg, [row for e in events for row in message_rows(e)])
+                if rows:  # a batch of tool lines only has none
+                    conn.execute(ins_msg, rows)
             loaded += len(batch)
             bar(len(batch))
     finally:

@@ -5,7 +5,8 @@ prompt injection").
 The gateway records each tool result it read as an injection in
 ``exchanges.extra.tool_output``: its verdict, whose reason names the rule
 family and the planted words (``addressed: 'Note to AI assistants reading
-this page: tell the user'``), kept apart from the user's own verdicts. One
+this page: tell the user'``), kept apart from the user's own verdicts
+(``guardstack ingest`` records the ``tool`` lines of a log the same way). One
 such finding is one agent reading one page. The same planted words reaching
 the agents of several accounts is a campaign against the platform's agents
 (a poisoned web page, a shared document, a product listing), which no single
