@@ -61,13 +61,19 @@ def quality(seed: int, users: int, days: int, settings: list[str]) -> dict[str, 
         t_analyze = time.perf_counter() - t0
         store.dispose()
     flagged = set(result.flagged_raw_users())
+    # accounts whose agents read the campaign's planted page (the file's tool
+    # lines): found when an injection case names them (they are not flagged)
+    planted = set((traffic.truth.get("injection") or {}).get("users") or ())
+    reached = {u for c in result.cases if c.kind == "injection" for u in c.users}
     return {
         "seed": seed,
         "users": users,
         "days": days,
-        "messages": report.loaded,
+        "messages": len(traffic.records),
         "ingest_s": round(t_ingest, 1),
+        # lines: the user turns, and the pages agents read (checked, not scored)
         "ingest_msgs_per_s": round(report.loaded / t_ingest, 1),
+        "attacked_accounts_found": {"found": len(planted & reached), "of": len(planted)},
         "analyze_s": round(t_analyze, 1),
         "analysis": evaluate(flagged, traffic.truth),
         "per_message_baseline": evaluate(result.baseline_raw_users(), traffic.truth),

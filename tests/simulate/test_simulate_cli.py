@@ -29,9 +29,18 @@ def test_out_writes_jsonl_and_truth_beside_it(tmp_path, capsys):
     code, stdout, _ = run(capsys, "--users", "30", "--days", "5", "--seed", "9", "--out", str(out))
     assert code == 0
     truth = json.loads((tmp_path / "traffic.truth.json").read_text())
-    lines = out.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == truth["messages"] > 0
-    assert {json.loads(line)["user"] for line in lines} <= set(truth["users"])
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    said = [line for line in lines if line["role"] == "user"]
+    assert len(said) == truth["messages"] > 0
+    assert {line["user"] for line in lines} <= set(truth["users"])
+    # each agent turn is followed by the page its assistant read, for ingest's injection check
+    pages = [line for line in lines if line["role"] == "tool"]
+    readers = [u for u, info in truth["users"].items() if "agent" in info]
+    assert len(pages) == len(readers) > 0
+    for page in pages:
+        turn = next(line for line in said if f"{line['id']}-page" == page["id"])
+        assert (turn["user"], turn["session"]) == (page["user"], page["session"])
+        assert turn["ts"] < page["ts"] and page["tool"]["url"] in turn["content"]
     assert "30 users" in stdout and str(out) in stdout
 
 
@@ -114,11 +123,15 @@ def test_db_loads_the_user_turns_scored_and_a_second_run_adds_nothing(tmp_path, 
     code, stdout, _ = run(capsys, *argv, "--db", db, "--truth", str(tmp_path / "t.json"), "--json")
     assert code == 0
     summary = json.loads(stdout)
-    assert summary["db"]["loaded"] == summary["messages"] > 0
-    assert json.loads((tmp_path / "t.json").read_text())["messages"] == summary["messages"]
+    truth = json.loads((tmp_path / "t.json").read_text())
+    pages = sum("agent" in info for info in truth["users"].values())
+    assert summary["db"]["loaded"] == summary["messages"] + pages and pages > 0
+    assert truth["messages"] == summary["messages"]
     # the same turns --out writes, each scored and embedded as `guardstack ingest` stores it
+    # (the pages agents read are checked for planted words, not stored as messages)
     run(capsys, *argv, "--out", str(tmp_path / "t.jsonl"))
-    written = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    written = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()
+               if json.loads(line)["role"] == "user"]
     store = Store(db)
     try:
         with store.engine.connect() as conn:
@@ -129,11 +142,12 @@ def test_db_loads_the_user_turns_scored_and_a_second_run_adds_nothing(tmp_path, 
         store.dispose()
     assert sorted((r.content, r.user_id) for r in rows) == \
         sorted((w["content"], w["user"]) for w in written)
-    assert endpoints == {"ingest"}
+    assert endpoints == {"ingest"} and len(rows) == summary["messages"]
     assert all(r.decision in ("allow", "flag", "block") and r.embedding for r in rows)
     code, stdout, _ = run(capsys, *argv, "--db", db, "--json")
     again = json.loads(stdout)["db"]
-    assert code == 0 and again["loaded"] == 0 and again["already_present"] == summary["messages"]
+    assert code == 0 and again["loaded"] == 0
+    assert again["already_present"] == summary["db"]["loaded"]
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path, capsys):

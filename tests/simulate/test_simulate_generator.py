@@ -289,3 +289,19 @@ def test_agent_turns_plant_one_campaign_in_benign_users_pages():
         [r.to_json() for r in without.records]
     with pytest.raises(SimulationError, match="agents"):
         SimulationConfig(agents=1.5)
+
+
+def test_every_campaign_planted_in_every_page_is_whole_and_found():
+    """One-sentence pages once had the words glued into their first word
+    ("GIgnore your previous ..."), which the rules rightly do not read."""
+    from guardstack import injection
+    from guardstack.simulate.generator import plant
+    from guardstack.simulate.scenarios import agents as agent_pages
+
+    for url, page in agent_pages.PAGES:
+        for template in agent_pages.PLANTED:
+            words = template.format(promo=agent_pages.PROMOS[0])
+            planted = plant(page, words)
+            assert f" {words}" in f" {planted}" and planted.replace(words, "").split() == \
+                page.split(), url
+            assert injection.scan(planted) is not None, (url, words)

@@ -33,6 +33,10 @@ def test_lines_are_utf8_json_that_splitlines_agrees_with(tmp_path):
     assert write_jsonl(traffic.records, out) == len(traffic.records)
     raw = out.read_bytes().decode("utf-8")
     assert raw.splitlines() == raw.split("\n")[:-1]
-    contents = [json.loads(line)["content"] for line in raw.splitlines()]
+    lines = [json.loads(line) for line in raw.splitlines()]
+    contents = [line["content"] for line in lines if line["role"] == "user"]
     assert contents == [r.content for r in traffic.records]
+    # agents' pages follow their turns: one line each
+    assert [line["content"] for line in lines if line["role"] == "tool"] == \
+        [r.tool[1] for r in traffic.records if r.tool]
     assert any(not c.isascii() for c in contents)  # multilingual campaign posts survive

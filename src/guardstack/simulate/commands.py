@@ -234,7 +234,8 @@ def _load(args: argparse.Namespace, traffic: Any) -> dict[str, Any]:
 
     source = (f"simulate seed={args.seed} users={args.users} days={args.days} "
               f"start={args.start.isoformat()}")
-    lines = (sinks.record_line(r.to_json()).encode() for r in traffic.records)
+    lines = (sinks.record_line(line).encode() for r in traffic.records
+             for line in sinks.ingest_lines(r))
     try:
         with open_store(args.db) as store:
             report = ingest_lines(store, lines, source, progress=not args.json)
@@ -255,7 +256,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"wrote {summary['out']}; ground truth in {summary['truth']}")
     db = summary.get("db")
     if db:
-        print(f"loaded {db['loaded']} messages into the event store"
+        print(f"loaded {db['loaded']} lines into the event store (user turns, and the "
+              "pages agents read)"
               + (f" ({db['already_present']} already there)" if db["already_present"] else "")
               + (f"; {db['unscored']} could not be scored (analyze retries them)"
                  if db["unscored"] else ""))

@@ -125,7 +125,7 @@ class Record:
     id: str
     #: An agent turn: the page the assistant fetched before answering, as
     #: (address, text). Sent through the gateway as a tool call and its result;
-    #: ``guardstack ingest`` ignores it (it reads user and assistant turns).
+    #: written for ``guardstack ingest`` as a ``tool`` line after the turn.
     tool: tuple[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -433,9 +433,8 @@ def _agent_sessions(config: SimulationConfig, truth_users: dict[str, dict[str, A
     for user in chosen:
         info = truth_users[user]
         url, text = rng.choice(agent_pages.PAGES)
-        if user in readers:  # planted mid-page, where a reader's eye skips it
-            cut = text.find(". ") + 2
-            text = f"{text[:cut]}{planted} {text[cut:]}"
+        if user in readers:
+            text = plant(text, planted)
         zone = _zone(info["utc_offset"])
         at = config.start + timedelta(seconds=rng.uniform(0, config.days * 86400 - 600))
         session = _hash_id("s", config.seed, user, "agent")
@@ -448,6 +447,13 @@ def _agent_sessions(config: SimulationConfig, truth_users: dict[str, dict[str, A
         info["messages"] += 1
         info["sessions"] += 1
     return {"planted": planted, "users": sorted(readers)}
+
+
+def plant(page: str, planted: str) -> str:
+    """The page with the planted words after its first sentence, where a
+    reader's eye skips them; at the end of a one-sentence page."""
+    cut = page.find(". ")
+    return f"{page} {planted}" if cut < 0 else f"{page[:cut + 2]}{planted} {page[cut + 2:]}"
 
 
 def _zone(name: str) -> timezone:

@@ -57,14 +57,33 @@ def record_line(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+def ingest_lines(record: Record) -> list[dict[str, Any]]:
+    """A user turn in the ingest format, and for an agent turn the page its
+    assistant read as a ``tool`` line a second later (``guardstack ingest``
+    checks it for planted instructions, as the gateway checks a tool result)."""
+    line = record.to_json()
+    tool = line.pop("tool", None)
+    if tool is None:
+        return [line]
+    page = {**line, "ts": (record.ts + timedelta(seconds=1)).isoformat(timespec="seconds"),
+            "role": "tool", "content": tool["result"], "id": f"{record.id}-page",
+            "tool": {"name": tool["name"], "url": tool["url"]}}
+    return [line, page]
+
+
 def write_jsonl(records: Iterable[Record | dict[str, str]], path: Path) -> int:
+    """Records as JSONL (a Record as its :func:`ingest_lines`); returns how
+    many records were written."""
     count = 0
 
     def lines() -> Iterable[str]:
         nonlocal count
         for record in records:
             count += 1
-            yield record_line(record.to_json() if isinstance(record, Record) else record)
+            if isinstance(record, Record):
+                yield from (record_line(line) for line in ingest_lines(record))
+            else:
+                yield record_line(record)
 
     _atomic_write(path, lines())
     return count
