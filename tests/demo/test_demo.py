@@ -82,9 +82,17 @@ def test_report_layer3_matches_the_analysis_and_truth(demo_run):
     stored = {row[0]: row[1] for row in _rows(workdir, "SELECT id, label FROM cases")}
     assert {c["id"] for c in l3["cases"]} == {c["id"] for c in analysis["cases"]} \
         <= set(stored)
+    enforceable = {c["id"]: c["enforceable"] for c in analysis["cases"]}
+    text = render(report)
     for case in l3["cases"]:
         assert case["label"] == stored[case["id"]]
         assert sum(case["personas"].values()) == case["accounts"] >= 1
+        # a case --enforce would never act on says so where it is listed
+        assert case["enforceable"] == enforceable[case["id"]]
+        line = next(x for x in text.splitlines() if x.strip().startswith("evidence:")
+                    and case["why"] in x)
+        assert ("for review only" in line) == (case["kind"] == "abuse"
+                                               and not case["enforceable"])
     labels = [u["label"] for u in truth["users"].values()]
     for label in ("malicious", "coordinated", "at_risk"):
         assert l3["against_truth"][label]["of"] == labels.count(label)

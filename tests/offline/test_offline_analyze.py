@@ -127,6 +127,27 @@ def test_enforce_sets_reversible_states_once(loaded_store, cli):
         assert accounts.get_state(row.user_ids[-1]).value == "none"
 
 
+def test_a_chain_alone_is_for_review_and_never_enforced(loaded_store):
+    """The decomposition monitor flags more professionals than attackers on the
+    development seeds: a case resting on a chain of requests, each harmless on
+    its own, goes to a reviewer and is never enforced, at any severity floor."""
+    result = analyze(loaded_store, settings=AnalysisSettings(enforce_severity="low",
+                                                             enforce_state="warn"),
+                     do_enforce=True)
+    abuse = [c for c in result.cases if c.kind == "abuse"]
+    chain_only = [c for c in abuse if not c.enforceable]
+    assert chain_only, "the fixture's traffic holds a chain-only case; nothing to test"
+    enforced = {e.case_id for e in result.enforced}
+    assert not enforced & {c.id for c in chain_only}
+    assert enforced & {c.id for c in abuse if c.enforceable}  # the others still are
+    for c in chain_only:  # its evidence: steps of a group judged together, no more
+        assert c.as_dict()["enforceable"] is False
+        assert all(e["why"].startswith("step of a ") for e in c.evidence)
+    for c in abuse:
+        if c.enforceable:  # its user's own requests crossed the risk floor
+            assert any(e["why"].startswith("harm above floor") for e in c.evidence)
+
+
 def test_bad_settings_and_windows_are_clear_errors(loaded_store, cli, capsys):
     assert cli(["analyze", "--db", loaded_store.url, "--set", "nope=1"]) == 2
     assert "unknown setting" in capsys.readouterr().err

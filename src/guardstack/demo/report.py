@@ -126,6 +126,7 @@ def _layer3(conn: sa.Connection, analysis: dict[str, Any], truth: dict[str, Any]
             "id": case["id"], "kind": case["kind"], "label": case["label"],
             "category": case["category"], "severity": case["severity"],
             "score": case["score"], "subject": case["subject"], "accounts": len(users),
+            "enforceable": case.get("enforceable", True),
             "evidence_messages": len(message_ids),
             "why": evidence[0].get("why", "") if evidence else "",
             # The simulator's ground truth for these accounts: the demo can
@@ -187,7 +188,10 @@ def render(report: dict[str, Any]) -> str:
         accounts = f"{case['accounts']} accounts" if case["accounts"] > 1 else case["subject"]
         out.append(f"  {case['label']:<11} {case['category'] or '-':<17} {case['severity']:<8} "
                    f"score {case['score']:.2f}  {accounts}  (simulated as: {who})")
-        out.append(f"      evidence: {case['evidence_messages']} messages; {case['why']}")
+        review_only = ("; for review only: --enforce never acts on a chain alone"
+                       if case["kind"] == "abuse" and not case.get("enforceable", True) else "")
+        out.append(f"      evidence: {case['evidence_messages']} messages; {case['why']}"
+                   + review_only)
     truth = l3["against_truth"]
     parts = [f"{k.replace('_', ' ')} {v['flagged']}/{v['of']}" for k, v in truth.items()
              if k not in ("benign_flagged", "attacked")]

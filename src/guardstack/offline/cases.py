@@ -52,6 +52,11 @@ class Case:
     pseudonyms: list[str]
     evidence: list[dict[str, Any]]
     status: str = "open"
+    #: Whether ``--enforce`` may act on it. Not for a chain of requests that
+    #: are each harmless on its own: the decomposition monitor flags more
+    #: professionals than attackers on the development seeds (docs/offline.md,
+    #: "Quality"), so its cases are for a reviewer, never an automatic restriction.
+    enforceable: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +69,7 @@ class Case:
             "subject": self.subject,
             "users": self.pseudonyms,
             "status": self.status,
+            "enforceable": self.enforceable,
             "evidence": self.evidence,
         }
 
@@ -127,7 +133,9 @@ def build(results: list[UserResult], groups: list[CoordGroup], pseudo: Pseudonym
             cid = case_id("abuse", r.user, window)
             cases.append(Case(cid, "abuse", "malicious", category,
                               severity(score, category, bump=best is not None), score, p,
-                              [r.user], [p], evidence))
+                              [r.user], [p], evidence,
+                              # a chain alone: for review, not for --enforce
+                              enforceable=r.risk.flagged))
             found.append(Finding(r.user, p, "malicious", category, score, cid, evidence))
         if r.at_risk:
             t = r.trajectory

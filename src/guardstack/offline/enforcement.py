@@ -47,8 +47,8 @@ def enforce(store: Store, cases: list[Case], settings: AnalysisSettings) -> list
             sa.select(cases_table.c.id).where(cases_table.c.enforcement_action_id.is_not(None))
         ).scalars())
     for case in cases:
-        if (case.kind in NEVER_ENFORCED or case.status == "dismissed" or case.id in acted
-                or SEVERITIES.index(case.severity) < floor):
+        if (case.kind in NEVER_ENFORCED or not case.enforceable or case.status == "dismissed"
+                or case.id in acted or SEVERITIES.index(case.severity) < floor):
             continue
         last: int | None = None
         for user, pseudonym in zip(case.users, case.pseudonyms, strict=True):
