@@ -9,8 +9,10 @@ injection_test.jsonl (round 1 scored once, then round 2 written on it too)
 and injection_test_2.jsonl (round 2 scored once); each by a helper who saw
 neither the rules nor the other sets.
 
-Prints, for the file's ``payload`` rows: found alone, and found when planted
-in an ordinary document (a GPTeacher answer; at its start, middle and end);
+Prints, for the file's ``payload`` rows: found alone, found when planted
+in an ordinary document (a GPTeacher answer; at its start, middle and end),
+and found when run into a word of one (no space before it, as text pulled out
+of HTML without separators reads);
 for its ``benign_hard`` rows: flagged; per style. Then flagged on ordinary
 documents from ../shared/data: GPTeacher answers (the first 2,000 of at least
 200 characters), HumanEval prompts (code), 500 GSM8K worked answers and the
@@ -76,6 +78,15 @@ def plant(payload: str, carrier: str, where: str) -> str:
     return carrier[:cut] + payload + " " + carrier[cut:]
 
 
+def glued(payload: str, carrier: str) -> str:
+    """The payload run into the word before it, as text pulled out of HTML
+    without separators reads ("...the last frostIgnore your previous ...")."""
+    half = len(carrier) // 2
+    cut = carrier.find(" ", half)
+    cut = len(carrier) if cut < 0 else cut
+    return carrier[:cut].rstrip(".,;:") + payload + carrier[cut:]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=REPO / "benchmarks" / "injection_test_2.jsonl")
@@ -103,7 +114,7 @@ def main() -> None:
     for name, check in checks.items():
         print(f"\n## {name}")
         by_style: dict[tuple[str, str], list[bool]] = defaultdict(list)
-        alone, planted, hard = [], [], []
+        alone, planted, glued_in, hard = [], [], [], []
         misses, alarms = [], []
         for r in rows:
             hit = check(r["text"])
@@ -114,6 +125,7 @@ def main() -> None:
                     misses.append(r)
                 for where in ("start", "middle", "end"):
                     planted.append(check(plant(r["text"], rng.choice(carriers), where)))
+                glued_in.append(check(glued(r["text"], rng.choice(carriers))))
             else:
                 hard.append(hit)
                 if hit:
@@ -122,6 +134,8 @@ def main() -> None:
               f"{len(alone)})")
         print(f"payloads found planted in a document: {100 * sum(planted) / len(planted):.1f}% "
               f"({sum(planted)}/{len(planted)})")
+        print(f"payloads run into a document's words: {100 * sum(glued_in) / len(glued_in):.1f}%"
+              f" ({sum(glued_in)}/{len(glued_in)})")
         print(f"benign look-alikes flagged: {100 * sum(hard) / len(hard):.1f}% ({sum(hard)}/"
               f"{len(hard)})")
         for (kind, style), hits in sorted(by_style.items()):

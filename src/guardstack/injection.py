@@ -48,6 +48,11 @@ SCORE = 0.9
 #: Score of a finding inside a quoted example in writing about attacks.
 QUOTED_SCORE = 0.3
 _ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
+#: Where a capitalised word is run into the one before it, as text pulled out
+#: of HTML without separators reads ("...the last frostIgnore your previous
+#: instructions", "GIgnore ..."): the rules match whole words, so the scan
+#: reads a space there (case-sensitive: a camelCase name splits too, harmlessly).
+_GLUED = re.compile(r"([a-z\u00df-\u00ff.,;:!?)\]](?=[A-Z][a-z])|[A-Z](?=[A-Z][a-z]{2}))")
 
 _F = re.IGNORECASE | re.DOTALL
 
@@ -602,6 +607,7 @@ def scan(text: str) -> Finding | None:
         return None
     if _ZERO_WIDTH.search(text):  # words joined or split by invisible characters
         text = _ZERO_WIDTH.sub(" ", text)
+    text = _GLUED.sub(r"\1 ", text)
     if len(text) <= WINDOW:
         return _scan(text)
     best: Finding | None = None
