@@ -146,6 +146,22 @@ def test_a_chain_alone_is_for_review_and_never_enforced(loaded_store):
     for c in abuse:
         if c.enforceable:  # its user's own requests crossed the risk floor
             assert any(e["why"].startswith("harm above floor") for e in c.evidence)
+    # stored with the case, and the reviewer's page says so
+    with loaded_store.engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(cases.c.id, cases.c.enforceable)).all())
+    assert all(stored[c.id] is c.enforceable for c in result.cases)
+    from starlette.testclient import TestClient
+    from tests.dashboard.conftest import PASSWORD, login
+
+    from guardstack.dashboard.app import standalone_app
+    from guardstack.dashboard.staff import Staff
+
+    Staff(loaded_store).add("rita", "reviewer", PASSWORD, actor="test")
+    with TestClient(standalone_app(loaded_store), follow_redirects=False) as client:
+        assert login(client, "rita").status_code == 303
+        for c in abuse:
+            page = client.get(f"/ui/cases/{c.id}").text
+            assert ('id="case-review-only"' in page) is not c.enforceable
 
 
 def test_bad_settings_and_windows_are_clear_errors(loaded_store, cli, capsys):

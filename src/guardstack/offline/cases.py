@@ -214,7 +214,7 @@ def write(store: Store, cases: list[Case], found: list[Finding], run_id: str,
         "id": c.id, "kind": c.kind, "label": c.label, "category": c.category,
         "severity": c.severity, "score": c.score, "subject": c.subject, "user_ids": c.users,
         "evidence": c.evidence, "status": "open", "window_start": since, "window_end": until,
-        "first_seen": now, "updated_at": now, "run_id": run_id,
+        "first_seen": now, "updated_at": now, "run_id": run_id, "enforceable": c.enforceable,
     } for c in cases]
     finding_rows = [{
         "id": f.id, "user_id": f.user, "pseudonym": f.pseudonym, "label": f.label,

@@ -268,6 +268,8 @@ cases = sa.Table(
     sa.Column("reviewer", sa.Text()),
     sa.Column("note", sa.Text()),
     sa.Column("enforcement_action_id", sa.BigInteger()),
+    # False for a case --enforce never acts on (a decomposition chain alone): 0006
+    sa.Column("enforceable", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.CheckConstraint("kind IN ('abuse', 'wellbeing', 'coordination', 'injection')",
                        name="kind"),
     sa.CheckConstraint(
