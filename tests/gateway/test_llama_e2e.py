@@ -9,6 +9,7 @@ time and never asserted word for word.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -16,6 +17,7 @@ import httpx
 import openai
 import pytest
 from tests.fixtures.llama_server import MODEL_ALIAS
+from tests.gateway.scripted import upstream
 from tests.gateway.standins import MarkerDetector, marker_guard, policy_yaml
 
 from guardstack.guard import Guard
@@ -173,6 +175,28 @@ def test_models_are_proxied(llama_server, run_gateway, client):
     gw = run_gateway(llama_server, guard=marker_guard("x"))
     ids = [m.id for m in client(gw.url).models.list()]
     assert MODEL_ALIAS in ids
+
+
+def test_one_model_is_retrieved_from_a_server_that_serves_only_the_list(
+        llama_server, run_gateway, client, scripted):
+    """llama.cpp answers GET /models/{id} with 404; the gateway finds the
+    entry in the list, as OpenAI's models.retrieve expects it."""
+    assert httpx.get(f"{llama_server}/models/{MODEL_ALIAS}", timeout=10).status_code >= 400
+    gw = run_gateway(llama_server, guard=marker_guard("x"))
+    listed = {m.id: m for m in client(gw.url).models.list()}
+    retrieved = client(gw.url).models.retrieve(MODEL_ALIAS)
+    assert retrieved == listed[MODEL_ALIAS]
+    with pytest.raises(openai.NotFoundError) as err:
+        client(gw.url).models.retrieve("no-such-model")
+    assert err.value.code == "model_not_found" and "no-such-model" in err.value.message
+    # a server that serves the path (Ollama's OpenAI API) answers itself, names with '/' too
+    ollama = {"id": "library/llama3:8b", "object": "model", "created": 1, "owned_by": "library"}
+    body = json.dumps(ollama).encode()
+    up = upstream(scripted, b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    gw2 = run_gateway(up.url, guard=marker_guard("x"))
+    assert client(gw2.url).models.retrieve("library/llama3:8b").owned_by == "library"
+    assert gw2.wait_for_exchanges(1)[0].model == "library/llama3:8b"
 
 
 def test_embeddings_are_forwarded_unjudged(llama_embedding_server, run_gateway, client):

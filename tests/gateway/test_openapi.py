@@ -65,8 +65,10 @@ def app_operations(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
                 continue
             ops |= app_operations(route.routes, prefix + route.path)
         elif isinstance(route, Route):
-            # Starlette adds HEAD to every GET route by itself.
-            ops |= {(prefix + route.path, m.lower()) for m in route.methods or () if m != "HEAD"}
+            # Starlette adds HEAD to every GET route by itself; OpenAPI has no
+            # path convertors ({model:path} is {model}).
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", prefix + route.path)
+            ops |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
     return ops
 
 

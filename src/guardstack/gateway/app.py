@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -719,6 +720,42 @@ class Gateway:
         media = response.headers.get("content-type", "application/json")
         return Response(raw, status_code=response.status_code, media_type=media)
 
+    async def model(self, request: Request) -> Response:
+        exchange = Exchange("models")
+        return await self._guarded(exchange, lambda r: self._model(r, exchange), request)
+
+    async def _model(self, request: Request, exchange: Exchange) -> Response:
+        """One model (OpenAI's ``models.retrieve``): the upstream's own answer
+        where it serves the path (Ollama), else the entry of its list (vLLM
+        and llama.cpp serve only the list); 404 naming the model otherwise."""
+        await self._admit(await self._identify(request, exchange), None, exchange, request)
+        name = request.path_params["model"]
+        exchange.model = name
+        response, seconds = await self.upstream.open("GET", f"models/{quote(name, safe='')}")
+        exchange.upstream_ms = seconds * 1000
+        raw = await self.upstream.read(response)
+        if 200 <= response.status_code < 300:
+            media = response.headers.get("content-type", "application/json")
+            return Response(raw, status_code=response.status_code, media_type=media)
+        response, seconds = await self.upstream.open("GET", "models")
+        exchange.upstream_ms += seconds * 1000
+        raw = await self.upstream.read(response)
+        if response.status_code >= 400:
+            media = response.headers.get("content-type", "application/json")
+            return Response(raw, status_code=response.status_code, media_type=media)
+        try:
+            listed = json.loads(raw).get("data")
+        except (ValueError, AttributeError):
+            listed = None
+        if not isinstance(listed, list):
+            raise GatewayError(502, "The upstream model server's model list is not an OpenAI "
+                                    "list.", code="upstream_error")
+        for entry in listed:
+            if isinstance(entry, dict) and entry.get("id") == name:
+                return JSONResponse(entry)
+        raise GatewayError(404, f"The model '{name}' does not exist on the upstream model "
+                                "server.", code="model_not_found", param="model")
+
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -862,6 +899,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
             Route("/v1/moderations", gw.moderations, methods=["POST"]),
             Route("/v1/embeddings", gw.embeddings, methods=["POST"]),
             Route("/v1/models", gw.models, methods=["GET"]),
+            Route("/v1/models/{model:path}", gw.model, methods=["GET"]),
             *OllamaEndpoints(gw).routes(),
             *AnthropicEndpoints(gw).routes(),
             Route("/healthz", gw.healthz, methods=["GET"]),

@@ -58,6 +58,7 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
     ("rate_limit_exceeded", 429, "Per-user rate limit; see the `Retry-After` header."),
     ("internal_error", 500, "A gateway bug; the message names the exchange id to find in "
                             "the log."),
+    ("model_not_found", 404, "`GET /v1/models/{model}` for a model the upstream does not list."),
     ("upstream_unavailable", 502, "The upstream model server refused or dropped the "
                                   "connection."),
     ("upstream_error", 502, "The upstream answered with a malformed completion, or its stream "
@@ -449,10 +450,10 @@ def _schemas() -> dict[str, Any]:
             "type": "object", "additionalProperties": True,
             "description": "The upstream's answer, passed through as is.",
             "properties": {"object": {"type": "string"}, "data": {
-                "type": "array", "items": {"type": "object", "required": ["id"],
-                                           "additionalProperties": True,
-                                           "properties": {"id": {"type": "string"}}}}},
+                "type": "array", "items": _ref("Model")}},
         },
+        "Model": {"type": "object", "required": ["id"], "additionalProperties": True,
+                  "properties": {"id": {"type": "string"}}},
         "Health": {"type": "object", "required": ["status"],
                    "properties": {"status": {"const": "ok"}}},
         "Readiness": {
@@ -479,7 +480,7 @@ def _errors(*statuses: int, blocks: bool = True) -> dict[str, Any]:
             400: "Bad request or blocked prompt" if blocks else "Bad request",
             401: "No valid API key (checked before the body is read)",
             403: "Account suspended",
-            404: "Previous response not found",
+            404: "Not found (a previous response, a model)",
             413: "Body too large",
             429: "Rate limited",
             500: "Gateway error",
@@ -606,6 +607,18 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "The upstream's model list.", "content": {
                 "application/json": {"schema": _ref("ModelList")}}},
                 **_errors(401, 403, 429, 502, 503, 504), "default": _PASSTHROUGH},
+        }},
+        "/v1/models/{model}": {"get": {
+            "operationId": "retrieveModel", "tags": ["OpenAI-compatible"],
+            "summary": "One model: the upstream's answer, or the entry of its list",
+            "description": "Servers that answer only the list (vLLM, llama.cpp) get the entry "
+                           "whose `id` is the model; a name with `/` is one path parameter.",
+            "security": bearer,
+            "parameters": [{"name": "model", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The model.", "content": {
+                "application/json": {"schema": _ref("Model")}}},
+                **_errors(401, 403, 404, 429, 502, 503, 504), "default": _PASSTHROUGH},
         }},
         **openapi_ollama.paths(bearer, public),
         **openapi_anthropic.paths([{"bearerAuth": []}, {"apiKeyAuth": []}]),
