@@ -5,6 +5,7 @@ the model."""
 
 from __future__ import annotations
 
+import anthropic
 import pytest
 from litellm.types.proxy.auth.user_api_key_auth import UserAPIKeyAuth
 from tests.gateway.standins import MarkerDetector
@@ -58,7 +59,13 @@ async def test_an_anthropic_message_is_judged_after_the_model(use_guardrail):
     await guardrail.async_pre_call_hook(UserAPIKeyAuth(), None, data, "anthropic_messages")
     assert await guardrail.async_post_call_success_hook(
         data, UserAPIKeyAuth(), message("Open from nine to five.")) is None
-    with pytest.raises(ContentFilterError):
-        await guardrail.async_post_call_success_hook(data, UserAPIKeyAuth(),
-                                                     message("Here is the MARKER text."))
+    # blocked: replaced by a refusal, as Anthropic's API (and the gateway, and a
+    # halted stream) answers, which Anthropic's client reads as a Message
+    replaced = await guardrail.async_post_call_success_hook(
+        data, UserAPIKeyAuth(), message("Here is the MARKER text."))
+    refusal = anthropic.types.Message.model_validate(replaced)
+    assert refusal.stop_reason == "refusal" and refusal.content == []
+    assert refusal.id == "msg_1" and refusal.usage.output_tokens == 5
+    assert replaced["stop_details"]["category"] == "general_harms"
+    assert replaced["stop_details"]["explanation"].startswith("The answer was stopped")
     assert data["metadata"]["guardstack"]["response"][-1]["decision"] == "block"

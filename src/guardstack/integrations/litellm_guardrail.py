@@ -206,6 +206,10 @@ class GuardstackGuardrail(CustomGuardrail):
                 verdicts.append(took)
         self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start)
         if any(v.blocked for v in verdicts):
+            if anthropic_api.message_text(response) is not None:
+                # As Anthropic's API (and the gateway, and a halted stream) answers
+                # when its classifiers intervene: HTTP 200, stop_reason "refusal".
+                return _refusal_message(cast("Mapping[str, Any]", response), verdicts)
             raise ContentFilterError(blocked("response", list(verdicts)).body(), verdicts,
                                      param=None)
         return None
@@ -538,6 +542,13 @@ def _response_texts(response: Any) -> list[str]:
         if isinstance(text, str) and text:
             texts.append(text)
     return texts
+
+
+def _refusal_message(message: Mapping[str, Any], verdicts: Sequence[Verdict]) -> dict[str, Any]:
+    """An Anthropic Message whose answer was blocked, as the refusal that
+    replaces it: no content, ``stop_reason: "refusal"``, ``stop_details``."""
+    return {**message, "content": [], "stop_reason": "refusal", "stop_sequence": None,
+            "stop_details": anthropic_api.stop_details(verdicts)}
 
 
 def _output_text(items: list[Any]) -> str:
