@@ -607,7 +607,20 @@ def scan(text: str) -> Finding | None:
         return None
     if _ZERO_WIDTH.search(text):  # words joined or split by invisible characters
         text = _ZERO_WIDTH.sub(" ", text)
-    text = _GLUED.sub(r"\1 ", text)
+    found = _windows(text)
+    if found is None or found.score < SCORE:
+        # Only then read the glued words apart: a finding in the text as written
+        # keeps its words as written ("MyBank.example.com" stays one host).
+        split = _GLUED.sub(r"\1 ", text)
+        if split != text:
+            glued = _windows(split)
+            if glued is not None and (found is None or glued.score > found.score):
+                found = glued
+    return found
+
+
+def _windows(text: str) -> Finding | None:
+    """The strongest mark over the text's overlapping windows."""
     if len(text) <= WINDOW:
         return _scan(text)
     best: Finding | None = None
