@@ -224,6 +224,14 @@ def test_an_ingested_agent_log_gets_the_case_the_gateway_would_have(tmp_path, gu
         assert "3 accounts, 4 time(s)" in summary
         assert "4 answer(s) repeated where it points" in summary
         assert not {"u1", "u2", "u3"} & set(result.flagged_raw_users())
+        # each read points the reviewer to what the user asked their agent just before
+        per_user = {e["user"]: e for e in case.evidence[1:]}
+        u1 = per_user[case.pseudonyms[case.users.index("u1")]]
+        assert len(u1["exchange_ids"]) == 2 and len(u1["message_ids"]) == 2
+        with store.engine.connect() as conn:
+            asked = conn.execute(sa.select(messages.c.content, messages.c.role).where(
+                messages.c.id.in_(u1["message_ids"]))).all()
+        assert asked == [("Summarise this travel page for me.", "user")] * 2
         # answers that do not repeat the planted link are not counted as followed
         [case] = [c for c in analyze(calm, write=False).cases if c.kind == "injection"]
         assert "0 answer(s) repeated where it points" in case.evidence[0]["why"]

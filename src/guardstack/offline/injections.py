@@ -169,9 +169,13 @@ def find(store: Store, since: datetime | None = None, until: datetime | None = N
 
 
 def _requests(store: Store, groups: list[PlantedGroup]) -> None:
-    """Fill each group's ``message_ids``: the user messages of its exchanges."""
+    """Fill each group's ``message_ids``: the user messages of its exchanges,
+    or, for a tool result loaded by ``guardstack ingest`` (an exchange of its
+    own), the user's last message before it in the same conversation: what
+    they asked their agent."""
     owner = {(u, x): g for g in groups for u, ids in g.exchange_ids.items() for x in ids}
     wanted = sorted({x for _, x in owner})
+    found: set[str] = set()
     with store.engine.connect() as conn:
         for start in range(0, len(wanted), 500):
             for mid, exchange, user in conn.execute(
@@ -182,3 +186,19 @@ def _requests(store: Store, groups: list[PlantedGroup]) -> None:
                 g = owner.get((user, exchange))
                 if g is not None:
                     g.message_ids.setdefault(user, []).append(mid)
+                    found.add(exchange)
+        for (user, exchange), g in owner.items():
+            if exchange in found:
+                continue
+            read = conn.execute(sa.select(exchanges.c.conversation_id, exchanges.c.ts_start)
+                                .where(exchanges.c.id == exchange)).first()
+            if read is None or read.conversation_id is None:
+                continue
+            asked = conn.execute(
+                sa.select(messages.c.id)
+                .where(messages.c.conversation_id == read.conversation_id,
+                       messages.c.user_id == user, messages.c.role == "user",
+                       messages.c.ts <= read.ts_start)
+                .order_by(messages.c.ts.desc(), messages.c.id.desc()).limit(1)).scalar()
+            if asked is not None and asked not in g.message_ids.get(user, []):
+                g.message_ids.setdefault(user, []).append(asked)
