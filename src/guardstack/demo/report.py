@@ -189,7 +189,7 @@ def render(report: dict[str, Any]) -> str:
         out.append(f"  {case['label']:<11} {case['category'] or '-':<17} {case['severity']:<8} "
                    f"score {case['score']:.2f}  {accounts}  (simulated as: {who})")
         review_only = ("; for review only: --enforce never acts on a chain alone"
-                       if case["kind"] == "abuse" and not case.get("enforceable", True) else "")
+                       if case["kind"] == "abuse" and not case["enforceable"] else "")
         out.append(f"      evidence: {case['evidence_messages']} messages; {case['why']}"
                    + review_only)
     truth = l3["against_truth"]

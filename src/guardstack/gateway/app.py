@@ -739,10 +739,9 @@ class Gateway:
             return Response(raw, status_code=response.status_code, media_type=media)
         response, seconds = await self.upstream.open("GET", "models")
         exchange.upstream_ms += seconds * 1000
-        raw = await self.upstream.read(response)
         if response.status_code >= 400:
-            media = response.headers.get("content-type", "application/json")
-            return Response(raw, status_code=response.status_code, media_type=media)
+            return await self._passthrough(response, exchange)
+        raw = await self.upstream.read(response)
         try:
             listed = json.loads(raw).get("data")
         except (ValueError, AttributeError):

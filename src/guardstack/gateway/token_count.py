@@ -112,12 +112,12 @@ class TokenCounter:
         self.upstream = upstream
         self.retry_after_s = retry_after_s
         self.method: Method | None = None   # the one that answered last
-        self._none_since: float | None = None  # when every method last failed
+        self._none_since: float | None = None  # when every method last failed (method None)
 
     async def count(self, chat: dict[str, Any]) -> int | None:
         """The input tokens of a chat request (messages, tools), or None when
         the upstream offers no tokenizer endpoint."""
-        if self.method is None and self._none_since is not None and \
+        if self._none_since is not None and \
                 time.monotonic() - self._none_since < self.retry_after_s:
             return None
         order = [m for m in (self.method,) if m is not None]

@@ -34,6 +34,14 @@ def is_frames(chunk: Any) -> bool:
     return isinstance(chunk, bytes | bytearray)
 
 
+def event_name(frame: bytes) -> str | None:
+    """The frame's ``event:`` name, read without parsing its data."""
+    for line in frame.splitlines():
+        if line.startswith(b"event:"):
+            return line[6:].strip().decode("utf-8", "replace")
+    return None
+
+
 def parse(frame: bytes) -> dict[str, Any] | None:
     """A frame's JSON data (its ``type`` from the ``event:`` line when the
     data has none); None for a comment, a keep-alive or unreadable data."""
@@ -60,10 +68,11 @@ def chat_event(event: dict[str, Any] | None) -> dict[str, Any]:
     """An Anthropic stream event as the chat-shaped dict StreamCheck reads:
     the text of a block delta as a choice's delta, ``message_delta`` as the
     choice's finish; every other event carries no choice."""
-    kind = event.get("type") if event else None
+    event = event or {}
+    kind = event.get("type")
     choices: list[dict[str, Any]] = []
     if kind == "content_block_delta":
-        delta = _obj(event.get("delta") if event else None)
+        delta = _obj(event.get("delta"))
         field, channel = _DELTAS.get(str(delta.get("type")), (None, None))
         if field is not None and channel is not None:
             text = delta.get(field)
@@ -75,7 +84,7 @@ def chat_event(event: dict[str, Any] | None) -> dict[str, Any]:
                 choices.append({"index": 0, "finish_reason": None, "delta": {
                     "tool_calls": [{"function": {"arguments": partial}}]}})
     elif kind == "message_delta":
-        stop = _obj(event.get("delta") if event else None).get("stop_reason")
+        stop = _obj(event.get("delta")).get("stop_reason")
         choices.append({"index": 0, "delta": {}, "finish_reason": stop or "end_turn"})
     return {"choices": choices}
 
@@ -107,7 +116,12 @@ class SSEFrames:
         return rest
 
     def sent(self, frame: bytes) -> None:
-        """Note a frame that went to the client."""
+        """Note a frame that went to the client. Deltas, nearly every frame,
+        are counted by their ``event:`` line; their data was read to judge them."""
+        kind = event_name(frame)
+        if kind == "content_block_delta":
+            self.deltas_sent += 1
+            return
         event = parse(frame) or {}
         kind = event.get("type")
         index = event.get("index")
