@@ -96,7 +96,9 @@ def cmd_policy(args: argparse.Namespace) -> int:
         print(resources.files("guardstack.policies").joinpath("default.yaml").read_text("utf-8"))
         return 0
     policy = load_policy(args.file)
-    print(f"{policy.source}: ok (detector {policy.detector})")
+    lists = (f", blocklists: {', '.join(b.id for b in policy.blocklists)}"
+             if policy.blocklists else "")
+    print(f"{policy.source}: ok (detector {policy.detector}{lists})")
     return 0
 
 

@@ -12,6 +12,7 @@ Every setting is declared once in :data:`SETTINGS`; validation, the CLI's
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -20,7 +21,9 @@ from typing import Any, Literal
 
 import yaml
 
+from guardstack import blocklists as blocklists_mod
 from guardstack import crisis_language
+from guardstack.blocklists import Blocklist
 from guardstack.classifiers.base import HARM, Detection
 from guardstack.taxonomy import CATEGORY_IDS
 from guardstack.verdict import Action, Status, Verdict
@@ -124,6 +127,49 @@ SETTINGS: tuple[Setting, ...] = (
         "policy flags.",
     ),
     Setting(
+        "blocklists.<id>.terms",
+        [],
+        "Words or phrases this list bans, matched case-insensitively as whole words on the "
+        "text and on its canonical form (look-alike letters folded, invisible characters "
+        "removed). <id> names the list in verdicts and in a blocked request's "
+        "content_filter_result.custom_blocklists.",
+    ),
+    Setting(
+        "blocklists.<id>.patterns",
+        [],
+        "Regular expressions (Python re syntax) this list bans; case-insensitive unless "
+        "case_sensitive is true.",
+    ),
+    Setting(
+        "blocklists.<id>.builtin",
+        [],
+        "Built-in lists: credentials (API keys and tokens of well-known formats, private key "
+        "blocks) and pii (e-mail addresses, phone numbers, card numbers passing the Luhn check, "
+        "IBANs passing mod-97).",
+    ),
+    Setting(
+        "blocklists.<id>.case_sensitive",
+        False,
+        "Whether the list's terms and patterns match case-sensitively.",
+    ),
+    Setting(
+        "blocklists.<id>.roles",
+        ["prompt", "response"],
+        "Which texts the list applies to: prompt, response or both.",
+    ),
+    Setting(
+        "blocklists.<id>.action",
+        "block",
+        "What a match gets, whatever the classifier said: flag (recorded, answered) or block "
+        "(a prompt refused, an answer withheld or its stream halted).",
+    ),
+    Setting(
+        "blocklists.<id>.category",
+        None,
+        "Taxonomy category id a match is reported under (e.g. privacy); without one the verdict "
+        "names only the list.",
+    ),
+    Setting(
         "safety_system_prompt",
         None,
         "System prompt the gateway adds for models without safety training (layer-1 hook).",
@@ -178,6 +224,8 @@ class Policy:
     tool_output: Rule = Rule(0.5, Action.ALLOW)
     #: what an answer that repeats a planted target gets (allow: not checked)
     tool_output_followed: Action = Action.ALLOW
+    #: terms and patterns banned outright, beside the classifier
+    blocklists: tuple[Blocklist, ...] = ()
 
     # -- loading -----------------------------------------------------------
 
@@ -258,6 +306,24 @@ class Policy:
         ``prompt_clean``: a response answers a prompt the prompt check found
         clean, so its block rules act from ``response.clean_prompt_threshold``
         and flag below it."""
+        verdict = self._decide(role, detection, detector, text=text, prompt_clean=prompt_clean)
+        hits = blocklists_mod.find(self.blocklists, role, text)
+        if not hits:
+            return verdict
+        decision = max((verdict.decision, *(h.blocklist.action for h in hits)),
+                       key=lambda a: a.severity)
+        categories = list(verdict.categories)
+        for h in hits:
+            if h.blocklist.category and h.blocklist.category not in categories:
+                categories.append(h.blocklist.category)
+        reason = "; ".join(r for r in (verdict.reason, *(h.describe() for h in hits)) if r)
+        return replace(verdict, decision=decision, categories=tuple(categories), reason=reason,
+                       detector=f"{verdict.detector}+blocklists",
+                       blocklists=tuple(h.blocklist.id for h in hits))
+
+    def _decide(self, role: str, detection: Detection, detector: str, *,
+                text: str | None, prompt_clean: bool) -> Verdict:
+        """:meth:`decide` without the blocklists: the classifier's scores under the rules."""
         rp = self.role(role)
         said = self.crisis_language(role, detection, text)
         if said is not None:
@@ -427,7 +493,7 @@ class _Parser:
         if root is None:
             raise PolicyError("empty policy file", source=self.source)
         top = self.mapping(root, "", ("version", "detector", *ROLES, "safety_system_prompt",
-                                      "system_prompt_models", "tool_output"))
+                                      "system_prompt_models", "tool_output", "blocklists"))
         if "version" in top and self.scalar(top["version"][1], "version") != 1:
             raise self.fail(top["version"][1], "version", "only version 1 is supported")
         detector = "fast"
@@ -458,6 +524,67 @@ class _Parser:
             tool_output = self.rule_in(m, "tool_output", tool_output)
             if "followed" in m:
                 followed = self.action(m["followed"][1], "tool_output.followed")
+        lists = self.blocklists(top["blocklists"][1]) if "blocklists" in top else ()
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
                       system_prompt_models=models, source=self.source, tool_output=tool_output,
-                      tool_output_followed=followed)
+                      tool_output_followed=followed, blocklists=lists)
+
+    def strings(self, node: yaml.Node, path: str) -> list[str]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, path, "must be a list")
+        out = []
+        for item in node.value:
+            value = self.scalar(item, path)
+            if not isinstance(value, str) or not value.strip():
+                raise self.fail(item, path, f"every entry must be non-empty text, got {value!r}")
+            out.append(value)
+        return out
+
+    def blocklists(self, node: yaml.Node) -> tuple[Blocklist, ...]:
+        out = []
+        keys = ("terms", "patterns", "builtin", "case_sensitive", "roles", "action", "category")
+        for name, (key, value) in self.mapping(node, "blocklists", None).items():
+            path = f"blocklists.{name}"
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+                raise self.fail(key, path, "a list id is 1-64 letters, digits, '_', '.' or '-'")
+            m = self.mapping(value, path, keys)
+            lists = {k: self.strings(m[k][1], f"{path}.{k}") if k in m else []
+                     for k in ("terms", "patterns", "builtin", "roles")}
+            for i, pattern in enumerate(lists["patterns"]):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise self.fail(m["patterns"][1].value[i], f"{path}.patterns",
+                                    f"not a valid regular expression ({exc}): {pattern!r}"
+                                    ) from None
+            for k, allowed in (("builtin", tuple(blocklists_mod.BUILTIN)),
+                               ("roles", ROLES)):
+                for i, item in enumerate(lists[k]):
+                    if item not in allowed:
+                        raise self.fail(m[k][1].value[i], f"{path}.{k}",
+                                        f"must be one of {', '.join(allowed)}; got {item!r}")
+            if not (lists["terms"] or lists["patterns"] or lists["builtin"]):
+                raise self.fail(value, path, "a blocklist needs terms, patterns or builtin")
+            action = Action.BLOCK
+            if "action" in m:
+                action = self.action(m["action"][1], f"{path}.action")
+                if action is Action.ALLOW:
+                    raise self.fail(m["action"][1], f"{path}.action",
+                                    "must be flag or block (remove the list to allow)")
+            category = None
+            if "category" in m:
+                category = self.scalar(m["category"][1], f"{path}.category")
+                if category not in CATEGORY_IDS:
+                    raise self.fail(m["category"][1], f"{path}.category",
+                                    f"must be a taxonomy category id; got {category!r}")
+            case_sensitive = False
+            if "case_sensitive" in m:
+                case_sensitive = self.scalar(m["case_sensitive"][1], f"{path}.case_sensitive")
+                if not isinstance(case_sensitive, bool):
+                    raise self.fail(m["case_sensitive"][1], f"{path}.case_sensitive",
+                                    "must be true or false")
+            out.append(Blocklist.build(
+                name, terms=lists["terms"], patterns=lists["patterns"],
+                builtin=lists["builtin"], roles=lists["roles"] or ROLES, action=action,
+                category=category, case_sensitive=case_sensitive))
+        return tuple(out)

@@ -71,7 +71,63 @@ def policy_md() -> str:
 
     out.append(resources.files("guardstack.policies").joinpath("default.yaml").read_text("utf-8"))
     out.append("```\n")
+    out.append(BLOCKLISTS_MD)
     return "".join(out)
+
+
+BLOCKLISTS_MD = """
+## Blocklists
+
+Some rules are not about intent: an unreleased product's code name, a competitor a support bot
+must not discuss, API keys that must never leave in an answer, personal data a prompt must not
+carry to a hosted model. A policy bans them outright under `blocklists:`, beside the classifier
+(Azure AI Content Safety's *custom blocklists*):
+
+```yaml
+blocklists:
+  codenames:                      # the list's id, reported in verdicts
+    terms: [Project Falcon, osprey-v2]
+    category: privacy             # optional: a taxonomy id to report the match under
+  tickets:
+    patterns: ['\\bACME-\\d{4,6}\\b']
+    roles: [prompt]
+    action: flag
+  secrets:
+    builtin: [credentials]        # API keys and tokens of well-known formats, private keys
+    roles: [response]
+  contact-details:
+    builtin: [pii]                # e-mail, phone, card (Luhn), IBAN (mod-97)
+    roles: [prompt]
+    action: flag
+```
+
+- **Terms** match case-insensitively as whole words (`falcon` does not match `falconry`), any
+  run of white space between the words of a phrase, on the text as written and on its canonical
+  form, so look-alike letters (a Cyrillic `а`) and invisible characters do not evade them.
+  **Patterns** are Python regular expressions, case-insensitive unless `case_sensitive: true`;
+  a pattern that does not compile is an error naming its line.
+- **Built-in lists**: `credentials` knows private key blocks, AWS access key ids, GitHub, GitLab,
+  Slack, OpenAI, Anthropic, Stripe, Google, Hugging Face and guardstack keys, and JSON Web
+  Tokens, each by its prefix and length, so talk *about* keys does not match. `pii` is the
+  store's redactor (`guardstack.pii`): e-mail addresses, phone numbers, card numbers that pass
+  the Luhn check, IBANs that pass mod-97.
+- A match gives the list's action (`block` by default, or `flag`) whatever the classifier
+  said, and also when the classifier failed open; it never lowers a decision. The verdict
+  names the list in `blocklists` (and its `category`, if set, in `categories`), its detector
+  reads `fast+blocklists`, and its reason says which list and what kind of entry matched
+  (`blocklist secrets (AWS access key)`), never the matched text.
+- In the gateway a blocked prompt is the usual 400 `content_filter`, with Azure's
+  `custom_blocklists: {"filtered": true, "details": [{"filtered": true, "id": "codenames"}]}`
+  in `innererror.content_filter_result`; a listed word in a streamed answer halts the stream
+  like any block (with `hold_back >= check_every` it never reaches the client; a match that
+  needs many tokens, such as a 40-character key, may show its first tokens before the rest
+  completes it); `/v1/moderations` lists the matches under `guardstack.blocklists`. The store
+  keeps them among the message's categories as `blocklist:<id>` (the dashboard counts them),
+  and `guardstack export-training` leaves those exchanges out: a list is the deployment's own
+  rule, not harm a model should learn to refuse.
+- Cost: nothing without lists; with them, one regular-expression pass per list over the text
+  and its canonical form (`benchmarks/bench_blocklists.py`, [benchmarks](benchmarks.md)).
+"""
 
 
 def cli_md() -> str:

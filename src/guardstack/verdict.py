@@ -46,6 +46,8 @@ class Verdict:
     status: Status = Status.OK
     latency_ms: float = 0.0
     reason: str = ""
+    #: ids of the policy's blocklists that matched the text (see guardstack.blocklists)
+    blocklists: tuple[str, ...] = ()
 
     @property
     def blocked(self) -> bool:
@@ -57,7 +59,7 @@ class Verdict:
         return self.decision is not Action.ALLOW
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "decision": self.decision.value,
             "role": self.role,
             "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
@@ -67,6 +69,9 @@ class Verdict:
             "latency_ms": round(self.latency_ms, 3),
             "reason": self.reason,
         }
+        if self.blocklists:
+            out["blocklists"] = list(self.blocklists)
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
@@ -82,6 +87,7 @@ class Verdict:
             status=Status(data.get("status", "ok")),
             latency_ms=float(data.get("latency_ms", 0.0)),
             reason=data.get("reason", ""),
+            blocklists=tuple(data.get("blocklists", ())),
         )
 
 

@@ -47,3 +47,15 @@ def serve_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def read_chat_stream(stream: Any) -> tuple[str, list[str]]:
+    """An official client's chat completion stream, read to its end: the
+    text the client received and the finish reasons it was told."""
+    parts, finishes = [], []
+    for chunk in stream:
+        for choice in chunk.choices:
+            parts.append(choice.delta.content or "")
+            if choice.finish_reason:
+                finishes.append(choice.finish_reason)
+    return "".join(parts), finishes

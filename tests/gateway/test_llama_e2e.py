@@ -18,6 +18,7 @@ import openai
 import pytest
 from tests.fixtures.llama_server import MODEL_ALIAS
 from tests.gateway.scripted import upstream
+from tests.gateway.serving import read_chat_stream
 from tests.gateway.standins import MarkerDetector, marker_guard, policy_yaml
 
 from guardstack.guard import Guard
@@ -99,17 +100,12 @@ def test_stream_halts_and_no_unchecked_text_reaches_the_client(llama_server, run
     gw = run_gateway(llama_server, guard=guard, hold_back=8, check_every=8)
     stream = client(gw.url).chat.completions.create(
         model=MODEL_ALIAS, messages=STORY, stream=True, temperature=0.0, seed=7, max_tokens=100)
-    parts, finishes = [], []
-    for chunk in stream:
-        for choice in chunk.choices:
-            parts.append(choice.delta.content or "")
-            if choice.finish_reason:
-                finishes.append(choice.finish_reason)
+    shown, finishes = read_chat_stream(stream)
     [ex] = gw.wait_for_exchanges(1)
     if "cat" not in ex.response_text.lower():
         pytest.fail(f"the model never mentioned a cat; cannot test a halt: {ex.response_text!r}")
     assert finishes == ["content_filter"]
-    assert "cat" not in "".join(parts).lower()
+    assert "cat" not in shown.lower()
     assert ex.halted and ex.finish_reason == "content_filter"
     assert ex.unsafe_tokens_released == 0
     assert ex.decision == "block"

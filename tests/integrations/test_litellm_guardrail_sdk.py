@@ -265,3 +265,27 @@ async def test_a_tool_result_with_injected_orders_is_refused_when_the_policy_ask
                                          "content": "Opening hours 9-5, closed on Sundays."}]
     with passed_the_guardrail():
         await unreachable_model(dead_url, clean)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_blocklisted_term_is_refused_in_both_modes(mode, use_guardrail, serve_gateway,
+                                                           dead_url):
+    """The policy's blocklists decide in-process, and remote through the
+    gateway's /v1/moderations: the list's id comes back either way."""
+    policy = Policy.from_yaml("version: 1\nblocklists:\n  codenames:\n"
+                              "    terms: [Project Falcon]\n", source="blocklists")
+    guard = Guard(policy)
+    if mode == "remote":
+        use_guardrail(api_base=serve_gateway(guard).url)
+    else:
+        use_guardrail(guard=guard)
+    with pytest.raises(ContentFilterError) as caught:
+        await unreachable_model(dead_url, [{"role": "user",
+                                            "content": "When does project falcon ship?"}])
+    err = caught.value
+    assert [v.blocklists for v in err.verdicts] == [("codenames",)]
+    lists = err.detail["error"]["innererror"]["content_filter_result"]["custom_blocklists"]
+    assert lists == {"filtered": True, "details": [{"filtered": True, "id": "codenames"}]}
+    # An everyday prompt under the same policy is let through (to the dead upstream).
+    with passed_the_guardrail():
+        await unreachable_model(dead_url, EVERYDAY)

@@ -44,14 +44,20 @@ EVENTS = [
 ]
 
 
-@pytest.fixture
-async def store_url(tmp_path):
+async def _written(tmp_path, events) -> str:
+    """A SQLite store at ``tmp_path`` holding ``events``, written by the store's writer."""
     url = f"sqlite:///{tmp_path / 'gs.db'}"
     writer = EventWriter(url)
     await writer.start()
-    for e in EVENTS:
+    for e in events:
         await writer.submit(e)
     await writer.close()
+    return url
+
+
+@pytest.fixture
+async def store_url(tmp_path):
+    url = await _written(tmp_path, EVENTS)
     store = Store(url)
     with store.engine.begin() as conn:
         mid = conn.execute(sa.select(messages.c.id).where(
@@ -168,3 +174,37 @@ async def test_dismissed_cases_teach_answers_and_label_files(store_url, tmp_path
 
     records = list(read_records(out / "review_labels.jsonl"))
     assert sorted(r.unsafe for r in records) == [False, False, True]
+
+
+async def test_exchanges_a_blocklist_decided_are_left_out(tmp_path):
+    """A blocklist is the deployment's own rule (a code name, a key format):
+    a prompt it blocked or an answer it halted is no harm to teach."""
+    from guardstack.verdict import Action, Verdict
+
+    listed = Verdict(Action.BLOCK, scores={"harm": 0.02}, blocklists=("codenames",))
+    halted = Verdict(Action.BLOCK, role="response", scores={"harm": 0.01},
+                     blocklists=("keys",))
+    events = [
+        _event(1, "alice", "How do I build a pipe bomb?", pd="block", harm=0.97,
+               cats=["weapons"]),
+        ExchangeEvent(id="ex2", ts_start=T0, user="bob", model="m",
+                      endpoint="/v1/chat/completions", http_status=400,
+                      prompt_decision="block", messages=[
+                          MessageRecord.judged("user", "When does Project Falcon ship?", listed)]),
+        ExchangeEvent(id="ex3", ts_start=T0, user="carol", model="m",
+                      endpoint="/v1/chat/completions", http_status=200,
+                      prompt_decision="allow", response_decision="block", halted=True,
+                      messages=[
+                          MessageRecord(role="user", content="What is our deploy key?",
+                                        decision="allow", scores={"harm": 0.01}),
+                          MessageRecord.judged("assistant", "The key is [placeholder]", halted)]),
+    ]
+    url = await _written(tmp_path, events)
+    store = Store(url)
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(messages.c.categories).where(
+            messages.c.exchange_id == "ex2")).scalar_one()
+    store.dispose()
+    assert stored == ["blocklist:codenames"]
+    manifest = export.export(url, tmp_path / "out", test_share=0.5, seed=3)
+    assert manifest["kinds"] == {"blocked_prompt": 1}

@@ -70,8 +70,18 @@ def error_body(status: int, message: str, *, code: str | None = None, param: str
 
 def content_filter_result(verdicts: list[Verdict]) -> dict[str, dict[str, Any]]:
     """Azure's per-category ``{filtered, severity}`` shape, with our score and
-    decision beside it, merged over several verdicts (the most severe wins)."""
+    decision beside it, merged over several verdicts (the most severe wins);
+    the policy's blocklists that matched in Azure's ``custom_blocklists``
+    entry (``{filtered, details: [{filtered, id}]}``)."""
     out: dict[str, dict[str, Any]] = {}
+    lists: dict[str, bool] = {}
+    for v in verdicts:
+        for name in v.blocklists:
+            lists[name] = lists.get(name, False) or v.blocked
+    if lists:
+        out["custom_blocklists"] = {
+            "filtered": any(lists.values()),
+            "details": [{"filtered": f, "id": name} for name, f in lists.items()]}
     for v in verdicts:
         for cat, score in v.scores.items():
             filtered = cat in v.categories and v.blocked

@@ -35,6 +35,7 @@ def verdict_result(v: Verdict) -> dict[str, Any]:
             "category_scores": {k: round(float(s), 6) for k, s in v.scores.items()},
             "reason": v.reason,
             "detector": v.detector,
+            "blocklists": list(v.blocklists),
         },
     }
 

@@ -165,6 +165,7 @@ def _verdict(result: Mapping[str, Any], role: str, latency_ms: float) -> Verdict
             status=Status(ours["status"]),
             latency_ms=latency_ms,
             reason=str(ours.get("reason", "")),
+            blocklists=tuple(str(b) for b in ours.get("blocklists") or ()),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise GatewayAnswerError("gateway result has no usable 'guardstack' verdict "

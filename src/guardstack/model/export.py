@@ -19,6 +19,10 @@ Sources in the event store:
   chosen that answer, rejected a refusal, so tuning does not teach
   over-refusal.
 
+Exchanges a policy blocklist matched (stored category ``blocklist:<id>``)
+are left out: a list is the deployment's own rule (a code name, a key
+format, personal data), not harm a model should learn to refuse.
+
 Output is TRL's conversational format: ``{"messages": [...]}`` for SFT and
 ``{"prompt": [...], "chosen": [...], "rejected": [...]}`` for preferences.
 ``review_labels.jsonl`` holds every reviewed prompt in guardstack's eval
@@ -38,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardstack.blocklists import BLOCKLIST_PREFIX
 from guardstack.model import refusal
 
 #: The refusal taught for harmful requests: short, no lecture.
@@ -66,6 +71,7 @@ class Exchange:
     prompt_message_id: int | None = None
     response: str = ""
     response_decision: str | None = None
+    response_categories: list[str] = field(default_factory=list)
     halted: bool = False
     http_status: int | None = None
 
@@ -118,6 +124,7 @@ def read_exchanges(store: Any) -> Iterator[Exchange]:
             elif row.role == "assistant":
                 current.response = row.content or ""
                 current.response_decision = row.decision or current.response_decision
+                current.response_categories = list(row.categories or [])
     if current is not None:
         yield current
 
@@ -155,7 +162,7 @@ def examples(exchanges: Iterator[Exchange], confirmed: dict[int, str],
              dismissed: dict[int, str] | None = None) -> Iterator[Example]:
     dismissed = dismissed or {}
     for e in exchanges:
-        if not e.prompt.strip():
+        if not e.prompt.strip() or _blocklisted(e):
             continue
         mid = e.prompt_message_id
         case = confirmed.get(mid) if mid is not None else None
@@ -183,6 +190,11 @@ def examples(exchanges: Iterator[Exchange], confirmed: dict[int, str],
             yield Example("benign_allowed", e.user, e.prompt, e.response, REFUSAL)
 
 
+def _blocklisted(e: Exchange) -> bool:
+    return any(c.startswith(BLOCKLIST_PREFIX)
+               for c in (*e.prompt_categories, *e.response_categories))
+
+
 def review_labels(exchanges: list[Exchange], confirmed: dict[int, str],
                   dismissed: dict[int, str]) -> list[dict[str, Any]]:
     """Reviewed prompts as eval rows: confirmed -> unsafe, dismissed -> safe.
@@ -198,7 +210,8 @@ def review_labels(exchanges: list[Exchange], confirmed: dict[int, str],
         kind = confirmed[mid] if unsafe else dismissed[mid]
         out.append({"id": f"review-{mid}", "text": _redact(e.prompt),
                     "label": "unsafe" if unsafe else "safe",
-                    "categories": [c for c in e.prompt_categories if c not in _NOT_HARM]
+                    "categories": [c for c in e.prompt_categories if c not in _NOT_HARM
+                                   and not c.startswith(BLOCKLIST_PREFIX)]
                     if unsafe else [],
                     "source": "review", "meta": {"case_kind": kind}})
     return out
@@ -210,7 +223,7 @@ def in_test(user: str, share: float, seed: int) -> bool:
 
 
 def _redact(text: str) -> str:
-    from guardstack.store.redact import redact_text
+    from guardstack.pii import redact_text
 
     return redact_text(text)[0]
 

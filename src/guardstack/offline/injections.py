@@ -36,8 +36,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from guardstack import injection
+from guardstack.pii import redact_text
 from guardstack.store.engine import Store
-from guardstack.store.redact import redact_text
 from guardstack.store.schema import exchanges, messages
 
 #: Decisions of a tool-result verdict that count as a finding.

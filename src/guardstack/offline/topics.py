@@ -31,7 +31,7 @@ import numpy as np
 
 from guardstack.offline.corpus import Corpus
 from guardstack.offline.settings import AnalysisSettings
-from guardstack.store.redact import redact_text
+from guardstack.pii import redact_text
 
 FIT_SAMPLE = 50_000
 MAX_K = 60

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from guardstack.blocklists import BLOCKLIST_PREFIX
 from guardstack.verdict import Verdict
 
 #: Spool/JSON format version, bumped when a field changes meaning.
@@ -128,14 +129,18 @@ class MessageRecord:
         embedding_dtype: str = "f32",
         ts: datetime | None = None,
     ) -> MessageRecord:
-        """A message together with the guard's :class:`Verdict` on it."""
+        """A message together with the guard's :class:`Verdict` on it. The
+        policy's blocklists that matched are kept among the categories as
+        ``blocklist:<id>`` (the dashboard counts them; the training export
+        leaves such prompts out)."""
         return cls(
             role=role,
             content=content,
             ts=ts,
             decision=verdict.decision.value,
             scores=dict(verdict.scores),
-            categories=list(verdict.categories),
+            categories=[*verdict.categories,
+                        *(f"{BLOCKLIST_PREFIX}{b}" for b in verdict.blocklists)],
             detector=verdict.detector or None,
             status=verdict.status.value,
             latency_ms=verdict.latency_ms,

@@ -1,0 +1,257 @@
+"""Blocklists: terms and patterns a deployer bans outright, beside the classifier.
+
+A classifier judges intent; some rules are not about intent at all: an
+unreleased product's code name, a competitor a support bot must not discuss,
+API keys that must never leave in an answer, personal data a prompt must not
+carry to a hosted model. Azure AI Content Safety calls these *custom
+blocklists* and reports them beside its categories; a policy names them under
+``blocklists:`` and the verdict reports the lists that matched the same way
+(``Verdict.blocklists``; ``custom_blocklists`` in a blocked request's
+``content_filter_result``).
+
+A list holds any of:
+
+* ``terms``: words or phrases, matched case-insensitively as whole words
+  (``falcon`` does not match ``falconry``), any run of white space between
+  the words of a phrase;
+* ``patterns``: regular expressions (Python's ``re``), case-insensitive
+  unless the list says ``case_sensitive: true``;
+* ``builtin``: ``credentials`` (well-known API key and token formats, private
+  key blocks) or ``pii`` (e-mail addresses, phone numbers, card numbers that
+  pass the Luhn check, IBANs that pass mod-97: :mod:`guardstack.pii`).
+
+Terms and patterns are matched on the text as written and on its canonical
+form (:func:`guardstack.normalize.canonical`: look-alike letters folded,
+invisible characters removed), so ``falcon`` written with a Cyrillic ``а``
+or a zero-width space inside still matches. A match gives the list's action
+(``flag`` or ``block``) whatever the classifier said; the verdict's reason
+names the list and what kind of entry matched, never the matched text (it
+may be the secret itself).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from guardstack import normalize, pii
+from guardstack.verdict import Action
+
+ROLES = ("prompt", "response")
+#: How the event store keeps a match among a message's categories: ``blocklist:<id>``.
+BLOCKLIST_PREFIX = "blocklist:"
+
+#: Well-known credential formats: each has a fixed prefix and a length, so an
+#: ordinary word or number does not match. Case-sensitive. Each pattern runs
+#: only on a text that holds one of its literal prefixes (``str`` search is
+#: many times faster than a regular expression's scan).
+CREDENTIAL_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("private key", ("-----BEGIN ",),
+     r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----"),
+    ("AWS access key", ("AKIA", "ASIA", "ABIA", "ACCA"),
+     r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
+    ("GitLab token", ("glpat-",), r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("Slack token", ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"),
+     r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ("Slack webhook", ("hooks.slack.com/services/",),
+     r"https://hooks\.slack\.com/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+"),
+    ("OpenAI or Anthropic key", ("sk-",),
+     r"\bsk-(?:proj-|svcacct-|admin-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{20,}"),
+    ("Stripe key", ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
+     r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("Google API key", ("AIza",), r"\bAIza[0-9A-Za-z_-]{35}"),
+    ("Hugging Face token", ("hf_",), r"\bhf_[A-Za-z0-9]{34,}"),
+    ("guardstack key", ("gs-",), r"\bgs-[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"),
+    ("JSON Web Token", ("eyJ",),
+     r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+)
+_CREDENTIALS = tuple((name, needles, re.compile(pattern))
+                     for name, needles, pattern in CREDENTIAL_PATTERNS)
+
+
+def _credentials(text: str) -> str | None:
+    for name, needles, regex in _CREDENTIALS:
+        if any(n in text for n in needles) and regex.search(text):
+            return name
+    return None
+
+
+#: Every kind of personal data :mod:`guardstack.pii` knows has an ``@`` or a
+#: run of seven or more digits (with separators); most texts have neither.
+_PII_HINT = re.compile(r"\d[\d .()+-]{5,}\d")
+
+
+def _pii(text: str) -> str | None:
+    if "@" not in text and _PII_HINT.search(text) is None:
+        return None
+    found = pii.kinds(text)
+    return ", ".join(found) if found else None
+
+
+#: name -> a check that returns what it found (a kind, never the text) or None.
+BUILTIN: dict[str, Callable[[str], str | None]] = {
+    "credentials": _credentials,
+    "pii": _pii,
+}
+
+
+#: ASCII text is its own canonical form but for its control characters and
+#: white space (tabs become spaces, runs collapse): terms match any run of
+#: white space anyway, a pattern may not.
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_CONTROL_OR_SPACING = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]|\s\s")
+
+
+def canonical_form(text: str, *, spacing_matters: bool = True) -> str:
+    """:func:`guardstack.normalize.canonical`, skipped for ASCII text (most
+    prompts) where it would change nothing a term (``spacing_matters=False``)
+    or a pattern sees."""
+    if text.isascii():
+        odd = _ASCII_CONTROL_OR_SPACING if spacing_matters else _ASCII_CONTROL
+        if odd.search(text) is None:
+            return text
+    return normalize.canonical(text)
+
+
+def _form(text: str, forms: dict[bool, str], *, spacing_matters: bool) -> str:
+    """:func:`canonical_form`, computed at most once per text: where either
+    form is the full canonical text, it serves both."""
+    if spacing_matters not in forms:
+        other = forms.get(not spacing_matters)
+        if other is not None and other is not text:
+            forms[spacing_matters] = other
+        elif other is text and spacing_matters is False:
+            forms[False] = text  # the stricter test already found nothing to change
+        else:
+            forms[spacing_matters] = canonical_form(text, spacing_matters=spacing_matters)
+    return forms[spacing_matters]
+
+
+#: A text as terms see it: words, and each other character but white space
+#: on its own ("osprey-v2" is osprey, -, v2).
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+#: Up to this many distinct first words, a plain substring test of each
+#: rules most texts out before the text is split.
+_SUBSTRING_FIRST = 32
+
+
+class TermSet:
+    """Terms matched as whole token sequences: a term's words must be whole
+    words of the text (``falcon`` is not in ``falconry``), any white space
+    between them. One pass to split the text, then a set lookup per word, so
+    a list of ten thousand terms costs about what a list of ten does."""
+
+    __slots__ = ("case_sensitive", "first", "lengths", "terms")
+
+    def __init__(self, terms: Iterable[str], *, case_sensitive: bool = False) -> None:
+        self.case_sensitive = case_sensitive
+        self.terms: set[tuple[str, ...]] = set()
+        for term in terms:
+            tokens = tuple(self._tokens(term))
+            if tokens:
+                self.terms.add(tokens)
+        self.first = {t[0] for t in self.terms}
+        self.lengths = sorted({len(t) for t in self.terms})
+
+    def _tokens(self, text: str) -> list[str]:
+        return _TOKEN.findall(text if self.case_sensitive else text.casefold())
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def search(self, text: str) -> bool:
+        folded = text if self.case_sensitive else text.casefold()
+        first, terms = self.first, self.terms
+        if len(first) <= _SUBSTRING_FIRST and not any(f in folded for f in first):
+            return False  # no term's first word anywhere, not even inside a word
+        tokens = _TOKEN.findall(folded)
+        for i, token in enumerate(tokens):
+            if token in first:
+                for n in self.lengths:
+                    if tuple(tokens[i:i + n]) in terms:
+                        return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Blocklist:
+    id: str
+    action: Action = Action.BLOCK
+    roles: frozenset[str] = frozenset(ROLES)
+    #: taxonomy category the match is reported under (None: the list alone)
+    category: str | None = None
+    terms: TermSet | None = None
+    patterns: re.Pattern[str] | None = None
+    builtin: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, id: str, *, terms: Sequence[str] = (), patterns: Sequence[str] = (),
+              builtin: Sequence[str] = (), roles: Iterable[str] = ROLES,
+              action: Action = Action.BLOCK, category: str | None = None,
+              case_sensitive: bool = False) -> Blocklist:
+        """A list from its entries; ``re.error`` for a pattern that does not
+        compile, ``ValueError`` for an unknown built-in, role or empty list."""
+        unknown = [b for b in builtin if b not in BUILTIN]
+        if unknown:
+            raise ValueError(f"unknown built-in list {unknown[0]!r}; "
+                             f"expected one of: {', '.join(BUILTIN)}")
+        bad_roles = [r for r in roles if r not in ROLES]
+        if bad_roles:
+            raise ValueError(f"unknown role {bad_roles[0]!r}; expected prompt or response")
+        terms = [t for t in terms if t.strip()]
+        if not terms and not patterns and not builtin:
+            raise ValueError("a blocklist needs terms, patterns or builtin")
+        flags = 0 if case_sensitive else re.IGNORECASE
+        compiled_patterns = None
+        if patterns:
+            for p in patterns:
+                re.compile(p, flags)  # names the pattern that fails
+            compiled_patterns = re.compile("|".join(f"(?:{p})" for p in patterns), flags)
+        return cls(id=id, action=action, roles=frozenset(roles), category=category,
+                   terms=TermSet(terms, case_sensitive=case_sensitive) if terms else None,
+                   patterns=compiled_patterns, builtin=tuple(builtin))
+
+    def match(self, text: str, forms: dict[bool, str] | None = None) -> str | None:
+        """What in ``text`` matched (``term``, ``pattern`` or a built-in's
+        finding such as ``AWS access key``), or None. ``forms``: canonical
+        forms already computed for ``text`` (filled in; shared by lists)."""
+        forms = {} if forms is None else forms
+        for kind, regex in (("term", self.terms), ("pattern", self.patterns)):
+            if regex is None:
+                continue
+            if regex.search(text):
+                return kind
+            form = _form(text, forms, spacing_matters=kind == "pattern")
+            if form is not text and regex.search(form):
+                return kind
+        for name in self.builtin:
+            found = BUILTIN[name](text)
+            if found is not None:
+                return found
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    blocklist: Blocklist
+    found: str  # what matched: term, pattern or a built-in's kind
+
+    def describe(self) -> str:
+        return f"blocklist {self.blocklist.id} ({self.found})"
+
+
+def find(blocklists: Sequence[Blocklist], role: str, text: str | None) -> list[Hit]:
+    """The lists among ``blocklists`` that apply to ``role`` and match ``text``."""
+    if not text or not blocklists:
+        return []
+    hits = []
+    forms: dict[bool, str] = {}
+    for bl in blocklists:
+        if role in bl.roles:
+            found = bl.match(text, forms)
+            if found is not None:
+                hits.append(Hit(bl, found))
+    return hits
