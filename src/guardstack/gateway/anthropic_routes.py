@@ -44,7 +44,8 @@ def upstream_error(response: Response) -> Response:
 class AnthropicEndpoints:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        self.counter = TokenCounter(gw.upstream)
+        # One per model server: each remembers which tokenizer endpoint its server has.
+        self.counters = {id(u): TokenCounter(u) for u in gw.upstream.upstreams}
 
     def routes(self) -> list[Route]:
         return [Route("/v1/messages", self.messages, methods=["POST"]),
@@ -67,7 +68,8 @@ class AnthropicEndpoints:
         chat = anthropic_api.to_chat({**body, "max_tokens": 1})
         await gw._admit(identity, chat, exchange, request)
         exchange.model = chat.get("model")
-        counted = await self.counter.count(gw._for_upstream(chat, exchange))
+        counter = self.counters[id(gw.upstream.for_model(chat.get("model")))]
+        counted = await counter.count(gw._for_upstream(chat, exchange))
         if counted is None:
             raise GatewayError(501, "The upstream model server has no tokenizer endpoint the "
                                     "gateway knows (vLLM's or SGLang's /tokenize, llama.cpp's "

@@ -37,6 +37,7 @@ from guardstack.gateway import (
     openapi,
     output_text,
     responses_api,
+    routing,
     sse,
     tool_results,
     validation,
@@ -63,12 +64,12 @@ from guardstack.gateway.ollama_routes import OLLAMA_API_PATHS, OllamaEndpoints
 from guardstack.gateway.ratelimit import RateLimiter
 from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
+from guardstack.gateway.routing import Router
 from guardstack.gateway.settings import GatewaySettings
 from guardstack.gateway.stored_responses import Stored, StoredResponses
 from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenants
 from guardstack.gateway.tenant_policies import read as read_policies
-from guardstack.gateway.upstream import Upstream
 from guardstack.policy import Policy, PolicyError
 from guardstack.verdict import Action
 
@@ -96,9 +97,10 @@ class Gateway:
         self.recorder = recorder
         self.auth = Authenticator(keys, states, open_mode=settings.open, ttl=settings.state_ttl)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-        self.upstream = Upstream(settings.upstream, api_key=settings.upstream_api_key,
-                                 timeout=settings.upstream_timeout,
-                                 connect_timeout=settings.connect_timeout, transport=transport)
+        self.upstream = Router.build(
+            settings.upstream, routing.load(settings.routes) if settings.routes else (),
+            api_key=settings.upstream_api_key, timeout=settings.upstream_timeout,
+            connect_timeout=settings.connect_timeout, transport=transport)
         self.metrics.track_queue_depth(lambda: recorder.queue_depth)
         self.stored = StoredResponses(settings.stored_responses)
         self._recording: set[asyncio.Task[None]] = set()
@@ -156,15 +158,17 @@ class Gateway:
         """Say at start-up what a newcomer's first request would otherwise
         show as a bare 404 or 401 from the model server. Serves either way:
         the upstream may simply start later."""
-        url = f"{self.upstream.base_url}/models"
-        status = await self.upstream.models_status()
-        if status is None:
-            log.warning("upstream %s does not answer yet; /readyz reports it", url)
-        elif status in (401, 403):
-            log.warning("upstream %s answered %d: does it need --upstream-api-key?", url, status)
-        elif not 200 <= status < 300:
-            log.warning("upstream %s answered %d: is --upstream the server's OpenAI base URL "
-                        "(usually ending in /v1)?", url, status)
+        for upstream in self.upstream.upstreams:
+            url = f"{upstream.base_url}/models"
+            status = await upstream.models_status()
+            if status is None:
+                log.warning("upstream %s does not answer yet; /readyz reports it", url)
+            elif status in (401, 403):
+                log.warning("upstream %s answered %d: does it need an API key "
+                            "(--upstream-api-key, or api_key in --routes)?", url, status)
+            elif not 200 <= status < 300:
+                log.warning("upstream %s answered %d: is it the server's OpenAI base URL "
+                            "(usually ending in /v1)?", url, status)
 
     # -- plumbing ----------------------------------------------------------
 
@@ -714,6 +718,10 @@ class Gateway:
 
     async def _models(self, request: Request, exchange: Exchange) -> Response:
         await self._admit(await self._identify(request, exchange), None, exchange, request)
+        if self.upstream.routed:
+            entries, seconds = await self.upstream.model_list()
+            exchange.upstream_ms = seconds * 1000
+            return JSONResponse({"object": "list", "data": entries})
         response, seconds = await self.upstream.open("GET", "models")
         exchange.upstream_ms = seconds * 1000
         raw = await self.upstream.read(response)
@@ -731,17 +739,18 @@ class Gateway:
         await self._admit(await self._identify(request, exchange), None, exchange, request)
         name = request.path_params["model"]
         exchange.model = name
-        response, seconds = await self.upstream.open("GET", f"models/{quote(name, safe='')}")
+        upstream = self.upstream.for_model(name)
+        response, seconds = await upstream.open("GET", f"models/{quote(name, safe='')}")
         exchange.upstream_ms = seconds * 1000
-        raw = await self.upstream.read(response)
+        raw = await upstream.read(response)
         if 200 <= response.status_code < 300:
             media = response.headers.get("content-type", "application/json")
             return Response(raw, status_code=response.status_code, media_type=media)
-        response, seconds = await self.upstream.open("GET", "models")
+        response, seconds = await upstream.open("GET", "models")
         exchange.upstream_ms += seconds * 1000
         if response.status_code >= 400:
             return await self._passthrough(response, exchange)
-        raw = await self.upstream.read(response)
+        raw = await upstream.read(response)
         try:
             listed = json.loads(raw).get("data")
         except (ValueError, AttributeError):
@@ -759,11 +768,14 @@ class Gateway:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        upstream = await self.upstream.reachable()
+        each = await self.upstream.reachability()
+        upstream = all(each.values())
         ready = upstream and self.judge.loaded
-        return JSONResponse({"status": "ready" if ready else "not ready",
-                             "upstream": upstream, "classifier": self.judge.loaded},
-                            status_code=200 if ready else 503)
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready",
+                                "upstream": upstream, "classifier": self.judge.loaded}
+        if self.upstream.routed:
+            body["upstreams"] = each
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -26,8 +26,8 @@ def add_commands(sub: Any) -> None:
             continue
         kind = _TYPES.get(type(s.default), str) or str
         default_note = "" if s.default in (None, "") else f" (default: {s.default})"
-        p.add_argument(flag, type=kind, default=s.default, required=s.name == "upstream",
-                       metavar=s.name.upper(), help=s.help + default_note)
+        p.add_argument(flag, type=kind, default=s.default, metavar=s.name.upper(),
+                       help=s.help + default_note)
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn log level (default: info)")
@@ -50,11 +50,21 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
     from guardstack.cli import CommandError
 
     values = {name: getattr(args, name) for name in GatewaySettings.names() if hasattr(args, name)}
+    if values.get("upstream") is None and values.get("routes") is None:
+        raise CommandError("give the model server: --upstream URL, or --routes FILE for several")
     values["upstream_api_key"] = resolve_secret(values.get("upstream_api_key"))
     try:
-        return GatewaySettings(**values)
+        settings = GatewaySettings(**values)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    if settings.routes is not None:
+        from guardstack.gateway.routing import RoutesError, load
+
+        try:
+            load(settings.routes)  # read again by the gateway; checked here, before serving
+        except RoutesError as exc:
+            raise CommandError(str(exc)) from None
+    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -118,6 +118,10 @@ class OllamaEndpoints:
 
     async def _upstream_models(self, request: Request, exchange: Exchange) -> Any:
         await self.gw._admit(await self.gw._identify(request, exchange), None, exchange, request)
+        if self.gw.upstream.routed:
+            entries, seconds = await self.gw.upstream.model_list()
+            exchange.upstream_ms = seconds * 1000
+            return {"object": "list", "data": entries}
         response, seconds = await self.gw.upstream.open("GET", "models")
         exchange.upstream_ms = seconds * 1000
         raw = await self.gw.upstream.read(response)

@@ -59,6 +59,8 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
     ("internal_error", 500, "A gateway bug; the message names the exchange id to find in "
                             "the log."),
     ("model_not_found", 404, "`GET /v1/models/{model}` for a model the upstream does not list."),
+    ("model_not_found", 404, "With `--routes`: no route names the request's `model` and there "
+                             "is no `--upstream` for the rest."),
     ("upstream_unavailable", 502, "The upstream model server refused or dropped the "
                                   "connection."),
     ("upstream_error", 502, "The upstream answered with a malformed completion, or its stream "
@@ -460,7 +462,13 @@ def _schemas() -> dict[str, Any]:
             "type": "object", "required": ["status", "upstream", "classifier"],
             "properties": {"status": {"enum": ["ready", "not ready"]},
                            "upstream": {"type": "boolean",
-                                        "description": "The upstream answered `GET /models`."},
+                                        "description": "Every upstream answered "
+                                                       "`GET /models`."},
+                           "upstreams": {"type": "object",
+                                         "additionalProperties": {"type": "boolean"},
+                                         "description": "With `--routes`: each model "
+                                                        "server's base URL and whether it "
+                                                        "answered."},
                            "classifier": {"type": "boolean"}},
         },
     }
@@ -539,8 +547,7 @@ def _generation(kind: str, request: str, example: dict[str, Any], *,
                         "x-guardstack-event": _ref(event)},
                 },
             },
-            **_errors(*sorted({400, 401, 403, 413, 429, 500, 502, 503, 504,
-                               *((404,) if answer == "Response" else ())})),
+            **_errors(400, 401, 403, 404, 413, 429, 500, 502, 503, 504),
             "default": _PASSTHROUGH,
         },
     }
@@ -597,7 +604,7 @@ def document() -> dict[str, Any]:
                 "example": {"model": "nomic-embed-text", "input": ["How do vaccines work?"]}}}},
             "responses": {"200": {"description": "The upstream's embeddings.", "content": {
                 "application/json": {"schema": _ref("EmbeddingList")}}},
-                **_errors(400, 401, 403, 413, 429, 500, 502, 503, 504, blocks=False),
+                **_errors(400, 401, 403, 404, 413, 429, 500, 502, 503, 504, blocks=False),
                 "default": _PASSTHROUGH},
         }},
         "/v1/models": {"get": {
@@ -630,7 +637,7 @@ def document() -> dict[str, Any]:
         }},
         "/readyz": {"get": {
             "operationId": "readyz", "tags": ["Operations"], "security": public,
-            "summary": "Readiness: the upstream answers and the classifier is loaded",
+            "summary": "Readiness: the upstreams answer and the classifier is loaded",
             "responses": {
                 "200": {"description": "Ready.", "content": {
                     "application/json": {"schema": _ref("Readiness")}}},

@@ -128,7 +128,8 @@ def schemas() -> dict[str, Any]:
 def paths(security: list[dict[str, list[str]]]) -> dict[str, Any]:
     error = {"application/json": {"schema": _ref("AnthropicError")}}
     statuses = {400: "Bad request", 401: "No valid API key (`x-api-key` or a bearer token)",
-                403: "Account suspended", 413: "Body too large",
+                403: "Account suspended", 404: "Model not found (with `--routes`)",
+                413: "Body too large",
                 429: "Rate limited (see `Retry-After`)", 500: "Gateway error",
                 502: "Upstream unreachable or malformed", 503: "Key store unavailable",
                 504: "Upstream timed out"}

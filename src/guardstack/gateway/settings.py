@@ -21,7 +21,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("upstream", None,
             "Base URL of the OpenAI-compatible model server (e.g. "
-            "http://127.0.0.1:8080/v1; a URL without a path gets /v1). Required."),
+            "http://127.0.0.1:8080/v1; a URL without a path gets /v1). Required unless --routes "
+            "names the servers; with --routes, the server for model names no route matches."),
+    Setting("routes", None,
+            "YAML file naming which model server serves which model names, for several "
+            "servers behind one gateway (routes: a list of {model: pattern, upstream: URL, "
+            "api_key: os.environ/NAME}; first match wins; docs/deploy.md)."),
     Setting("upstream_api_key", None,
             "Bearer key the gateway sends upstream. Give it as an environment variable "
             "reference (os.environ/NAME); never written to config files."),
@@ -90,8 +95,9 @@ DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
-    upstream: str = "http://127.0.0.1:8080/v1"
+    upstream: str | None = "http://127.0.0.1:8080/v1"
     upstream_api_key: str | None = None
+    routes: str | None = None
     host: str = DEFAULTS["host"]
     port: int = DEFAULTS["port"]
     policy: str | None = None
@@ -120,11 +126,15 @@ class GatewaySettings:
 
     def __post_init__(self) -> None:
         problems = []
-        try:
-            # "http://host:8080" means its OpenAI API, under /v1 on every server
-            object.__setattr__(self, "upstream", normalize_base_url(self.upstream))
-        except ValueError:
-            problems.append(f"upstream: must be an http(s) URL, got {self.upstream!r}")
+        if self.upstream is None:
+            if self.routes is None:
+                problems.append("upstream: required unless routes names the model servers")
+        else:
+            try:
+                # "http://host:8080" means its OpenAI API, under /v1 on every server
+                object.__setattr__(self, "upstream", normalize_base_url(self.upstream))
+            except ValueError:
+                problems.append(f"upstream: must be an http(s) URL, got {self.upstream!r}")
         for name in ("hold_back", "max_body_bytes", "rate_burst", "port", "classifier_threads",
                      "stored_responses"):
             if getattr(self, name) < 0:
