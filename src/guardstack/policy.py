@@ -30,6 +30,7 @@ from guardstack.verdict import Action, Status, Verdict
 
 ROLES = ("prompt", "response")
 FailMode = Literal["open", "closed"]
+Mode = Literal["enforce", "monitor"]
 LABELS = (HARM, *CATEGORY_IDS)
 
 
@@ -44,6 +45,15 @@ class Setting:
 #: ``<label>`` is ``harm`` or a taxonomy category id.
 SETTINGS: tuple[Setting, ...] = (
     Setting("version", 1, "Policy file format version. Only 1 exists."),
+    Setting(
+        "mode",
+        "enforce",
+        "enforce: act as the rules say. monitor: every block becomes a flag that says it would "
+        "have blocked (the prompt answered, the stream not halted, the answer not withheld; "
+        "the verdict's monitored is true and its reason starts 'monitor mode, would block'), "
+        "to see what a policy would refuse before it refuses anything, as a rollout's first "
+        "days. Tool-result rules and tool_output.followed flag instead of blocking too.",
+    ),
     Setting(
         "detector",
         "fast",
@@ -226,6 +236,8 @@ class Policy:
     tool_output_followed: Action = Action.ALLOW
     #: terms and patterns banned outright, beside the classifier
     blocklists: tuple[Blocklist, ...] = ()
+    #: "monitor": blocks become flags marked monitored (see SETTINGS)
+    mode: Mode = "enforce"
 
     # -- loading -----------------------------------------------------------
 
@@ -305,8 +317,24 @@ class Policy:
         ``prompt.crisis_language`` self_harm score (see :meth:`crisis_language`).
         ``prompt_clean``: a response answers a prompt the prompt check found
         clean, so its block rules act from ``response.clean_prompt_threshold``
-        and flag below it."""
+        and flag below it. The policy's blocklists apply on top: a match
+        raises the decision to its list's action (whatever the classifier
+        said, and when it failed), names the list in ``Verdict.blocklists``
+        and its category, if it has one, in ``categories``. Under ``mode:
+        monitor`` a block comes back as a flag marked ``monitored``."""
         verdict = self._decide(role, detection, detector, text=text, prompt_clean=prompt_clean)
+        return self.monitored(self._blocklisted(verdict, role, text))
+
+    def monitored(self, verdict: Verdict) -> Verdict:
+        """``verdict`` as the policy's mode lets it act: under ``monitor`` a
+        block is a flag marked ``monitored``."""
+        if self.mode != "monitor" or verdict.decision is not Action.BLOCK:
+            return verdict
+        return replace(verdict, decision=Action.FLAG, monitored=True,
+                       reason=f"monitor mode, would block: {verdict.reason}")
+
+    def _blocklisted(self, verdict: Verdict, role: str, text: str | None) -> Verdict:
+        """``verdict`` with the blocklists that match ``text`` applied."""
         hits = blocklists_mod.find(self.blocklists, role, text)
         if not hits:
             return verdict
@@ -492,8 +520,9 @@ class _Parser:
     def policy(self, root: yaml.Node | None) -> Policy:
         if root is None:
             raise PolicyError("empty policy file", source=self.source)
-        top = self.mapping(root, "", ("version", "detector", *ROLES, "safety_system_prompt",
-                                      "system_prompt_models", "tool_output", "blocklists"))
+        top = self.mapping(root, "", ("version", "mode", "detector", *ROLES,
+                                      "safety_system_prompt", "system_prompt_models",
+                                      "tool_output", "blocklists"))
         if "version" in top and self.scalar(top["version"][1], "version") != 1:
             raise self.fail(top["version"][1], "version", "only version 1 is supported")
         detector = "fast"
@@ -525,9 +554,22 @@ class _Parser:
             if "followed" in m:
                 followed = self.action(m["followed"][1], "tool_output.followed")
         lists = self.blocklists(top["blocklists"][1]) if "blocklists" in top else ()
+        mode: Mode = "enforce"
+        if "mode" in top:
+            value = self.scalar(top["mode"][1], "mode")
+            if value not in ("enforce", "monitor"):
+                raise self.fail(top["mode"][1], "mode",
+                                f"must be 'enforce' or 'monitor', got {value!r}")
+            mode = value
+            if mode == "monitor":
+                # The tool-result rules give verdicts of their own: flag them too.
+                if tool_output.action is Action.BLOCK:
+                    tool_output = Rule(tool_output.threshold, Action.FLAG)
+                if followed is Action.BLOCK:
+                    followed = Action.FLAG
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
                       system_prompt_models=models, source=self.source, tool_output=tool_output,
-                      tool_output_followed=followed, blocklists=lists)
+                      tool_output_followed=followed, blocklists=lists, mode=mode)
 
     def strings(self, node: yaml.Node, path: str) -> list[str]:
         if not isinstance(node, yaml.SequenceNode):

@@ -72,7 +72,31 @@ def policy_md() -> str:
     out.append(resources.files("guardstack.policies").joinpath("default.yaml").read_text("utf-8"))
     out.append("```\n")
     out.append(BLOCKLISTS_MD)
+    out.append(MONITOR_MD)
     return "".join(out)
+
+
+MONITOR_MD = """
+## Monitor mode
+
+`mode: monitor` runs every check and acts on none: a prompt the rules would block is
+forwarded and answered, a stream they would halt runs to its end, an answer they would
+withhold is returned. Each such verdict is a `flag` with `monitored: true` and a reason that
+starts `monitor mode, would block:`; the gateway counts them in
+`guardstack_would_block_total{role}`, and the store keeps `monitor:would_block` among the
+message's categories, so a team can read what the policy would refuse, and how often it
+would be wrong, before it refuses anything. Flags and allows are unchanged, and so are the
+tool-result rules' verdicts, which flag instead of block. Layer 3's account states still
+apply (a suspended account stays suspended). Switch to `mode: enforce` (the default) and
+reload the policy (SIGHUP) to act:
+
+```yaml
+version: 1
+mode: monitor          # enforce when the flags look right
+prompt:
+  default: {threshold: 0.5, action: block}
+```
+"""
 
 
 BLOCKLISTS_MD = """

@@ -48,6 +48,8 @@ class Verdict:
     reason: str = ""
     #: ids of the policy's blocklists that matched the text (see guardstack.blocklists)
     blocklists: tuple[str, ...] = ()
+    #: the policy's monitor mode made this a flag: its rules would have blocked
+    monitored: bool = False
 
     @property
     def blocked(self) -> bool:
@@ -71,6 +73,8 @@ class Verdict:
         }
         if self.blocklists:
             out["blocklists"] = list(self.blocklists)
+        if self.monitored:
+            out["monitored"] = True
         return out
 
     def to_json(self) -> str:
@@ -88,6 +92,7 @@ class Verdict:
             latency_ms=float(data.get("latency_ms", 0.0)),
             reason=data.get("reason", ""),
             blocklists=tuple(data.get("blocklists", ())),
+            monitored=bool(data.get("monitored", False)),
         )
 
 

@@ -35,6 +35,9 @@ class Metrics:
         self.upstream_seconds = Histogram("guardstack_upstream_seconds",
                                           "Upstream time to response headers.", ["endpoint"],
                                           buckets=_LATENCY_BUCKETS, registry=r)
+        self.would_block = Counter("guardstack_would_block_total",
+                                   "Checks the policy's monitor mode flagged where its rules "
+                                   "would have blocked.", ["role"], registry=r)
         self.halts = Counter("guardstack_stream_halts_total",
                              "Streams the output check ended with finish_reason=content_filter.",
                              registry=r)
@@ -52,6 +55,8 @@ class Metrics:
             self.decisions.labels(role=v.role, decision=v.decision.value, category=cat).inc()
         if v.status.value != "ok":
             self.classifier_errors.labels(role=v.role, decision=v.decision.value).inc()
+        if v.monitored:
+            self.would_block.labels(role=v.role).inc()
 
     def track_queue_depth(self, read: Callable[[], int]) -> None:
         self.queue_depth.set_function(lambda: float(read()))

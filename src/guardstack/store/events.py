@@ -28,6 +28,8 @@ EMBEDDING_DTYPES: dict[str, np.dtype[np.floating]] = {
     "f32": np.dtype("<f4"),
     "f16": np.dtype("<f2"),
 }
+#: Stored among a message's categories when monitor mode flagged what would have been a block.
+WOULD_BLOCK = "monitor:would_block"
 #: Width of the role/decision/status columns.
 SHORT_FIELD_LEN = 16
 MAX_ID_LEN = 64
@@ -132,7 +134,8 @@ class MessageRecord:
         """A message together with the guard's :class:`Verdict` on it. The
         policy's blocklists that matched are kept among the categories as
         ``blocklist:<id>`` (the dashboard counts them; the training export
-        leaves such prompts out)."""
+        leaves such prompts out), and a flag the policy's monitor mode made
+        of a block as ``monitor:would_block``."""
         return cls(
             role=role,
             content=content,
@@ -140,7 +143,8 @@ class MessageRecord:
             decision=verdict.decision.value,
             scores=dict(verdict.scores),
             categories=[*verdict.categories,
-                        *(f"{BLOCKLIST_PREFIX}{b}" for b in verdict.blocklists)],
+                        *(f"{BLOCKLIST_PREFIX}{b}" for b in verdict.blocklists),
+                        *((WOULD_BLOCK,) if verdict.monitored else ())],
             detector=verdict.detector or None,
             status=verdict.status.value,
             latency_ms=verdict.latency_ms,
