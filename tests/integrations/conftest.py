@@ -29,12 +29,6 @@ from guardstack.guard import Guard
 from guardstack.integrations.litellm_guardrail import GuardstackGuardrail
 
 
-@pytest.fixture
-def dead_url() -> str:
-    """A loopback URL with nothing listening."""
-    return f"http://127.0.0.1:{free_port()}"
-
-
 def _serve(stack: contextlib.ExitStack, guard: Guard, keys: Any = None,
            states: Any = None) -> Running:
     recorder = MemoryRecorder()

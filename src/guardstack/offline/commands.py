@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from guardstack import argtypes
-from guardstack.cli import report_error
+from guardstack.cli import CommandError, report_error
+from guardstack.offline.settings import SEVERITIES
 from guardstack.store.engine import ENV_URL, Store
 from guardstack.store.errors import StoreError
 
@@ -136,6 +137,16 @@ def add_commands(sub: Any) -> None:
     a.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override an analysis setting (see docs/offline.md)")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
+    a.add_argument("--notify", metavar="URL",
+                   help="POST each open case at or above --notify-severity, once, to this "
+                   "webhook (Slack, Teams or any JSON receiver; a secret reference such as "
+                   "os.environ/SLACK_WEBHOOK_URL is read from the environment); a failed "
+                   "delivery is retried by the next run")
+    a.add_argument("--notify-severity", choices=SEVERITIES, default="high",
+                   help="lowest severity to notify (default: high)")
+    a.add_argument("--dashboard-url", metavar="URL",
+                   help="the review dashboard's address (e.g. https://llm.example.org/ui), "
+                   "for links to each case in notifications")
     a.set_defaults(func=cmd_analyze)
 
 
@@ -179,19 +190,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from guardstack.offline.settings import AnalysisSettings
 
     settings = AnalysisSettings().with_overrides(args.set)
+    webhook = _webhook(args.notify)
     with open_store(args.db) as store:
         result = analyze(store, args.since, args.until, engine=args.engine, settings=settings,
                          do_enforce=args.enforce, progress=_bar(not args.quiet))
+        # Even with nothing new to analyse: deliveries a failed run left are due.
+        sent = _notify(store, webhook, args) if webhook else None
+    status = 1 if sent is not None and sent.error else 0
     if result.empty:
         if args.json:
             print(json.dumps({"flagged_users": [], "cases": [], "clusters": [],
-                              "run": {"messages": 0}}))
+                              "run": {"messages": 0}, **_notified_json(sent)}))
         print("nothing to analyze: no user messages in the store for this window",
               file=sys.stderr)
-        return 0
+        return status
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
-        return 0
+        print(json.dumps({**result.to_json(), **_notified_json(sent)}, ensure_ascii=False))
+        return status
     labels: dict[str, int] = {}
     for f in result.findings:
         labels[f.label] = labels.get(f.label, 0) + 1
@@ -208,4 +223,39 @@ def cmd_analyze(args: argparse.Namespace) -> int:
           + (f", rising: {', '.join(c.label for c in rising)}" if rising else ""))
     for e in result.enforced:
         print(f"enforced: {e.user} -> {e.state} (action {e.action_id}, case {e.case_id})")
-    return 0
+    if sent is not None and sent.sent:
+        print(f"notified: {len(sent.sent)} case(s)")
+    return status
+
+
+def _webhook(ref: str | None) -> str | None:
+    """The --notify URL, read from the environment when it is a reference
+    (a Slack webhook's URL is its secret)."""
+    if ref is None:
+        return None
+    from guardstack.secrets import SecretError, resolve_secret
+
+    try:
+        url = resolve_secret(ref, "--notify")
+    except SecretError as exc:
+        raise CommandError(str(exc)) from None
+    if not url or not url.startswith(("http://", "https://")):
+        raise CommandError("--notify must be an http(s) URL or a reference to one")
+    return url
+
+
+def _notify(store: Any, webhook: str, args: argparse.Namespace) -> Any:
+    from guardstack.offline.notify import notify
+
+    sent = notify(store, webhook, min_severity=args.notify_severity,
+                  dashboard_url=args.dashboard_url)
+    if sent.error:
+        print(f"guardstack: notify: {sent.error}; {sent.pending} case(s) left for the next run",
+              file=sys.stderr)
+    return sent
+
+
+def _notified_json(sent: Any) -> dict[str, Any]:
+    if sent is None:
+        return {}
+    return {"notified": {"sent": sent.sent, "pending": sent.pending, "error": sent.error}}

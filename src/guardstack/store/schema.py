@@ -270,6 +270,8 @@ cases = sa.Table(
     sa.Column("enforcement_action_id", sa.BigInteger()),
     # False for a case --enforce never acts on (a decomposition chain alone): 0006
     sa.Column("enforceable", sa.Boolean(), nullable=False, server_default=sa.true()),
+    # When analyze --notify delivered the case to the team's webhook: 0007
+    sa.Column("notified_at", UTCDateTime()),
     sa.CheckConstraint("kind IN ('abuse', 'wellbeing', 'coordination', 'injection')",
                        name="kind"),
     sa.CheckConstraint(
