@@ -189,6 +189,15 @@ SETTINGS: tuple[Setting, ...] = (
         [],
         "Model-name patterns (fnmatch, e.g. 'smollm2*') that get the safety system prompt.",
     ),
+    Setting(
+        "allowed_models",
+        [],
+        "Model-name patterns (fnmatch, case-sensitive) the policy's users may call; any other "
+        "model gets 404 model_not_found before it is reached, as OpenAI answers a model you "
+        "have no access to, and the gateway's model lists show only these. Empty: every model. "
+        "With --tenant-policies each tenant's file says its own (a children's platform kept "
+        "off a model without safety training).",
+    ),
 )
 
 
@@ -230,6 +239,8 @@ class Policy:
     safety_system_prompt: str | None = None
     system_prompt_models: tuple[str, ...] = ()
     source: str = "<policy>"
+    #: model-name patterns its users may call (empty: all)
+    allowed_models: tuple[str, ...] = ()
     #: the indirect-injection check of tool results (allow: not run)
     tool_output: Rule = Rule(0.5, Action.ALLOW)
     #: what an answer that repeats a planted target gets (allow: not checked)
@@ -303,6 +314,13 @@ class Policy:
         if not crisis_language.score(text, value):
             return None
         return replace(detection, scores={**detection.scores, "self_harm": value})
+
+    def allows_model(self, model: Any) -> bool:
+        """Whether the policy's users may call ``model`` (``allowed_models``)."""
+        if not self.allowed_models:
+            return True
+        return isinstance(model, str) and any(fnmatch.fnmatchcase(model, pat)
+                                              for pat in self.allowed_models)
 
     def wants_system_prompt(self, model: str | None) -> bool:
         if not self.safety_system_prompt or not model:
@@ -522,7 +540,7 @@ class _Parser:
             raise PolicyError("empty policy file", source=self.source)
         top = self.mapping(root, "", ("version", "mode", "detector", *ROLES,
                                       "safety_system_prompt", "system_prompt_models",
-                                      "tool_output", "blocklists"))
+                                      "allowed_models", "tool_output", "blocklists"))
         if "version" in top and self.scalar(top["version"][1], "version") != 1:
             raise self.fail(top["version"][1], "version", "only version 1 is supported")
         detector = "fast"
@@ -539,13 +557,10 @@ class _Parser:
                                 "must be text")
         models: tuple[str, ...] = ()
         if "system_prompt_models" in top:
-            node = top["system_prompt_models"][1]
-            if not isinstance(node, yaml.SequenceNode):
-                raise self.fail(node, "system_prompt_models", "must be a list of model patterns")
-            items = [self.scalar(n, "system_prompt_models") for n in node.value]
-            if not all(isinstance(i, str) for i in items):
-                raise self.fail(node, "system_prompt_models", "every entry must be text")
-            models = tuple(items)
+            models = tuple(self.strings(top["system_prompt_models"][1], "system_prompt_models"))
+        allowed: tuple[str, ...] = ()
+        if "allowed_models" in top:
+            allowed = tuple(self.strings(top["allowed_models"][1], "allowed_models"))
         tool_output, followed = Rule(0.5, Action.ALLOW), Action.ALLOW
         if "tool_output" in top:
             m = self.mapping(top["tool_output"][1], "tool_output",
@@ -569,7 +584,8 @@ class _Parser:
                     followed = Action.FLAG
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
                       system_prompt_models=models, source=self.source, tool_output=tool_output,
-                      tool_output_followed=followed, blocklists=lists, mode=mode)
+                      tool_output_followed=followed, blocklists=lists, mode=mode,
+                      allowed_models=allowed)
 
     def strings(self, node: yaml.Node, path: str) -> list[str]:
         if not isinstance(node, yaml.SequenceNode):

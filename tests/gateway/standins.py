@@ -1,11 +1,17 @@
 """Stand-in detectors and policies for gateway logic tests that need a
-deterministic verdict. End-to-end tests use the real default detector."""
+deterministic verdict, and a small model server that records what reached
+it. End-to-end tests use the real default detector."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from guardstack.classifiers.base import HARM, Detection, Subject
 from guardstack.guard import Guard
@@ -111,3 +117,24 @@ system_prompt_models:{models}
 def marker_guard(*markers: str, roles: Sequence[str] = ("prompt", "response"),
                  **policy: Any) -> Guard:
     return Guard(policy_yaml(**policy), detector=MarkerDetector(*markers, roles=roles))
+
+
+def listing_upstream(requests: list[dict[str, Any]]) -> Starlette:
+    """A model server (real HTTP) that lists other-model and
+    smollm2-lookalike and answers every chat with "From the other.",
+    recording each request's body in ``requests``."""
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        requests.append(body)
+        return JSONResponse({"id": "c1", "object": "chat.completion", "created": 1,
+                             "model": body["model"], "choices": [{
+                                 "index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "From the other."}}]})
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [
+            {"id": "other-model", "object": "model", "owned_by": "other"},
+            {"id": "smollm2-lookalike", "object": "model", "owned_by": "other"}]})
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
+                             Route("/v1/models", models, methods=["GET"])])

@@ -14,37 +14,13 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from tests.fixtures.llama_server import MODEL_ALIAS, free_port
 from tests.gateway.serving import serve_app
-from tests.gateway.standins import marker_guard
+from tests.gateway.standins import listing_upstream, marker_guard
 
 from guardstack.gateway.errors import GatewayError
 from guardstack.gateway.routing import Router, RoutesError, RouteSpec, parse
 from guardstack.gateway.upstream import Upstream
-
-
-def other_server(requests: list[dict[str, Any]]) -> Starlette:
-    """Lists other-model and smollm2-lookalike (which the routes send to
-    llama.cpp, so the gateway must not list it from here); answers chat."""
-    async def chat(request: Request) -> Response:
-        body = await request.json()
-        requests.append(body)
-        return JSONResponse({"id": "c1", "object": "chat.completion", "created": 1,
-                             "model": body["model"], "choices": [{
-                                 "index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": "From the other."}}]})
-
-    async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [
-            {"id": "other-model", "object": "model", "owned_by": "other"},
-            {"id": "smollm2-lookalike", "object": "model", "owned_by": "other"}]})
-
-    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
-                             Route("/v1/models", models, methods=["GET"])])
 
 
 def routes_file(tmp_path: Path, llama: str, other: str) -> Path:
@@ -60,7 +36,7 @@ def routes_file(tmp_path: Path, llama: str, other: str) -> Path:
 
 def test_each_model_goes_to_its_server(llama_server, run_gateway, client, tmp_path):
     requests: list[dict[str, Any]] = []
-    with serve_app(other_server(requests)) as other:
+    with serve_app(listing_upstream(requests)) as other:
         gw = run_gateway(None, guard=marker_guard("MARKER-NEVER-SEEN"),
                          routes=str(routes_file(tmp_path, llama_server, other + "/v1")))
         c = client(gw.url)
@@ -119,7 +95,7 @@ def test_a_server_that_is_down_leaves_the_list_and_readiness(llama_server, run_g
 def test_names_no_route_matches_go_to_the_default_upstream(llama_server, run_gateway, client,
                                                             tmp_path):
     requests: list[dict[str, Any]] = []
-    with serve_app(other_server(requests)) as other:
+    with serve_app(listing_upstream(requests)) as other:
         path = tmp_path / "routes.yaml"
         path.write_text(f"routes:\n  - model: other-model\n    upstream: {other}\n")
         gw = run_gateway(llama_server, guard=marker_guard("MARKER-NEVER-SEEN"), routes=str(path))

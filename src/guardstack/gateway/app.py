@@ -192,8 +192,10 @@ class Gateway:
         return identity
 
     async def _admit(self, identity: Identity, body: dict[str, Any] | None,
-                     exchange: Exchange, request: Request) -> None:
-        """May they? Account state and rate limit: raises 403/429.
+                     exchange: Exchange, request: Request, *, model_access: bool = True) -> None:
+        """May they? Account state and rate limit: raises 403/429; and, with
+        ``model_access``, the body's model under the policy's
+        ``allowed_models``: 404 (moderations name no upstream model).
 
         The end user a request names (OpenAI's ``user`` or its successor
         ``safety_identifier``, else the ``--end-user-header``, which Open WebUI
@@ -235,6 +237,22 @@ class Gateway:
             raise GatewayError(429, f"Rate limit reached for user {identity.user!r}; "
                                     f"retry in {wait:.1f} s.", code="rate_limit_exceeded",
                                headers={"retry-after": RateLimiter.retry_after(wait)})
+        if body is not None and model_access:
+            self._check_model_access(exchange, body.get("model"))
+
+    def _check_model_access(self, exchange: Exchange, model: Any) -> None:
+        """404 for a model the exchange's policy does not let its users call
+        (``allowed_models``), as OpenAI answers a model one has no access to."""
+        if not self._policy(exchange).allows_model(model):
+            raise GatewayError(404, f"The model '{model}' does not exist or you do not have "
+                                    "access to it.", code="model_not_found", param="model")
+
+    def _allowed_entries(self, exchange: Exchange, entries: list[Any]) -> list[Any]:
+        """A model list's entries the exchange's policy lets its users call."""
+        policy = self._policy(exchange)
+        if not policy.allowed_models:
+            return entries
+        return [e for e in entries if isinstance(e, dict) and policy.allows_model(e.get("id"))]
 
     async def _guarded(self, exchange: Exchange, work: Handler, request: Request, *,
                        render: Callable[[GatewayError], Response] | None = None) -> Response:
@@ -646,7 +664,7 @@ class Gateway:
         if validation.moderation_role(body) == "tool":
             return await self._moderate_documents(body, exchange, identity, request)
         subjects = validation.moderation_subjects(body)
-        await self._admit(identity, body, exchange, request)
+        await self._admit(identity, body, exchange, request, model_access=False)
         exchange.request = body
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
         text = "\n\n".join(s.text for s in subjects)
@@ -676,7 +694,7 @@ class Gateway:
         where it leaves the gateway's own check off. Like embeddings, the
         texts are not stored among the user's messages."""
         texts = validation.moderation_inputs(body)
-        await self._admit(identity, body, exchange, request)
+        await self._admit(identity, body, exchange, request, model_access=False)
         exchange.request = {k: v for k, v in body.items() if k != "input"}
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
         rule = tool_results.reporting(self._policy(exchange).tool_output)
@@ -721,11 +739,20 @@ class Gateway:
         if self.upstream.routed:
             entries, seconds = await self.upstream.model_list()
             exchange.upstream_ms = seconds * 1000
-            return JSONResponse({"object": "list", "data": entries})
+            return JSONResponse({"object": "list",
+                                 "data": self._allowed_entries(exchange, entries)})
         response, seconds = await self.upstream.open("GET", "models")
         exchange.upstream_ms = seconds * 1000
         raw = await self.upstream.read(response)
         media = response.headers.get("content-type", "application/json")
+        if self._policy(exchange).allowed_models and response.status_code == 200:
+            try:
+                listed = json.loads(raw)
+                listed["data"] = self._allowed_entries(exchange, listed["data"])
+            except (ValueError, KeyError, TypeError):
+                raise GatewayError(502, "The upstream model server's model list is not an "
+                                        "OpenAI list.", code="upstream_error") from None
+            return JSONResponse(listed)
         return Response(raw, status_code=response.status_code, media_type=media)
 
     async def model(self, request: Request) -> Response:
@@ -739,6 +766,7 @@ class Gateway:
         await self._admit(await self._identify(request, exchange), None, exchange, request)
         name = request.path_params["model"]
         exchange.model = name
+        self._check_model_access(exchange, name)
         upstream = self.upstream.for_model(name)
         response, seconds = await upstream.open("GET", f"models/{quote(name, safe='')}")
         exchange.upstream_ms = seconds * 1000

@@ -121,7 +121,7 @@ class OllamaEndpoints:
         if self.gw.upstream.routed:
             entries, seconds = await self.gw.upstream.model_list()
             exchange.upstream_ms = seconds * 1000
-            return {"object": "list", "data": entries}
+            return {"object": "list", "data": self.gw._allowed_entries(exchange, entries)}
         response, seconds = await self.gw.upstream.open("GET", "models")
         exchange.upstream_ms = seconds * 1000
         raw = await self.gw.upstream.read(response)
@@ -130,10 +130,13 @@ class OllamaEndpoints:
                                     f"(HTTP {response.status_code}: "
                                     f"{ollama_api.error_message(raw)}).", code="upstream_error")
         try:
-            return json.loads(raw)
+            listed = json.loads(raw)
         except ValueError:
             raise GatewayError(502, "The upstream model server's model list is not JSON.",
                                code="upstream_error") from None
+        if isinstance(listed, dict) and isinstance(listed.get("data"), list):
+            listed["data"] = self.gw._allowed_entries(exchange, listed["data"])
+        return listed
 
     async def embed(self, request: Request) -> Response:
         exchange = Exchange("ollama.embed")
