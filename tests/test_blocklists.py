@@ -272,3 +272,19 @@ def test_the_documented_example_policy_parses_and_behaves_as_described():
     key = fake_credentials()["AWS access key"]
     assert policy.decide("prompt", det(0.0), "fast", text=key).blocklists == ()
     assert policy.decide("response", det(0.0), "fast", text=key).blocklists == ("secrets",)
+
+
+def test_may_complete_reads_the_end_of_a_text_for_lists_that_block_it():
+    from guardstack.blocklists import may_complete
+
+    keys = Blocklist.build("keys", builtin=["credentials"], roles=["response"])
+    flagged = Blocklist.build("keys", builtin=["credentials"], action=Action.FLAG)
+    contact = Blocklist.build("contact", builtin=["pii"])
+    assert may_complete([keys], "response", "Your token is ghp_A1b2")
+    assert may_complete([keys], "response", "export KEY=AKIA")
+    assert not may_complete([keys], "response", "Your token is ghp_A1b2 and more")
+    assert not may_complete([keys], "prompt", "Your token is ghp_A1b2")
+    assert not may_complete([flagged], "response", "Your token is ghp_A1b2")
+    assert may_complete([contact], "response", "write to jane.doe@exa")
+    assert not may_complete([contact], "response", "write to jane.doe@example.org today")
+    assert not may_complete([codenames()], "response", "Project")

@@ -84,6 +84,32 @@ def _credentials(text: str) -> str | None:
 _PII_HINT = re.compile(r"\d[\d .()+-]{5,}\d")
 
 
+#: The end of a text that may be the first part of a credential: one of the
+#: formats' literal prefixes, then only characters a key is made of. A
+#: stream that ends so is held until the next check says what follows.
+_CREDENTIAL_START = re.compile(
+    "(?:" + "|".join(re.escape(n) for _, needles, _ in CREDENTIAL_PATTERNS for n in needles)
+    + r")[A-Za-z0-9_.+/=-]*\Z")
+#: ...and an e-mail address being written (for the pii list).
+_EMAIL_START = re.compile(r"[\w.+-]+@[\w.-]*\Z")
+
+
+def may_complete(blocklists: Sequence[Blocklist], role: str, text: str) -> bool:
+    """Whether ``text`` ends with what may be the start of a match of one of
+    the lists that block ``role`` (a credential's prefix and its first
+    characters, an e-mail address half written), so a stream should hold it
+    until more arrives. Terms and patterns are not read: a term's first words
+    are harmless alone."""
+    for bl in blocklists:
+        if role not in bl.roles or bl.action is not Action.BLOCK:
+            continue
+        if "credentials" in bl.builtin and _CREDENTIAL_START.search(text[-300:]):
+            return True
+        if "pii" in bl.builtin and _EMAIL_START.search(text[-300:]):
+            return True
+    return False
+
+
 def _pii(text: str) -> str | None:
     if "@" not in text and _PII_HINT.search(text) is None:
         return None

@@ -143,9 +143,11 @@ blocklists:
 - In the gateway a blocked prompt is the usual 400 `content_filter`, with Azure's
   `custom_blocklists: {"filtered": true, "details": [{"filtered": true, "id": "codenames"}]}`
   in `innererror.content_filter_result`; a listed word in a streamed answer halts the stream
-  like any block (with `hold_back >= check_every` it never reaches the client; a match that
-  needs many tokens, such as a 40-character key, may show its first tokens before the rest
-  completes it); `/v1/moderations` lists the matches under `guardstack.blocklists`. The store
+  like any block (with `hold_back >= check_every` it never reaches the client). A key takes
+  several tokens to complete: an answer that ends with a credential format's prefix (`ghp_`,
+  `sk-`, `AKIA`, ...) and key characters, or with an e-mail address half written (`pii`), is
+  held at the check that sees it until the next check, so the halt on the whole key shows none
+  of it; `/v1/moderations` lists the matches under `guardstack.blocklists`. The store
   keeps them among the message's categories as `blocklist:<id>` (the dashboard counts them),
   and `guardstack export-training` leaves those exchanges out: a list is the deployment's own
   rule, not harm a model should learn to refuse.

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from guardstack import blocklists
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import output_text, tool_results
 from guardstack.gateway.judge import Judge, Judgement
@@ -85,6 +86,9 @@ class StreamCheck:
         self.released_unchecked = 0   # unchecked tokens sent since the last passing check
         self.last_chunk: dict[str, Any] = {}
         self.judgements: list[Judgement] = []
+        #: the text passed its last check but ends with the start of something a
+        #: block rule may yet match (a planted link, a credential): held until the next
+        self.holding = False
 
     def _text(self, choice: dict[str, Any], state: _Choice) -> str:
         """The chunk's text over every channel, with a blank line where the
@@ -130,6 +134,8 @@ class StreamCheck:
         return self._drain()
 
     def _release_over_hold_back(self) -> list[dict[str, Any]]:
+        if self.holding:
+            return []  # until the next check says whether the match completes
         out = []
         while self.queue and sum(p.tokens for p in self.queue) > self.hold_back:
             p = self.queue.popleft()
@@ -161,9 +167,11 @@ class StreamCheck:
         for i in indexes:
             self.choices[i].unchecked = 0
         self.released_unchecked = 0
-        if not final and self._starting_target(indexes):
-            # The text passed, but it ends with the start of a planted link: hold it
-            # until the next check says whether the link follows.
+        self.holding = not final and (self._starting_target(indexes)
+                                      or self._starting_listed(indexes))
+        if self.holding:
+            # The text passed, but it ends with the start of a planted link or of a
+            # credential: hold it until the next check says whether the rest follows.
             for p in self.queue:
                 p.checked = True
             return []
@@ -185,6 +193,18 @@ class StreamCheck:
                    for k in range(4, len(t))):
                 return True
         return False
+
+    def _starting_listed(self, indexes: list[int]) -> bool:
+        """Whether a choice's text ends with what may become a match of a
+        blocklist that blocks answers (a credential's prefix and first
+        characters): releasing it would show part of a secret before the
+        check that halts on the whole."""
+        lists = (self.policy or self.judge.policy).blocklists
+        if not lists:
+            return False
+        return any(blocklists.may_complete(lists, "response",
+                                           "".join(self.choices[i].tokens[-128:]))
+                   for i in indexes)
 
     def _followed(self, indexes: list[int]) -> list[Judgement]:
         """A verdict for each choice that now repeats a target of the planted
