@@ -157,21 +157,28 @@ async def test_up_to_max_calls_run_side_by_side():
     assert peak == 2
 
 
-async def test_a_credential_being_written_is_held_until_it_completes_and_halts():
-    """A blocklist with the credentials list: the key's prefix and first
-    characters pass each check on their own (no whole key yet), but are held,
-    so the halt on the whole key shows none of it."""
+
+def keys_check() -> StreamCheck:
+    """A stream check whose policy blocks answers with a credential in them
+    (the stand-in detector finds nothing)."""
     from tests.gateway.standins import MarkerDetector
 
     from guardstack.guard import Guard
     from guardstack.policy import Policy
 
     policy = Policy.from_yaml("version: 1\nblocklists:\n  keys: {builtin: [credentials]}\n")
+    return StreamCheck(Judge(Guard(policy, detector=MarkerDetector("NEVER"))), (),
+                       Exchange("chat.completions"), hold_back=4, check_every=4,
+                       window_tokens=64)
+
+
+async def test_a_credential_being_written_is_held_until_it_completes_and_halts():
+    """The key's prefix and first characters pass each check on their own
+    (no whole key yet), but are held, so the halt on the whole key shows
+    none of it."""
     key = ["gh", "p_", "A1b2C3", "d4E5f6", "G7h8J9", "k0A1b2", "C3d4E5", "f6G7h8", "J9k0"]
     tokens = [" Your", " token", " is", " ", *key, " ok"]
-    ex = Exchange("chat.completions")
-    check = StreamCheck(Judge(Guard(policy, detector=MarkerDetector("NEVER"))), (), ex,
-                        hold_back=4, check_every=4, window_tokens=64)
+    check = keys_check()
     sent = [await check.feed(chunk(None))]
     for t in tokens:
         sent.append(await check.feed(chunk(t)))
@@ -183,16 +190,8 @@ async def test_a_credential_being_written_is_held_until_it_completes_and_halts()
 
 
 async def test_text_that_only_looks_like_a_key_start_is_released_at_the_next_check():
-    from tests.gateway.standins import MarkerDetector
-
-    from guardstack.guard import Guard
-    from guardstack.policy import Policy
-
-    policy = Policy.from_yaml("version: 1\nblocklists:\n  keys: {builtin: [credentials]}\n")
     tokens = [" Use", " the", " sk-", "learn", " library", " for", " it", " now", ".", " Then"]
-    ex = Exchange("chat.completions")
-    check = StreamCheck(Judge(Guard(policy, detector=MarkerDetector("NEVER"))), (), ex,
-                        hold_back=4, check_every=4, window_tokens=64)
+    check = keys_check()
     sent = [await check.feed(chunk(None))]
     for t in tokens:
         sent.append(await check.feed(chunk(t)))
