@@ -75,6 +75,18 @@ def test_open_cases_are_sent_once_most_severe_first(store):
     assert RAW_USER not in json.dumps(posts)
     [audit] = [e for e in entries(store) if e.action == "notify"]
     assert audit.detail == {"cases": ["case-crit", "case-high"], "host": url.split("//")[1]}
+    # The reviewer's case page says when the team was told.
+    from starlette.testclient import TestClient
+    from tests.dashboard.conftest import PASSWORD, login
+
+    from guardstack.dashboard.app import standalone_app
+    from guardstack.dashboard.staff import Staff
+
+    Staff(store).add("rita", "reviewer", PASSWORD, actor="test")
+    with TestClient(standalone_app(store), follow_redirects=False) as client:
+        assert login(client, "rita").status_code == 303
+        assert 'id="case-notified"' in client.get("/ui/cases/case-crit").text
+        assert 'id="case-notified"' not in client.get("/ui/cases/case-low").text
 
 
 def test_a_failed_delivery_is_left_for_the_next_run(store):
