@@ -49,6 +49,11 @@ def test_a_tenant_reaches_only_its_models(run_gateway, tenants):
         denied = httpx.post(gw.url + "/api/chat", headers={"authorization": "Bearer gs-kids"},
                             json={"model": "smollm2-lookalike", "messages": hello})
         assert denied.status_code == 404
+        # A request that names no model cannot be checked: a clear 400.
+        unnamed = httpx.post(gw.url + "/v1/chat/completions",
+                             headers={"authorization": "Bearer gs-kids"}, json={"messages": hello})
+        assert unnamed.status_code == 400
+        assert unnamed.json()["error"]["code"] == "missing_required_parameter"
         # Moderations name no upstream model: not refused for its name.
         moderated = httpx.post(gw.url + "/v1/moderations",
                                headers={"authorization": "Bearer gs-kids"},

@@ -243,9 +243,13 @@ class Gateway:
     def _check_model_access(self, exchange: Exchange, model: Any) -> None:
         """404 for a model the exchange's policy does not let its users call
         (``allowed_models``), as OpenAI answers a model one has no access to."""
-        if not self._policy(exchange).allows_model(model):
-            raise GatewayError(404, f"The model '{model}' does not exist or you do not have "
-                                    "access to it.", code="model_not_found", param="model")
+        if self._policy(exchange).allows_model(model):
+            return
+        if not isinstance(model, str):
+            raise GatewayError(400, "Name the model: this key may call only some models.",
+                               code="missing_required_parameter", param="model")
+        raise GatewayError(404, f"The model '{model}' does not exist or you do not have "
+                                "access to it.", code="model_not_found", param="model")
 
     def _allowed_entries(self, exchange: Exchange, entries: list[Any]) -> list[Any]:
         """A model list's entries the exchange's policy lets its users call."""
