@@ -158,3 +158,26 @@ def test_serve_says_what_is_missing(args, message):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_reload_reads_the_routes_again(run_gateway, client, tmp_path):
+    """SIGHUP's reload: a model moves to another server without a restart;
+    a file that does not load leaves the running routes."""
+    first: list[dict[str, Any]] = []
+    second: list[dict[str, Any]] = []
+    path = tmp_path / "routes.yaml"
+    hello = [{"role": "user", "content": "Say hello."}]
+    with serve_app(listing_upstream(first)) as a, serve_app(listing_upstream(second)) as b:
+        path.write_text(f"routes:\n  - model: other-*\n    upstream: {a}\n")
+        gw = run_gateway(None, guard=marker_guard("MARKER-NEVER-SEEN"), routes=str(path))
+        c = client(gw.url)
+        c.chat.completions.create(model="other-model", messages=hello)
+        path.write_text(f"routes:\n  - model: other-*\n    upstream: {b}\n")
+        assert gw.gateway.reload() is True
+        c.chat.completions.create(model="other-model", messages=hello)
+        path.write_text("routes:\n  - model: other-*\n")
+        assert gw.gateway.reload() is False
+        c.chat.completions.create(model="other-model", messages=hello)
+        assert httpx.post(gw.url + "/v1/messages/count_tokens", json={
+            "model": "other-model", "messages": hello}).status_code == 501  # no tokenizer there
+    assert len(first) == 1 and len(second) == 2

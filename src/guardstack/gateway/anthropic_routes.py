@@ -7,6 +7,7 @@ envelope, which its SDK turns into its own exception types."""
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from guardstack.gateway.recorder import Exchange
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.streaming import Relayed
 from guardstack.gateway.token_count import TokenCounter
+from guardstack.gateway.upstream import Upstream
 
 if TYPE_CHECKING:
     from guardstack.gateway.app import Gateway
@@ -44,8 +46,10 @@ def upstream_error(response: Response) -> Response:
 class AnthropicEndpoints:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        # One per model server: each remembers which tokenizer endpoint its server has.
-        self.counters = {id(u): TokenCounter(u) for u in gw.upstream.upstreams}
+        # One per model server: each remembers which tokenizer endpoint its server has
+        # (weak: a routes reload replaces the servers).
+        self.counters: weakref.WeakKeyDictionary[Upstream, TokenCounter] = \
+            weakref.WeakKeyDictionary()
 
     def routes(self) -> list[Route]:
         return [Route("/v1/messages", self.messages, methods=["POST"]),
@@ -68,7 +72,10 @@ class AnthropicEndpoints:
         chat = anthropic_api.to_chat({**body, "max_tokens": 1})
         await gw._admit(identity, chat, exchange, request)
         exchange.model = chat.get("model")
-        counter = self.counters[id(gw.upstream.for_model(chat.get("model")))]
+        upstream = gw.upstream.for_model(chat.get("model"))
+        counter = self.counters.get(upstream)
+        if counter is None:
+            counter = self.counters[upstream] = TokenCounter(upstream)
         counted = await counter.count(gw._for_upstream(chat, exchange))
         if counted is None:
             raise GatewayError(501, "The upstream model server has no tokenizer endpoint the "

@@ -16,7 +16,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -97,10 +97,10 @@ class Gateway:
         self.recorder = recorder
         self.auth = Authenticator(keys, states, open_mode=settings.open, ttl=settings.state_ttl)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-        self.upstream = Router.build(
-            settings.upstream, routing.load(settings.routes) if settings.routes else (),
-            api_key=settings.upstream_api_key, timeout=settings.upstream_timeout,
-            connect_timeout=settings.connect_timeout, transport=transport)
+        self._transport = transport
+        self.upstream = self._router(routing.load(settings.routes) if settings.routes else ())
+        #: routers a reload replaced: their streams may still run; closed at shutdown
+        self._retired: list[Router] = []
         self.metrics.track_queue_depth(lambda: recorder.queue_depth)
         self.stored = StoredResponses(settings.stored_responses)
         self._recording: set[asyncio.Task[None]] = set()
@@ -121,18 +121,48 @@ class Gateway:
         if self.reload_on_sighup and hasattr(signal, "SIGHUP"):
             # Not every loop takes signal handlers (Windows, a thread's loop).
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signal.SIGHUP, self.reload_policies)
+                loop.add_signal_handler(signal.SIGHUP, self.reload)
                 sighup = True
         try:
             yield
         finally:
             if sighup:
                 loop.remove_signal_handler(signal.SIGHUP)
-            await self.upstream.aclose()
+            for router in (*self._retired, self.upstream):
+                await router.aclose()
             if self._recording:  # exchanges answered but not yet handed to the recorder
                 await asyncio.gather(*self._recording)
             # Flushes everything queued (SIGTERM reaches here through uvicorn).
             await self.recorder.close()
+
+    def _router(self, specs: Sequence[routing.RouteSpec]) -> Router:
+        s = self.settings
+        return Router.build(s.upstream, specs, api_key=s.upstream_api_key,
+                            timeout=s.upstream_timeout, connect_timeout=s.connect_timeout,
+                            transport=self._transport)
+
+    def reload(self) -> bool:
+        """SIGHUP: re-read the policies and the routes file; each all or
+        nothing. True when both were read."""
+        policies = self.reload_policies()
+        return self.reload_routes() and policies
+
+    def reload_routes(self) -> bool:
+        """Re-read ``--routes`` so a model server joins or leaves without a
+        restart. A file that does not load leaves the running routes, and the
+        log says why. Requests already sent keep their server (the replaced
+        routes' connections close at shutdown)."""
+        if not self.settings.routes:
+            return True
+        try:
+            specs = routing.load(self.settings.routes)
+        except routing.RoutesError as exc:
+            log.error("routes not reloaded; the running ones stay: %s", exc)
+            return False
+        self._retired.append(self.upstream)
+        self.upstream = self._router(specs)
+        log.warning("routes reloaded: %s (%d routes)", self.settings.routes, len(specs))
+        return True
 
     def reload_policies(self) -> bool:
         """Re-read ``--policy`` and ``--tenant-policies`` (on SIGHUP), so
