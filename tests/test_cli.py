@@ -21,6 +21,15 @@ def test_expected_errors_are_one_line_without_traceback(tmp_path, capsys):
     assert "prompt.default.threshold" in err and "Traceback" not in err
 
 
+def test_policy_says_what_a_good_file_sets(tmp_path, capsys):
+    good = tmp_path / "p.yaml"
+    good.write_text("version: 1\nmode: monitor\nallowed_models: [llama-*]\n"
+                    "blocklists:\n  keys: {builtin: [credentials]}\n")
+    assert main(["policy", str(good)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{good}: ok (detector fast; mode monitor; blocklists: keys; allowed models: llama-*)")
+
+
 def test_a_closed_pipe_ends_quietly():
     # `guardstack ... | head -c 10`: the reader leaves early. Enough output to
     # overflow the pipe buffer, so the writer really meets the closed pipe.

@@ -96,9 +96,12 @@ def cmd_policy(args: argparse.Namespace) -> int:
         print(resources.files("guardstack.policies").joinpath("default.yaml").read_text("utf-8"))
         return 0
     policy = load_policy(args.file)
-    lists = (f", blocklists: {', '.join(b.id for b in policy.blocklists)}"
-             if policy.blocklists else "")
-    print(f"{policy.source}: ok (detector {policy.detector}{lists})")
+    parts = [f"detector {policy.detector}", f"mode {policy.mode}"]
+    if policy.blocklists:
+        parts.append(f"blocklists: {', '.join(b.id for b in policy.blocklists)}")
+    if policy.allowed_models:
+        parts.append(f"allowed models: {', '.join(policy.allowed_models)}")
+    print(f"{policy.source}: ok ({'; '.join(parts)})")
     return 0
 
 
