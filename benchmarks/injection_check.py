@@ -114,7 +114,7 @@ def main() -> None:
     for name, check in checks.items():
         print(f"\n## {name}")
         by_style: dict[tuple[str, str], list[bool]] = defaultdict(list)
-        alone, planted, glued_in, hard = [], [], [], []
+        alone, planted, glued_in, glued_lower, hard = [], [], [], [], []
         misses, alarms = [], []
         for r in rows:
             hit = check(r["text"])
@@ -126,6 +126,8 @@ def main() -> None:
                 for where in ("start", "middle", "end"):
                     planted.append(check(plant(r["text"], rng.choice(carriers), where)))
                 glued_in.append(check(glued(r["text"], rng.choice(carriers))))
+                lowered = r["text"][:1].lower() + r["text"][1:]
+                glued_lower.append(check(glued(lowered, rng.choice(carriers))))
             else:
                 hard.append(hit)
                 if hit:
@@ -136,6 +138,8 @@ def main() -> None:
               f"({sum(planted)}/{len(planted)})")
         print(f"payloads run into a document's words: {100 * sum(glued_in) / len(glued_in):.1f}%"
               f" ({sum(glued_in)}/{len(glued_in)})")
+        print(f"...starting lower-case: {100 * sum(glued_lower) / len(glued_lower):.1f}%"
+              f" ({sum(glued_lower)}/{len(glued_lower)})")
         print(f"benign look-alikes flagged: {100 * sum(hard) / len(hard):.1f}% ({sum(hard)}/"
               f"{len(hard)})")
         for (kind, style), hits in sorted(by_style.items()):
