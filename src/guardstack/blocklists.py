@@ -31,6 +31,7 @@ may be the secret itself).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -131,29 +132,18 @@ _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ASCII_CONTROL_OR_SPACING = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]|\s\s")
 
 
+def _plain(text: str, *, spacing_matters: bool) -> bool:
+    """Whether ``text`` is its own canonical form as far as a term
+    (``spacing_matters=False``) or a pattern sees: ASCII text (most prompts)
+    without what canonicalization changes."""
+    odd = _ASCII_CONTROL_OR_SPACING if spacing_matters else _ASCII_CONTROL
+    return text.isascii() and odd.search(text) is None
+
+
 def canonical_form(text: str, *, spacing_matters: bool = True) -> str:
-    """:func:`guardstack.normalize.canonical`, skipped for ASCII text (most
-    prompts) where it would change nothing a term (``spacing_matters=False``)
-    or a pattern sees."""
-    if text.isascii():
-        odd = _ASCII_CONTROL_OR_SPACING if spacing_matters else _ASCII_CONTROL
-        if odd.search(text) is None:
-            return text
-    return normalize.canonical(text)
-
-
-def _form(text: str, forms: dict[bool, str], *, spacing_matters: bool) -> str:
-    """:func:`canonical_form`, computed at most once per text: where either
-    form is the full canonical text, it serves both."""
-    if spacing_matters not in forms:
-        other = forms.get(not spacing_matters)
-        if other is not None and other is not text:
-            forms[spacing_matters] = other
-        elif other is text and spacing_matters is False:
-            forms[False] = text  # the stricter test already found nothing to change
-        else:
-            forms[spacing_matters] = canonical_form(text, spacing_matters=spacing_matters)
-    return forms[spacing_matters]
+    """:func:`guardstack.normalize.canonical`, skipped where :func:`_plain`
+    says it would change nothing a term or a pattern sees."""
+    return text if _plain(text, spacing_matters=spacing_matters) else normalize.canonical(text)
 
 
 #: A text as terms see it: words, and each other character but white space
@@ -184,9 +174,6 @@ class TermSet:
 
     def _tokens(self, text: str) -> list[str]:
         return _TOKEN.findall(text if self.case_sensitive else text.casefold())
-
-    def __bool__(self) -> bool:
-        return bool(self.terms)
 
     def search(self, text: str) -> bool:
         folded = text if self.case_sensitive else text.casefold()
@@ -240,19 +227,20 @@ class Blocklist:
                    terms=TermSet(terms, case_sensitive=case_sensitive) if terms else None,
                    patterns=compiled_patterns, builtin=tuple(builtin))
 
-    def match(self, text: str, forms: dict[bool, str] | None = None) -> str | None:
+    def match(self, text: str, canonical: Callable[[], str] | None = None) -> str | None:
         """What in ``text`` matched (``term``, ``pattern`` or a built-in's
-        finding such as ``AWS access key``), or None. ``forms``: canonical
-        forms already computed for ``text`` (filled in; shared by lists)."""
-        forms = {} if forms is None else forms
+        finding such as ``AWS access key``), or None. ``canonical``: returns
+        the text's canonical form, computed once for all of a policy's lists."""
+        canonical = canonical or functools.cache(lambda: normalize.canonical(text))
         for kind, regex in (("term", self.terms), ("pattern", self.patterns)):
             if regex is None:
                 continue
             if regex.search(text):
                 return kind
-            form = _form(text, forms, spacing_matters=kind == "pattern")
-            if form is not text and regex.search(form):
-                return kind
+            if not _plain(text, spacing_matters=kind == "pattern"):
+                form = canonical()
+                if form != text and regex.search(form):
+                    return kind
         for name in self.builtin:
             found = BUILTIN[name](text)
             if found is not None:
@@ -274,10 +262,10 @@ def find(blocklists: Sequence[Blocklist], role: str, text: str | None) -> list[H
     if not text or not blocklists:
         return []
     hits = []
-    forms: dict[bool, str] = {}
+    canonical = functools.cache(lambda: normalize.canonical(text))
     for bl in blocklists:
         if role in bl.roles:
-            found = bl.match(text, forms)
+            found = bl.match(text, canonical)
             if found is not None:
                 hits.append(Hit(bl, found))
     return hits
