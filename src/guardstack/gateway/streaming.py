@@ -178,9 +178,14 @@ class StreamCheck:
         return self._drain()
 
     @property
+    def active_policy(self) -> Policy:
+        """The request's policy (a tenant's), else the judge's own."""
+        return self.policy or self.judge.policy
+
+    @property
     def followed(self) -> Action:
         """The policy's ``tool_output.followed``: what repeating ``exchange.planted`` gets."""
-        return (self.policy or self.judge.policy).tool_output_followed
+        return self.active_policy.tool_output_followed
 
     def _starting_target(self, indexes: list[int]) -> bool:
         """Whether a choice's text ends with the first four or more characters
@@ -199,7 +204,7 @@ class StreamCheck:
         blocklist that blocks answers (a credential's prefix and first
         characters): releasing it would show part of a secret before the
         check that halts on the whole."""
-        lists = (self.policy or self.judge.policy).blocklists
+        lists = self.active_policy.blocklists
         if not lists:
             return False
         return any(blocklists.may_complete(lists, "response",
