@@ -812,15 +812,7 @@ class Gateway:
         exchange.upstream_ms += seconds * 1000
         if response.status_code >= 400:
             return await self._passthrough(response, exchange)
-        raw = await upstream.read(response)
-        try:
-            listed = json.loads(raw).get("data")
-        except (ValueError, AttributeError):
-            listed = None
-        if not isinstance(listed, list):
-            raise GatewayError(502, "The upstream model server's model list is not an OpenAI "
-                                    "list.", code="upstream_error")
-        for entry in listed:
+        for entry in routing.list_entries(await upstream.read(response)):
             if isinstance(entry, dict) and entry.get("id") == name:
                 return JSONResponse(entry)
         raise GatewayError(404, f"The model '{name}' does not exist on the upstream model "

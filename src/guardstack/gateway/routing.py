@@ -155,10 +155,6 @@ class Router:
     def routed(self) -> bool:
         return bool(self.routes)
 
-    @property
-    def base_url(self) -> str:
-        return self.upstreams[0].base_url
-
     def for_model(self, model: Any) -> Upstream:
         """The upstream that serves ``model``; 404 ``model_not_found`` when
         no route matches and there is no default."""
@@ -186,9 +182,6 @@ class Router:
 
     def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         return self.upstreams[0].chunks(response)
-
-    async def reachable(self) -> bool:
-        return all((await self.reachability()).values())
 
     async def reachability(self) -> dict[str, bool]:
         """Each upstream's base URL and whether its model list answers 2xx."""
@@ -243,11 +236,15 @@ class Router:
         if response.status_code != 200:
             raise GatewayError(502, f"{up.base_url}/models answered HTTP "
                                     f"{response.status_code}.", code="upstream_error")
-        try:
-            listed = json.loads(raw).get("data")
-        except (ValueError, AttributeError):
-            listed = None
-        if not isinstance(listed, list):
-            raise GatewayError(502, f"{up.base_url}/models is not an OpenAI list.",
-                               code="upstream_error")
-        return listed, seconds
+        return list_entries(raw, f"{up.base_url}/models"), seconds
+
+
+def list_entries(raw: bytes, where: str = "The upstream model server's model list") -> list[Any]:
+    """The ``data`` of an OpenAI model list; 502 naming ``where`` when it is not one."""
+    try:
+        listed = json.loads(raw).get("data")
+    except (ValueError, AttributeError):
+        listed = None
+    if not isinstance(listed, list):
+        raise GatewayError(502, f"{where} is not an OpenAI list.", code="upstream_error")
+    return listed
