@@ -56,12 +56,11 @@ def due(store: Store, min_severity: str) -> list[dict[str, Any]]:
                        cases_table.c.subject, cases_table.c.user_ids,
                        cases_table.c.enforceable, cases_table.c.first_seen)
              .where(cases_table.c.status == "open", cases_table.c.notified_at.is_(None),
-                    cases_table.c.severity.in_(levels))
-             .order_by(cases_table.c.score.desc(), cases_table.c.id))
+                    cases_table.c.severity.in_(levels)))
     with store.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     rank = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(rows, key=lambda r: -rank.get(r["severity"], 0))
+    return sorted(rows, key=lambda r: (-rank[r["severity"]], -r["score"], r["id"]))
 
 
 def payload(row: dict[str, Any], dashboard_url: str | None) -> dict[str, Any]:
