@@ -22,6 +22,7 @@ import asyncio
 import os
 import socket
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -49,8 +50,11 @@ def serve_gateway() -> tuple[str, uvicorn.Server, threading.Thread]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    # /v1/moderations never calls the upstream; none runs.
-    app = create_app(GatewaySettings(upstream="http://127.0.0.1:9/v1", open=True, rate_limit=0))
+    # /v1/moderations never calls the upstream; none runs. The store goes to a scratch
+    # folder, not the default guardstack.db in the working directory.
+    db = f"sqlite:///{tempfile.mkdtemp(prefix='bench-litellm-')}/events.db"
+    app = create_app(GatewaySettings(upstream="http://127.0.0.1:9/v1", open=True, rate_limit=0,
+                                     db=db))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
