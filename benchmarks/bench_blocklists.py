@@ -9,7 +9,9 @@ with the example lists of docs/policy.md (two term/pattern lists, the
 ``credentials`` and ``pii`` built-ins), and with one list of 10,000 terms.
 Reports the median microseconds per text over the repeats and the
 difference, and for scale what ``Guard.check`` (the classifier) takes per
-text on a sample of the same texts.
+text on a sample of the same texts. Masking: ``Policy.mask`` on each text
+with the masking example of docs/policy.md (``pii`` and ``credentials``,
+one term list), against the policy without lists.
 
 Matches: the share of texts of each set that the built-in ``credentials``
 and ``pii`` lists match (prompts people send, code, jailbreak templates):
@@ -49,8 +51,8 @@ def texts(name: str, n: int) -> list[str]:
     return out
 
 
-def example_policy() -> Policy:
-    section = DOC.read_text("utf-8").split("## Blocklists", 1)[1]
+def example_policy(heading: str = "## Blocklists") -> Policy:
+    section = DOC.read_text("utf-8").split(heading, 1)[1]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     # Every list on both roles, so each text meets all four.
     example = example.replace("roles: [prompt]", "roles: [prompt, response]")
@@ -62,6 +64,13 @@ def per_text_us(policy: Policy, corpus: list[str], det: Detection) -> float:
     start = time.perf_counter()
     for text in corpus:
         policy.decide("prompt", det, "fast", text=text)
+    return (time.perf_counter() - start) / len(corpus) * 1e6
+
+
+def per_text_mask_us(policy: Policy, corpus: list[str]) -> float:
+    start = time.perf_counter()
+    for text in corpus:
+        policy.mask("prompt", text)
     return (time.perf_counter() - start) / len(corpus) * 1e6
 
 
@@ -81,13 +90,18 @@ def main() -> int:
     big = Policy.from_yaml("version: 1\nblocklists:\n  big:\n    terms: ["
                            + ", ".join(f"zq{i:05d} item" for i in range(10_000)) + "]\n",
                            source="big")
-    base, with_lists, with_big = [], [], []
+    masking = example_policy("### Masking")
+    base, with_lists, with_big, mask_base, with_mask = [], [], [], [], []
     for _ in range(args.repeats):
         base.append(per_text_us(bare, corpus, det))
         with_lists.append(per_text_us(lists, corpus, det))
         with_big.append(per_text_us(big, corpus, det))
+        mask_base.append(per_text_mask_us(bare, corpus))
+        with_mask.append(per_text_mask_us(masking, corpus))
     b, w = statistics.median(base), statistics.median(with_lists)
     g = statistics.median(with_big)
+    mb, mw = statistics.median(mask_base), statistics.median(with_mask)
+    masked = sum(bool(masking.mask("prompt", t).counts) for t in corpus)
     chars = statistics.median(len(t) for t in corpus)
     print(f"{len(corpus)} texts from {len(sets)} sets (median {chars:.0f} characters), "
           f"{args.repeats} repeats, medians:")
@@ -95,6 +109,9 @@ def main() -> int:
     print(f"  decide, the four example lists:   {w:8.1f} us per text "
           f"(+{w - b:.1f} us, ratio {w / b:.2f})")
     print(f"  decide, one list of 10,000 terms: {g:8.1f} us per text (+{g - b:.1f} us)")
+    print(f"  mask, no lists (baseline):        {mb:8.1f} us per text")
+    print(f"  mask, the masking example lists:  {mw:8.1f} us per text (+{mw - mb:.1f} us); "
+          f"{masked} of {len(corpus)} texts changed")
     if args.classifier:
         from guardstack import Guard
 
@@ -106,7 +123,8 @@ def main() -> int:
             guard.check(text)
         c = (time.perf_counter() - start) / len(sample) * 1e6
         print(f"  for scale, Guard.check (classifier and decide) on {len(sample)} of the texts: "
-              f"{c:8.1f} us per text; the example lists add {(w - b) / c:.1%}")
+              f"{c:8.1f} us per text; the example lists add {(w - b) / c:.1%}, "
+              f"masking {(mw - mb) / c:.1%}")
     print("built-in lists matching ordinary texts:")
     for name, ts in sets.items():
         creds = sum(BUILTIN["credentials"](t) is not None for t in ts)

@@ -238,7 +238,7 @@ def test_verdict_round_trips_the_lists_and_omits_the_key_without_them():
      "must be one of prompt, response"),
     ("blocklists:\n  x:\n    roles: [prompt]\n", 3, "blocklists.x", "needs terms"),
     ("blocklists:\n  x:\n    terms: [a]\n    action: allow\n", 4, "blocklists.x.action",
-     "must be flag or block"),
+     "must be flag, block or mask"),
     ("blocklists:\n  x:\n    terms: [a]\n    category: guns\n", 4, "blocklists.x.category",
      "taxonomy category"),
     ("blocklists:\n  x:\n    terms: a\n", 3, "blocklists.x.terms", "must be a list"),
@@ -288,3 +288,80 @@ def test_may_complete_reads_the_end_of_a_text_for_lists_that_block_it():
     assert may_complete([contact], "response", "write to jane.doe@exa")
     assert not may_complete([contact], "response", "write to jane.doe@example.org today")
     assert not may_complete([codenames()], "response", "Project")
+
+
+# -- masking (action: mask) ------------------------------------------------------------
+
+def test_mask_replaces_each_find_with_its_placeholder_and_counts_by_list():
+    from guardstack.blocklists import mask
+
+    key = fake_credentials()["GitHub token"]
+    lists = [Blocklist.build("contact", builtin=["pii", "credentials"], action="mask"),
+             Blocklist.build("codenames", terms=["Project Falcon", "Project"], action="mask"),
+             Blocklist.build("tickets", patterns=[r"\bACME-\d+"], action="mask",
+                             replacement="<ticket>")]
+    text = (f"Mail jane.doe@example.org or call +44 20 7946 0958 about project falcon "
+            f"(ACME-2041), token {key}; projects and falconry stay.")
+    masked = mask(lists, "prompt", text)
+    assert masked.text == ("Mail [EMAIL] or call [PHONE] about [CODENAMES] (<ticket>), "
+                           "token [CREDENTIAL]; projects and falconry stay.")
+    assert masked.counts == {"contact": 3, "codenames": 1, "tickets": 1}
+
+
+def test_mask_applies_only_masking_lists_for_the_role_and_find_ignores_them():
+    from guardstack.blocklists import mask
+
+    masking = Blocklist.build("contact", builtin=["pii"], action="mask", roles=["response"])
+    text = "write to jane.doe@example.org"
+    assert mask([masking], "prompt", text).text == text
+    assert mask([masking], "response", text).text == "write to [EMAIL]"
+    # A masking list judges nothing: no hit, no verdict change.
+    assert find([masking], "response", text) == []
+    policy = Policy.from_yaml("version: 1\nblocklists:\n  contact:\n    builtin: [pii]\n"
+                              "    action: mask\n    roles: [response]\n")
+    verdict = policy.decide("response", det(0.0), "fast", text=text)
+    assert verdict.decision is Action.ALLOW and verdict.blocklists == ()
+
+
+def test_mask_overlapping_finds_keep_the_first_and_longest():
+    from guardstack.blocklists import mask_spans
+
+    lists = [Blocklist.build("a", terms=["new york"], action="mask"),
+             Blocklist.build("b", patterns=["york city"], action="mask")]
+    assert [(s, e, i) for s, e, _, i in mask_spans(lists, "prompt", "in New York City now")] \
+        == [(3, 11, "a")]
+
+
+def test_policy_parses_mask_and_replacement_and_monitor_mode_masks_nothing():
+    yaml_text = ("version: 1\nblocklists:\n  contact:\n    builtin: [pii]\n    action: mask\n"
+                 "  names:\n    terms: [osprey]\n    action: mask\n    replacement: '<x>'\n")
+    policy = Policy.from_yaml(yaml_text)
+    assert [b.mask for b in policy.blocklists] == [True, True]
+    assert policy.mask("prompt", "osprey at a@b.io").text == "<x> at [EMAIL]"
+    monitor = Policy.from_yaml(yaml_text + "mode: monitor\n")
+    assert not monitor.masks("prompt")
+    assert monitor.mask("prompt", "osprey at a@b.io").text == "osprey at a@b.io"
+
+
+@pytest.mark.parametrize(("yaml_text", "line", "field", "message"), [
+    ("blocklists:\n  x:\n    terms: [a]\n    replacement: '[A]'\n", 4, "blocklists.x.replacement",
+     "only for a list with action: mask"),
+    ("blocklists:\n  x:\n    terms: [a]\n    action: hide\n", 4, "blocklists.x.action",
+     "must be one of allow, flag, block"),
+])
+def test_bad_masking_settings_name_the_line_and_field(yaml_text, line, field, message):
+    with pytest.raises(PolicyError) as err:
+        Policy.from_yaml("version: 1\n" + yaml_text, source="p.yaml")
+    assert (err.value.line, err.value.field) == (line + 1, field)
+    assert message in err.value.reason
+
+
+def test_may_complete_holds_a_number_being_written_only_for_a_masking_pii_list():
+    from guardstack.blocklists import may_complete
+
+    masking = Blocklist.build("contact", builtin=["pii"], action="mask")
+    blocking = Blocklist.build("contact", builtin=["pii"])
+    assert may_complete([masking], "response", "call me on +44 20 79")
+    assert not may_complete([blocking], "response", "call me on +44 20 79")
+    assert may_complete([masking], "response", "mail jane@exa")
+    assert not may_complete([masking], "response", "call me later")

@@ -27,6 +27,16 @@ or a zero-width space inside still matches. A match gives the list's action
 (``flag`` or ``block``) whatever the classifier said; the verdict's reason
 names the list and what kind of entry matched, never the matched text (it
 may be the secret itself).
+
+A list with ``action: mask`` does not judge: it replaces what it finds with a
+placeholder before the text goes on (Bedrock Guardrails' *anonymize*, the
+masking of LiteLLM's Presidio guardrail): a prompt's personal data never
+reaches the model server, an answer's never reaches the client. Built-in
+finds become ``[EMAIL]``, ``[PHONE]``, ``[CARD]``, ``[IBAN]`` or
+``[CREDENTIAL]``; a term or pattern becomes the list's ``replacement``
+(default ``[ID]``, the list id in capitals). Masking reads the text as
+written: a term disguised with look-alike letters is for a flag or block
+list to catch.
 """
 
 from __future__ import annotations
@@ -73,6 +83,15 @@ _CREDENTIALS = tuple((name, needles, re.compile(pattern))
                      for name, needles, pattern in CREDENTIAL_PATTERNS)
 
 
+#: What a masked credential becomes.
+CREDENTIAL = "[CREDENTIAL]"
+
+
+def _credential_spans(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), CREDENTIAL) for _, needles, regex in _CREDENTIALS
+            if any(n in text for n in needles) for m in regex.finditer(text)]
+
+
 def _credentials(text: str) -> str | None:
     for name, needles, regex in _CREDENTIALS:
         if any(n in text for n in needles) and regex.search(text):
@@ -93,20 +112,25 @@ _CREDENTIAL_START = re.compile(
     + r")[A-Za-z0-9_.+/=-]*\Z")
 #: ...and an e-mail address being written (for the pii list).
 _EMAIL_START = re.compile(r"[\w.+-]+@[\w.-]*\Z")
+#: ...and, for a list that masks personal data, a number being written (a
+#: phone, card or IBAN number is many tokens long).
+_NUMBER_START = re.compile(r"(?:\+|\b[A-Z]{2}\d{2}|\d)[\d .()+-]*\Z")
 
 
 def may_complete(blocklists: Sequence[Blocklist], role: str, text: str) -> bool:
     """Whether ``text`` ends with what may be the start of a match of one of
-    the lists that block ``role`` (a credential's prefix and its first
-    characters, an e-mail address half written), so a stream should hold it
-    until more arrives. Terms and patterns are not read: a term's first words
-    are harmless alone."""
+    the lists that block or mask ``role`` (a credential's prefix and its first
+    characters, an e-mail address half written; for a masking list, a number
+    too), so a stream should hold it until more arrives. Terms and patterns
+    are not read: a term's first words are harmless alone."""
+    tail = text[-300:]
     for bl in blocklists:
-        if role not in bl.roles or bl.action is not Action.BLOCK:
+        if role not in bl.roles or not (bl.mask or bl.action is Action.BLOCK):
             continue
-        if "credentials" in bl.builtin and _CREDENTIAL_START.search(text[-300:]):
+        if "credentials" in bl.builtin and _CREDENTIAL_START.search(tail):
             return True
-        if "pii" in bl.builtin and _EMAIL_START.search(text[-300:]):
+        if "pii" in bl.builtin and (_EMAIL_START.search(tail)
+                                    or (bl.mask and _NUMBER_START.search(tail))):
             return True
     return False
 
@@ -122,6 +146,11 @@ def _pii(text: str) -> str | None:
 BUILTIN: dict[str, Callable[[str], str | None]] = {
     "credentials": _credentials,
     "pii": _pii,
+}
+#: name -> where its finds are, with their placeholders (for ``action: mask``).
+BUILTIN_SPANS: dict[str, Callable[[str], list[tuple[int, int, str]]]] = {
+    "credentials": _credential_spans,
+    "pii": lambda text: pii.spans(text) if "@" in text or _PII_HINT.search(text) else [],
 }
 
 
@@ -188,6 +217,25 @@ class TermSet:
                         return True
         return False
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the terms are in ``text`` as written, longest first where
+        two start at one word, none overlapping."""
+        found = [(m.start(), m.end(), m.group() if self.case_sensitive else m.group().casefold())
+                 for m in _TOKEN.finditer(text)]
+        words = [w for _, _, w in found]
+        out: list[tuple[int, int]] = []
+        i = 0
+        while i < len(words):
+            if words[i] in self.first:
+                n = next((n for n in reversed(self.lengths)
+                          if tuple(words[i:i + n]) in self.terms), 0)
+                if n:
+                    out.append((found[i][0], found[i + n - 1][1]))
+                    i += n
+                    continue
+            i += 1
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class Blocklist:
@@ -199,14 +247,19 @@ class Blocklist:
     terms: TermSet | None = None
     patterns: re.Pattern[str] | None = None
     builtin: tuple[str, ...] = ()
+    #: ``action: mask``: finds are replaced, not judged (``action`` is then allow)
+    mask: bool = False
+    #: what a masked term or pattern becomes (None: ``[ID]``)
+    replacement: str | None = None
 
     @classmethod
     def build(cls, id: str, *, terms: Sequence[str] = (), patterns: Sequence[str] = (),
               builtin: Sequence[str] = (), roles: Iterable[str] = ROLES,
-              action: Action = Action.BLOCK, category: str | None = None,
-              case_sensitive: bool = False) -> Blocklist:
+              action: Action | str = Action.BLOCK, category: str | None = None,
+              case_sensitive: bool = False, replacement: str | None = None) -> Blocklist:
         """A list from its entries; ``re.error`` for a pattern that does not
-        compile, ``ValueError`` for an unknown built-in, role or empty list."""
+        compile, ``ValueError`` for an unknown built-in, role or empty list.
+        ``action``: flag, block or ``"mask"``."""
         unknown = [b for b in builtin if b not in BUILTIN]
         if unknown:
             raise ValueError(f"unknown built-in list {unknown[0]!r}; "
@@ -223,9 +276,30 @@ class Blocklist:
             for p in patterns:
                 re.compile(p, flags)  # names the pattern that fails
             compiled_patterns = re.compile("|".join(f"(?:{p})" for p in patterns), flags)
-        return cls(id=id, action=action, roles=frozenset(roles), category=category,
+        mask = action == "mask"
+        return cls(id=id, action=Action.ALLOW if mask else Action(action),
+                   roles=frozenset(roles), category=category,
                    terms=TermSet(terms, case_sensitive=case_sensitive) if terms else None,
-                   patterns=compiled_patterns, builtin=tuple(builtin))
+                   patterns=compiled_patterns, builtin=tuple(builtin), mask=mask,
+                   replacement=replacement)
+
+    @property
+    def placeholder(self) -> str:
+        """What a masked term or pattern becomes."""
+        return self.replacement if self.replacement is not None else f"[{self.id.upper()}]"
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Where this list's entries are in ``text`` as written, with what
+        each becomes when masked; may overlap."""
+        out = []
+        if self.terms is not None:
+            out += [(a, b, self.placeholder) for a, b in self.terms.spans(text)]
+        if self.patterns is not None:
+            out += [(m.start(), m.end(), self.placeholder)
+                    for m in self.patterns.finditer(text) if m.end() > m.start()]
+        for name in self.builtin:
+            out += BUILTIN_SPANS[name](text)
+        return out
 
     def match(self, text: str, canonical: Callable[[], str] | None = None) -> str | None:
         """What in ``text`` matched (``term``, ``pattern`` or a built-in's
@@ -258,14 +332,51 @@ class Hit:
 
 
 def find(blocklists: Sequence[Blocklist], role: str, text: str | None) -> list[Hit]:
-    """The lists among ``blocklists`` that apply to ``role`` and match ``text``."""
+    """The lists among ``blocklists`` that apply to ``role`` and match
+    ``text`` (masking lists aside: :func:`mask` applies them)."""
     if not text or not blocklists:
         return []
     hits = []
     canonical = functools.cache(lambda: normalize.canonical(text))
     for bl in blocklists:
-        if role in bl.roles:
+        if role in bl.roles and not bl.mask:
             found = bl.match(text, canonical)
             if found is not None:
                 hits.append(Hit(bl, found))
     return hits
+
+
+@dataclass(frozen=True, slots=True)
+class Masked:
+    text: str
+    #: list id -> how many finds of it were replaced
+    counts: dict[str, int]
+
+
+def mask_spans(blocklists: Sequence[Blocklist], role: str,
+               text: str) -> list[tuple[int, int, str, str]]:
+    """What the masking lists for ``role`` replace in ``text``:
+    ``(start, end, placeholder, list id)`` in order, none overlapping (where
+    two finds overlap, the one that starts first, then the longer, wins)."""
+    found = sorted(((a, -b, p, bl.id) for bl in blocklists
+                    if bl.mask and role in bl.roles for a, b, p in bl.spans(text)))
+    out: list[tuple[int, int, str, str]] = []
+    for start, neg_end, placeholder, list_id in found:
+        if out and start < out[-1][1]:
+            continue
+        out.append((start, -neg_end, placeholder, list_id))
+    return out
+
+
+def masks(blocklists: Sequence[Blocklist], role: str) -> bool:
+    """Whether any of ``blocklists`` masks texts of ``role``."""
+    return any(bl.mask and role in bl.roles for bl in blocklists)
+
+
+def mask(blocklists: Sequence[Blocklist], role: str, text: str) -> Masked:
+    """``text`` with what the masking lists for ``role`` find replaced."""
+    found = mask_spans(blocklists, role, text) if text and masks(blocklists, role) else []
+    counts: dict[str, int] = {}
+    for *_, list_id in found:
+        counts[list_id] = counts.get(list_id, 0) + 1
+    return Masked(pii.replace_spans(text, [(a, b, p) for a, b, p, _ in found]), counts)

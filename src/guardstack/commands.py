@@ -98,7 +98,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
     policy = load_policy(args.file)
     parts = [f"detector {policy.detector}", f"mode {policy.mode}"]
     if policy.blocklists:
-        parts.append(f"blocklists: {', '.join(b.id for b in policy.blocklists)}")
+        parts.append("blocklists: " + ", ".join(f"{b.id} (mask)" if b.mask else b.id
+                                                for b in policy.blocklists))
     if policy.allowed_models:
         parts.append(f"allowed models: {', '.join(policy.allowed_models)}")
     print(f"{policy.source}: ok ({'; '.join(parts)})")

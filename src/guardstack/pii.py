@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 EMAIL = "[EMAIL]"
 PHONE = "[PHONE]"
@@ -60,41 +61,60 @@ def iban_ok(iban: str) -> bool:
     return int(number) % 97 == 1
 
 
+#: Where a found span is blanked while the next kinds are searched: neither a
+#: word character, a digit, white space nor a separator, so no later pattern
+#: matches across it (as none would across the placeholder that replaces it).
+_BLANK = "\x00"
+
+
+def _card(m: re.Match[str]) -> bool:
+    digits = re.sub(r"[ -]", "", m.group())
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+def _phone(m: re.Match[str]) -> bool:
+    return 7 <= len(re.sub(r"\D", "", m.group())) <= 15
+
+
+# Order matters: checksummed kinds first so a card number is not mistaken for
+# a phone number.
+_KINDS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], ...] = (
+    (EMAIL, _EMAIL_RE, lambda m: True),
+    (IBAN, _IBAN_RE, lambda m: iban_ok(m.group())),
+    (CARD, _CARD_RE, _card),
+    (PHONE, _PHONE_RE, _phone),
+)
+
+
+def spans(text: str) -> list[tuple[int, int, str]]:
+    """Where ``text`` holds personal data: ``(start, end, placeholder)`` in
+    order, none overlapping (``placeholder`` is ``[EMAIL]``, ``[PHONE]``,
+    ``[CARD]`` or ``[IBAN]``)."""
+    found: list[tuple[int, int, str]] = []
+    searched = text
+    for placeholder, regex, valid in _KINDS:
+        new = [(m.start(), m.end(), placeholder) for m in regex.finditer(searched) if valid(m)]
+        for start, end, _ in new:
+            searched = searched[:start] + _BLANK * (end - start) + searched[end:]
+        found.extend(new)
+    return sorted(found)
+
+
+def replace_spans(text: str, found: Sequence[tuple[int, int, str]]) -> str:
+    """``text`` with each ``(start, end, replacement)`` of ``found`` (in
+    order, not overlapping) replaced."""
+    parts, last = [], 0
+    for start, end, replacement in found:
+        parts += [text[last:start], replacement]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
 def redact_text(text: str) -> tuple[str, Counter[str]]:
     """Return ``text`` with PII replaced, and how many of each kind were replaced."""
-    found: Counter[str] = Counter()
-
-    def email(m: re.Match[str]) -> str:
-        found[EMAIL] += 1
-        return EMAIL
-
-    def iban(m: re.Match[str]) -> str:
-        if iban_ok(m.group()):
-            found[IBAN] += 1
-            return IBAN
-        return m.group()
-
-    def card(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group())
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            found[CARD] += 1
-            return CARD
-        return m.group()
-
-    def phone(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group())
-        if 7 <= len(digits) <= 15:
-            found[PHONE] += 1
-            return PHONE
-        return m.group()
-
-    # Order matters: checksummed kinds first so a card number is not
-    # mistaken for a phone number.
-    text = _EMAIL_RE.sub(email, text)
-    text = _IBAN_RE.sub(iban, text)
-    text = _CARD_RE.sub(card, text)
-    text = _PHONE_RE.sub(phone, text)
-    return text, found
+    found = spans(text)
+    return replace_spans(text, found), Counter(p for _, _, p in found)
 
 
 _KIND_NAMES = {EMAIL: "email", PHONE: "phone", CARD: "card", IBAN: "iban"}

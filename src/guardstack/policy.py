@@ -170,8 +170,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "blocklists.<id>.action",
         "block",
-        "What a match gets, whatever the classifier said: flag (recorded, answered) or block "
-        "(a prompt refused, an answer withheld or its stream halted).",
+        "What a match gets, whatever the classifier said: flag (recorded, answered), block "
+        "(a prompt refused, an answer withheld or its stream halted) or mask (replaced by a "
+        "placeholder before it goes on: a prompt's before the model server sees it, an "
+        "answer's before the client does; [EMAIL], [PHONE], [CARD], [IBAN], [CREDENTIAL] for "
+        "the built-in lists, the replacement for terms and patterns; not under mode: "
+        "monitor).",
+    ),
+    Setting(
+        "blocklists.<id>.replacement",
+        None,
+        "What a masked term or pattern becomes (action: mask only); default the list id in "
+        "capitals and brackets, e.g. [CODENAMES].",
     ),
     Setting(
         "blocklists.<id>.category",
@@ -327,6 +337,18 @@ class Policy:
             return False
         name = model.lower()
         return any(fnmatch.fnmatch(name, pat.lower()) for pat in self.system_prompt_models)
+
+    def masks(self, role: str) -> bool:
+        """Whether a blocklist with ``action: mask`` rewrites texts of ``role``
+        (never under ``mode: monitor``, which changes nothing that passes)."""
+        return self.mode != "monitor" and blocklists_mod.masks(self.blocklists, role)
+
+    def mask(self, role: str, text: str) -> blocklists_mod.Masked:
+        """``text`` with what the policy's masking lists for ``role`` find
+        replaced by placeholders (unchanged where none applies)."""
+        if not self.masks(role):
+            return blocklists_mod.Masked(text, {})
+        return blocklists_mod.mask(self.blocklists, role, text)
 
     def decide(self, role: str, detection: Detection, detector: str = "", *,
                text: str | None = None, prompt_clean: bool = False) -> Verdict:
@@ -600,7 +622,8 @@ class _Parser:
 
     def blocklists(self, node: yaml.Node) -> tuple[Blocklist, ...]:
         out = []
-        keys = ("terms", "patterns", "builtin", "case_sensitive", "roles", "action", "category")
+        keys = ("terms", "patterns", "builtin", "case_sensitive", "roles", "action", "category",
+                "replacement")
         for name, (key, value) in self.mapping(node, "blocklists", None).items():
             path = f"blocklists.{name}"
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
@@ -623,12 +646,22 @@ class _Parser:
                                         f"must be one of {', '.join(allowed)}; got {item!r}")
             if not (lists["terms"] or lists["patterns"] or lists["builtin"]):
                 raise self.fail(value, path, "a blocklist needs terms, patterns or builtin")
-            action = Action.BLOCK
+            action: Action | str = Action.BLOCK
             if "action" in m:
-                action = self.action(m["action"][1], f"{path}.action")
-                if action is Action.ALLOW:
-                    raise self.fail(m["action"][1], f"{path}.action",
-                                    "must be flag or block (remove the list to allow)")
+                node_, apath = m["action"][1], f"{path}.action"
+                if self.scalar(node_, apath) == "mask":
+                    action = "mask"
+                else:
+                    action = self.action(node_, apath)
+                    if action is Action.ALLOW:
+                        raise self.fail(node_, apath, "must be flag, block or mask "
+                                                      "(remove the list to allow)")
+            replacement = None
+            if "replacement" in m:
+                replacement = self.scalar(m["replacement"][1], f"{path}.replacement")
+                if action != "mask" or not isinstance(replacement, str):
+                    raise self.fail(m["replacement"][1], f"{path}.replacement",
+                                    "is text, and only for a list with action: mask")
             category = None
             if "category" in m:
                 category = self.scalar(m["category"][1], f"{path}.category")
@@ -644,5 +677,5 @@ class _Parser:
             out.append(Blocklist.build(
                 name, terms=lists["terms"], patterns=lists["patterns"],
                 builtin=lists["builtin"], roles=lists["roles"] or ROLES, action=action,
-                category=category, case_sensitive=case_sensitive))
+                category=category, case_sensitive=case_sensitive, replacement=replacement))
         return tuple(out)

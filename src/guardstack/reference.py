@@ -72,6 +72,7 @@ def policy_md() -> str:
     out.append(resources.files("guardstack.policies").joinpath("default.yaml").read_text("utf-8"))
     out.append("```\n")
     out.append(BLOCKLISTS_MD)
+    out.append(MASKING_MD)
     out.append(MONITOR_MD)
     return "".join(out)
 
@@ -97,6 +98,49 @@ mode: monitor          # enforce when the flags look right
 prompt:
   default: {threshold: 0.5, action: block}
 ```
+"""
+
+
+MASKING_MD = """
+### Masking
+
+A list with `action: mask` does not judge: the gateway replaces what it finds with a
+placeholder before the text goes on (Bedrock Guardrails' *anonymize*, LiteLLM's Presidio
+masking). A prompt's personal data never reaches the model server or its logs; an answer's
+never reaches the client:
+
+```yaml
+blocklists:
+  contact:
+    builtin: [pii, credentials]   # [EMAIL], [PHONE], [CARD], [IBAN], [CREDENTIAL]
+    action: mask
+  codenames:
+    terms: [Project Falcon]
+    action: mask
+    replacement: '[internal project]'   # default: [CODENAMES], the id in capitals
+    roles: [response]
+```
+
+- Prompts: the text of every user message (a string or text parts) and a completions
+  prompt, on every API the gateway serves. The classifier judges the prompt as the user wrote
+  it; the model is sent, and the store keeps, the masked text. System, assistant and tool
+  messages are left as they are (a tool call needs the real value).
+- Answers: `content` and the reasoning a client shows (`reasoning_content`), whole answers
+  at once and streamed ones as the output check releases them; tool-call arguments are left
+  as the model wrote them. A find that spans several chunks becomes its placeholder in the
+  first and is removed from the others. With masking on, each release keeps back the word
+  the text ends with, and text that ends like a credential's prefix, an e-mail address or a
+  number half written is held until the next check, so a find goes out whole and masked
+  (with `hold_back >= check_every`, the default; with `hold_back` smaller a find released in
+  pieces is masked in none of them). A phrase or pattern that a release splits is not masked.
+- Masking reads the text as written: a term disguised with look-alike letters or invisible
+  characters is for a `flag` or `block` list, which reads the canonical form too.
+- It changes no decision and adds nothing to the verdict. The exchange records how many
+  finds each list replaced, never what they were (`masked` in the stored event's extra, e.g.
+  `{"prompt": {"contact": 2}}`), and `/metrics` counts them as
+  `guardstack_masked_total{role,blocklist}`. Under `mode: monitor` nothing is masked. Masking
+  is the gateway's: `guardstack check`, `/v1/moderations` and the LiteLLM guardrail judge
+  and report, they do not rewrite.
 """
 
 

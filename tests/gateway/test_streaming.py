@@ -199,3 +199,61 @@ async def test_text_that_only_looks_like_a_key_start_is_released_at_the_next_che
     sent.append(await check.finish())
     assert not check.halted
     assert "".join(texts(s) for s in sent) == "".join(tokens)
+
+
+def masking_check(**kw) -> StreamCheck:
+    """A stream check whose policy masks personal data and keys in answers
+    (the stand-in detector finds nothing)."""
+    from tests.gateway.standins import MarkerDetector
+
+    from guardstack.guard import Guard
+    from guardstack.policy import Policy
+
+    policy = Policy.from_yaml("version: 1\nblocklists:\n  contact:\n"
+                              "    builtin: [pii, credentials]\n    action: mask\n")
+    return StreamCheck(Judge(Guard(policy, detector=MarkerDetector("NEVER"))), (),
+                       Exchange("chat.completions"), **{"hold_back": 4, "check_every": 4,
+                                                        "window_tokens": 64, **kw})
+
+
+async def feed_all(check: StreamCheck, tokens: list[str]) -> list[list[dict]]:
+    sent = [await check.feed(chunk(None))]
+    for t in tokens:
+        sent.append(await check.feed(chunk(t)))
+    sent.append(await check.feed(chunk(None, "stop")))
+    sent.append(await check.finish())
+    return sent
+
+
+async def test_an_email_streamed_over_many_chunks_reaches_the_client_masked_whole():
+    """Checks fall inside the address (at "jane." and at "example."), yet no
+    part of it is released before the rest: the last word is kept back."""
+    tokens = [" You", " can", " write", " to", " me", " at", " jane", ".", "doe", "@", "example",
+              ".", "org", " or", " call", " +", "44", " 20", " 79", "46", " 09", "58", " today",
+              "."]
+    check = masking_check()
+    sent = await feed_all(check, tokens)
+    shown = "".join(texts(s) for s in sent)
+    assert shown == " You can write to me at [EMAIL] or call [PHONE] today."
+    assert check.exchange.masked == {"response": {"contact": 2}}
+    # Released as the checks pass, not all at the end.
+    assert sum(1 for s in sent[:-2] if texts(s)) >= 2
+    assert check.response_text() == "".join(tokens)  # what was judged: the model's text
+
+
+async def test_masking_keeps_text_without_finds_as_it_was_and_releases_it_at_checks():
+    tokens = [" The", " cell", "'s", " power", "house", " is", " the", " mitochondrion", ".",
+              " It", " makes", " ATP", " for", " 2", " reasons", "."]
+    check = masking_check()
+    sent = await feed_all(check, tokens)
+    assert "".join(texts(s) for s in sent) == "".join(tokens)
+    assert check.exchange.masked == {}
+    assert sum(1 for s in sent[:-2] if texts(s)) >= 2
+
+
+async def test_a_key_in_a_stream_is_masked_and_the_text_around_it_kept():
+    key = ["gh", "p_", "A1b2C3", "d4E5f6", "G7h8J9", "k0A1b2", "C3d4E5", "f6G7h8", "J9k0"]
+    tokens = [" Your", " token", " is", " ", *key, " so", " keep", " it", " safe", "."]
+    check = masking_check()
+    sent = await feed_all(check, tokens)
+    assert "".join(texts(s) for s in sent) == " Your token is [CREDENTIAL] so keep it safe."

@@ -32,6 +32,7 @@ from starlette.routing import Mount, Route
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
     anthropic_api,
+    masking,
     moderation,
     ollama_api,
     openapi,
@@ -204,6 +205,7 @@ class Gateway:
 
     async def _record(self, exchange: Exchange) -> None:
         exchange.finish()
+        self.metrics.observe_masked(exchange.masked)
         with anyio.CancelScope(shield=True):
             try:
                 await self.recorder.record(exchange)
@@ -462,6 +464,7 @@ class Gateway:
         exchange.prompt_text = "\n\n".join(prompts)
         await self._check_prompts(exchange, [Subject(p, "prompt") for p in prompts])
         context = [Message("user", prompts[0])] if len(prompts) == 1 else []
+        body = self._masked_prompts(body, exchange)
         if body.get("stream"):
             return await self._stream(body, exchange, context, "completion")
         return await self._complete(body, exchange, context, "completion")
@@ -481,16 +484,21 @@ class Gateway:
         """The chat body as it goes upstream: ``developer`` messages as
         ``system`` (unless --keep-developer-role), text-only content-part
         arrays as strings, null content of tool-call turns as "",
-        ``max_completion_tokens`` also as ``max_tokens``, and the policy's
-        safety system prompt for the models that want it."""
+        ``max_completion_tokens`` also as ``max_tokens``, user messages
+        masked by the policy's masking blocklists (:mod:`masking`), and the
+        policy's safety system prompt for the models that want it."""
         if "max_completion_tokens" in body and "max_tokens" not in body:
             # OpenAI's newer name for the cap; llama.cpp's server reads only
             # max_tokens and would otherwise generate until its context is full.
             body = {**body, "max_tokens": body["max_completion_tokens"]}
-        messages = [self._upstream_message(m) for m in body["messages"]]
+        policy = self._policy(exchange)
+        messages = masking.messages(policy, [self._upstream_message(m) for m in body["messages"]],
+                                    exchange)
         if any(new is not old for new, old in zip(messages, body["messages"], strict=True)):
             body = {**body, "messages": messages}
-        policy = self._policy(exchange)
+        if exchange.masked.get("prompt") and exchange.prompt_text is not None:
+            # The store keeps what the model was sent.
+            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, None)
         if not policy.wants_system_prompt(body.get("model")):
             return body
         prompt = (policy.safety_system_prompt or "").strip()
@@ -504,6 +512,15 @@ class Gateway:
             messages.insert(0, {"role": "system", "content": prompt})
         exchange.system_prompt_added = True
         return {**body, "messages": messages}
+
+    def _masked_prompts(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
+        """A completions body with its prompts masked (:mod:`masking`); the
+        recorded prompt text too."""
+        policy = self._policy(exchange)
+        body = masking.completion_prompts(policy, body, exchange)
+        if exchange.masked.get("prompt") and exchange.prompt_text is not None:
+            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, None)
+        return body
 
     def _upstream_message(self, message: Any) -> Any:
         """One message as open-weight servers take it: a ``developer`` role as
@@ -581,6 +598,11 @@ class Gateway:
                 else:
                     choice["text"] = self.settings.blocked_message
                 exchange.finish_reason = "content_filter"
+            else:
+                masking.answer(policy, choice, kind, exchange)
+        if exchange.masked.get("response"):
+            exchange.response_text = masking.text(policy, "response", exchange.response_text,
+                                                  None)
         if exchange.finish_reason is None and choices and isinstance(choices[0], dict):
             exchange.finish_reason = choices[0].get("finish_reason")
         data["prompt_filter_results"] = [
@@ -680,6 +702,9 @@ class Gateway:
             if not ended:
                 exchange.client_disconnected = True
             exchange.response_text = check.response_text()
+            if exchange.masked.get("response"):
+                exchange.response_text = masking.text(check.active_policy, "response",
+                                                      exchange.response_text, None)
             exchange.response_verdicts = [j.verdict for j in check.judgements][-64:]
             if check.judgements:
                 exchange.response_embedding = check.judgements[-1].embedding

@@ -38,6 +38,9 @@ class Metrics:
         self.would_block = Counter("guardstack_would_block_total",
                                    "Checks the policy's monitor mode flagged where its rules "
                                    "would have blocked.", ["role"], registry=r)
+        self.masked = Counter("guardstack_masked_total",
+                              "Finds of the policy's masking blocklists replaced by a "
+                              "placeholder, by role and list.", ["role", "blocklist"], registry=r)
         self.halts = Counter("guardstack_stream_halts_total",
                              "Streams the output check ended with finish_reason=content_filter.",
                              registry=r)
@@ -57,6 +60,11 @@ class Metrics:
             self.classifier_errors.labels(role=v.role, decision=v.decision.value).inc()
         if v.monitored:
             self.would_block.labels(role=v.role).inc()
+
+    def observe_masked(self, masked: dict[str, dict[str, int]]) -> None:
+        for role, by_list in masked.items():
+            for list_id, n in by_list.items():
+                self.masked.labels(role=role, blocklist=list_id).inc(n)
 
     def track_queue_depth(self, read: Callable[[], int]) -> None:
         self.queue_depth.set_function(lambda: float(read()))

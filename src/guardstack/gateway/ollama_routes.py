@@ -74,6 +74,7 @@ class OllamaEndpoints:
             exchange.prompt_text = prompt
             await self.gw._check_prompts(exchange, [Subject(prompt, "prompt")])
             context, kind = [Message("user", prompt)], "completion"
+            forwarded = self.gw._masked_prompts(forwarded, exchange)
         else:
             context, kind = validation.chat_messages(forwarded), "chat"
             await self.gw._check_last_user(exchange, context)

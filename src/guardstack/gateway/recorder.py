@@ -54,6 +54,8 @@ class Exchange:
     client_disconnected: bool = False
     system_prompt_added: bool = False
     policy: str | None = None           # a tenant's policy file, when one decided (else --policy)
+    #: finds the policy's masking blocklists replaced: role -> list id -> count
+    masked: dict[str, dict[str, int]] = field(default_factory=dict)
     classifier_ms: float = 0.0
     upstream_ms: float | None = None    # to upstream response headers
     ttft_ms: float | None = None        # gateway start to first content byte sent to the client
@@ -70,6 +72,11 @@ class Exchange:
                         for v in self.prompt_verdicts)
                 and all(v.decision is Action.ALLOW for v in self.tool_verdicts)
                 and self.account_state in (None, "ok", "none"))
+
+    def count_masked(self, role: str, counts: dict[str, int]) -> None:
+        for list_id, n in counts.items():
+            by_list = self.masked.setdefault(role, {})
+            by_list[list_id] = by_list.get(list_id, 0) + n
 
     def finish(self) -> None:
         self.finished_at = time.time()

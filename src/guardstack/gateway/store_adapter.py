@@ -54,6 +54,8 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         # Where those findings pointed that the answer repeated: the injection worked.
         "tool_output_followed": list(ex.followed),
         "params": {k: request[k] for k in _PARAMS if k in request},
+        # How many finds the policy's masking lists replaced (never what they were).
+        "masked": ex.masked,
     }
     prompt = most_severe(ex.prompt_verdicts)
     response = most_severe(ex.response_verdicts)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from guardstack import blocklists
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import output_text, tool_results
+from guardstack.gateway import masking, output_text, tool_results
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.recorder import Exchange
 from guardstack.policy import Policy
@@ -137,16 +137,41 @@ class StreamCheck:
         if self.holding:
             return []  # until the next check says whether the match completes
         out = []
-        while self.queue and sum(p.tokens for p in self.queue) > self.hold_back:
+        # Chunks a check passed and held on (the last word, for masking) do not
+        # count against hold_back: it bounds the unchecked text released.
+        while self.queue and sum(p.tokens for p in self.queue
+                                 if not p.checked) > self.hold_back:
             p = self.queue.popleft()
             self.released_unchecked += 0 if p.checked else p.tokens
             out.append(p.chunk)
-        return out
+        return self._masked(out)
 
-    def _drain(self) -> list[dict[str, Any]]:
-        out = [p.chunk for p in self.queue]
-        self.queue.clear()
-        return out
+    def _drain(self, final: bool = True) -> list[dict[str, Any]]:
+        """Release the queue. Before the stream's end (not ``final``), a
+        policy that masks answers keeps back the word the text ends with, so
+        a half-written e-mail address or key goes out whole, and masked."""
+        keep = 0 if final or not self.active_policy.masks("response") else self._last_word()
+        out = [self.queue.popleft().chunk for _ in range(len(self.queue) - keep)]
+        for p in self.queue:
+            p.checked = True
+        return self._masked(out)
+
+    def _last_word(self) -> int:
+        """How many chunks at the end of the queue hold the word the text
+        ends with (all of them when none has white space)."""
+        for back, pending in enumerate(reversed(self.queue)):
+            text = "".join(t for raw in pending.chunk.get("choices") or ()
+                           for _, t in chunk_channels(raw, self.kind))
+            if text and text[-1].isspace():
+                return back
+            if any(c.isspace() for c in text):
+                return back + 1
+        return len(self.queue)
+
+    def _masked(self, released: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Chunks on their way to the client, with the policy's masking lists applied."""
+        masking.chunks(self.active_policy, released, self.kind, self.exchange)
+        return released
 
     async def _check(self, final: bool = False) -> list[dict[str, Any]]:
         indexes = [i for i, c in self.choices.items() if c.unchecked]
@@ -175,7 +200,7 @@ class StreamCheck:
             for p in self.queue:
                 p.checked = True
             return []
-        return self._drain()
+        return self._drain(final)
 
     @property
     def active_policy(self) -> Policy:

@@ -1,0 +1,136 @@
+"""Masking: the policy's ``action: mask`` blocklists applied to what crosses
+the gateway (:mod:`guardstack.blocklists`).
+
+A prompt's user messages are masked before the body goes upstream, so the
+model server (and its logs) never sees what the lists find; an answer's
+content and reasoning are masked before the client sees them, whole answers
+at once and streamed ones chunk by chunk as the output check releases them.
+The stream check holds text that ends like the start of a credential, an
+e-mail address or a number, so a find is released whole, and masked; a term
+or pattern that a release splits is masked in neither half.
+
+Counts go into ``Exchange.masked`` (role -> list id -> finds), which the
+event store keeps and the gateway's metrics count; the matched text is
+never recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from guardstack import blocklists, pii
+from guardstack.gateway import output_text
+from guardstack.gateway.recorder import Exchange
+from guardstack.policy import Policy
+
+#: What a streamed or whole answer is masked in, beside ``content`` (the
+#: reasoning a client shows too); tool-call arguments stay as the model wrote
+#: them, since a tool needs the real values.
+_ANSWER_FIELDS = ("content", *output_text.REASONING_FIELDS)
+
+
+def text(policy: Policy, role: str, value: str, exchange: Exchange | None) -> str:
+    """``value`` masked for ``role``, the finds counted on ``exchange``."""
+    masked = policy.mask(role, value)
+    if exchange is not None:
+        exchange.count_masked(role, masked.counts)
+    return masked.text
+
+
+def messages(policy: Policy, items: list[Any], exchange: Exchange) -> list[Any]:
+    """Chat messages with each user message's text masked (content as a
+    string or as text parts); the same list when nothing changed."""
+    if not policy.masks("prompt"):
+        return items
+    out = []
+    for m in items:
+        if isinstance(m, dict) and m.get("role") == "user":
+            content = m.get("content")
+            if isinstance(content, str):
+                m = {**m, "content": text(policy, "prompt", content, exchange)}
+            elif isinstance(content, list):
+                m = {**m, "content": [
+                    {**p, "text": text(policy, "prompt", p["text"], exchange)}
+                    if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+                    for p in content]}
+        out.append(m)
+    return out
+
+
+def completion_prompts(policy: Policy, body: dict[str, Any], exchange: Exchange
+                       ) -> dict[str, Any]:
+    """A completions body with its ``prompt`` text (a string or a list of
+    strings; token arrays as they are) masked."""
+    prompt = body.get("prompt")
+    if not policy.masks("prompt"):
+        return body
+    if isinstance(prompt, str):
+        return {**body, "prompt": text(policy, "prompt", prompt, exchange)}
+    if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+        return {**body, "prompt": [text(policy, "prompt", p, exchange) for p in prompt]}
+    return body
+
+
+def answer(policy: Policy, choice: Any, kind: str, exchange: Exchange) -> None:
+    """Mask one choice of a whole (not streamed) completion in place."""
+    if not policy.masks("response") or not isinstance(choice, dict):
+        return
+    if kind == "chat":
+        message = choice.get("message")
+        if isinstance(message, dict):
+            for name in _ANSWER_FIELDS:
+                if isinstance(message.get(name), str):
+                    message[name] = text(policy, "response", message[name], exchange)
+    elif isinstance(choice.get("text"), str):
+        choice["text"] = text(policy, "response", choice["text"], exchange)
+
+
+def chunks(policy: Policy, released: Sequence[dict[str, Any]], kind: str,
+           exchange: Exchange) -> None:
+    """Mask a batch of streamed chunks in place, as one text per choice and
+    field: a find that spans several chunks becomes its placeholder in the
+    first and is removed from the others."""
+    if not released or not policy.masks("response"):
+        return
+    # (choice index, field) -> the (holder, key) pieces of its text, in order
+    pieces: dict[tuple[int, str], list[tuple[dict[str, Any], str]]] = {}
+    for chunk in released:
+        raw = chunk.get("choices")
+        for choice in raw if isinstance(raw, list) else ():
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            holder = choice.get("delta") if kind == "chat" else choice
+            fields = _ANSWER_FIELDS if kind == "chat" else ("text",)
+            if not isinstance(holder, dict):
+                continue
+            for name in fields:
+                if isinstance(holder.get(name), str) and holder[name]:
+                    pieces.setdefault((index if isinstance(index, int) else 0, name),
+                                      []).append((holder, name))
+    for parts in pieces.values():
+        _mask_pieces(policy, parts, exchange)
+
+
+def _mask_pieces(policy: Policy, parts: list[tuple[dict[str, Any], str]],
+                 exchange: Exchange) -> None:
+    whole = "".join(holder[key] for holder, key in parts)
+    found = blocklists.mask_spans(policy.blocklists, "response", whole)
+    if not found:
+        return
+    counts: dict[str, int] = {}
+    for *_, list_id in found:
+        counts[list_id] = counts.get(list_id, 0) + 1
+    exchange.count_masked("response", counts)
+    offset = 0
+    for holder, key in parts:
+        piece = holder[key]
+        start, end = offset, offset + len(piece)
+        offset = end
+        # The finds that touch this piece, clipped to it; a find's placeholder
+        # goes where the find starts.
+        local = [(max(a, start) - start, min(b, end) - start, p if a >= start else "")
+                 for a, b, p, _ in found if a < end and b > start]
+        if local:
+            holder[key] = pii.replace_spans(piece, local)
