@@ -140,7 +140,7 @@ blocklists:
   `{"prompt": {"contact": 2}}`), and `/metrics` counts them as
   `guardstack_masked_total{role,blocklist}`. Under `mode: monitor` nothing is masked. Masking
   is the gateway's: `guardstack check`, `/v1/moderations` and the LiteLLM guardrail judge
-  and report, they do not rewrite.
+  texts, they rewrite none, so they pass over masking lists.
 """
 
 

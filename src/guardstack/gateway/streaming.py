@@ -69,10 +69,13 @@ class StreamCheck:
     def __init__(self, judge: Judge, context: Sequence[Message], exchange: Exchange, *,
                  kind: Kind = "chat", hold_back: int = 16, check_every: int = 16,
                  window_tokens: int = 256, policy: Policy | None = None,
-                 prompt_clean: bool = False) -> None:
+                 prompt_clean: bool = False, rewrite: bool = True) -> None:
         self.judge = judge
         self.policy = policy  # the request's (a tenant's); None: the judge's own
         self.prompt_clean = prompt_clean  # the prompt check passed it: see Policy.decide
+        # The caller sends the chunks it is given back (the gateway): the policy's
+        # masking lists may rewrite them. False: a caller that relays its own copies.
+        self.rewrite = rewrite
         self.context = tuple(context)
         self.exchange = exchange
         self.kind = kind
@@ -150,7 +153,7 @@ class StreamCheck:
         """Release the queue. Before the stream's end (not ``final``), a
         policy that masks answers keeps back the word the text ends with, so
         a half-written e-mail address or key goes out whole, and masked."""
-        keep = 0 if final or not self.active_policy.masks("response") else self._last_word()
+        keep = 0 if final or not self.masking else self._last_word()
         out = [self.queue.popleft().chunk for _ in range(len(self.queue) - keep)]
         for p in self.queue:
             p.checked = True
@@ -168,9 +171,15 @@ class StreamCheck:
                 return back + 1
         return len(self.queue)
 
+    @property
+    def masking(self) -> bool:
+        """Whether the released chunks are masked (:mod:`masking`)."""
+        return self.rewrite and self.active_policy.masks("response")
+
     def _masked(self, released: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Chunks on their way to the client, with the policy's masking lists applied."""
-        masking.chunks(self.active_policy, released, self.kind, self.exchange)
+        if self.masking:
+            masking.chunks(self.active_policy, released, self.kind, self.exchange)
         return released
 
     async def _check(self, final: bool = False) -> list[dict[str, Any]]:

@@ -258,7 +258,8 @@ class GuardstackGuardrail(CustomGuardrail):
                                             kind=_kind(item), hold_back=self.hold_back,
                                             check_every=self.check_every,
                                             window_tokens=self.window_tokens,
-                                            prompt_clean=exchange.prompt_clean)
+                                            prompt_clean=exchange.prompt_clean,
+                                            rewrite=False)  # it relays the originals
                     for out in await check.feed(event):
                         yield sent(out[_ORIGINAL])
                     if check.halted:
