@@ -598,12 +598,6 @@ class _Parser:
                 raise self.fail(top["mode"][1], "mode",
                                 f"must be 'enforce' or 'monitor', got {value!r}")
             mode = value
-            if mode == "monitor":
-                # The tool-result rules give verdicts of their own: flag them too.
-                if tool_output.action is Action.BLOCK:
-                    tool_output = Rule(tool_output.threshold, Action.FLAG)
-                if followed is Action.BLOCK:
-                    followed = Action.FLAG
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
                       system_prompt_models=models, source=self.source, tool_output=tool_output,
                       tool_output_followed=followed, blocklists=lists, mode=mode,

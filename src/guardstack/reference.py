@@ -87,8 +87,9 @@ starts `monitor mode, would block:`; the gateway counts them in
 `guardstack_would_block_total{role}`, and the store keeps `monitor:would_block` among the
 message's categories, so a team can read what the policy would refuse, and how often it
 would be wrong, before it refuses anything. Flags and allows are unchanged. The tool-result
-rules (`tool_output`, `tool_output.followed`) flag where they would block, without the
-`monitored` mark. Layer 3's account states still apply (a suspended account stays
+rules (`tool_output`, `tool_output.followed`) are marked the same way where they would
+block (a tool result the rules would refuse is read by the model; an answer that repeats a
+planted link is shown). Layer 3's account states still apply (a suspended account stays
 suspended). Switch to `mode: enforce` (the default) and
 reload the policy (SIGHUP) to act:
 

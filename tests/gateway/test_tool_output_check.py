@@ -274,3 +274,33 @@ def test_a_tool_call_that_sends_to_the_planted_address_is_withheld(run_gateway, 
     assert choice.finish_reason == "content_filter" and not choice.message.tool_calls
     [ex] = gw.wait_for_exchanges(1)
     assert ex.followed == ["archive@evil-mail.com", "evil-mail.com"]
+
+
+def test_monitor_mode_reads_and_shows_what_the_rules_would_block_and_marks_it(
+        run_gateway, scripted):
+    """Under ``mode: monitor`` the planted page reaches the model and the
+    answer that repeats its link streams to its end; both verdicts are flags
+    marked as what would have blocked."""
+    from tests.gateway.scripted import chat_chunk, sse_reply
+
+    words = [w + " " for w in OBEYED.split()]
+    reply = sse_reply(chat_chunk({"role": "assistant", "content": ""})
+                      + b"".join(chat_chunk({"content": w}) for w in words)
+                      + chat_chunk({}, "stop") + b"data: [DONE]\n\n")
+    watched = Policy.from_yaml("version: 1\nmode: monitor\n"
+                               "tool_output: {action: block, followed: block}\n")
+    gw = run_gateway(upstream(scripted, reply).url,
+                     guard=Guard(watched, detector=MarkerDetector("MARK")))
+    shown, finish = streamed_agent_turn(gw)
+    assert finish == "stop" and shown == "".join(words)
+    [ex] = gw.wait_for_exchanges(1)
+    assert not ex.halted and ex.followed == ["deals.example.net"]
+    planted = ex.tool_verdicts[-1]
+    took = [v for v in ex.response_verdicts if v.detector == "injection-rules"]
+    for v in (planted, *took):
+        assert v.decision is Action.FLAG and v.monitored
+        assert v.reason.startswith("monitor mode, would block: ")
+    assert len(took) == 1
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert 'guardstack_would_block_total{role="tool"} 1.0' in metrics
+    assert 'guardstack_would_block_total{role="response"} 1.0' in metrics

@@ -380,11 +380,12 @@ class Gateway:
         """The tool results an agent is about to read (web pages, files, API
         answers), judged by the injection rules under the policy's
         ``tool_output``; off (allow) unless a policy turns it on."""
-        rule = self._policy(exchange).tool_output
+        policy = self._policy(exchange)
+        rule = policy.tool_output
         if rule.action is Action.ALLOW:
             return
         start = time.perf_counter()
-        found = await tool_results.averdicts(texts, rule)
+        found = [policy.monitored(v) for v in await tool_results.averdicts(texts, rule)]
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.tool_verdicts.extend(found)
         for verdict in found:
@@ -584,6 +585,7 @@ class Gateway:
             hits = tool_results.repeated(text, exchange.planted)
             took = tool_results.followed(hits, policy.tool_output_followed)
             if took is not None:  # the answer did what a planted instruction asked
+                took = policy.monitored(took)
                 verdicts.append(took)
                 exchange.response_verdicts.append(took)
                 exchange.followed = sorted({*exchange.followed, *hits})

@@ -201,8 +201,9 @@ class StreamCheck:
         for i in indexes:
             self.choices[i].unchecked = 0
         self.released_unchecked = 0
-        self.holding = not final and (self._starting_target(indexes)
-                                      or self._starting_listed(indexes))
+        # Under monitor mode nothing would be halted or masked: nothing to hold for.
+        self.holding = not final and self.active_policy.mode != "monitor" and (
+            self._starting_target(indexes) or self._starting_listed(indexes))
         if self.holding:
             # The text passed, but it ends with the start of a planted link or of a
             # credential: hold it until the next check says whether the rest follows.
@@ -256,6 +257,7 @@ class StreamCheck:
             if set(hits) - set(self.exchange.followed):
                 verdict = tool_results.followed(hits, self.followed)
                 if verdict is not None:
+                    verdict = self.active_policy.monitored(verdict)
                     self.exchange.followed = sorted({*self.exchange.followed, *hits})
                     out.append(Judgement(verdict))
                     if self.judge.metrics is not None:

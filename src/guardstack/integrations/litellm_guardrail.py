@@ -203,7 +203,7 @@ class GuardstackGuardrail(CustomGuardrail):
             took = tool_results.followed(tool_results.repeated(text, checked.planted),
                                          self.policy.tool_output_followed)
             if took is not None:
-                verdicts.append(took)
+                verdicts.append(self.policy.monitored(took))
         self._record(data, "response", verdicts, GuardrailEventHooks.post_call, start)
         if any(v.blocked for v in verdicts):
             if anthropic_api.message_text(response) is not None:
@@ -335,7 +335,7 @@ class GuardstackGuardrail(CustomGuardrail):
         if not texts:
             return
         start = time.time()
-        verdicts = tool_results.verdicts(texts, rule)
+        verdicts = [self.policy.monitored(v) for v in tool_results.verdicts(texts, rule)]
         self._record(data, "tool", verdicts, event, start)
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked_tool_output(verdicts).body(), verdicts,
