@@ -39,9 +39,12 @@ words it needs are in the text, so most documents skip most patterns (about
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import string
 from dataclasses import dataclass
+from importlib import resources
 
 #: Score of a finding (the verdict's ``jailbreak`` score); the rules do not grade.
 SCORE = 0.9
@@ -54,7 +57,65 @@ _ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
 #: reads a space there (case-sensitive: a camelCase name splits too, harmlessly).
 _GLUED = re.compile(r"([a-z\u00df-\u00ff.,;:!?)\]](?=[A-Z][a-z])|[A-Z](?=[A-Z][a-z]{2}))")
 
+#: A lower-case word long enough to be two run together ("frostignore").
+_LONG_WORD = re.compile(r"\b[a-z]{5,}\b")
+#: Words an order often starts with that no rule's gate needs ("do not mention ...").
+_OPENERS = frozenset(("do", "the", "when", "if", "please", "you", "your", "now", "then",
+                      "always", "never", "only", "before", "after", "instead", "also"))
+#: Endings a vocabulary's word takes without being listed ("directive" + "s").
+_INFLECTIONS = ("s", "es", "ed", "d", "ing", "ly", "er", "ers", "ies", "ness", "ment", "ments")
+
 _F = re.IGNORECASE | re.DOTALL
+
+
+@functools.cache
+def _vocabulary() -> frozenset[str]:
+    """English words: the whole words (not ``##`` pieces) of the shipped
+    classifier's WordPiece vocabulary, about 21,700. Empty if it is missing."""
+    try:
+        raw = resources.files("guardstack.classifiers.weights").joinpath("tokenizer.json")
+        vocab = json.loads(raw.read_text("utf-8"))["model"]["vocab"]
+    except (OSError, ValueError, KeyError, TypeError, ModuleNotFoundError):
+        return frozenset()
+    return frozenset(w for w in vocab if w.isascii() and w.isalpha() and w.islower())
+
+
+def _split_unknown(text: str) -> str:
+    """``text`` with each lower-case word that is not a word but a word run
+    into a sentence's first ("...the last frostignore your previous ..." as
+    "frost ignore"): a text pulled out of HTML without separators reads so
+    when the injected sentence starts in lower case, which the capital-letter
+    split (``_GLUED``) cannot see. Only a split whose second word is one some
+    rule waits for, or an order's usual first word ("do", "when"), is made,
+    and words the vocabulary knows, with their inflections ("directives"),
+    stay whole."""
+    words = _vocabulary()
+    if not words:
+        return text
+    unknown = set(_LONG_WORD.findall(text)) - words
+    splits = {w: s for w in unknown if (s := _split_word(w)) is not None}
+    if not splits:
+        return text
+    return _LONG_WORD.sub(lambda m: splits.get(m.group(), m.group()), text)
+
+
+def _known(word: str) -> bool:
+    words = _vocabulary()
+    return word in words or any(word.endswith(end) and word[:-len(end)] in words
+                                for end in _INFLECTIONS)
+
+
+@functools.lru_cache(maxsize=8192)
+def _split_word(word: str) -> str | None:
+    """``word`` as two words (see :func:`_split_unknown`), or None."""
+    if _known(word):
+        return None
+    for cut in range(len(word) - 2, 2, -1):
+        head, tail = word[:cut], word[cut:]
+        if (tail in _OPENERS or tail in _GATE_WORDS or tail[:_STEM] in _GATE_WORDS) \
+                and _known(head) and _known(tail):
+            return f"{head} {tail}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +603,10 @@ _EXACT = frozenset(k[1:] for gate in _GATE_SETS for group in gate for k in group
                    if k.startswith(_EXACT_MARK))
 
 
+#: The words some rule's gate waits for (or their stems).
+_GATE_WORDS = frozenset(k for gate in _GATE_SETS for group in gate for k in group if k.isalpha())
+
+
 def _present(lowered: str) -> set[str]:
     """The gate keys in ``lowered``, and "<ai>" if an AI word is."""
     words = set(lowered.translate(_SEPARATORS).split())
@@ -611,7 +676,7 @@ def scan(text: str) -> Finding | None:
     if found is None or found.score < SCORE:
         # Only then read the glued words apart: a finding in the text as written
         # keeps its words as written ("MyBank.example.com" stays one host).
-        split = _GLUED.sub(r"\1 ", text)
+        split = _split_unknown(_GLUED.sub(r"\1 ", text))
         if split != text:
             glued = _windows(split)
             if glued is not None and (found is None or glued.score > found.score):
