@@ -135,3 +135,29 @@ def test_the_event_store_keeps_the_masked_text_and_the_counts(llama_server, tmp_
     assert row["extra"]["masked"]["prompt"] == {"contact": 1}
     assert ("user", "Please reply to [EMAIL] today.") in stored
     assert not any("jane.doe" in content for _, content in stored)
+
+
+def test_streamed_answers_are_masked_on_the_anthropic_and_responses_apis(
+        llama_server, run_gateway, client, anthropic_client):
+    """Both are written from the checked chat chunks: a masked chunk reads
+    the same in every wire format."""
+    gw = run_gateway(llama_server, guard=masking_guard("response"), hold_back=8, check_every=8)
+    question = "What is the e-mail address in this text? 'Contact: help.desk@example.org'"
+    direct = openai.OpenAI(base_url=llama_server, api_key="unused", max_retries=0)
+    original = direct.chat.completions.create(
+        model=MODEL_ALIAS, max_tokens=40, temperature=0.0, seed=5,
+        messages=[{"role": "user", "content": question}]).choices[0].message.content or ""
+    direct.close()
+    expected = gw.gateway.policy.mask("response", original)
+    if not expected.counts:
+        pytest.fail(f"the model wrote no e-mail address; nothing to mask: {original!r}")
+    with anthropic_client(gw.url, api_key="unused").messages.stream(
+            model=MODEL_ALIAS, max_tokens=40, extra_body={"temperature": 0.0},
+            messages=[{"role": "user", "content": question}]) as stream:
+        anthropic_text = "".join(stream.text_stream)
+    events = client(gw.url).responses.create(model=MODEL_ALIAS, input=question, stream=True,
+                                             max_output_tokens=40, temperature=0.0)
+    responses_text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    for shown in (anthropic_text, responses_text):
+        assert "@" not in shown and "[EMAIL]" in shown
+    assert gw.wait_for_exchanges(2)[0].masked == {"response": expected.counts}
