@@ -365,3 +365,16 @@ def test_may_complete_holds_a_number_being_written_only_for_a_masking_pii_list()
     assert not may_complete([blocking], "response", "call me on +44 20 79")
     assert may_complete([masking], "response", "mail jane@exa")
     assert not may_complete([masking], "response", "call me later")
+
+
+def test_guard_mask_returns_the_text_as_the_gateway_sends_it_on():
+    from guardstack.guard import Guard
+
+    policy = Policy.from_yaml("version: 1\nblocklists:\n  contact:\n    builtin: [pii]\n"
+                              "    action: mask\n    roles: [prompt]\n")
+    guard = Guard(policy)
+    assert guard.mask("mail jo@example.org") == "mail [EMAIL]"
+    assert guard.mask("mail jo@example.org", role="response") == "mail jo@example.org"
+    assert Guard().mask("mail jo@example.org") == "mail jo@example.org"  # no masking lists
+    with pytest.raises(ValueError, match="role"):
+        guard.mask("x", role="tool")

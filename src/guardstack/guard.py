@@ -122,6 +122,16 @@ class Guard:
                                         prompt_clean=prompt_clean))[0]
 
 
+    def mask(self, text: str, role: str = "prompt") -> str:
+        """``text`` with what the policy's ``action: mask`` blocklists for
+        ``role`` find replaced by placeholders (``[EMAIL]``, ``[CREDENTIAL]``,
+        a list's replacement), as the gateway sends it on; unchanged without
+        such lists. No model runs."""
+        if role not in ("prompt", "response"):
+            raise ValueError(f"role must be 'prompt' or 'response', got {role!r}")
+        return self.policy.mask(role, text).text
+
+
 def as_message(m: MessageLike) -> Message:
     if isinstance(m, Message):
         return m

@@ -141,7 +141,8 @@ blocklists:
   `{"prompt": {"contact": 2}}`), and `/metrics` counts them as
   `guardstack_masked_total{role,blocklist}`. Under `mode: monitor` nothing is masked. Masking
   is the gateway's: `guardstack check`, `/v1/moderations` and the LiteLLM guardrail judge
-  texts, they rewrite none, so they pass over masking lists.
+  texts, they rewrite none, so they pass over masking lists. From Python,
+  `Guard(policy).mask(text, role="prompt")` returns the text as the gateway would send it on.
 """
 
 
