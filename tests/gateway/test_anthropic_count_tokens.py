@@ -195,3 +195,21 @@ def test_bad_requests_and_an_unreachable_upstream_in_anthropics_envelope(run_gat
         c.messages.count_tokens(model="m", messages=QUESTION)
     assert err.value.status_code == 502
     assert "could not be reached" in err.value.body["error"]["message"]
+
+
+def test_counting_has_a_rate_limit_bucket_of_its_own(stand_in, run_gateway, anthropic_client):
+    """Agents count before every turn: counting neither spends the user's
+    request budget nor is refused because that budget is spent (Anthropic
+    limits the two apart too), and is limited itself."""
+    _, url = stand_in("vllm")
+    gw = run_gateway(url, guard=marker_guard("MARKER"), rate_limit=0.001, rate_burst=2)
+    c = anthropic_client(gw.url)
+
+    def moderate() -> int:
+        return httpx.post(gw.url + "/v1/moderations", json={"input": "hello"}).status_code
+
+    assert [moderate(), moderate(), moderate()] == [200, 200, 429]  # the user's budget spent
+    assert c.messages.count_tokens(model="m", messages=QUESTION).input_tokens > 0
+    assert c.messages.count_tokens(model="m", messages=QUESTION).input_tokens > 0
+    with pytest.raises(anthropic.RateLimitError):
+        c.messages.count_tokens(model="m", messages=QUESTION)

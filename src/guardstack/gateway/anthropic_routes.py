@@ -70,7 +70,9 @@ class AnthropicEndpoints:
         body = await validation.read_json(request, gw.settings.max_body_bytes)
         # count_tokens takes no max_tokens; the translation wants one
         chat = anthropic_api.to_chat({**body, "max_tokens": 1})
-        await gw._admit(identity, chat, exchange, request)
+        # Agents count before every turn: counting has a bucket of its own, so it
+        # neither spends the messages budget nor is refused for it.
+        await gw._admit(identity, chat, exchange, request, bucket="\x00count_tokens")
         exchange.model = chat.get("model")
         upstream = gw.upstream.for_model(chat.get("model"))
         counter = self.counters.get(upstream)

@@ -224,10 +224,13 @@ class Gateway:
         return identity
 
     async def _admit(self, identity: Identity, body: dict[str, Any] | None,
-                     exchange: Exchange, request: Request, *, model_access: bool = True) -> None:
+                     exchange: Exchange, request: Request, *, model_access: bool = True,
+                     bucket: str = "") -> None:
         """May they? Account state and rate limit: raises 403/429; and, with
         ``model_access``, the body's model under the policy's
         ``allowed_models``: 404 (moderations name no upstream model).
+        ``bucket``: a rate-limit bucket of its own beside the user's requests
+        (token counting, which Anthropic also limits apart from messages).
 
         The end user a request names (OpenAI's ``user`` or its successor
         ``safety_identifier``, else the ``--end-user-header``, which Open WebUI
@@ -263,7 +266,7 @@ class Gateway:
         if state == "suspended":
             raise GatewayError(403, "This account is suspended.", code="account_suspended")
         factor = self.settings.rate_limited_factor if state == "rate_limited" else 1.0
-        wait = self.limiter.take(identity.user, factor)
+        wait = self.limiter.take(identity.user + bucket, factor)
         if wait > 0:
             self.metrics.rate_limited.inc()
             raise GatewayError(429, f"Rate limit reached for user {identity.user!r}; "
