@@ -123,7 +123,9 @@ blocklists:
 ```
 
 - Prompts: the text of every user message (a string or text parts) and a completions
-  prompt, on every API the gateway serves. The classifier judges the prompt as the user wrote
+  prompt, on every generating API the gateway serves (OpenAI's chat, completions and
+  Responses, Anthropic's Messages, Ollama's chat and generate); embeddings inputs go on as
+  they are, as they go unjudged. The classifier judges the prompt as the user wrote
   it; the model is sent, and the store keeps, the masked text. System, assistant and tool
   messages are left as they are (a tool call needs the real value).
 - Answers: `content` and the reasoning a client shows (`reasoning_content`), whole answers
