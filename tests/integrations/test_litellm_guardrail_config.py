@@ -190,3 +190,11 @@ async def test_gateway_api_key_comes_from_the_environment(serve_gateway, tmp_pat
         assert answered.user == "litellm-proxy" and answered.prompt_text == EVERYDAY
     finally:
         store.dispose()
+
+
+def test_a_policy_with_masking_lists_says_the_guardrail_does_not_mask(tmp_path, caplog):
+    policy = tmp_path / "mask.yaml"
+    policy.write_text("blocklists:\n  contact:\n    builtin: [pii]\n    action: mask\n")
+    with caplog.at_level(logging.WARNING, logger="guardstack.litellm"):
+        GuardstackGuardrail(guardrail_name="guardstack", policy=str(policy))
+    assert any("masking blocklists (contact)" in r.getMessage() for r in caplog.records)

@@ -169,6 +169,11 @@ class GuardstackGuardrail(CustomGuardrail):
             else:
                 self.judge = Judge(Guard(adjusted))
         self.policy = self.judge.policy
+        masking = [b.id for b in self.policy.blocklists if b.mask]
+        if masking:
+            log.warning("guardstack: the policy's masking blocklists (%s) apply in the gateway "
+                        "only; this guardrail judges texts and rewrites none (LiteLLM's own "
+                        "PII masking guardrails can)", ", ".join(masking))
 
     @classmethod
     def get_supported_event_hooks(cls) -> list[GuardrailEventHooks]:
