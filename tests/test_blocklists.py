@@ -378,3 +378,30 @@ def test_guard_mask_returns_the_text_as_the_gateway_sends_it_on():
     assert Guard().mask("mail jo@example.org") == "mail jo@example.org"  # no masking lists
     with pytest.raises(ValueError, match="role"):
         guard.mask("x", role="tool")
+
+
+def test_restore_numbers_each_value_once_per_exchange():
+    from guardstack.gateway.recorder import Exchange
+
+    ex = Exchange("chat.completions")
+    assert ex.numbered("[EMAIL]", "a@x.org") == "[EMAIL_1]"
+    assert ex.numbered("[EMAIL]", "b@x.org") == "[EMAIL_2]"
+    assert ex.numbered("[EMAIL]", "a@x.org") == "[EMAIL_1]"
+    assert ex.numbered("[PHONE]", "+44 20 7946 0958") == "[PHONE_1]"
+    assert ex.numbered("<x>", "osprey") == "<x>_1"
+    assert ex.restore == {"[EMAIL_1]": "a@x.org", "[EMAIL_2]": "b@x.org",
+                          "[PHONE_1]": "+44 20 7946 0958", "<x>_1": "osprey"}
+
+
+@pytest.mark.parametrize(("yaml_text", "line", "message"), [
+    ("blocklists:\n  x:\n    builtin: [pii]\n    restore: true\n", 4, "action: mask on prompts"),
+    ("blocklists:\n  x:\n    builtin: [pii]\n    action: mask\n    roles: [response]\n"
+     "    restore: true\n", 6, "action: mask on prompts"),
+    ("blocklists:\n  x:\n    builtin: [pii]\n    action: mask\n    restore: maybe\n", 5,
+     "true or false"),
+])
+def test_restore_is_only_for_lists_that_mask_prompts(yaml_text, line, message):
+    with pytest.raises(PolicyError) as err:
+        Policy.from_yaml("version: 1\n" + yaml_text, source="p.yaml")
+    assert (err.value.line, err.value.field) == (line + 1, "blocklists.x.restore")
+    assert message in err.value.reason

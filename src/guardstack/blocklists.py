@@ -251,15 +251,19 @@ class Blocklist:
     mask: bool = False
     #: what a masked term or pattern becomes (None: ``[ID]``)
     replacement: str | None = None
+    #: masked prompt values are numbered ([EMAIL_1]) and put back into the answer
+    restore: bool = False
 
     @classmethod
     def build(cls, id: str, *, terms: Sequence[str] = (), patterns: Sequence[str] = (),
               builtin: Sequence[str] = (), roles: Iterable[str] = ROLES,
               action: Action | str = Action.BLOCK, category: str | None = None,
-              case_sensitive: bool = False, replacement: str | None = None) -> Blocklist:
+              case_sensitive: bool = False, replacement: str | None = None,
+              restore: bool = False) -> Blocklist:
         """A list from its entries; ``re.error`` for a pattern that does not
         compile, ``ValueError`` for an unknown built-in, role or empty list.
         ``action``: flag, block or ``"mask"``."""
+        roles = tuple(roles)
         unknown = [b for b in builtin if b not in BUILTIN]
         if unknown:
             raise ValueError(f"unknown built-in list {unknown[0]!r}; "
@@ -277,11 +281,13 @@ class Blocklist:
                 re.compile(p, flags)  # names the pattern that fails
             compiled_patterns = re.compile("|".join(f"(?:{p})" for p in patterns), flags)
         mask = action == "mask"
+        if restore and not (mask and "prompt" in roles):
+            raise ValueError("restore is for a list that masks prompts (action: mask)")
         return cls(id=id, action=Action.ALLOW if mask else Action(action),
                    roles=frozenset(roles), category=category,
                    terms=TermSet(terms, case_sensitive=case_sensitive) if terms else None,
                    patterns=compiled_patterns, builtin=tuple(builtin), mask=mask,
-                   replacement=replacement)
+                   replacement=replacement, restore=restore)
 
     @property
     def placeholder(self) -> str:

@@ -178,6 +178,14 @@ SETTINGS: tuple[Setting, ...] = (
         "monitor).",
     ),
     Setting(
+        "blocklists.<id>.restore",
+        False,
+        "(action: mask on prompts) Number each masked value of a request ([EMAIL_1], "
+        "[EMAIL_2]) and put the values back where the answer repeats a placeholder, so the "
+        "user reads their own data while the model server never sees it (LiteLLM's "
+        "output_parse_pii). The store keeps the placeholders.",
+    ),
+    Setting(
         "blocklists.<id>.replacement",
         None,
         "What a masked term or pattern becomes (action: mask only); default the list id in "
@@ -617,7 +625,7 @@ class _Parser:
     def blocklists(self, node: yaml.Node) -> tuple[Blocklist, ...]:
         out = []
         keys = ("terms", "patterns", "builtin", "case_sensitive", "roles", "action", "category",
-                "replacement")
+                "replacement", "restore")
         for name, (key, value) in self.mapping(node, "blocklists", None).items():
             path = f"blocklists.{name}"
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
@@ -656,6 +664,14 @@ class _Parser:
                 if action != "mask" or not isinstance(replacement, str):
                     raise self.fail(m["replacement"][1], f"{path}.replacement",
                                     "is text, and only for a list with action: mask")
+            restore = False
+            if "restore" in m:
+                restore = self.scalar(m["restore"][1], f"{path}.restore")
+                if not isinstance(restore, bool):
+                    raise self.fail(m["restore"][1], f"{path}.restore", "must be true or false")
+                if restore and (action != "mask" or "prompt" not in (lists["roles"] or ROLES)):
+                    raise self.fail(m["restore"][1], f"{path}.restore",
+                                    "is only for a list with action: mask on prompts")
             category = None
             if "category" in m:
                 category = self.scalar(m["category"][1], f"{path}.category")
@@ -671,5 +687,6 @@ class _Parser:
             out.append(Blocklist.build(
                 name, terms=lists["terms"], patterns=lists["patterns"],
                 builtin=lists["builtin"], roles=lists["roles"] or ROLES, action=action,
-                category=category, case_sensitive=case_sensitive, replacement=replacement))
+                category=category, case_sensitive=case_sensitive, replacement=replacement,
+                restore=restore))
         return tuple(out)

@@ -115,6 +115,7 @@ blocklists:
   contact:
     builtin: [pii, credentials]   # [EMAIL], [PHONE], [CARD], [IBAN], [CREDENTIAL]
     action: mask
+    restore: true                 # numbered, and put back where the answer repeats them
   codenames:
     terms: [Project Falcon]
     action: mask
@@ -136,6 +137,13 @@ blocklists:
   number half written is held until the next check, so a find goes out whole and masked
   (with `hold_back >= check_every`, the default; with `hold_back` smaller a find released in
   pieces is masked in none of them). A phrase or pattern that a release splits is not masked.
+- `restore: true` (a list that masks prompts) gives the user their own data back: each
+  value is numbered in the request (`[EMAIL_1]`, `[EMAIL_2]`; the same address, the same
+  number in every message), and where the answer repeats a placeholder the client reads the
+  value again, whole or streamed (LiteLLM's `output_parse_pii`). "Draft a reply to
+  jane@example.org" gets a draft addressed to her, and the model server never saw the
+  address. The values live in the request's memory only; the store keeps the placeholders.
+  A placeholder the model rewrites (`[Email 1]`) stays as the model wrote it.
 - Masking reads the text as written: a term disguised with look-alike letters or invisible
   characters is for a `flag` or `block` list, which reads the canonical form too.
 - It changes no decision and adds nothing to the verdict. The exchange records how many

@@ -161,3 +161,32 @@ def test_streamed_answers_are_masked_on_the_anthropic_and_responses_apis(
     for shown in (anthropic_text, responses_text):
         assert "@" not in shown and "[EMAIL]" in shown
     assert gw.wait_for_exchanges(2)[0].masked == {"response": expected.counts}
+
+
+def test_restore_gives_the_user_their_own_data_back_which_the_model_never_saw(
+        llama_server, run_gateway, client):
+    guard = Guard(Policy.from_yaml(
+        "version: 1\nblocklists:\n  contact:\n    builtin: [pii]\n    action: mask\n"
+        "    roles: [prompt]\n    restore: true\n", source="restore-test"))
+    gw = run_gateway(llama_server, guard=guard, hold_back=8, check_every=8)
+    question = "What is the e-mail address in this text? 'Contact: {}'"
+    ask = {"model": MODEL_ALIAS, "max_tokens": 40, "temperature": 0.0, "seed": 5}
+    direct = openai.OpenAI(base_url=llama_server, api_key="unused", max_retries=0)
+    seen = direct.chat.completions.create(
+        messages=[{"role": "user", "content": question.format("[EMAIL_1]")}], **ask
+    ).choices[0].message.content or ""
+    direct.close()
+    if "[EMAIL_1]" not in seen:
+        pytest.fail(f"the model did not repeat the placeholder; nothing to restore: {seen!r}")
+    expected = seen.replace("[EMAIL_1]", "help.desk@example.org")
+    messages = [{"role": "user", "content": question.format("help.desk@example.org")}]
+    whole = client(gw.url).chat.completions.create(messages=messages, **ask)
+    assert whole.choices[0].message.content == expected
+    shown, _ = read_chat_stream(client(gw.url).chat.completions.create(
+        messages=messages, stream=True, **ask))
+    assert shown == expected
+    for ex in gw.wait_for_exchanges(2):
+        # The model was sent, and the store keeps, the placeholder.
+        assert ex.prompt_text == question.format("[EMAIL_1]")
+        assert ex.response_text == seen and "help.desk" not in ex.response_text
+        assert ex.masked == {"prompt": {"contact": 1}}

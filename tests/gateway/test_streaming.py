@@ -257,3 +257,19 @@ async def test_a_key_in_a_stream_is_masked_and_the_text_around_it_kept():
     check = masking_check()
     sent = await feed_all(check, tokens)
     assert "".join(texts(s) for s in sent) == " Your token is [CREDENTIAL] so keep it safe."
+
+
+async def test_a_numbered_placeholder_split_over_chunks_is_given_its_value_back():
+    """restore: the request's masked values come back where the answer
+    repeats their placeholders, even one written over five chunks."""
+    check = masking_check()
+    check.exchange.numbered("[EMAIL]", "jane.doe@example.org")
+    check.exchange.numbered("[EMAIL]", "sam@example.net")
+    tokens = [" Dear", " colleague", ",", " write", " to", " [", "EMAIL", "_", "2", "]",
+              " and", " copy", " [", "EMAIL", "_", "1", "].", " Or", " [", "EMAIL", "_", "9",
+              "]", "."]
+    sent = await feed_all(check, tokens)
+    assert "".join(texts(s) for s in sent) == (
+        " Dear colleague, write to sam@example.net and copy jane.doe@example.org. Or "
+        "[EMAIL_9].")
+    assert check.response_text() == "".join(tokens)  # the record keeps the placeholders

@@ -502,7 +502,8 @@ class Gateway:
             body = {**body, "messages": messages}
         if exchange.masked.get("prompt") and exchange.prompt_text is not None:
             # The store keeps what the model was sent.
-            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, None)
+            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, exchange,
+                                                count=False)
         if not policy.wants_system_prompt(body.get("model")):
             return body
         prompt = (policy.safety_system_prompt or "").strip()
@@ -523,7 +524,8 @@ class Gateway:
         policy = self._policy(exchange)
         body = masking.completion_prompts(policy, body, exchange)
         if exchange.masked.get("prompt") and exchange.prompt_text is not None:
-            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, None)
+            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, exchange,
+                                                count=False)
         return body
 
     def _upstream_message(self, message: Any) -> Any:
@@ -607,7 +609,7 @@ class Gateway:
                 masking.answer(policy, choice, kind, exchange)
         if exchange.masked.get("response"):
             exchange.response_text = masking.text(policy, "response", exchange.response_text,
-                                                  None)
+                                                  exchange, count=False)
         if exchange.finish_reason is None and choices and isinstance(choices[0], dict):
             exchange.finish_reason = choices[0].get("finish_reason")
         data["prompt_filter_results"] = [
@@ -709,7 +711,8 @@ class Gateway:
             exchange.response_text = check.response_text()
             if exchange.masked.get("response"):
                 exchange.response_text = masking.text(check.active_policy, "response",
-                                                      exchange.response_text, None)
+                                                      exchange.response_text, exchange,
+                                                      count=False)
             exchange.response_verdicts = [j.verdict for j in check.judgements][-64:]
             if check.judgements:
                 exchange.response_embedding = check.judgements[-1].embedding

@@ -9,6 +9,13 @@ The stream check holds text that ends like the start of a credential, an
 e-mail address or a number, so a find is released whole, and masked; a term
 or pattern that a release splits is masked in neither half.
 
+A list with ``restore: true`` numbers the values it masks in a prompt
+(``[EMAIL_1]``, the same value the same number across the request's
+messages) and keeps them on the exchange, in memory only; where the answer
+repeats a placeholder, the client reads the value again (LiteLLM's
+``output_parse_pii``). The stream keeps back the last word, so a placeholder
+is never split. The store keeps the placeholders.
+
 Counts go into ``Exchange.masked`` (role -> list id -> finds), which the
 event store keeps and the gateway's metrics count; the matched text is
 never recorded.
@@ -16,6 +23,7 @@ never recorded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,12 +38,27 @@ from guardstack.policy import Policy
 _ANSWER_FIELDS = ("content", *output_text.REASONING_FIELDS)
 
 
-def text(policy: Policy, role: str, value: str, exchange: Exchange | None) -> str:
-    """``value`` masked for ``role``, the finds counted on ``exchange``."""
-    masked = policy.mask(role, value)
-    if exchange is not None:
-        exchange.count_masked(role, masked.counts)
-    return masked.text
+def text(policy: Policy, role: str, value: str, exchange: Exchange, *,
+         count: bool = True) -> str:
+    """``value`` masked for ``role``; the finds counted on ``exchange`` (unless
+    not ``count``: the same text masked again, for the record), and the values
+    of ``restore`` lists numbered there."""
+    if not policy.masks(role):
+        return value
+    found = blocklists.mask_spans(policy.blocklists, role, value)
+    if not found:
+        return value
+    restoring = {b.id for b in policy.blocklists if b.restore} if role == "prompt" else set()
+    counts: dict[str, int] = {}
+    replaced = []
+    for start, end, placeholder, list_id in found:
+        counts[list_id] = counts.get(list_id, 0) + 1
+        if list_id in restoring:
+            placeholder = exchange.numbered(placeholder, value[start:end])
+        replaced.append((start, end, placeholder))
+    if count:
+        exchange.count_masked(role, counts)
+    return pii.replace_spans(value, replaced)
 
 
 def messages(policy: Policy, items: list[Any], exchange: Exchange) -> list[Any]:
@@ -72,18 +95,43 @@ def completion_prompts(policy: Policy, body: dict[str, Any], exchange: Exchange
     return body
 
 
+def rewrites_answers(policy: Policy, exchange: Exchange) -> bool:
+    """Whether answers are rewritten: masked, or given back restored values."""
+    return policy.masks("response") or bool(exchange.restore)
+
+
 def answer(policy: Policy, choice: Any, kind: str, exchange: Exchange) -> None:
-    """Mask one choice of a whole (not streamed) completion in place."""
-    if not policy.masks("response") or not isinstance(choice, dict):
+    """Mask one choice of a whole (not streamed) completion in place, and put
+    back the values its placeholders stand for."""
+    if not rewrites_answers(policy, exchange) or not isinstance(choice, dict):
         return
-    if kind == "chat":
-        message = choice.get("message")
-        if isinstance(message, dict):
-            for name in _ANSWER_FIELDS:
-                if isinstance(message.get(name), str):
-                    message[name] = text(policy, "response", message[name], exchange)
-    elif isinstance(choice.get("text"), str):
-        choice["text"] = text(policy, "response", choice["text"], exchange)
+    holder = choice.get("message") if kind == "chat" else choice
+    if not isinstance(holder, dict):
+        return
+    for name in _ANSWER_FIELDS if kind == "chat" else ("text",):
+        if isinstance(holder.get(name), str):
+            holder[name] = pii.replace_spans(holder[name], _answer_spans(
+                policy, holder[name], exchange))
+
+
+def _answer_spans(policy: Policy, whole: str, exchange: Exchange
+                  ) -> list[tuple[int, int, str]]:
+    """What to replace in an answer: the response masking lists' finds, and
+    this exchange's numbered placeholders by their values; counted."""
+    found = blocklists.mask_spans(policy.blocklists, "response", whole) \
+        if policy.masks("response") else []
+    counts: dict[str, int] = {}
+    for *_, list_id in found:
+        counts[list_id] = counts.get(list_id, 0) + 1
+    exchange.count_masked("response", counts)
+    spans = [(a, b, p) for a, b, p, _ in found]
+    if exchange.restore:
+        keys = re.compile("|".join(map(re.escape, exchange.restore)))
+        spans += [(m.start(), m.end(), exchange.restore[m.group()])
+                  for m in keys.finditer(whole)
+                  if not any(a < m.end() and m.start() < b for a, b, _ in spans)]
+        spans.sort()
+    return spans
 
 
 def chunks(policy: Policy, released: Sequence[dict[str, Any]], kind: str,
@@ -91,7 +139,7 @@ def chunks(policy: Policy, released: Sequence[dict[str, Any]], kind: str,
     """Mask a batch of streamed chunks in place, as one text per choice and
     field: a find that spans several chunks becomes its placeholder in the
     first and is removed from the others."""
-    if not released or not policy.masks("response"):
+    if not released or not rewrites_answers(policy, exchange):
         return
     # (choice index, field) -> the (holder, key) pieces of its text, in order
     pieces: dict[tuple[int, str], list[tuple[dict[str, Any], str]]] = {}
@@ -116,13 +164,9 @@ def chunks(policy: Policy, released: Sequence[dict[str, Any]], kind: str,
 def _mask_pieces(policy: Policy, parts: list[tuple[dict[str, Any], str]],
                  exchange: Exchange) -> None:
     whole = "".join(holder[key] for holder, key in parts)
-    found = blocklists.mask_spans(policy.blocklists, "response", whole)
+    found = _answer_spans(policy, whole, exchange)
     if not found:
         return
-    counts: dict[str, int] = {}
-    for *_, list_id in found:
-        counts[list_id] = counts.get(list_id, 0) + 1
-    exchange.count_masked("response", counts)
     offset = 0
     for holder, key in parts:
         piece = holder[key]
@@ -131,6 +175,6 @@ def _mask_pieces(policy: Policy, parts: list[tuple[dict[str, Any], str]],
         # The finds that touch this piece, clipped to it; a find's placeholder
         # goes where the find starts.
         local = [(max(a, start) - start, min(b, end) - start, p if a >= start else "")
-                 for a, b, p, _ in found if a < end and b > start]
+                 for a, b, p in found if a < end and b > start]
         if local:
             holder[key] = pii.replace_spans(piece, local)

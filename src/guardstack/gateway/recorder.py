@@ -56,6 +56,9 @@ class Exchange:
     policy: str | None = None           # a tenant's policy file, when one decided (else --policy)
     #: finds the policy's masking blocklists replaced: role -> list id -> count
     masked: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: numbered placeholders of ``restore`` lists -> the values they stand for
+    #: (kept in memory for the answer, never recorded)
+    restore: dict[str, str] = field(default_factory=dict)
     classifier_ms: float = 0.0
     upstream_ms: float | None = None    # to upstream response headers
     ttft_ms: float | None = None        # gateway start to first content byte sent to the client
@@ -77,6 +80,17 @@ class Exchange:
         for list_id, n in counts.items():
             by_list = self.masked.setdefault(role, {})
             by_list[list_id] = by_list.get(list_id, 0) + n
+
+    def numbered(self, placeholder: str, value: str) -> str:
+        """The numbered form of ``placeholder`` for ``value`` in this exchange
+        (``[EMAIL]`` -> ``[EMAIL_1]``; the same value, the same number)."""
+        for key, known in self.restore.items():
+            if known == value and _base(key) == placeholder:
+                return key
+        n = 1 + sum(1 for key in self.restore if _base(key) == placeholder)
+        key = f"{placeholder[:-1]}_{n}]" if placeholder.endswith("]") else f"{placeholder}_{n}"
+        self.restore[key] = value
+        return key
 
     def finish(self) -> None:
         self.finished_at = time.time()
@@ -116,3 +130,10 @@ class MemoryRecorder:
 
     async def close(self) -> None:
         return None
+
+
+def _base(numbered: str) -> str:
+    """``[EMAIL_2]`` -> ``[EMAIL]`` (the inverse of :meth:`Exchange.numbered`)."""
+    if numbered.endswith("]"):
+        return numbered[:numbered.rindex("_")] + "]"
+    return numbered[:numbered.rindex("_")]

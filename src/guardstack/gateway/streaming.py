@@ -174,7 +174,7 @@ class StreamCheck:
     @property
     def masking(self) -> bool:
         """Whether the released chunks are masked (:mod:`masking`)."""
-        return self.rewrite and self.active_policy.masks("response")
+        return self.rewrite and masking.rewrites_answers(self.active_policy, self.exchange)
 
     def _masked(self, released: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Chunks on their way to the client, with the policy's masking lists applied."""
