@@ -297,20 +297,22 @@ class Gateway:
                        render: Callable[[GatewayError], Response] | None = None) -> Response:
         """Run a handler; turn every failure into an OpenAI error (or the
         error ``render`` writes: Ollama's, Anthropic's) and record once
-        (streams record themselves when they end)."""
+        (streams record themselves when they end). Every answer names the
+        exchange (:func:`_identified`)."""
         try:
             response = await work(request)
         except GatewayError as exc:
             exchange.status_code, exchange.error = exc.status, exc.message
             await self._record(exchange)
-            return render(exc) if render else exc.response()
+            return _identified(render(exc) if render else exc.response(), exchange)
         except Exception as exc:
             log.exception("internal error on %s", exchange.endpoint)
             exchange.status_code, exchange.error = 500, f"{type(exc).__name__}: {exc}"
             await self._record(exchange)
             failure = GatewayError(500, "The gateway failed to handle the request; see its log "
                                         f"for exchange {exchange.id}.", code="internal_error")
-            return render(failure) if render else failure.response()
+            return _identified(render(failure) if render else failure.response(), exchange)
+        _identified(response, exchange)
         if not isinstance(response, GuardedStreamingResponse):
             exchange.status_code = response.status_code
             # Recorded once the answer is on its way: the task runs when this
@@ -866,6 +868,15 @@ class Gateway:
 
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _identified(response: Response, exchange: Exchange) -> Response:
+    """``response`` with the exchange's id as ``x-request-id`` (OpenAI's
+    header: its SDK exposes it as ``_request_id``) and ``request-id``
+    (Anthropic's), so a client can quote the exchange the store keeps."""
+    response.headers["x-request-id"] = exchange.id
+    response.headers["request-id"] = exchange.id
+    return response
 
 
 async def _as_chunks(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], None],

@@ -535,6 +535,11 @@ def _generation(kind: str, request: str, example: dict[str, Any], *,
                 "description": "The completion (JSON), or a server-sent event stream when "
                                "`stream` is true.",
                 "headers": {
+                    "X-Request-Id": {"description": "The exchange's id in the event store, on "
+                                                    "every answer of the API (errors too), also "
+                                                    "as `request-id` for Anthropic's SDK; the "
+                                                    "openai SDK exposes it as `_request_id`.",
+                                     "schema": {"type": "string"}},
                     "Cache-Control": {"description": "`no-cache` on streams.",
                                       "schema": {"type": "string"}},
                     "X-Accel-Buffering": {"description": "`no` on streams, so nginx does not "
