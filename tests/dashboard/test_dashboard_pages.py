@@ -183,3 +183,17 @@ def test_analyze_persists_a_k_anonymous_topic_map(filled_db):
     assert rows, "analyze wrote no topic clusters"
     assert all(users >= min_users >= 5 for users, min_users in rows)
 
+
+
+def test_search_finds_the_exchange_a_client_quotes_by_its_request_id(seeded):
+    """The gateway's x-request-id is the stored exchange's id: a reviewer
+    pastes it and sees that exchange's messages, however old, and the read
+    is audited."""
+    with TestClient(standalone_app(seeded.store), follow_redirects=False) as c:
+        login(c, "admin")
+        r = c.get("/ui/search?request=ex-2&days=1")
+        assert r.status_code == 200
+        assert "What do mitochondria do in a cell?" in r.text and "They make ATP." in r.text
+        assert "Follow-up" not in r.text and "2 results" in r.text
+        assert "0 results" in c.get("/ui/search?request=ex-none").text
+        assert '"exchange": "ex-2"' in c.get("/ui/audit").text.replace("&#34;", '"')

@@ -257,15 +257,16 @@ class Dashboard:
         p = request.query_params
         text, user, decision = p.get("q", "")[:200], p.get("user", "")[:200], \
             p.get("decision", "")
+        exchange = p.get("request", "").strip()[:64]
         if decision not in ("", "allow", "flag", "block"):
             raise ValueError(f"unknown decision {decision!r}")
         days = _int(p.get("days"), 7, 1, 90)
         result = None
-        if text or user or decision:
+        if text or user or decision or exchange:
             result = queries.search(self.store, actor=session.user, text=text, user=user,
-                                    decision=decision, days=days)
+                                    decision=decision, days=days, exchange=exchange)
         return self.render(request, "search.html", session, result=result, text=text,
-                           user=user, decision=decision, days=days)
+                           user=user, decision=decision, days=days, exchange=exchange)
 
     def audit(self, request: Request, session: Session, form: FormData | None) -> Response:
         p = request.query_params

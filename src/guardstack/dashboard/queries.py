@@ -384,10 +384,14 @@ class SearchResult:
 
 
 def search(store: Store, *, actor: str, text: str = "", user: str = "", decision: str = "",
-           days: int = 7) -> SearchResult:
+           days: int = 7, exchange: str = "") -> SearchResult:
     """Messages matching all given filters in the last ``days`` of traffic,
-    newest first, at most ``SEARCH_LIMIT``; audited (raw text is shown)."""
+    newest first, at most ``SEARCH_LIMIT``; audited (raw text is shown).
+    ``exchange``: the request id a client was given (``x-request-id``); it
+    names one exchange whatever its age, so ``days`` does not apply."""
     where: list[Any] = []
+    if exchange:
+        where.append(messages.c.exchange_id == exchange)
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(messages.c.content.ilike(f"%{escaped}%", escape="\\"))
@@ -397,7 +401,7 @@ def search(store: Store, *, actor: str, text: str = "", user: str = "", decision
         where.append(messages.c.decision == decision)
     with store.engine.begin() as conn:
         end = conn.execute(sa.select(sa.func.max(messages.c.ts))).scalar()
-        if end is not None:
+        if end is not None and not exchange:
             where.append(messages.c.ts >= end - timedelta(days=days))
         rows = [dict(r) for r in conn.execute(
             sa.select(messages.c.id, messages.c.ts, messages.c.role, messages.c.content,
@@ -406,6 +410,7 @@ def search(store: Store, *, actor: str, text: str = "", user: str = "", decision
             .where(*where).order_by(messages.c.ts.desc()).limit(SEARCH_LIMIT + 1)).mappings()]
         audit.record(conn, actor=actor, action="search", detail={
             "text": text[:200], "user": user, "decision": decision, "days": days,
+            "exchange": exchange,
             "returned": min(len(rows), SEARCH_LIMIT)})
     for r in rows:
         r["score"] = message_score(r["scores"])
