@@ -115,3 +115,42 @@ def test_sighup_reloads_the_policy_and_keeps_it_when_the_new_one_is_wrong(tmp_pa
     assert proc.returncode == 0, log
     assert "policies reloaded" in log and "policies not reloaded" in log
     assert "policy.yaml:2" in log  # the broken file, named with its line
+
+
+def test_json_logs_are_one_object_per_line_with_a_record_per_exchange(llama_server, tmp_path):
+    """``--log-format json``: every line a log pipeline reads is JSON; each
+    exchange gets one access record, keyed by the request id the client got,
+    without the text of the prompt or the answer."""
+    import json
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guardstack", "serve", "--upstream", llama_server,
+         "--port", str(port), "--open", "--db", f"sqlite:///{tmp_path / 'gs.db'}",
+         "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    prompt = "Name one colour of the rainbow."
+    try:
+        wait_for_http(url + "/readyz", proc, what="guardstack serve", timeout=60,
+                      output=lambda: proc.stdout.read().decode() if proc.stdout else "")
+        with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as c:
+            reply = c.chat.completions.create(
+                model=MODEL_ALIAS, max_tokens=8,
+                messages=[{"role": "user", "content": prompt}])
+        bad = httpx.post(url + "/v1/chat/completions", content=b"{not json")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    lines = [line for line in out.decode().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line parses
+    assert all({"ts", "level", "logger", "message"} <= r.keys() for r in records)
+    access = {r["request_id"]: r for r in records if r["logger"] == "guardstack.access"}
+    answered = access[reply._request_id]
+    assert answered["endpoint"] == "chat.completions" and answered["status"] == 200
+    assert answered["decision"] in ("allow", "flag") and answered["total_ms"] > 0
+    refused = access[bad.headers["x-request-id"]]
+    assert refused["status"] == 400 and "JSON" in refused["error"]
+    assert not any(r["logger"] == "uvicorn.access" for r in records)
+    assert prompt not in out.decode()
+    assert (reply.choices[0].message.content or "").strip() not in out.decode()

@@ -32,6 +32,7 @@ from starlette.routing import Mount, Route
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
     anthropic_api,
+    logs,
     masking,
     moderation,
     ollama_api,
@@ -206,6 +207,7 @@ class Gateway:
     async def _record(self, exchange: Exchange) -> None:
         exchange.finish()
         self.metrics.observe_masked(exchange.masked)
+        logs.access(exchange)
         with anyio.CancelScope(shield=True):
             try:
                 await self.recorder.record(exchange)

@@ -31,6 +31,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--log-level", default="info",
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn log level (default: info)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"),
+                   help="text (uvicorn's lines), or json: one JSON object per line for a log "
+                        "pipeline, with one record per exchange (request id, decision, "
+                        "timings; never the text) instead of the access line (default: text)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -97,9 +101,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
                      keys=keys, states=states, dashboard=_dashboard(recorder.writer.store),
                      probe_upstream=True, tenant_policies=tenants, reload_on_sighup=True)
+    from uvicorn.config import LOGGING_CONFIG
+
+    from guardstack.gateway.logs import uvicorn_config
+
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=args.log_level, timeout_graceful_shutdown=30,
-                            timeout_keep_alive=max(1, round(settings.keep_alive)))
+                            timeout_keep_alive=max(1, round(settings.keep_alive)),
+                            log_config=uvicorn_config(args.log_format, args.log_level)
+                            or LOGGING_CONFIG,
+                            # json: guardstack.access writes one record per exchange instead
+                            access_log=args.log_format == "text")
     server = _server_class()(config)
     server.run()
     return 0 if server.started else 1
