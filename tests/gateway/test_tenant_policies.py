@@ -178,3 +178,34 @@ def test_a_reload_picks_up_tenant_files_all_or_nothing(run_gateway, tmp_path):
         (folder / "other.yaml").write_text("version: 1\ndetector: llama-guard-3\n")
         assert gateway.reload_policies() is False
         assert status() == 200 and sorted(gateway.tenant_policies) == ["research"]
+
+
+def test_reload_every_rereads_a_changed_policy_without_a_signal(run_gateway, tmp_path, dead_url):
+    """A ConfigMap update or a deploy rewrites the file; with --reload-every
+    the gateway sees the change and re-reads it (as on SIGHUP), keeping the
+    running policy when the new file does not load."""
+    import time
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nprompt: {default: {threshold: 0.0, action: block}}\n")
+    gw = run_gateway(dead_url, guard=Guard(Policy.load(policy),
+                                           detector=MarkerDetector("NEVER")),
+                     policy=str(policy), reload_every=0.05)
+    body = {"model": "m", "messages": [{"role": "user", "content": "What do mitochondria do?"}]}
+
+    def status_within(expected: int, seconds: float = 10.0) -> int:
+        deadline = time.monotonic() + seconds
+        while True:
+            status = httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=30).status_code
+            if status == expected or time.monotonic() > deadline:
+                return status
+            time.sleep(0.05)
+
+    assert status_within(400, 0) == 400  # blocked by the file as it was
+    policy.write_text("version: 1\nprompt: {default: {threshold: 0.0, action: allow}}\n")
+    assert status_within(502) == 502  # let through to the (closed) upstream
+    policy.write_text("version: 1\nprompt: [")  # broken: the running policy stays
+    time.sleep(0.5)
+    assert status_within(502, 0) == 502
+    policy.write_text("version: 1\nprompt: {default: {threshold: 0.0, action: block}}\n")
+    assert status_within(400) == 400

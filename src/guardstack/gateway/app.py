@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -125,9 +126,15 @@ class Gateway:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal.SIGHUP, self.reload)
                 sighup = True
+        watcher = asyncio.create_task(self._watch_config()) \
+            if self.settings.reload_every > 0 else None
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             if sighup:
                 loop.remove_signal_handler(signal.SIGHUP)
             for router in (*self._retired, self.upstream):
@@ -142,6 +149,41 @@ class Gateway:
         return Router.build(s.upstream, specs, api_key=s.upstream_api_key,
                             timeout=s.upstream_timeout, connect_timeout=s.connect_timeout,
                             transport=self._transport)
+
+    def _config_files(self) -> tuple[tuple[str, int, int], ...]:
+        """What a reload reads, as (path, modified, size): the policy, each
+        tenant file and the routes file; a file that is gone reads (-1, -1).
+        ``os.stat`` follows links, so a ConfigMap's swapped link shows."""
+        s = self.settings
+        paths = [p for p in (s.policy, s.routes) if p]
+        if s.tenant_policies and os.path.isdir(s.tenant_policies):
+            paths += sorted(os.path.join(s.tenant_policies, n)
+                            for n in os.listdir(s.tenant_policies))
+        out = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+                out.append((path, st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append((path, -1, -1))
+        return tuple(out)
+
+    async def _watch_config(self) -> None:
+        """``--reload-every``: reload when a config file changed. A file that
+        does not load is reported once and the running config stays, until
+        the file changes again."""
+        seen = await asyncio.to_thread(self._config_files)
+        while True:
+            await asyncio.sleep(self.settings.reload_every)
+            try:
+                now = await asyncio.to_thread(self._config_files)
+            except OSError as exc:  # the tenant folder went away mid-listing
+                log.warning("could not look at the config files: %s", exc)
+                continue
+            if now != seen:
+                seen = now
+                log.warning("config files changed; reloading")
+                self.reload()
 
     def reload(self) -> bool:
         """SIGHUP: re-read the policies and the routes file; each all or

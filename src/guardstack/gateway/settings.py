@@ -85,6 +85,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Forward OpenAI 'developer' messages as they are. Off: they go upstream as "
             "'system', the only instruction role open-weight chat templates and llama.cpp's "
             "server know."),
+    Setting("reload_every", 0.0,
+            "Seconds between looks at --policy, --tenant-policies and --routes: when one "
+            "changed (a Kubernetes ConfigMap update, a deploy), they are re-read as on SIGHUP, "
+            "all or nothing. 0: only on SIGHUP."),
     Setting("stored_responses", 1000,
             "Responses API answers kept in memory (per process, oldest dropped first) for "
             "previous_response_id; 0 refuses previous_response_id."),
@@ -122,6 +126,7 @@ class GatewaySettings:
     end_user_header: str = DEFAULTS["end_user_header"]
     keep_developer_role: bool = DEFAULTS["keep_developer_role"]
     stored_responses: int = DEFAULTS["stored_responses"]
+    reload_every: float = DEFAULTS["reload_every"]
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -150,6 +155,8 @@ class GatewaySettings:
                             f"({self.check_every}), or some tokens would never be checked")
         if self.rate_limit < 0:
             problems.append(f"rate_limit: must be >= 0, got {self.rate_limit!r}")
+        if self.reload_every < 0:
+            problems.append(f"reload_every: must be >= 0, got {self.reload_every!r}")
         if not 0 < self.rate_limited_factor <= 1:
             problems.append(
                 f"rate_limited_factor: must be in (0, 1], got {self.rate_limited_factor!r}")
