@@ -24,3 +24,23 @@ def test_every_metric_is_documented():
     for name in names:
         base = name.removesuffix("_total")
         assert f"`{base}" in DOC, name
+
+
+def test_the_kubernetes_example_is_a_valid_serve_command(monkeypatch):
+    """docs/deploy.md's Deployment: the YAML parses, and its args are a
+    `guardstack serve` command line the gateway accepts."""
+    import yaml
+
+    from guardstack.cli import build_parser
+    from guardstack.gateway.commands import settings_from_args
+    from guardstack.policy import Policy
+
+    deploy = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text("utf-8")
+    section = deploy.split("## Kubernetes", 1)[1].split("\n## ", 1)[0]
+    config_map, deployment = yaml.safe_load_all(section.split("```yaml\n", 1)[1].split("```")[0])
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    monkeypatch.setenv("VLLM_API_KEY", "k")
+    settings = settings_from_args(build_parser().parse_args(container["args"]))
+    assert settings.reload_every == 10 and settings.upstream_api_key == "k"
+    assert container["readinessProbe"]["httpGet"]["path"] in DOC
+    assert Policy.from_yaml(config_map["data"]["policy.yaml"]).mode == "monitor"
