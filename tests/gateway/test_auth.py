@@ -238,3 +238,20 @@ async def test_account_store_outage_serves_everyone_logs_once_and_recovers(store
     with caplog.at_level("WARNING", logger=auth.log.name):
         assert await a.state("mallory") == "suspended"
     assert any("available again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_key_with_its_own_rate_limit_gets_it_and_others_the_gateways(keyed):
+    gw, keys, _ = keyed(rate_limit=0.01, rate_burst=1)
+    batch, info = keys.create("batch-job", rate_limit=0.01, rate_burst=3)
+    unlimited, _ = keys.create("loadtest", rate_limit=0)
+    person, _ = keys.create("ivy")
+    assert [post(gw, batch).status_code for _ in range(4)] == [502, 502, 502, 429]
+    assert [post(gw, unlimited).status_code for _ in range(5)] == [502] * 5
+    assert [post(gw, person).status_code for _ in range(2)] == [502, 429]
+    # Changed from the command line: the gateway sees it once its key cache expires.
+    keys.set_limits(info.id, rate_limit=0, rate_burst=None)
+    time.sleep(0.2)
+    assert post(gw, batch).status_code == 502  # no limit now
+    keys.set_limits(info.id, rate_limit=None, rate_burst=None)
+    time.sleep(0.2)
+    assert post(gw, batch).status_code == 429  # the gateway's limit, its bucket spent

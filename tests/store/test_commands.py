@@ -152,3 +152,27 @@ def test_cli_process_reports_bad_url_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("guardstack: error: cannot use database")
     assert "Traceback" not in proc.stderr
+
+
+def test_keys_get_their_own_rate_limit_from_the_command_line(db_url, capsys):
+    assert run(["keys", "add", "batch-job", "--rate-limit", "50", "--rate-burst", "200",
+                "--db", db_url]) == 0
+    out, err = capsys.readouterr()
+    assert "50/s, burst 200" in err
+    store = Store(db_url)
+    info = KeyStore(store).lookup(out.strip())
+    assert info is not None and (info.rate_limit, info.rate_burst) == (50.0, 200)
+    assert run(["keys", "list", "--db", db_url]) == 0
+    assert "RATE LIMIT" in capsys.readouterr().out
+    assert run(["keys", "limit", info.id, "--rate-limit", "0", "--db", db_url]) == 0
+    assert "no limit" in capsys.readouterr().out
+    assert run(["keys", "limit", info.id, "--clear", "--db", db_url]) == 0
+    assert "the gateway rate limit" in capsys.readouterr().out
+    assert KeyStore(store).get(info.id).rate_limit is None
+    # Bad input: a clear message, exit 2, nothing changed.
+    assert run(["keys", "limit", info.id, "--db", db_url]) == 2
+    assert "--rate-limit" in capsys.readouterr().err
+    assert run(["keys", "limit", info.id, "--rate-burst", "0", "--db", db_url]) == 2
+    assert "burst" in capsys.readouterr().err
+    assert run(["keys", "limit", "no-such-key", "--rate-limit", "1", "--db", db_url]) == 2
+    store.dispose()

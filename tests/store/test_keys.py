@@ -87,3 +87,27 @@ def test_keys_issued_before_0004_keep_working_as_ordinary_keys(db_url):
     found = KeyStore(store, cache_ttl=0).lookup("gs-old-key")
     assert found is not None and found.user == "olga" and found.end_users is False
     store.dispose()
+
+
+def test_a_key_carries_its_own_rate_limit_which_can_change_and_clear(store):
+    keys = KeyStore(store, cache_ttl=0)
+    batch, info = keys.create("batch-job", rate_limit=50.0, rate_burst=200)
+    plain, _ = keys.create("alice")
+    assert (info.rate_limit, info.rate_burst) == (50.0, 200)
+    found = keys.lookup(batch)
+    assert (found.rate_limit, found.rate_burst) == (50.0, 200)
+    assert (keys.lookup(plain).rate_limit, keys.lookup(plain).rate_burst) == (None, None)
+    changed = keys.set_limits(info.id, rate_limit=0.5, rate_burst=None, actor="ops")
+    assert (changed.rate_limit, changed.rate_burst) == (0.5, None)
+    assert keys.lookup(batch).rate_limit == 0.5
+    assert keys.set_limits(info.id, rate_limit=None, rate_burst=None).rate_limit is None
+    with pytest.raises(ValueError, match="rate limit"):
+        keys.create("x", rate_limit=-1)
+    with pytest.raises(ValueError, match="burst"):
+        keys.set_limits(info.id, rate_limit=1, rate_burst=0)
+    with pytest.raises(StoreError, match="no API key"):
+        keys.set_limits("nope", rate_limit=1, rate_burst=None)
+    with store.engine.connect() as conn:
+        actions = [r.action for r in conn.execute(sa.text(
+            "SELECT action FROM audit_log ORDER BY id"))]
+    assert actions.count("key.limits") == 2

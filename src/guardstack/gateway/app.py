@@ -310,7 +310,8 @@ class Gateway:
         if state == "suspended":
             raise GatewayError(403, "This account is suspended.", code="account_suspended")
         factor = self.settings.rate_limited_factor if state == "rate_limited" else 1.0
-        wait = self.limiter.take(identity.user + bucket, factor)
+        wait = self.limiter.take(identity.user + bucket, factor, rate=identity.rate_limit,
+                                 burst=identity.rate_burst)
         if wait > 0:
             self.metrics.rate_limited.inc()
             raise GatewayError(429, f"Rate limit reached for user {identity.user!r}; "

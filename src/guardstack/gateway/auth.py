@@ -32,11 +32,16 @@ class Identity:
     end_users: bool = False
     #: Set for an end user: the platform account whose key made the request.
     platform: str | None = None
+    #: the key's own rate limit and bucket size (None: the gateway's)
+    rate_limit: float | None = None
+    rate_burst: int | None = None
 
     def on_behalf_of(self, end_user: str) -> Identity:
-        """The end user a platform key's request names, as a user of its own."""
+        """The end user a platform key's request names, as a user of its own
+        (with the key's rate limit, each end user in a bucket of their own)."""
         return Identity(user=f"{self.user}:{end_user}", tenant=self.tenant, key_id=self.key_id,
-                        platform=self.user)
+                        platform=self.user, rate_limit=self.rate_limit,
+                        rate_burst=self.rate_burst)
 
 
 class KeyLookup(Protocol):

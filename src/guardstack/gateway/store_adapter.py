@@ -99,7 +99,8 @@ class StoreKeys:
         if info is None or info.revoked:
             return None
         return Identity(user=info.user, tenant=info.tenant, key_id=info.id,
-                        end_users=info.end_users)
+                        end_users=info.end_users, rate_limit=info.rate_limit,
+                        rate_burst=info.rate_burst)
 
 
 class StoreStates:

@@ -17,7 +17,7 @@ from guardstack.cli import report_error
 from guardstack.store.accounts import AccountAction, Accounts, AccountState
 from guardstack.store.engine import ENV_URL, Store
 from guardstack.store.errors import StoreError, display_url
-from guardstack.store.keys import KeyStore
+from guardstack.store.keys import KeyInfo, KeyStore
 from guardstack.store.retention import parse_age, purge
 
 Handler = Callable[[argparse.Namespace], int]
@@ -95,12 +95,13 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
     with _store(args, create=True) as store:
         plaintext, info = KeyStore(store).create(
             args.user, tenant=args.tenant, name=args.name, end_users=args.end_users,
-            actor=_actor(args)
+            actor=_actor(args), rate_limit=args.rate_limit, rate_burst=args.rate_burst
         )
     print(
         f"created key {info.id} ({info.prefix}...) for user {info.user}"
         + (f", tenant {info.tenant}" if info.tenant else "")
         + (" (its requests name their end users)" if info.end_users else "")
+        + (f", {_limits(info)}" if info.rate_limit is not None or info.rate_burst else "")
         + ". It is shown only now: store it.",
         file=sys.stderr,
     )
@@ -113,7 +114,8 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     """List API keys (never their plaintext)."""
     with _store(args) as store:
         keys = KeyStore(store).list_keys(user=args.user, include_revoked=not args.active)
-    rows = [("ID", "PREFIX", "USER", "TENANT", "NAME", "END USERS", "CREATED", "REVOKED")]
+    rows = [("ID", "PREFIX", "USER", "TENANT", "NAME", "END USERS", "RATE LIMIT", "CREATED",
+             "REVOKED")]
     for k in keys:
         rows.append(
             (
@@ -123,11 +125,34 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
                 k.tenant or "-",
                 k.name or "-",
                 "yes" if k.end_users else "-",
+                _limits(k) if k.rate_limit is not None or k.rate_burst else "-",
                 k.created_at.strftime("%Y-%m-%d %H:%M"),
                 k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "-",
             )
         )
     _table(rows)
+    return 0
+
+
+def _limits(k: KeyInfo) -> str:
+    rate = "gateway's rate" if k.rate_limit is None else \
+        "no limit" if k.rate_limit == 0 else f"{k.rate_limit:g}/s"
+    return rate + (f", burst {k.rate_burst}" if k.rate_burst else "")
+
+
+@_guarded
+def cmd_keys_limit(args: argparse.Namespace) -> int:
+    """Give a key its own rate limit, or (--clear) the gateway's again."""
+    if args.clear and (args.rate_limit is not None or args.rate_burst is not None):
+        raise ValueError("--clear takes no --rate-limit or --rate-burst")
+    if not args.clear and args.rate_limit is None and args.rate_burst is None:
+        raise ValueError("give --rate-limit and/or --rate-burst, or --clear")
+    with _store(args) as store:
+        info = KeyStore(store).set_limits(args.id, rate_limit=args.rate_limit,
+                                          rate_burst=args.rate_burst, actor=_actor(args))
+    own = info.rate_limit is not None or info.rate_burst
+    print(f"key {info.id} ({info.prefix}...) of user {info.user}: "
+          f"{_limits(info) if own else 'the gateway rate limit'}")
     return 0
 
 
@@ -199,6 +224,14 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
 
 
+def _add_limits(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rate-limit", type=float, metavar="PER_SECOND",
+                   help="requests per second for this key's user (each end user, for an "
+                        "--end-users key) instead of the gateway's --rate-limit; 0: no limit")
+    p.add_argument("--rate-burst", type=int, metavar="N",
+                   help="bucket size for this key instead of the gateway's --rate-burst")
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``keys``, ``accounts``, ``db`` and ``purge``. Each leaf parser
     sets ``func`` (``args.func(args) -> int``)."""
@@ -213,9 +246,18 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                         "user (OpenAI 'user' or 'safety_identifier', or the gateway's "
                         "--end-user-header), and each end user is then a user of its own, "
                         "USER:END-USER, for rate limits, account states and layer 3")
+    _add_limits(p)
     p.add_argument("--actor", help="who issues it (default cli:$USER)")
     _add_db(p)
     p.set_defaults(func=cmd_keys_add)
+    p = keys_sub.add_parser("limit", help="give a key its own rate limit (seen by the gateway "
+                                          "within --state-ttl)")
+    p.add_argument("id", help="key id (from `keys list`)")
+    _add_limits(p)
+    p.add_argument("--clear", action="store_true", help="back to the gateway's --rate-limit")
+    p.add_argument("--actor", help="who changes it (default cli:$USER)")
+    _add_db(p)
+    p.set_defaults(func=cmd_keys_limit)
     p = keys_sub.add_parser("list", help="list keys")
     p.add_argument("--user", help="only this user's keys")
     p.add_argument("--active", action="store_true", help="hide revoked keys")

@@ -49,6 +49,9 @@ class KeyInfo:
     revoked_at: datetime | None
     #: The caller is a platform that names its end users; each is a user of its own.
     end_users: bool = False
+    #: requests per second and bucket size for this key's users (None: the gateway's)
+    rate_limit: float | None = None
+    rate_burst: int | None = None
 
     @property
     def revoked(self) -> bool:
@@ -65,6 +68,8 @@ def _info(row: sa.RowMapping) -> KeyInfo:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         end_users=bool(row["end_users"]),
+        rate_limit=row["rate_limit"],
+        rate_burst=row["rate_burst"],
     )
 
 
@@ -77,7 +82,8 @@ class KeyStore:
 
     def create(
         self, user: str, *, tenant: str | None = None, name: str | None = None,
-        end_users: bool = False, actor: str = "cli"
+        end_users: bool = False, actor: str = "cli", rate_limit: float | None = None,
+        rate_burst: int | None = None
     ) -> tuple[str, KeyInfo]:
         """Issue a key for ``user``. Returns ``(plaintext, info)``; the
         plaintext is not stored anywhere and cannot be shown again.
@@ -85,6 +91,7 @@ class KeyStore:
         user (the gateway then attributes each to ``user:end-user``)."""
         if not user or not user.strip():
             raise ValueError("a key needs a user id")
+        _check_limits(rate_limit, rate_burst)
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
         info = KeyInfo(
             id=uuid.uuid4().hex,
@@ -95,6 +102,8 @@ class KeyStore:
             created_at=utcnow(),
             revoked_at=None,
             end_users=end_users,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
         )
         try:
             with self.store.engine.begin() as conn:
@@ -108,6 +117,8 @@ class KeyStore:
                         name=name,
                         created_at=info.created_at,
                         end_users=end_users,
+                        rate_limit=rate_limit,
+                        rate_burst=rate_burst,
                     )
                 )
                 audit.record(
@@ -116,7 +127,8 @@ class KeyStore:
                     action="key.create",
                     subject_user=user,
                     detail={"key_id": info.id, "prefix": info.prefix, "name": name,
-                            "end_users": end_users},
+                            "end_users": end_users, "rate_limit": rate_limit,
+                            "rate_burst": rate_burst},
                 )
         except sa_exc.SQLAlchemyError as exc:
             raise describe(exc, self.store.url) from None
@@ -180,6 +192,29 @@ class KeyStore:
             raise describe(exc, self.store.url) from None
         return [_info(r) for r in rows]
 
+    def set_limits(self, key_id: str, *, rate_limit: float | None, rate_burst: int | None,
+                   actor: str = "cli") -> KeyInfo:
+        """Give a key its own rate limit (None: the gateway's again). The
+        gateway sees it once its key cache (``--state-ttl``) expires."""
+        _check_limits(rate_limit, rate_burst)
+        try:
+            with self.store.engine.begin() as conn:
+                row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)
+                                   ).mappings().first()
+                if row is None:
+                    raise StoreError(f"no API key with id {key_id!r}")
+                conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(
+                    rate_limit=rate_limit, rate_burst=rate_burst))
+                audit.record(conn, actor=actor, action="key.limits",
+                             subject_user=row["user_id"],
+                             detail={"key_id": key_id, "rate_limit": rate_limit,
+                                     "rate_burst": rate_burst})
+        except sa_exc.SQLAlchemyError as exc:
+            raise describe(exc, self.store.url) from None
+        with self._lock:
+            self._cache.clear()
+        return self.get(key_id)
+
     def revoke(self, key_id: str, *, actor: str = "cli") -> KeyInfo:
         """Revoke a key by id (idempotent: revoking twice keeps the first time)."""
         try:
@@ -208,3 +243,11 @@ class KeyStore:
         with self._lock:
             self._cache.pop(digest, None)
         return self.get(key_id)
+
+
+def _check_limits(rate_limit: float | None, rate_burst: int | None) -> None:
+    if rate_limit is not None and not rate_limit >= 0:
+        raise ValueError(f"rate limit must be >= 0 requests per second (0: none), "
+                         f"got {rate_limit!r}")
+    if rate_burst is not None and rate_burst < 1:
+        raise ValueError(f"rate burst must be >= 1, got {rate_burst!r}")

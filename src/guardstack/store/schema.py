@@ -158,6 +158,10 @@ api_keys = sa.Table(
     # 0004: the key's caller names its end users (`user`, or a header); each is
     # then a user of its own, "<key user>:<end user>".
     sa.Column("end_users", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # 0008: the key's own rate limit (requests per second, bucket size); null:
+    # the gateway's --rate-limit / --rate-burst.
+    sa.Column("rate_limit", sa.Float()),
+    sa.Column("rate_burst", sa.Integer()),
     sa.Index(None, "user_id"),
 )
 
