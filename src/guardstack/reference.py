@@ -123,12 +123,14 @@ blocklists:
     roles: [response]
 ```
 
-- Prompts: the text of every user message (a string or text parts) and a completions
-  prompt, on every generating API the gateway serves (OpenAI's chat, completions and
+- Prompts: the text of every user message (a string or text parts), of the earlier answers
+  a conversation carries back (assistant messages: a restored address must not reach the
+  model server on the next turn), and a completions prompt, on every generating API the
+  gateway serves (OpenAI's chat, completions and
   Responses, Anthropic's Messages, Ollama's chat and generate); embeddings inputs go on as
   they are, as they go unjudged. The classifier judges the prompt as the user wrote
-  it; the model is sent, and the store keeps, the masked text. System, assistant and tool
-  messages are left as they are (a tool call needs the real value).
+  it; the model is sent, and the store keeps, the masked text. System and tool messages are
+  left as they are (the deployer's own text; an agent's next call may need the real value).
 - Answers: `content` and the reasoning a client shows (`reasoning_content`), whole answers
   at once and streamed ones as the output check releases them; tool-call arguments are left
   as the model wrote them. A find that spans several chunks becomes its placeholder in the

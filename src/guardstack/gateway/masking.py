@@ -1,8 +1,9 @@
 """Masking: the policy's ``action: mask`` blocklists applied to what crosses
 the gateway (:mod:`guardstack.blocklists`).
 
-A prompt's user messages are masked before the body goes upstream, so the
-model server (and its logs) never sees what the lists find; an answer's
+A prompt's user messages, and the earlier answers a conversation carries,
+are masked before the body goes upstream, so the model server (and its logs)
+never sees what the lists find; an answer's
 content and reasoning are masked before the client sees them, whole answers
 at once and streamed ones chunk by chunk as the output check releases them.
 The stream check holds text that ends like the start of a credential, an
@@ -61,14 +62,22 @@ def text(policy: Policy, role: str, value: str, exchange: Exchange, *,
     return pii.replace_spans(value, replaced)
 
 
+#: Whose messages a prompt's masking reads: the user's, and the earlier answers
+#: a conversation carries back (a restored address in one must not reach the
+#: model server on the next turn). The deployer's system prompt and tool
+#: results, which an agent's next call may need verbatim, are left alone.
+_MASKED_ROLES = ("user", "assistant")
+
+
 def messages(policy: Policy, items: list[Any], exchange: Exchange) -> list[Any]:
-    """Chat messages with each user message's text masked (content as a
-    string or as text parts); the same list when nothing changed."""
+    """Chat messages with the text of user messages and earlier answers
+    masked (content as a string or as text parts); the same list when
+    nothing changed."""
     if not policy.masks("prompt"):
         return items
     out = []
     for m in items:
-        if isinstance(m, dict) and m.get("role") == "user":
+        if isinstance(m, dict) and m.get("role") in _MASKED_ROLES:
             content = m.get("content")
             if isinstance(content, str):
                 m = {**m, "content": text(policy, "prompt", content, exchange)}

@@ -1,0 +1,43 @@
+"""The gateway's masking of request messages (gateway/masking.py) on its
+own: which messages are read, and how restore numbers values across them."""
+
+from __future__ import annotations
+
+from guardstack.gateway import masking
+from guardstack.gateway.recorder import Exchange
+from guardstack.policy import Policy
+
+RESTORE = Policy.from_yaml("version: 1\nblocklists:\n  contact:\n    builtin: [pii]\n"
+                           "    action: mask\n    restore: true\n")
+
+
+def test_user_messages_and_earlier_answers_are_masked_system_and_tools_are_not():
+    ex = Exchange("chat.completions")
+    sent = masking.messages(RESTORE, [
+        {"role": "system", "content": "Support is at help@shop.example."},
+        {"role": "user", "content": "Draft a note to jane@example.org."},
+        {"role": "assistant", "content": "Dear jane@example.org, lunch on Friday?"},
+        {"role": "tool", "tool_call_id": "c1", "content": "CRM: sam@example.net"},
+        {"role": "user", "content": [{"type": "text", "text": "Copy sam@example.net too."},
+                                     {"type": "image_url", "image_url": {"url": "x"}}]},
+    ], ex)
+    assert [m["content"] for m in sent[:4]] == [
+        "Support is at help@shop.example.", "Draft a note to [EMAIL_1].",
+        "Dear [EMAIL_1], lunch on Friday?", "CRM: sam@example.net"]
+    assert sent[4]["content"][0]["text"] == "Copy [EMAIL_2] too."
+    assert sent[4]["content"][1] == {"type": "image_url", "image_url": {"url": "x"}}
+    assert ex.restore == {"[EMAIL_1]": "jane@example.org", "[EMAIL_2]": "sam@example.net"}
+    assert ex.masked == {"prompt": {"contact": 3}}
+
+
+def test_an_answer_gets_the_values_back_and_a_stranger_placeholder_stays():
+    ex = Exchange("chat.completions")
+    masking.messages(RESTORE, [{"role": "user", "content": "Mail jane@example.org"}], ex)
+    choice = {"message": {"role": "assistant", "content": "Sent to [EMAIL_1], not [EMAIL_7]."}}
+    masking.answer(RESTORE, choice, "chat", ex)
+    assert choice["message"]["content"] == "Sent to jane@example.org, not [EMAIL_7]."
+
+
+def test_without_masking_lists_the_messages_are_the_same_objects():
+    items = [{"role": "user", "content": "Mail jane@example.org"}]
+    assert masking.messages(Policy.default(), items, Exchange("chat.completions")) is items
