@@ -41,3 +41,12 @@ def test_an_answer_gets_the_values_back_and_a_stranger_placeholder_stays():
 def test_without_masking_lists_the_messages_are_the_same_objects():
     items = [{"role": "user", "content": "Mail jane@example.org"}]
     assert masking.messages(Policy.default(), items, Exchange("chat.completions")) is items
+
+
+def test_a_longer_numbered_placeholder_is_not_read_as_a_shorter_one():
+    ex = Exchange("chat.completions")
+    for n in range(10):
+        ex.numbered("<name>", f"person {n}")
+    choice = {"message": {"content": "<name>_10 and <name>_1"}}
+    masking.answer(RESTORE, choice, "chat", ex)
+    assert choice["message"]["content"] == "person 9 and person 0"

@@ -135,7 +135,9 @@ def _answer_spans(policy: Policy, whole: str, exchange: Exchange
     exchange.count_masked("response", counts)
     spans = [(a, b, p) for a, b, p, _ in found]
     if exchange.restore:
-        keys = re.compile("|".join(map(re.escape, exchange.restore)))
+        # Longest first: "<x>_10" is not "<x>_1" and a zero.
+        keys = re.compile("|".join(map(re.escape, sorted(exchange.restore, key=len,
+                                                         reverse=True))))
         spans += [(m.start(), m.end(), exchange.restore[m.group()])
                   for m in keys.finditer(whole)
                   if not any(a < m.end() and m.start() < b for a, b, _ in spans)]
