@@ -379,10 +379,22 @@ def masks(blocklists: Sequence[Blocklist], role: str) -> bool:
     return any(bl.mask and role in bl.roles for bl in blocklists)
 
 
-def mask(blocklists: Sequence[Blocklist], role: str, text: str) -> Masked:
-    """``text`` with what the masking lists for ``role`` find replaced."""
-    found = mask_spans(blocklists, role, text) if text and masks(blocklists, role) else []
-    counts: dict[str, int] = {}
+def counts(found: Iterable[tuple[int, int, str, str]]) -> dict[str, int]:
+    """How many of :func:`mask_spans`' finds each list made."""
+    out: dict[str, int] = {}
     for *_, list_id in found:
-        counts[list_id] = counts.get(list_id, 0) + 1
-    return Masked(pii.replace_spans(text, [(a, b, p) for a, b, p, _ in found]), counts)
+        out[list_id] = out.get(list_id, 0) + 1
+    return out
+
+
+def mask(blocklists: Sequence[Blocklist], role: str, text: str, *,
+         number: Callable[[str, str], str] | None = None) -> Masked:
+    """``text`` with what the masking lists for ``role`` find replaced.
+    ``number(placeholder, value)``: the placeholder a ``restore`` list's find
+    of a prompt gets instead (the gateway numbers them per request)."""
+    found = mask_spans(blocklists, role, text) if text and masks(blocklists, role) else []
+    restoring = {bl.id for bl in blocklists if bl.restore} \
+        if number is not None and role == "prompt" else set()
+    replaced = [(a, b, number(p, text[a:b]) if number is not None and list_id in restoring
+                 else p) for a, b, p, list_id in found]
+    return Masked(pii.replace_spans(text, replaced), counts(found))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -351,12 +351,13 @@ class Policy:
         (never under ``mode: monitor``, which changes nothing that passes)."""
         return self.mode != "monitor" and blocklists_mod.masks(self.blocklists, role)
 
-    def mask(self, role: str, text: str) -> blocklists_mod.Masked:
+    def mask(self, role: str, text: str, *,
+             number: Callable[[str, str], str] | None = None) -> blocklists_mod.Masked:
         """``text`` with what the policy's masking lists for ``role`` find
         replaced by placeholders (unchanged where none applies)."""
         if not self.masks(role):
             return blocklists_mod.Masked(text, {})
-        return blocklists_mod.mask(self.blocklists, role, text)
+        return blocklists_mod.mask(self.blocklists, role, text, number=number)
 
     def decide(self, role: str, detection: Detection, detector: str = "", *,
                text: str | None = None, prompt_clean: bool = False) -> Verdict:
@@ -505,6 +506,12 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise self.fail(node, path, f"must be a number in [0, 1], got {value!r}")
         return float(value)
+
+    def boolean(self, node: yaml.Node, path: str) -> bool:
+        value = self.scalar(node, path)
+        if not isinstance(value, bool):
+            raise self.fail(node, path, "must be true or false")
+        return value
 
     def action(self, node: yaml.Node, path: str) -> Action:
         value = self.scalar(node, path)
@@ -666,9 +673,7 @@ class _Parser:
                                     "is text, and only for a list with action: mask")
             restore = False
             if "restore" in m:
-                restore = self.scalar(m["restore"][1], f"{path}.restore")
-                if not isinstance(restore, bool):
-                    raise self.fail(m["restore"][1], f"{path}.restore", "must be true or false")
+                restore = self.boolean(m["restore"][1], f"{path}.restore")
                 if restore and (action != "mask" or "prompt" not in (lists["roles"] or ROLES)):
                     raise self.fail(m["restore"][1], f"{path}.restore",
                                     "is only for a list with action: mask on prompts")
@@ -680,10 +685,7 @@ class _Parser:
                                     f"must be a taxonomy category id; got {category!r}")
             case_sensitive = False
             if "case_sensitive" in m:
-                case_sensitive = self.scalar(m["case_sensitive"][1], f"{path}.case_sensitive")
-                if not isinstance(case_sensitive, bool):
-                    raise self.fail(m["case_sensitive"][1], f"{path}.case_sensitive",
-                                    "must be true or false")
+                case_sensitive = self.boolean(m["case_sensitive"][1], f"{path}.case_sensitive")
             out.append(Blocklist.build(
                 name, terms=lists["terms"], patterns=lists["patterns"],
                 builtin=lists["builtin"], roles=lists["roles"] or ROLES, action=action,

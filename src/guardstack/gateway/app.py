@@ -547,10 +547,8 @@ class Gateway:
                                     exchange)
         if any(new is not old for new, old in zip(messages, body["messages"], strict=True)):
             body = {**body, "messages": messages}
-        if exchange.masked.get("prompt") and exchange.prompt_text is not None:
-            # The store keeps what the model was sent.
-            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, exchange,
-                                                count=False)
+        # The store keeps what the model was sent.
+        exchange.prompt_text = masking.recorded(policy, "prompt", exchange.prompt_text, exchange)
         if not policy.wants_system_prompt(body.get("model")):
             return body
         prompt = (policy.safety_system_prompt or "").strip()
@@ -570,9 +568,7 @@ class Gateway:
         recorded prompt text too."""
         policy = self._policy(exchange)
         body = masking.completion_prompts(policy, body, exchange)
-        if exchange.masked.get("prompt") and exchange.prompt_text is not None:
-            exchange.prompt_text = masking.text(policy, "prompt", exchange.prompt_text, exchange,
-                                                count=False)
+        exchange.prompt_text = masking.recorded(policy, "prompt", exchange.prompt_text, exchange)
         return body
 
     def _upstream_message(self, message: Any) -> Any:
@@ -654,9 +650,8 @@ class Gateway:
                 exchange.finish_reason = "content_filter"
             else:
                 masking.answer(policy, choice, kind, exchange)
-        if exchange.masked.get("response"):
-            exchange.response_text = masking.text(policy, "response", exchange.response_text,
-                                                  exchange, count=False)
+        exchange.response_text = masking.recorded(policy, "response", exchange.response_text,
+                                                  exchange)
         if exchange.finish_reason is None and choices and isinstance(choices[0], dict):
             exchange.finish_reason = choices[0].get("finish_reason")
         data["prompt_filter_results"] = [
@@ -755,11 +750,8 @@ class Gateway:
         finally:
             if not ended:
                 exchange.client_disconnected = True
-            exchange.response_text = check.response_text()
-            if exchange.masked.get("response"):
-                exchange.response_text = masking.text(check.active_policy, "response",
-                                                      exchange.response_text, exchange,
-                                                      count=False)
+            exchange.response_text = masking.recorded(check.active_policy, "response",
+                                                      check.response_text(), exchange)
             exchange.response_verdicts = [j.verdict for j in check.judgements][-64:]
             if check.judgements:
                 exchange.response_embedding = check.judgements[-1].embedding

@@ -44,22 +44,18 @@ def text(policy: Policy, role: str, value: str, exchange: Exchange, *,
     """``value`` masked for ``role``; the finds counted on ``exchange`` (unless
     not ``count``: the same text masked again, for the record), and the values
     of ``restore`` lists numbered there."""
-    if not policy.masks(role):
-        return value
-    found = blocklists.mask_spans(policy.blocklists, role, value)
-    if not found:
-        return value
-    restoring = {b.id for b in policy.blocklists if b.restore} if role == "prompt" else set()
-    counts: dict[str, int] = {}
-    replaced = []
-    for start, end, placeholder, list_id in found:
-        counts[list_id] = counts.get(list_id, 0) + 1
-        if list_id in restoring:
-            placeholder = exchange.numbered(placeholder, value[start:end])
-        replaced.append((start, end, placeholder))
+    masked = policy.mask(role, value, number=exchange.numbered)
     if count:
-        exchange.count_masked(role, counts)
-    return pii.replace_spans(value, replaced)
+        exchange.count_masked(role, masked.counts)
+    return masked.text
+
+
+def recorded(policy: Policy, role: str, value: str | None, exchange: Exchange) -> str | None:
+    """``value`` as the store keeps it: masked as what crossed the gateway
+    was, when this exchange masked any of ``role``'s finds."""
+    if value is None or not exchange.masked.get(role):
+        return value
+    return text(policy, role, value, exchange, count=False)
 
 
 #: Whose messages a prompt's masking reads: the user's, and the earlier answers
@@ -129,10 +125,7 @@ def _answer_spans(policy: Policy, whole: str, exchange: Exchange
     this exchange's numbered placeholders by their values; counted."""
     found = blocklists.mask_spans(policy.blocklists, "response", whole) \
         if policy.masks("response") else []
-    counts: dict[str, int] = {}
-    for *_, list_id in found:
-        counts[list_id] = counts.get(list_id, 0) + 1
-    exchange.count_masked("response", counts)
+    exchange.count_masked("response", blocklists.counts(found))
     spans = [(a, b, p) for a, b, p, _ in found]
     if exchange.restore:
         # Longest first: "<x>_10" is not "<x>_1" and a zero.

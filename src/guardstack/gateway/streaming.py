@@ -236,9 +236,10 @@ class StreamCheck:
 
     def _starting_listed(self, indexes: list[int]) -> bool:
         """Whether a choice's text ends with what may become a match of a
-        blocklist that blocks answers (a credential's prefix and first
-        characters): releasing it would show part of a secret before the
-        check that halts on the whole."""
+        blocklist that blocks or masks answers (a credential's prefix and
+        first characters, an address or number half written): releasing it
+        would show part of it before the check that halts on, or masks, the
+        whole."""
         lists = self.active_policy.blocklists
         if not lists:
             return False
