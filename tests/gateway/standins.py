@@ -132,9 +132,11 @@ def listing_upstream(requests: list[dict[str, Any]]) -> Starlette:
                                  "message": {"role": "assistant", "content": "From the other."}}]})
 
     async def models(request: Request) -> Response:
+        # As llama.cpp's server answers: the OpenAI list, and its own "models" beside it.
         return JSONResponse({"object": "list", "data": [
             {"id": "other-model", "object": "model", "owned_by": "other"},
-            {"id": "smollm2-lookalike", "object": "model", "owned_by": "other"}]})
+            {"id": "smollm2-lookalike", "object": "model", "owned_by": "other"}],
+            "models": [{"name": "other-model"}, {"name": "smollm2-lookalike"}]})
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
                              Route("/v1/models", models, methods=["GET"])])

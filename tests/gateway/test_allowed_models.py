@@ -41,6 +41,8 @@ def test_a_tenant_reaches_only_its_models(run_gateway, tenants):
         assert err.value.body["code"] == "model_not_found" and requests == []
         assert kids.chat.completions.create(model="other-model", messages=hello).choices
         assert [m.id for m in kids.models.list()] == ["other-model"]
+        listed = httpx.get(gw.url + "/v1/models", headers={"authorization": "Bearer gs-kids"})
+        assert "smollm2-lookalike" not in listed.text  # nor in llama.cpp's own "models"
         with pytest.raises(openai.NotFoundError):
             kids.models.retrieve("smollm2-lookalike")
         # Ollama's API too: the tag list and a chat.

@@ -852,13 +852,10 @@ class Gateway:
         raw = await self.upstream.read(response)
         media = response.headers.get("content-type", "application/json")
         if self._policy(exchange).allowed_models and response.status_code == 200:
-            try:
-                listed = json.loads(raw)
-                listed["data"] = self._allowed_entries(exchange, listed["data"])
-            except (ValueError, KeyError, TypeError):
-                raise GatewayError(502, "The upstream model server's model list is not an "
-                                        "OpenAI list.", code="upstream_error") from None
-            return JSONResponse(listed)
+            # Only the list, filtered: llama.cpp's server also sends every model
+            # under "models", which would name the ones this key may not call.
+            return JSONResponse({"object": "list", "data": self._allowed_entries(
+                exchange, routing.list_entries(raw))})
         return Response(raw, status_code=response.status_code, media_type=media)
 
     async def model(self, request: Request) -> Response:
