@@ -405,3 +405,13 @@ def test_restore_is_only_for_lists_that_mask_prompts(yaml_text, line, message):
         Policy.from_yaml("version: 1\n" + yaml_text, source="p.yaml")
     assert (err.value.line, err.value.field) == (line + 1, "blocklists.x.restore")
     assert message in err.value.reason
+
+
+def test_may_complete_holds_for_a_masking_list_only_where_the_stream_is_masked():
+    from guardstack.blocklists import may_complete
+
+    masking = Blocklist.build("contact", builtin=["pii"], action="mask")
+    assert may_complete([masking], "response", "mail jane@exa")
+    assert not may_complete([masking], "response", "mail jane@exa", masking=False)
+    blocking = Blocklist.build("keys", builtin=["credentials"])
+    assert may_complete([blocking], "response", "token ghp_A1b2", masking=False)

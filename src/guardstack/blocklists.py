@@ -117,15 +117,18 @@ _EMAIL_START = re.compile(r"[\w.+-]+@[\w.-]*\Z")
 _NUMBER_START = re.compile(r"(?:\+|\b[A-Z]{2}\d{2}|\d)[\d .()+-]*\Z")
 
 
-def may_complete(blocklists: Sequence[Blocklist], role: str, text: str) -> bool:
+def may_complete(blocklists: Sequence[Blocklist], role: str, text: str, *,
+                 masking: bool = True) -> bool:
     """Whether ``text`` ends with what may be the start of a match of one of
     the lists that block or mask ``role`` (a credential's prefix and its first
     characters, an e-mail address half written; for a masking list, a number
     too), so a stream should hold it until more arrives. Terms and patterns
-    are not read: a term's first words are harmless alone."""
+    are not read: a term's first words are harmless alone. ``masking``:
+    whether the stream is masked at all (a caller that relays its own copies
+    masks nothing, and has nothing to hold for masking lists)."""
     tail = text[-300:]
     for bl in blocklists:
-        if role not in bl.roles or not (bl.mask or bl.action is Action.BLOCK):
+        if role not in bl.roles or not ((bl.mask and masking) or bl.action is Action.BLOCK):
             continue
         if "credentials" in bl.builtin and _CREDENTIAL_START.search(tail):
             return True

@@ -243,8 +243,10 @@ class StreamCheck:
         lists = self.active_policy.blocklists
         if not lists:
             return False
+        masked = self.masking
         return any(blocklists.may_complete(lists, "response",
-                                           "".join(self.choices[i].tokens[-128:]))
+                                           "".join(self.choices[i].tokens[-128:]),
+                                           masking=masked)
                    for i in indexes)
 
     def _followed(self, indexes: list[int]) -> list[Judgement]:

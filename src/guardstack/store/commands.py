@@ -101,7 +101,7 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
         f"created key {info.id} ({info.prefix}...) for user {info.user}"
         + (f", tenant {info.tenant}" if info.tenant else "")
         + (" (its requests name their end users)" if info.end_users else "")
-        + (f", {_limits(info)}" if info.rate_limit is not None or info.rate_burst else "")
+        + (f", {limits}" if (limits := _limits(info)) else "")
         + ". It is shown only now: store it.",
         file=sys.stderr,
     )
@@ -125,7 +125,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
                 k.tenant or "-",
                 k.name or "-",
                 "yes" if k.end_users else "-",
-                _limits(k) if k.rate_limit is not None or k.rate_burst else "-",
+                _limits(k) or "-",
                 k.created_at.strftime("%Y-%m-%d %H:%M"),
                 k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "-",
             )
@@ -134,7 +134,10 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _limits(k: KeyInfo) -> str:
+def _limits(k: KeyInfo) -> str | None:
+    """A key's own rate limit in words; None when it has none."""
+    if k.rate_limit is None and not k.rate_burst:
+        return None
     rate = "gateway's rate" if k.rate_limit is None else \
         "no limit" if k.rate_limit == 0 else f"{k.rate_limit:g}/s"
     return rate + (f", burst {k.rate_burst}" if k.rate_burst else "")
@@ -150,9 +153,8 @@ def cmd_keys_limit(args: argparse.Namespace) -> int:
     with _store(args) as store:
         info = KeyStore(store).set_limits(args.id, rate_limit=args.rate_limit,
                                           rate_burst=args.rate_burst, actor=_actor(args))
-    own = info.rate_limit is not None or info.rate_burst
     print(f"key {info.id} ({info.prefix}...) of user {info.user}: "
-          f"{_limits(info) if own else 'the gateway rate limit'}")
+          f"{_limits(info) or 'the gateway rate limit'}")
     return 0
 
 
