@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["embedded_requests"]
+__all__ = ["TACTICS", "embedded_requests", "tactics"]
 
 #: Longest prompt read for framing. Long jailbreak templates are caught as
 #: templates (the `jailbreak` label); re-scoring them without their framing
@@ -122,6 +122,73 @@ def embedded_requests(text: str) -> list[str]:
             found.append(inline)
     original = text.strip()
     return [f for f in dict.fromkeys(found) if f != original][:2]
+
+
+#: The tactic families :func:`tactics` names, in the order it lists them.
+TACTICS = ("refusal_suppression", "prefix_injection", "unrestricted_persona",
+           "policy_override", "decode_and_answer", "fiction_frame")
+# A claim that the model's rules are off, a special mode is on or refusing is
+# not allowed ("developer mode is enabled", "safety=off", "can do anything
+# now", "approved by your developers, so refusing would be a failure"): the
+# families Shen et al. 2023 ("Do Anything Now") found in jailbreak prompts
+# collected in the wild. Not taken off by embedded_requests (they sit
+# mid-sentence, beside the request); named by tactics only.
+_OVERRIDE = re.compile(
+    r"""\b(?:
+        (?:developer|dev|god|jailbreak|jailbroken|unrestricted|unfiltered|uncensored)\s+mode
+      | can\s+do\s+anything\s+now
+      | system\s+override
+      | never\s+break(?:s|ing)?\s+character
+      | (?:content\s+polic(?:y|ies)|safety(?:\s+(?:filters?|guidelines|rules|settings))?|
+         filters?|guardrails?|restrictions|your\s+(?:rules|guidelines))
+        \s*(?:=\s*(?:off|false|0|none|disabled)\b
+              |(?:is|are|has\s+been|have\s+been)\s+(?:now\s+)?
+               (?:off|disabled|turned\s+off|lifted|removed|suspended)\b)
+      | (?:authori[sz]ed|approved|sanctioned)\b[^.!?\n]{0,60}?
+        \b(?:by\s+(?:your|the)\s+(?:developers|creators|makers|admins?)|red[- ]?team)
+      | refus(?:ing|al)\s+(?:would\s+be|is)\s+(?:a\s+)?
+        (?:failure|not\s+(?:allowed|permitted|an\s+option))
+      | (?:AI|assistant|model|chatbot|bot)\s+(?:with\s+no|without(?:\s+any)?)\s+
+        (?:rules|restrictions|limits|filters|guidelines|ethics|morals|censorship)
+      | (?:answers?|responds?|replies?)\s+(?:to\s+)?(?:everything|anything|any\s+question)
+        \s+without\s+(?:any\s+)?(?:warnings?|disclaimers?|restrictions|refus\w*|filters?|
+        censorship)
+    )""", re.I | re.X)
+#: Longest prompt :func:`tactics` reads. Wider than MAX_CHARS: it runs on the
+#: few requests a caller already judged harmful, never on every prompt.
+TACTICS_MAX_CHARS = 20_000
+
+
+def tactics(text: str) -> tuple[str, ...]:
+    """The jailbreak tactics a prompt uses, named by family (:data:`TACTICS`
+    order); empty when it uses none. The patterns of
+    :func:`embedded_requests` (a sentence that only suppresses refusals or
+    warnings, one that dictates how the reply starts, an unrestricted
+    persona or an order to ignore earlier instructions, an order to decode
+    or translate a text and then answer it, a fiction or role-play frame
+    around a request) and one more: a claim that the rules are off. A tactic
+    is not harm: "role-play a pirate, no disclaimers" uses two. Layer 3
+    counts all but the fiction frame beside a harmful request
+    (``guardstack.offline.attempts``)."""
+    if not isinstance(text, str) or not text.strip():
+        return ()
+    text = text[:TACTICS_MAX_CHARS]
+    found: set[str] = set()
+    for sentence in _SENTENCE.findall(text):
+        if _SUPPRESSION.match(sentence):
+            found.add("refusal_suppression")
+        if _PREFIX.match(sentence):
+            found.add("prefix_injection")
+        if _PERSONA.match(sentence):
+            found.add("unrestricted_persona")
+    if _OVERRIDE.search(text):
+        found.add("policy_override")
+    if _ANSWER_IT.search(text):
+        found.add("decode_and_answer")
+    if _LEADING_FRAME.match(text) or _FICTION.search(text) \
+            or (_CREATIVE.search(text) and _inline_request(text) is not None):
+        found.add("fiction_frame")
+    return tuple(t for t in TACTICS if t in found)
 
 
 def _inline_request(text: str) -> str | None:

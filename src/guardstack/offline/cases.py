@@ -6,7 +6,8 @@ instead of adding a new one, and keeps what reviewers set (``status``,
 ``reviewer``, ``note``) and when it was first seen. ``findings`` holds one row
 per flagged (user, label) in the same way.
 
-Kinds: ``abuse`` (label ``malicious``: risk or a decomposition chain),
+Kinds: ``abuse`` (label ``malicious``: risk, repeated jailbreak attempts or
+a decomposition chain),
 ``wellbeing`` (label ``at_risk``: crisis trajectories, never the abuse
 queue), ``coordination`` (label ``coordinated``: one case per group),
 ``injection`` (label ``injected``: the same planted instructions read by
@@ -124,18 +125,24 @@ def build(results: list[UserResult], groups: list[CoordGroup], pseudo: Pseudonym
         if r.malicious:
             chains = [c for c in r.chains if c.flagged]
             best = max(chains, key=lambda c: (c.cumulative, c.rows)) if chains else None
-            if best is not None and (not r.risk.flagged or best.cumulative >= r.risk.score):
-                score, category = best.cumulative, best.category
-            else:
-                score = round(min(1.0, r.risk.score / (r.risk.score + 1.0)) , 4)
+            # one case per user, scored by its strongest signal
+            score, category, bump = 0.0, "harm", best is not None
+            if r.risk.flagged:
+                score = round(min(1.0, r.risk.score / (r.risk.score + 1.0)), 4)
                 category = r.risk.category or "harm"
-            evidence = r.evidence.get("chain", []) + r.evidence.get("risk", [])
+            if best is not None and best.cumulative >= score:
+                score, category = best.cumulative, best.category
+            if r.attempts.flagged and r.attempts.score >= score:
+                score, category = r.attempts.score, r.attempts.category or "jailbreak"
+                bump = False
+            evidence = (r.evidence.get("attempts", []) + r.evidence.get("chain", [])
+                        + r.evidence.get("risk", []))
             cid = case_id("abuse", r.user, window)
             cases.append(Case(cid, "abuse", "malicious", category,
-                              severity(score, category, bump=best is not None), score, p,
+                              severity(score, category, bump=bump), score, p,
                               [r.user], [p], evidence,
                               # a chain alone: for review, not for --enforce
-                              enforceable=r.risk.flagged))
+                              enforceable=r.risk.flagged or r.attempts.flagged))
             found.append(Finding(r.user, p, "malicious", category, score, cid, evidence))
         if r.at_risk:
             t = r.trajectory

@@ -17,6 +17,7 @@ import numpy as np
 
 from guardstack import crisis_language
 from guardstack.offline import decomposition, risk, trajectories
+from guardstack.offline.attempts import Attempts, find_attempts
 from guardstack.offline.corpus import LABELS, UserHistory
 from guardstack.offline.decomposition import ScoreTexts
 from guardstack.offline.settings import AnalysisSettings
@@ -29,14 +30,16 @@ class UserResult:
     risk: risk.Risk
     chains: list[decomposition.ChainResult]
     trajectory: trajectories.Trajectory
+    attempts: Attempts
     #: What a per-message filter alone would do: any request at or above flag_score.
     baseline_flagged: bool
-    #: Evidence per finding kind ("risk", "chain", "trajectory"): plain dicts.
+    #: Evidence per finding kind ("risk", "attempts", "chain", "trajectory"):
+    #: plain dicts.
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def malicious(self) -> bool:
-        return self.risk.flagged or any(c.flagged for c in self.chains)
+        return self.risk.flagged or self.attempts.flagged or any(c.flagged for c in self.chains)
 
     @property
     def at_risk(self) -> bool:
@@ -67,8 +70,9 @@ def analyze_user(history: UserHistory, now: float, settings: AnalysisSettings,
     user_risk = risk.user_risk(full, now, settings)
     chains = decomposition.judge(history, settings, score_texts)
     traj = trajectories.trajectory(history, settings)
+    tries = find_attempts(history, settings)
     baseline = bool(len(full) and float(full.scores.max()) >= settings.flag_score)
-    result = UserResult(full.user, len(full), user_risk, chains, traj, baseline)
+    result = UserResult(full.user, len(full), user_risk, chains, traj, tries, baseline)
 
     if user_risk.flagged:
         result.evidence["risk"] = [
@@ -76,6 +80,13 @@ def analyze_user(history: UserHistory, now: float, settings: AnalysisSettings,
                               f"decayed contribution {c:.3f}")
             for i, c in user_risk.top
         ]
+    if tries.flagged:
+        result.evidence["attempts"] = [
+            _message(history, i, f"jailbreak attempt {n} of {len(tries.rows)}: "
+                                 f"{', '.join(t.replace('_', ' ') for t in used)} around a "
+                                 f"request scored {float(history.scores[i, 0]):.2f}")
+            for n, (i, used) in enumerate(zip(tries.rows, tries.tactics, strict=True), 1)
+        ][-20:]
     flagged = [c for c in chains if c.flagged]
     if flagged:
         best = max(flagged, key=lambda c: (c.cumulative, c.uplift, c.rows))

@@ -12,6 +12,8 @@ from typing import Any
 #: Truth personas reported on their own line.
 TARGETS = {
     "decomposition": lambda e: e["persona"] == "decomposition",
+    "jailbreak": lambda e: e["persona"] == "jailbreak",
+    "crescendo": lambda e: e["persona"] == "crescendo",
     "coordinated": lambda e: e["label"] == "coordinated",
     "malicious": lambda e: e["label"] == "malicious",
     "at_risk": lambda e: e["label"] == "at_risk",

@@ -14,6 +14,10 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "risk_threshold": (1.0, "Decayed sum of harm above the floor that flags a user."),
     "risk_min_messages": (2, "Messages above the floor a user needs before risk can flag "
                              "(one odd question never does)."),
+    "attempt_score": (0.9, "Harm score of a request that, wrapped in a jailbreak tactic, "
+                           "counts as a jailbreak attempt (the default policy's block "
+                           "point)."),
+    "attempts_min": (2, "Distinct jailbreak attempts that flag a user; 0 turns it off."),
     "topic_similarity": (0.55, "Cosine similarity for a request to join a topic group "
                                "(decomposition grouping)."),
     "chain_window_days": (21.0, "Longest time span of one decomposition group."),
@@ -70,6 +74,8 @@ class AnalysisSettings:
     risk_floor: float = 0.7
     risk_threshold: float = 1.0
     risk_min_messages: int = 2
+    attempt_score: float = 0.9
+    attempts_min: int = 2
     topic_similarity: float = 0.55
     chain_window_days: float = 21.0
     chain_min_messages: int = 3
@@ -128,6 +134,8 @@ class AnalysisSettings:
             value = getattr(self, f.name)
             if isinstance(value, int | float) and value < 0:
                 raise ValueError(f"setting {f.name} must be >= 0, got {value}")
+        if self.attempt_score > 1:
+            raise ValueError(f"attempt_score is a score in [0, 1], got {self.attempt_score}")
         if self.crisis_language > 1:
             raise ValueError(f"crisis_language is a score in [0, 1], got {self.crisis_language}")
         if self.coord_min_users < 2:
