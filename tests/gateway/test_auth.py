@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -12,9 +13,10 @@ import pytest
 from tests.fixtures.llama_server import free_port
 from tests.gateway.standins import marker_guard
 
-from guardstack.gateway.ratelimit import RateLimiter
+from guardstack.gateway.ratelimit import RateLimiter, SharedRateLimiter
 from guardstack.gateway.store_adapter import StoreKeys, StoreStates
 from guardstack.store import Accounts, KeyStore, Store
+from guardstack.store.rate_buckets import RateBuckets
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Write a story about a cat."}]}
 
@@ -255,3 +257,56 @@ def test_a_key_with_its_own_rate_limit_gets_it_and_others_the_gateways(keyed):
     keys.set_limits(info.id, rate_limit=None, rate_burst=None)
     time.sleep(0.2)
     assert post(gw, batch).status_code == 429  # the gateway's limit, its bucket spent
+
+
+def test_replicas_on_one_store_share_each_users_limit(run_gateway, store):
+    # Two gateways on one store, as two replicas behind a load balancer: with
+    # shared buckets a user gets the limit once, not once per replica.
+    def replicas(n: int = 1, **settings):
+        return [run_gateway(f"http://127.0.0.1:{free_port()}/v1", guard=marker_guard("x"),
+                            open=True, rate_limit=0.01, rate_burst=2, **settings)
+                for _ in range(n)]
+
+    def as_user(gw, user: str) -> httpx.Response:
+        return httpx.post(gw.url + "/v1/chat/completions", json={**BODY, "user": user},
+                          timeout=30)
+
+    a = replicas(rate_buckets=RateBuckets(store))[0]
+    b = replicas(rate_buckets=RateBuckets(Store(store.url)))[0]  # its own pool, as a replica
+    codes = [as_user(gw, "ann").status_code for gw in (a, b, a, b)]
+    assert codes == [502, 502, 429, 429]
+    r = as_user(b, "ann")
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 100
+    assert as_user(b, "ben").status_code == 502  # buckets are still per user
+    # each process's own buckets: every replica allows the burst again
+    c, d = replicas(2)
+    assert [as_user(gw, "ann").status_code for gw in (c, d, c, d)] == [502] * 4
+
+
+async def test_shared_limits_fall_back_to_the_process_while_the_store_is_down(
+        pg_private_server, caplog):
+    url = pg_private_server.create_database()
+    store = Store(url)
+    store.migrate()
+    replica = Store(url)
+    limiter = SharedRateLimiter(rate=0.01, burst=2, buckets=RateBuckets(store))
+    other = SharedRateLimiter(rate=0.01, burst=2, buckets=RateBuckets(replica))
+    assert [await limiter.admit("ann"), await other.admit("ann")] == [0.0, 0.0]
+    assert await limiter.admit("ann") > 0  # shared: the other replica took the second
+    try:
+        await asyncio.to_thread(pg_private_server.stop)  # the real server goes away
+        with caplog.at_level("WARNING", logger="guardstack.gateway"):
+            # still limited, by this process's own bucket (burst 2, then refused)
+            waits = [await limiter.admit("cat") for _ in range(3)]
+            assert waits[:2] == [0.0, 0.0] and waits[2] > 0
+        outage = [r for r in caplog.records if "shared rate limits unavailable" in r.message]
+        assert len(outage) == 1  # logged once, not per request
+    finally:
+        await asyncio.to_thread(pg_private_server.start)
+    limiter.outage.down_until = 0.0  # skip the retry pause: ask the store again now
+    assert await limiter.admit("ann") > 0  # the shared bucket kept its state
+    assert limiter.outage.down_since is None
+    for held in (limiter, other):
+        held.close()
+    store.dispose()
+    replica.dispose()

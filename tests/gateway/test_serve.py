@@ -154,3 +154,46 @@ def test_json_logs_are_one_object_per_line_with_a_record_per_exchange(llama_serv
     assert not any(r["logger"] == "uvicorn.access" for r in records)
     assert prompt not in out.decode()
     assert (reply.choices[0].message.content or "").strip() not in out.decode()
+
+
+def test_two_serve_processes_with_shared_rate_limits_give_a_user_the_limit_once(
+        tmp_path, pg_url):
+    """Two replicas of ``guardstack serve --shared-rate-limits`` on one
+    PostgreSQL store (each in a folder of its own, as pods are, for its
+    spool): a user's second request is refused by whichever replica gets it.
+    The upstream is a closed port: an admitted request fails upstream with 502."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(ALLOW_ALL)
+    procs, urls, logs = [], [], []
+    for n in range(2):
+        home = tmp_path / f"replica{n}"
+        home.mkdir()
+        port = free_port()
+        logs.append(home / "serve.log")
+        with logs[-1].open("wb") as log:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "guardstack", "serve", "--upstream",
+                 f"http://127.0.0.1:{free_port()}/v1", "--port", str(port), "--open",
+                 "--db", pg_url, "--policy", str(policy), "--rate-limit", "0.01",
+                 "--rate-burst", "1", "--shared-rate-limits", "--log-level", "warning"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=home, env={**os.environ}))
+        urls.append(f"http://127.0.0.1:{port}")
+    body = {"model": "m", "user": "ann", "messages": [{"role": "user", "content": "Hello"}]}
+    try:
+        for url, proc, log_path in zip(urls, procs, logs, strict=True):
+            # /healthz: /readyz says "not ready" while the upstream is down
+            wait_for_http(url + "/healthz", proc, what="guardstack serve", timeout=60,
+                          output=log_path.read_text)
+        codes = [httpx.post(url + "/v1/chat/completions", json=body, timeout=30).status_code
+                 for url in urls]
+        other = httpx.post(urls[1] + "/v1/chat/completions", json={**body, "user": "ben"},
+                           timeout=30).status_code
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+    outs = "".join(path.read_text() for path in logs)
+    assert codes == [502, 429], outs
+    assert other == 502
+    assert all(proc.returncode == 0 for proc in procs) and "Traceback" not in outs, outs

@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import anyio
@@ -64,7 +64,7 @@ from guardstack.gateway.errors import (
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.metrics import Metrics
 from guardstack.gateway.ollama_routes import OLLAMA_API_PATHS, OllamaEndpoints
-from guardstack.gateway.ratelimit import RateLimiter
+from guardstack.gateway.ratelimit import RateLimiter, SharedRateLimiter
 from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.routing import Router
@@ -75,6 +75,9 @@ from guardstack.gateway.tenant_policies import load as load_tenants
 from guardstack.gateway.tenant_policies import read as read_policies
 from guardstack.policy import Policy, PolicyError
 from guardstack.verdict import Action
+
+if TYPE_CHECKING:
+    from guardstack.store.rate_buckets import RateBuckets
 
 log = logging.getLogger("guardstack.gateway")
 
@@ -89,7 +92,8 @@ class Gateway:
                  transport: httpx.AsyncBaseTransport | None = None,
                  metrics: Metrics | None = None, probe_upstream: bool = False,
                  tenant_policies: Mapping[str, Policy] | None = None,
-                 reload_on_sighup: bool = False) -> None:
+                 reload_on_sighup: bool = False, rate_buckets: RateBuckets | None = None
+                 ) -> None:
         self.settings = settings
         self.reload_on_sighup = reload_on_sighup
         self.probe_upstream = probe_upstream
@@ -99,7 +103,9 @@ class Gateway:
         self.tenant_policies: dict[str, Policy] = dict(tenant_policies or {})
         self.recorder = recorder
         self.auth = Authenticator(keys, states, open_mode=settings.open, ttl=settings.state_ttl)
-        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst) \
+            if rate_buckets is None else \
+            SharedRateLimiter(settings.rate_limit, settings.rate_burst, rate_buckets)
         self._transport = transport
         self.upstream = self._router(routing.load(settings.routes) if settings.routes else ())
         #: routers a reload replaced: their streams may still run; closed at shutdown
@@ -143,6 +149,7 @@ class Gateway:
                 await asyncio.gather(*self._recording)
             # Flushes everything queued (SIGTERM reaches here through uvicorn).
             await self.recorder.close()
+            self.limiter.close()
 
     def _router(self, specs: Sequence[routing.RouteSpec]) -> Router:
         s = self.settings
@@ -310,8 +317,8 @@ class Gateway:
         if state == "suspended":
             raise GatewayError(403, "This account is suspended.", code="account_suspended")
         factor = self.settings.rate_limited_factor if state == "rate_limited" else 1.0
-        wait = self.limiter.take(identity.user + bucket, factor, rate=identity.rate_limit,
-                                 burst=identity.rate_burst)
+        wait = await self.limiter.admit(identity.user + bucket, factor,
+                                        rate=identity.rate_limit, burst=identity.rate_burst)
         if wait > 0:
             self.metrics.rate_limited.inc()
             raise GatewayError(429, f"Rate limit reached for user {identity.user!r}; "
@@ -1010,7 +1017,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
                transport: httpx.AsyncBaseTransport | None = None,
                dashboard: Any = None, probe_upstream: bool = False,
                tenant_policies: Mapping[str, Policy] | None = None,
-               reload_on_sighup: bool = False) -> Starlette:
+               reload_on_sighup: bool = False,
+               rate_buckets: RateBuckets | None = None) -> Starlette:
     """Build the gateway. ``guard`` defaults to the policy's Guard with its
     default detector; ``recorder`` to an in-memory one (``guardstack serve``
     passes the event store's). ``dashboard``, an ASGI app (the review
@@ -1019,7 +1027,10 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
     models (``guardstack serve`` sets it). ``tenant_policies`` (default: read
     from ``settings.tenant_policies``; a :class:`PolicyError` if a file is
     wrong) judge each tenant's requests by its own policy. ``reload_on_sighup``
-    re-reads the policy files on SIGHUP (``guardstack serve`` sets it)."""
+    re-reads the policy files on SIGHUP (``guardstack serve`` sets it).
+    ``rate_buckets`` keeps the rate limits' buckets in a store that other
+    replicas share (``--shared-rate-limits``); without it they are this
+    process's own."""
     if guard is None:
         from guardstack.guard import Guard
 
@@ -1028,7 +1039,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
         tenant_policies = load_tenants(settings.tenant_policies, detector=guard.policy.detector)
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
                  keys=keys, states=states, transport=transport, probe_upstream=probe_upstream,
-                 tenant_policies=tenant_policies, reload_on_sighup=reload_on_sighup)
+                 tenant_policies=tenant_policies, reload_on_sighup=reload_on_sighup,
+                 rate_buckets=rate_buckets)
     api_document = openapi.document()
 
     async def openapi_json(request: Request) -> Response:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from guardstack.gateway.errors import GatewayError
+from guardstack.gateway.outage import Outage
 
 log = logging.getLogger("guardstack.gateway")
 V = TypeVar("V")
@@ -96,9 +97,10 @@ class Authenticator:
         self.open_mode = open_mode
         self._keys: _TTLCache[Identity | None] = _TTLCache(ttl)
         self._states: _TTLCache[str] = _TTLCache(ttl)
-        #: monotonic time before which state lookups are not tried (store down)
-        self._states_down_until = 0.0
-        self._states_down_since: float | None = None
+        # Layer 3's restrictions need the store; while it is down the gateway
+        # keeps serving (not the user's fault).
+        self._states_outage = Outage("account states", "serving everyone as 'ok'",
+                                     STATE_RETRY_S)
 
     async def identify(self, authorization: str | None, openai_user: str | None) -> Identity:
         key = _bearer(authorization)
@@ -127,26 +129,15 @@ class Authenticator:
         states = self.states
 
         async def load() -> str:
-            now = time.monotonic()
-            if now < self._states_down_until:
+            outage = self._states_outage
+            if outage.skip():
                 return "ok"  # the store is down: do not make every request wait on it
             try:
                 value = await states.get_state(user)
             except Exception as exc:
-                # Layer 3's restrictions need the store; while it is down the
-                # gateway keeps serving (the outage is logged once, not the user's
-                # fault) and tries again every STATE_RETRY_S seconds.
-                self._states_down_until = now + STATE_RETRY_S
-                if self._states_down_since is None:
-                    self._states_down_since = now
-                    cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    log.warning("account states unavailable, serving everyone as 'ok' until "
-                                "the store answers: %s", cause)
+                outage.failed(exc)
                 return "ok"
-            if self._states_down_since is not None:
-                log.warning("account states available again after %.0f s",
-                            now - self._states_down_since)
-                self._states_down_since = None
+            outage.answered()
             return value if value in ACCOUNT_STATES else "ok"
 
         return await self._states.get(user, load)

@@ -98,9 +98,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            f"{type(exc).__name__}: {exc}") from None
     recorder, keys, states = open_store(settings.db, redact=settings.redact,
                                         ttl=settings.state_ttl)
+    store = recorder.writer.store
+    buckets = None
+    if settings.shared_rate_limits:
+        from guardstack.store.rate_buckets import RateBuckets
+
+        buckets = RateBuckets(store)
     app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
-                     keys=keys, states=states, dashboard=_dashboard(recorder.writer.store),
-                     probe_upstream=True, tenant_policies=tenants, reload_on_sighup=True)
+                     keys=keys, states=states, dashboard=_dashboard(store),
+                     probe_upstream=True, tenant_policies=tenants, reload_on_sighup=True,
+                     rate_buckets=buckets)
     from uvicorn.config import LOGGING_CONFIG
 
     from guardstack.gateway.logs import uvicorn_config

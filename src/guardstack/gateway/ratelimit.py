@@ -1,9 +1,27 @@
-"""Per-user token buckets: ``rate`` requests per second with ``burst`` at once."""
+"""Per-user token buckets: ``rate`` requests per second with ``burst`` at once.
+
+:class:`RateLimiter` keeps them in this process. :class:`SharedRateLimiter`
+(``serve --shared-rate-limits``) keeps them in the event store, so gateway
+replicas share each user's limit (:mod:`guardstack.store.rate_buckets`), and
+falls back to this process's own buckets while the store does not answer.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from typing import TYPE_CHECKING
+
+from guardstack.gateway.outage import Outage
+
+if TYPE_CHECKING:
+    from guardstack.store.rate_buckets import RateBuckets
+
+#: Seconds a store that failed a take is left alone before it is asked again.
+STORE_RETRY_S = 5.0
+#: Seconds between deletions of full buckets' rows.
+PRUNE_EVERY_S = 60.0
 
 
 class RateLimiter:
@@ -12,16 +30,22 @@ class RateLimiter:
         self.burst = max(1, burst)
         self.buckets: dict[str, tuple[float, float]] = {}
 
+    def shape(self, factor: float, rate: float | None, burst: int | None
+              ) -> tuple[float, float]:
+        """(requests per second, bucket size) of one bucket: the key's own
+        ``rate``/``burst`` over the limiter's, times the account's ``factor``."""
+        per_s = (self.rate if rate is None else rate) * factor
+        size = max(1.0, (self.burst if burst is None else burst) * factor)
+        return per_s, size
+
     def take(self, user: str, factor: float = 1.0, *, rate: float | None = None,
              burst: int | None = None) -> float:
         """Take one request from ``user``'s bucket. Returns 0 when allowed, else
         the seconds until a request would be allowed (for Retry-After).
         ``rate``/``burst``: this bucket's own (a key's), over the limiter's."""
-        own_rate = self.rate if rate is None else rate
-        if own_rate <= 0:
+        per_s, size = self.shape(factor, rate, burst)
+        if per_s <= 0:
             return 0.0
-        per_s = own_rate * factor
-        size = max(1.0, (self.burst if burst is None else burst) * factor)
         now = time.monotonic()
         if len(self.buckets) > 100_000:
             # Full buckets carry no state worth keeping; drop them to bound memory.
@@ -35,6 +59,49 @@ class RateLimiter:
         self.buckets[user] = (tokens, now)
         return (1.0 - tokens) / per_s
 
+    async def admit(self, user: str, factor: float = 1.0, *, rate: float | None = None,
+                    burst: int | None = None) -> float:
+        """:meth:`take`, as the gateway calls it (a shared limiter awaits its store)."""
+        return self.take(user, factor, rate=rate, burst=burst)
+
+    def close(self) -> None:
+        """Let go of what the limiter holds (a shared one: its connections)."""
+
     @staticmethod
     def retry_after(seconds: float) -> str:
         return str(max(1, math.ceil(seconds)))
+
+
+class SharedRateLimiter(RateLimiter):
+    """The same limits, with the buckets in the store. While the store fails,
+    this process's own buckets decide (each replica then allows the limit on
+    its own, as without sharing), the outage is logged once, and the store is
+    asked again every :data:`STORE_RETRY_S` seconds."""
+
+    def __init__(self, rate: float, burst: int, buckets: RateBuckets) -> None:
+        super().__init__(rate, burst)
+        self.shared = buckets
+        self.outage = Outage("shared rate limits", "limiting in this process", STORE_RETRY_S)
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+
+    async def admit(self, user: str, factor: float = 1.0, *, rate: float | None = None,
+                    burst: int | None = None) -> float:
+        per_s, size = self.shape(factor, rate, burst)
+        if per_s <= 0:
+            return 0.0
+        if self.outage.skip():
+            return self.take(user, factor, rate=rate, burst=burst)
+        try:
+            wait = await asyncio.to_thread(self.shared.take, user, per_s, size)
+            now = time.monotonic()
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_EVERY_S
+                await asyncio.to_thread(self.shared.prune)
+        except Exception as exc:
+            self.outage.failed(exc)
+            return self.take(user, factor, rate=rate, burst=burst)
+        self.outage.answered()
+        return wait
+
+    def close(self) -> None:
+        self.shared.close()

@@ -78,6 +78,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_burst", 20, "Bucket size: requests a user may make at once."),
     Setting("rate_limited_factor", 0.1,
             "Share of rate_limit left to a user whose account state is rate_limited."),
+    Setting("shared_rate_limits", False,
+            "Keep the rate limits' buckets in the event store (--db), so every gateway "
+            "replica on that store shares each user's limit; off: each process has its own "
+            "(N replicas allow N times the rate). Replicas share a PostgreSQL store. "
+            "While the store does not answer, each process limits on its own."),
     Setting("state_ttl", 5.0, "Seconds key lookups and account states are cached."),
     Setting("blocked_message", "",
             "Content returned in place of a blocked non-streamed completion."),
@@ -121,6 +126,7 @@ class GatewaySettings:
     rate_limit: float = DEFAULTS["rate_limit"]
     rate_burst: int = DEFAULTS["rate_burst"]
     rate_limited_factor: float = DEFAULTS["rate_limited_factor"]
+    shared_rate_limits: bool = DEFAULTS["shared_rate_limits"]
     state_ttl: float = DEFAULTS["state_ttl"]
     blocked_message: str = DEFAULTS["blocked_message"]
     end_user_header: str = DEFAULTS["end_user_header"]

@@ -395,3 +395,17 @@ rollup_state = sa.Table(
     sa.Column("last_id", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# -- shared rate limits, migration 0009 -------------------------------------------
+
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    # One row per rate-limit bucket in use (``serve --shared-rate-limits``):
+    # sha256 of the bucket's key (never the user id itself) and its GCRA
+    # "theoretical arrival time", POSIX seconds. A row whose time has passed is
+    # a full bucket and may be deleted.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("tat", sa.Float(), nullable=False),
+    sa.Index(None, "tat"),
+)
