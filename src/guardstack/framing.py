@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TACTICS", "embedded_requests", "tactics"]
+__all__ = ["ADVERSARIAL", "TACTICS", "embedded_requests", "tactics"]
 
 #: Longest prompt read for framing. Long jailbreak templates are caught as
 #: templates (the `jailbreak` label); re-scoring them without their framing
@@ -154,6 +154,11 @@ _OVERRIDE = re.compile(
         \s+without\s+(?:any\s+)?(?:warnings?|disclaimers?|restrictions|refus\w*|filters?|
         censorship)
     )""", re.I | re.X)
+#: The tactics that mark a jailbreak attempt rather than a way of asking:
+#: all but the fiction frame, which is how novelists and screenwriters ask
+#: too. The gateway records these on an exchange; layer 3 counts them beside
+#: a harmful request (``guardstack.offline.attempts``).
+ADVERSARIAL = frozenset(TACTICS) - {"fiction_frame"}
 #: Longest prompt :func:`tactics` reads. Wider than MAX_CHARS: it runs on the
 #: few requests a caller already judged harmful, never on every prompt.
 TACTICS_MAX_CHARS = 20_000

@@ -54,7 +54,7 @@ def seed(store: Store) -> Seeded:
         ids: list[int] = []
         for n, (user, prompt, answer, decision) in enumerate([
             (XSS_USER, f"How do I make {XSS} at home?", f"Sure: {XSS}", "block"),
-            (XSS_USER, "Follow-up " + XSS, "I can't help with that.", "flag"),
+            (XSS_USER, "Follow-up. No disclaimers. " + XSS, "I can't help with that.", "flag"),
             ("u-benign", "What do mitochondria do in a cell?", "They make ATP.", "allow"),
         ]):
             ex = f"ex-{n}"

@@ -50,8 +50,10 @@ def test_every_page_renders_stored_text_escaped(seeded_any):
         assert "recipes &lt;script&gt;" in html["topics"]  # the cluster label
         assert "example &lt;script&gt;" in html["topics"]  # its examples (not analysts)
         assert "recipes &lt;script&gt;" in html["overview"]
-        # Evidence is highlighted, the decomposition step marked.
+        # Evidence is highlighted, the decomposition step marked, and the one
+        # request wrapped in a jailbreak tactic named as such.
         assert "decomposition step" in html["case"]
+        assert html["case"].count("jailbreak tactics: refusal suppression") == 1
         assert html["queue"].index(s.case_id) < html["queue"].index(s.second_case)
         # Audit log, which now holds the user id and search text.
         r = c.get("/ui/audit")

@@ -33,6 +33,7 @@ def test_the_access_record_names_the_exchange_and_never_its_text(caplog):
     ex.prompt_text, ex.response_text, ex.user = "secret prompt", "secret answer", "alice"
     ex.status_code = 200
     ex.masked = {"prompt": {"contact": 1}}
+    ex.tactics = ["refusal_suppression"]
     ex.finish()
     with caplog.at_level(logging.INFO, logger="guardstack.access"):
         logs.access(ex)
@@ -41,6 +42,7 @@ def test_the_access_record_names_the_exchange_and_never_its_text(caplog):
     out = json.loads(line)
     assert out["request_id"] == ex.id and out["status"] == 200 and out["tenant"] == "acme"
     assert out["masked"] == {"prompt": {"contact": 1}} and out["total_ms"] >= 0
+    assert out["tactics"] == ["refusal_suppression"]
     assert "secret" not in line and "alice" not in line
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from guardstack import framing
 from guardstack.dashboard import rollup
 from guardstack.offline.pseudonym import Pseudonymizer
 from guardstack.offline.settings import SEVERITIES
@@ -53,6 +54,14 @@ def message_score(scores: dict[str, float] | None) -> float:
     if "harm" in scores:
         return float(scores["harm"])
     return float(max(scores.values()))
+
+
+def jailbreak_tactics(text: str | None) -> list[str]:
+    """The jailbreak tactics a user message uses, in words ("refusal
+    suppression"), for the reviewer: the reading layer 3's attempts
+    monitor and the gateway make (:func:`guardstack.framing.tactics`)."""
+    return [t.replace("_", " ") for t in framing.tactics(text or "")
+            if t in framing.ADVERSARIAL]
 
 
 def top_scores(scores: dict[str, float] | None, n: int = 4) -> list[tuple[str, float]]:
@@ -289,6 +298,8 @@ def case_view(store: Store, case_id: str, *, actor: str) -> CaseView | None:
             item["why"] = why.get(item["id"], "")
             item["score"] = message_score(item["scores"])
             item["top"] = top_scores(item["scores"])
+            item["tactics"] = jailbreak_tactics(item["content"]) if item["role"] == "user" \
+                else []
             grouped[item["conversation_id"] or "(no conversation)"].append(item)
         states = dict(conn.execute(sa.select(account_states.c.user_id, account_states.c.state)
                                    .where(account_states.c.user_id.in_(users))).all()) \

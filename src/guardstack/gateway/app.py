@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from guardstack import framing
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
     anthropic_api,
@@ -256,6 +257,7 @@ class Gateway:
     async def _record(self, exchange: Exchange) -> None:
         exchange.finish()
         self.metrics.observe_masked(exchange.masked)
+        self.metrics.observe_tactics(exchange.tactics)
         logs.access(exchange)
         with anyio.CancelScope(shield=True):
             try:
@@ -384,6 +386,11 @@ class Gateway:
         return policy
 
     async def _check_prompts(self, exchange: Exchange, subjects: list[Subject]) -> None:
+        # Named whatever the verdict: "no disclaimers" around a harmless
+        # question is allowed, and still worth counting (layer 3 reads it
+        # beside harm, per user).
+        exchange.tactics = sorted({t for s in subjects for t in framing.tactics(s.text)
+                                   if t in framing.ADVERSARIAL})
         start = time.perf_counter()
         judgements = await self.judge.judge(subjects, self._policy(exchange))
         exchange.classifier_ms += (time.perf_counter() - start) * 1000

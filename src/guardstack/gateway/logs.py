@@ -6,7 +6,7 @@ form Loki, Elasticsearch, Datadog and Cloud Logging parse without a
 pattern, and replaces uvicorn's access line with one record per exchange on
 the ``guardstack.access`` logger: its request id (the ``x-request-id`` the
 client got, the store's exchange id), endpoint, status, decision, model,
-tenant, key id, stream, halt, masking counts and timings. Never the text of
+tenant, key id, stream, halt, masking counts, jailbreak tactics and timings. Never the text of
 a prompt or an answer, nor the user's id: those are in the store, behind the
 dashboard's roles and audit log; the request id leads there.
 """
@@ -91,6 +91,7 @@ def access(exchange: Exchange) -> None:
         "halted": exchange.halted,
         "finish_reason": exchange.finish_reason,
         "masked": exchange.masked or None,
+        "tactics": exchange.tactics or None,
         "classifier_ms": round(exchange.classifier_ms, 2),
         "upstream_ms": _ms(exchange.upstream_ms),
         "ttft_ms": _ms(exchange.ttft_ms),

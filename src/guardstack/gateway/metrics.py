@@ -41,6 +41,11 @@ class Metrics:
         self.masked = Counter("guardstack_masked_total",
                               "Finds of the policy's masking blocklists replaced by a "
                               "placeholder, by role and list.", ["role", "blocklist"], registry=r)
+        self.tactics = Counter("guardstack_jailbreak_tactics_total",
+                               "Prompts that used a jailbreak tactic (refusal suppression, "
+                               "prefix injection, an unrestricted persona, a claim that the "
+                               "rules are off, decode-and-answer), whatever their verdict.",
+                               ["tactic"], registry=r)
         self.halts = Counter("guardstack_stream_halts_total",
                              "Streams the output check ended with finish_reason=content_filter.",
                              registry=r)
@@ -65,6 +70,10 @@ class Metrics:
         for role, by_list in masked.items():
             for list_id, n in by_list.items():
                 self.masked.labels(role=role, blocklist=list_id).inc(n)
+
+    def observe_tactics(self, tactics: list[str]) -> None:
+        for tactic in tactics:
+            self.tactics.labels(tactic=tactic).inc()
 
     def track_queue_depth(self, read: Callable[[], int]) -> None:
         self.queue_depth.set_function(lambda: float(read()))

@@ -56,6 +56,8 @@ class Exchange:
     policy: str | None = None           # a tenant's policy file, when one decided (else --policy)
     #: finds the policy's masking blocklists replaced: role -> list id -> count
     masked: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: jailbreak tactics the judged prompt used (:data:`guardstack.framing.ADVERSARIAL`)
+    tactics: list[str] = field(default_factory=list)
     #: numbered placeholders of ``restore`` lists -> the values they stand for
     #: (kept in memory for the answer, never recorded)
     restore: dict[str, str] = field(default_factory=dict)

@@ -56,6 +56,8 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         "params": {k: request[k] for k in _PARAMS if k in request},
         # How many finds the policy's masking lists replaced (never what they were).
         "masked": ex.masked,
+        # Jailbreak tactics the prompt used, whatever its verdict.
+        "tactics": ex.tactics,
     }
     prompt = most_severe(ex.prompt_verdicts)
     response = most_severe(ex.response_verdicts)

@@ -30,10 +30,10 @@ from guardstack import framing
 from guardstack.offline.corpus import LABELS, UserHistory
 from guardstack.offline.settings import AnalysisSettings
 
-#: Tactics that count. ``fiction_frame`` does not: it is how novelists and
-#: screenwriters ask too (the crime novelist persona, 2-4% of benign
-#: creative-writing rows).
-ADVERSARIAL = frozenset(framing.TACTICS) - {"fiction_frame"}
+#: Tactics that count (:data:`guardstack.framing.ADVERSARIAL`). The fiction
+#: frame does not: it is how novelists and screenwriters ask too (the crime
+#: novelist persona, 2-4% of benign creative-writing rows).
+ADVERSARIAL = framing.ADVERSARIAL
 
 
 @dataclass(frozen=True)
