@@ -156,36 +156,41 @@ def test_json_logs_are_one_object_per_line_with_a_record_per_exchange(llama_serv
     assert (reply.choices[0].message.content or "").strip() not in out.decode()
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
 def test_two_serve_processes_with_shared_rate_limits_give_a_user_the_limit_once(
-        tmp_path, pg_url):
-    """Two replicas of ``guardstack serve --shared-rate-limits`` on one
-    PostgreSQL store (each in a folder of its own, as pods are, for its
-    spool): a user's second request is refused by whichever replica gets it.
-    The upstream is a closed port: an admitted request fails upstream with 502."""
+        tmp_path, request, db):
+    """Two replicas of ``guardstack serve --shared-rate-limits`` on one store:
+    a user's second request is refused by whichever replica gets it. On
+    PostgreSQL each runs in a folder of its own (as pods do), which holds its
+    spool; on one host's SQLite file each names its own ``--spool``. The
+    upstream is a closed port: an admitted request fails upstream with 502."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(ALLOW_ALL)
+    url = request.getfixturevalue("pg_url") if db == "postgresql" \
+        else f"sqlite:///{tmp_path / 'gs.db'}"
     procs, urls, logs = [], [], []
     for n in range(2):
         home = tmp_path / f"replica{n}"
         home.mkdir()
         port = free_port()
         logs.append(home / "serve.log")
+        spool = ["--spool", str(home / "spool.jsonl")] if db == "sqlite" else []
         with logs[-1].open("wb") as log:
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "guardstack", "serve", "--upstream",
                  f"http://127.0.0.1:{free_port()}/v1", "--port", str(port), "--open",
-                 "--db", pg_url, "--policy", str(policy), "--rate-limit", "0.01",
+                 "--db", url, *spool, "--policy", str(policy), "--rate-limit", "0.01",
                  "--rate-burst", "1", "--shared-rate-limits", "--log-level", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=home, env={**os.environ}))
         urls.append(f"http://127.0.0.1:{port}")
     body = {"model": "m", "user": "ann", "messages": [{"role": "user", "content": "Hello"}]}
     try:
-        for url, proc, log_path in zip(urls, procs, logs, strict=True):
+        for base, proc, log_path in zip(urls, procs, logs, strict=True):
             # /healthz: /readyz says "not ready" while the upstream is down
-            wait_for_http(url + "/healthz", proc, what="guardstack serve", timeout=60,
+            wait_for_http(base + "/healthz", proc, what="guardstack serve", timeout=60,
                           output=log_path.read_text)
-        codes = [httpx.post(url + "/v1/chat/completions", json=body, timeout=30).status_code
-                 for url in urls]
+        codes = [httpx.post(base + "/v1/chat/completions", json=body, timeout=30).status_code
+                 for base in urls]
         other = httpx.post(urls[1] + "/v1/chat/completions", json={**body, "user": "ben"},
                            timeout=30).status_code
     finally:

@@ -97,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot load detector {policy.detector!r}: "
                            f"{type(exc).__name__}: {exc}") from None
     recorder, keys, states = open_store(settings.db, redact=settings.redact,
-                                        ttl=settings.state_ttl)
+                                        ttl=settings.state_ttl, spool=settings.spool)
     store = recorder.writer.store
     buckets = None
     if settings.shared_rate_limits:

@@ -40,6 +40,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db", None,
             "Event store URL (sqlite:///path or postgresql://...); the store's default "
             "SQLite file when omitted."),
+    Setting("spool", None,
+            "File events wait in while the store does not answer, replayed when it does "
+            "(default: next to a SQLite file as FILE.spool.jsonl, else "
+            "./guardstack-spool.jsonl). One process per spool: give each gateway process on "
+            "one host its own."),
     Setting("redact", False,
             "Replace e-mail addresses, phone numbers and card numbers in recorded text "
             "before it is stored."),
@@ -81,7 +86,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shared_rate_limits", False,
             "Keep the rate limits' buckets in the event store (--db), so every gateway "
             "replica on that store shares each user's limit; off: each process has its own "
-            "(N replicas allow N times the rate). Replicas share a PostgreSQL store. "
+            "(N replicas allow N times the rate). Replicas on several hosts share a PostgreSQL "
+            "store; processes on one host may share a SQLite file, each with its own --spool. "
             "While the store does not answer, each process limits on its own."),
     Setting("state_ttl", 5.0, "Seconds key lookups and account states are cached."),
     Setting("blocked_message", "",
@@ -112,6 +118,7 @@ class GatewaySettings:
     policy: str | None = None
     tenant_policies: str | None = None
     db: str | None = None
+    spool: str | None = None
     redact: bool = False
     open: bool = False
     classifier_threads: int = DEFAULTS["classifier_threads"]

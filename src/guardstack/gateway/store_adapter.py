@@ -113,9 +113,9 @@ class StoreStates:
         return (await self.accounts.aget_state(user)).value
 
 
-def open_store(url: str | None, *, redact: bool = False, ttl: float = 5.0
-               ) -> tuple[StoreRecorder, StoreKeys, StoreStates]:
+def open_store(url: str | None, *, redact: bool = False, ttl: float = 5.0,
+               spool: str | None = None) -> tuple[StoreRecorder, StoreKeys, StoreStates]:
     store = Store(url)
-    return (StoreRecorder(EventWriter(store, redact=redact)),
+    return (StoreRecorder(EventWriter(store, redact=redact, spool_path=spool)),
             StoreKeys(KeyStore(store, cache_ttl=ttl)),
             StoreStates(Accounts(store, cache_ttl=ttl)))

@@ -3,9 +3,8 @@
 Each replica's own token buckets let a user through once per replica: three
 replicas behind a load balancer allow three times ``--rate-limit``. With
 ``guardstack serve --shared-rate-limits`` the buckets live in the event store
-instead: the PostgreSQL database the replicas share. (SQLite works the same
-way for processes that share a file; ``guardstack serve`` itself keeps one
-process per SQLite store, for its spool.)
+instead: the PostgreSQL database the replicas share, or one SQLite file for
+processes on one host (each ``guardstack serve`` with its own ``--spool``).
 
 The algorithm is GCRA, the generic cell rate algorithm (as redis-cell and
 many API gateways use): one row per bucket holding its *theoretical arrival
