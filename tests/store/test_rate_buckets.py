@@ -84,3 +84,18 @@ def test_rows_hold_no_user_id_and_full_buckets_are_pruned(store, buckets):
     assert not any("alice" in k for k in rows)
     assert b.prune(now=105.0) == 1  # alice's bucket is full again; bob's is not
     assert b.take("bob", 0.1, 1, now=105.0) == pytest.approx(5.0)
+
+
+async def test_the_gateways_limiter_deletes_full_buckets_as_it_goes(store):
+    from guardstack.gateway.ratelimit import SharedRateLimiter
+
+    limiter = SharedRateLimiter(rate=1.0, burst=1, buckets=RateBuckets(store))
+    try:
+        limiter.shared.take("long-gone", 1.0, 1, now=100.0)  # full again since 101.0
+        limiter._next_prune = 0.0  # the minute between deletions has passed
+        assert await limiter.admit("ann") == 0.0
+        with store.engine.connect() as conn:
+            keys = set(conn.execute(sa.select(rate_buckets.c.key)).scalars())
+        assert keys == {bucket_key("ann")}
+    finally:
+        limiter.close()

@@ -9,6 +9,7 @@ falls back to this process's own buckets while the store does not answer.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ from guardstack.gateway.outage import Outage
 
 if TYPE_CHECKING:
     from guardstack.store.rate_buckets import RateBuckets
+
+log = logging.getLogger("guardstack.gateway")
 
 #: Seconds a store that failed a take is left alone before it is asked again.
 STORE_RETRY_S = 5.0
@@ -93,14 +96,18 @@ class SharedRateLimiter(RateLimiter):
             return self.take(user, factor, rate=rate, burst=burst)
         try:
             wait = await asyncio.to_thread(self.shared.take, user, per_s, size)
-            now = time.monotonic()
-            if now >= self._next_prune:
-                self._next_prune = now + PRUNE_EVERY_S
-                await asyncio.to_thread(self.shared.prune)
         except Exception as exc:
             self.outage.failed(exc)
             return self.take(user, factor, rate=rate, burst=burst)
         self.outage.answered()
+        now = time.monotonic()
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY_S
+            try:
+                await asyncio.to_thread(self.shared.prune)
+            except Exception as exc:  # the take stands; the next prune tries again
+                log.warning("could not delete full rate-limit buckets: %s: %s",
+                            type(exc).__name__, exc)
         return wait
 
     def close(self) -> None:
