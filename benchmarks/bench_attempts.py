@@ -11,7 +11,7 @@ JailbreakBench's ``safe`` rows are attack prompts whose answer was judged
 not jailbroken, so they are counted apart from the benign rows. Only rows
 with a tactic are scored, so the run takes about two minutes.
 
-Then what it costs: ``framing.tactics`` per prompt (the gateway reads every
+Then what it costs: ``framing.adversarial_tactics`` per prompt (the gateway reads every
 judged prompt with it), median over the benign rows of a few sets, beside
 the fast classifier's own time for one prompt in the same run; and the
 attempts monitor over 1,000 users of 100 stored requests each, the shape of
@@ -36,8 +36,7 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
-    from guardstack.framing import tactics
-    from guardstack.offline.attempts import ADVERSARIAL
+    from guardstack.framing import adversarial_tactics
     from guardstack.offline.scoring import Scorer
     from guardstack.offline.settings import AnalysisSettings
 
@@ -55,7 +54,7 @@ def main() -> int:
                 row = json.loads(line)
                 text, label = row.get("text") or "", str(row.get("label"))
                 rows[name, label] += 1
-                if set(tactics(text)) & ADVERSARIAL:
+                if adversarial_tactics(text):
                     used[name, label] += 1
                     texts.append((name, label, text))
     threshold = AnalysisSettings().attempt_score
@@ -82,7 +81,7 @@ def _cost(data_dir: Path) -> None:
 
     import numpy as np
 
-    from guardstack.framing import tactics
+    from guardstack.framing import adversarial_tactics
     from guardstack.guard import Guard
     from guardstack.offline.attempts import find_attempts
     from guardstack.offline.corpus import LABELS, UserHistory
@@ -95,7 +94,7 @@ def _cost(data_dir: Path) -> None:
     per_prompt = []
     for text in texts:
         start = time.perf_counter()
-        tactics(text)
+        adversarial_tactics(text)
         per_prompt.append((time.perf_counter() - start) * 1e6)
     guard = Guard()
     guard.check(texts[0])  # load

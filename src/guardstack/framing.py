@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ADVERSARIAL", "TACTICS", "embedded_requests", "tactics"]
+__all__ = ["ADVERSARIAL", "TACTICS", "adversarial_tactics", "embedded_requests", "tactics"]
 
 #: Longest prompt read for framing. Long jailbreak templates are caught as
 #: templates (the `jailbreak` label); re-scoring them without their framing
@@ -194,6 +194,12 @@ def tactics(text: str) -> tuple[str, ...]:
             or (_CREATIVE.search(text) and _inline_request(text) is not None):
         found.add("fiction_frame")
     return tuple(t for t in TACTICS if t in found)
+
+
+def adversarial_tactics(text: str) -> tuple[str, ...]:
+    """:func:`tactics` without the fiction frame (:data:`ADVERSARIAL`): the
+    reading the gateway records, the dashboard shows and layer 3 counts."""
+    return tuple(t for t in tactics(text) if t in ADVERSARIAL)
 
 
 def _inline_request(text: str) -> str | None:

@@ -60,8 +60,7 @@ def jailbreak_tactics(text: str | None) -> list[str]:
     """The jailbreak tactics a user message uses, in words ("refusal
     suppression"), for the reviewer: the reading layer 3's attempts
     monitor and the gateway make (:func:`guardstack.framing.tactics`)."""
-    return [t.replace("_", " ") for t in framing.tactics(text or "")
-            if t in framing.ADVERSARIAL]
+    return [t.replace("_", " ") for t in framing.adversarial_tactics(text or "")]
 
 
 def top_scores(scores: dict[str, float] | None, n: int = 4) -> list[tuple[str, float]]:

@@ -389,8 +389,8 @@ class Gateway:
         # Named whatever the verdict: "no disclaimers" around a harmless
         # question is allowed, and still worth counting (layer 3 reads it
         # beside harm, per user).
-        exchange.tactics = sorted({t for s in subjects for t in framing.tactics(s.text)
-                                   if t in framing.ADVERSARIAL})
+        exchange.tactics = sorted({t for s in subjects
+                                   for t in framing.adversarial_tactics(s.text)})
         start = time.perf_counter()
         judgements = await self.judge.judge(subjects, self._policy(exchange))
         exchange.classifier_ms += (time.perf_counter() - start) * 1000

@@ -30,11 +30,6 @@ from guardstack import framing
 from guardstack.offline.corpus import LABELS, UserHistory
 from guardstack.offline.settings import AnalysisSettings
 
-#: Tactics that count (:data:`guardstack.framing.ADVERSARIAL`). The fiction
-#: frame does not: it is how novelists and screenwriters ask too (the crime
-#: novelist persona, 2-4% of benign creative-writing rows).
-ADVERSARIAL = framing.ADVERSARIAL
-
 
 @dataclass(frozen=True)
 class Attempts:
@@ -59,7 +54,7 @@ def find_attempts(history: UserHistory, settings: AnalysisSettings) -> Attempts:
             key = " ".join(text.split()).casefold()
             if key in seen:  # a client's retry of the same text is one attempt
                 continue
-            found = tuple(t for t in framing.tactics(text) if t in ADVERSARIAL)
+            found = framing.adversarial_tactics(text)
             if found:
                 seen.add(key)
                 rows.append(int(i))
