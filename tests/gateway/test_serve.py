@@ -7,11 +7,13 @@ the classifier scores; it only needs the classifier to have judged."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -19,6 +21,8 @@ import pytest
 import sqlalchemy as sa
 from tests.fixtures.llama_server import MODEL_ALIAS, free_port
 from tests.fixtures.processes import wait_for_http
+from tests.gateway.serving import serve_app
+from tests.gateway.standins import listing_upstream
 
 from guardstack.store import Store
 from guardstack.store.schema import exchanges, messages
@@ -156,18 +160,16 @@ def test_json_logs_are_one_object_per_line_with_a_record_per_exchange(llama_serv
     assert (reply.choices[0].message.content or "").strip() not in out.decode()
 
 
-@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
-def test_two_serve_processes_with_shared_rate_limits_give_a_user_the_limit_once(
-        tmp_path, request, db):
-    """Two replicas of ``guardstack serve --shared-rate-limits`` on one store:
-    a user's second request is refused by whichever replica gets it. On
-    PostgreSQL each runs in a folder of its own (as pods do), which holds its
-    spool; on one host's SQLite file each names its own ``--spool``. The
-    upstream is a closed port: an admitted request fails upstream with 502."""
+@contextlib.contextmanager
+def serve_replicas(tmp_path, db: str, url: str, upstream: str, *flags: str
+                   ) -> Iterator[list[str]]:
+    """Two ``guardstack serve`` processes on the store ``url``, as replicas:
+    on PostgreSQL each runs in a folder of its own (as pods do), which holds
+    its spool; on one host's SQLite file each names its own ``--spool``.
+    Yields their base URLs; SIGTERMs both after, and checks they exited
+    cleanly and logged no traceback."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(ALLOW_ALL)
-    url = request.getfixturevalue("pg_url") if db == "postgresql" \
-        else f"sqlite:///{tmp_path / 'gs.db'}"
     procs, urls, logs = [], [], []
     for n in range(2):
         home = tmp_path / f"replica{n}"
@@ -177,28 +179,67 @@ def test_two_serve_processes_with_shared_rate_limits_give_a_user_the_limit_once(
         spool = ["--spool", str(home / "spool.jsonl")] if db == "sqlite" else []
         with logs[-1].open("wb") as log:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "guardstack", "serve", "--upstream",
-                 f"http://127.0.0.1:{free_port()}/v1", "--port", str(port), "--open",
-                 "--db", url, *spool, "--policy", str(policy), "--rate-limit", "0.01",
-                 "--rate-burst", "1", "--shared-rate-limits", "--log-level", "warning"],
+                [sys.executable, "-m", "guardstack", "serve", "--upstream", upstream,
+                 "--port", str(port), "--db", url, *spool, "--policy", str(policy),
+                 *flags, "--log-level", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=home, env={**os.environ}))
         urls.append(f"http://127.0.0.1:{port}")
-    body = {"model": "m", "user": "ann", "messages": [{"role": "user", "content": "Hello"}]}
     try:
         for base, proc, log_path in zip(urls, procs, logs, strict=True):
             # /healthz: /readyz says "not ready" while the upstream is down
             wait_for_http(base + "/healthz", proc, what="guardstack serve", timeout=60,
                           output=log_path.read_text)
-        codes = [httpx.post(base + "/v1/chat/completions", json=body, timeout=30).status_code
-                 for base in urls]
-        other = httpx.post(urls[1] + "/v1/chat/completions", json={**body, "user": "ben"},
-                           timeout=30).status_code
+        yield urls
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             proc.wait(timeout=60)
     outs = "".join(path.read_text() for path in logs)
-    assert codes == [502, 429], outs
-    assert other == 502
     assert all(proc.returncode == 0 for proc in procs) and "Traceback" not in outs, outs
+
+
+def _store_url(tmp_path, request, db: str) -> str:
+    return request.getfixturevalue("pg_url") if db == "postgresql" \
+        else f"sqlite:///{tmp_path / 'gs.db'}"
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_two_serve_processes_with_shared_rate_limits_give_a_user_the_limit_once(
+        tmp_path, request, db):
+    """Two replicas of ``guardstack serve --shared-rate-limits`` on one store:
+    a user's second request is refused by whichever replica gets it. The
+    upstream is a closed port: an admitted request fails upstream with 502."""
+    body = {"model": "m", "user": "ann", "messages": [{"role": "user", "content": "Hello"}]}
+    with serve_replicas(tmp_path, db, _store_url(tmp_path, request, db),
+                        f"http://127.0.0.1:{free_port()}/v1", "--open", "--rate-limit", "0.01",
+                        "--rate-burst", "1", "--shared-rate-limits") as urls:
+        codes = [httpx.post(base + "/v1/chat/completions", json=body, timeout=30).status_code
+                 for base in urls]
+        other = httpx.post(urls[1] + "/v1/chat/completions", json={**body, "user": "ben"},
+                           timeout=30).status_code
+    assert codes == [502, 429]
+    assert other == 502
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_two_serve_processes_with_shared_responses_continue_each_others(
+        tmp_path, request, db):
+    """Two replicas of ``guardstack serve --shared-responses``: a Responses API
+    answer from one is continued with ``previous_response_id`` on the other,
+    which sends the whole conversation upstream."""
+    forwarded: list[dict] = []
+    with serve_app(listing_upstream(forwarded)) as upstream, \
+            serve_replicas(tmp_path, db, _store_url(tmp_path, request, db), upstream + "/v1",
+                           "--open", "--shared-responses") as urls:
+        def create(base: str, user: str = "ada", **body) -> openai.types.responses.Response:
+            with openai.OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0) as c:
+                return c.responses.create(model="m", user=user, **body)
+
+        first = create(urls[0], input="My name is Ada.")
+        second = create(urls[1], input="What is my name?", previous_response_id=first.id)
+        with pytest.raises(openai.NotFoundError):  # another user's
+            create(urls[1], "bob", input="Hi.", previous_response_id=first.id)
+    assert second.output_text == "From the other."
+    assert [m["content"] for m in forwarded[1]["messages"]] == [
+        "My name is Ada.", "From the other.", "What is my name?"]

@@ -90,7 +90,7 @@ def test_accounts_commands(store, capsys):
 
 def test_purge_command(store, capsys):
     assert run(["purge", "--older-than", "30d", "--db", store.url]) == 0
-    assert "deleted 0 exchanges and 0 messages" in capsys.readouterr().out
+    assert "deleted 0 exchanges, 0 messages and 0 stored responses" in capsys.readouterr().out
     assert run(["purge", "--older-than", "soon", "--db", store.url]) == 2
     assert "guardstack: error: not an age: 'soon'" in capsys.readouterr().err
 

@@ -92,7 +92,7 @@ async def test_the_gateways_limiter_deletes_full_buckets_as_it_goes(store):
     limiter = SharedRateLimiter(rate=1.0, burst=1, buckets=RateBuckets(store))
     try:
         limiter.shared.take("long-gone", 1.0, 1, now=100.0)  # full again since 101.0
-        limiter._next_prune = 0.0  # the minute between deletions has passed
+        limiter.pruning.next_at = 0.0  # the minute between deletions has passed
         assert await limiter.admit("ann") == 0.0
         with store.engine.connect() as conn:
             keys = set(conn.execute(sa.select(rate_buckets.c.key)).scalars())

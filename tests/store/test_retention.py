@@ -29,9 +29,9 @@ async def test_purge_deletes_only_older_traffic_and_is_audited(store, tmp_path):
         await writer.submit(e)
     await writer.close()
 
-    assert purge(store, timedelta(days=30), now=NOW, dry_run=True) == (3, 6)
+    assert purge(store, timedelta(days=30), now=NOW, dry_run=True) == (3, 6, 0)
     assert count(store) == 5
-    assert purge(store, timedelta(days=30), now=NOW, chunk=2, actor="ops") == (3, 6)
+    assert purge(store, timedelta(days=30), now=NOW, chunk=2, actor="ops") == (3, 6, 0)
     assert sorted(ids_in_db(store)) == sorted(e.id for e in new)
     assert count(store, messages) == 4
     [entry] = entries(store)

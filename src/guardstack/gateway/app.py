@@ -70,7 +70,7 @@ from guardstack.gateway.recorder import Exchange, MemoryRecorder, Recorder
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.routing import Router
 from guardstack.gateway.settings import GatewaySettings
-from guardstack.gateway.stored_responses import Stored, StoredResponses
+from guardstack.gateway.stored_responses import SharedStoredResponses, Stored, StoredResponses
 from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, chunk_channels
 from guardstack.gateway.tenant_policies import load as load_tenants
 from guardstack.gateway.tenant_policies import read as read_policies
@@ -79,6 +79,7 @@ from guardstack.verdict import Action
 
 if TYPE_CHECKING:
     from guardstack.store.rate_buckets import RateBuckets
+    from guardstack.store.stored_responses import SharedResponses
 
 log = logging.getLogger("guardstack.gateway")
 
@@ -93,8 +94,8 @@ class Gateway:
                  transport: httpx.AsyncBaseTransport | None = None,
                  metrics: Metrics | None = None, probe_upstream: bool = False,
                  tenant_policies: Mapping[str, Policy] | None = None,
-                 reload_on_sighup: bool = False, rate_buckets: RateBuckets | None = None
-                 ) -> None:
+                 reload_on_sighup: bool = False, rate_buckets: RateBuckets | None = None,
+                 shared_responses: SharedResponses | None = None) -> None:
         self.settings = settings
         self.reload_on_sighup = reload_on_sighup
         self.probe_upstream = probe_upstream
@@ -112,7 +113,9 @@ class Gateway:
         #: routers a reload replaced: their streams may still run; closed at shutdown
         self._retired: list[Router] = []
         self.metrics.track_queue_depth(lambda: recorder.queue_depth)
-        self.stored = StoredResponses(settings.stored_responses)
+        self.stored = StoredResponses(settings.stored_responses, settings.stored_responses_ttl) \
+            if shared_responses is None else \
+            SharedStoredResponses(settings.stored_responses, shared_responses)
         self._recording: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------
@@ -151,6 +154,7 @@ class Gateway:
             # Flushes everything queued (SIGTERM reaches here through uvicorn).
             await self.recorder.close()
             self.limiter.close()
+            self.stored.close()
 
     def _router(self, specs: Sequence[routing.RouteSpec]) -> Router:
         s = self.settings
@@ -474,7 +478,7 @@ class Gateway:
                                     f"guardstack-{self.judge.detector_name}")
         chain = reply.id  # a chain of responses is one conversation in the store
         if body.get("previous_response_id") is not None:
-            previous = self._previous(body, exchange)
+            previous = await self._previous(body, exchange)
             chat = responses_api.with_history(chat, body, previous.messages)
             messages = validation.chat_messages(chat)
             chain = previous.conversation_id
@@ -483,33 +487,34 @@ class Gateway:
         forwarded = self._for_upstream(chat, exchange)
         owner, turns = exchange.user, responses_api.conversation_of(chat, body)
 
-        def remember(output: list[dict[str, Any]]) -> None:
+        async def remember(output: list[dict[str, Any]]) -> None:
+            # Before the client has the answer's end, so its next turn finds it.
             if body.get("store") is not False:  # OpenAI's default: stored
-                self.stored.put(reply.id, Stored(
+                await self.stored.remember(reply.id, Stored(
                     owner, [*turns, *responses_api.assistant_messages(output)], conversation))
 
         if chat.get("stream"):
-            events = responses_api.EventStream(reply, remember)
+            events = responses_api.EventStream(reply)
             return await self._stream(forwarded, exchange, messages, "chat",
                                       lambda relayed: _as_response_events(relayed, events,
-                                                                          exchange))
+                                                                          exchange, remember))
         data = await self._completion(forwarded, exchange, messages, "chat")
         if isinstance(data, Response):
             return data
         answer = reply.from_chat(data, exchange.prompt_verdicts, exchange.response_verdicts)
-        remember(answer["output"])
+        await remember(answer["output"])
         return JSONResponse(answer)
 
-    def _previous(self, body: dict[str, Any], exchange: Exchange) -> Stored:
+    async def _previous(self, body: dict[str, Any], exchange: Exchange) -> Stored:
         """The stored conversation ``previous_response_id`` continues: the
-        same user's, still in memory (404 otherwise, whoever's it was)."""
+        same user's, still kept (404 otherwise, whoever's it was)."""
         previous = body["previous_response_id"]
         if self.stored.capacity <= 0:
             raise GatewayError(400, "'previous_response_id' is not supported: this gateway "
                                     "keeps no responses (--stored-responses 0); send the "
                                     "conversation in 'input'.", code="unsupported_parameter",
                                param="previous_response_id")
-        stored = self.stored.get(previous, exchange.user)
+        stored = await self.stored.recall(previous, exchange.user)
         if stored is None:
             raise GatewayError(404, f"Previous response with id '{previous}' not found.",
                                code="previous_response_not_found",
@@ -938,8 +943,11 @@ async def _as_chunks(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], Non
 
 async def _as_response_events(relayed: AsyncGenerator[tuple[Relayed, dict[str, Any]], None],
                               events: responses_api.EventStream,
-                              exchange: Exchange) -> AsyncGenerator[bytes, None]:
-    """The checked stream as Responses API events."""
+                              exchange: Exchange,
+                              remember: Callable[[list[dict[str, Any]]], Awaitable[None]]
+                              ) -> AsyncGenerator[bytes, None]:
+    """The checked stream as Responses API events; the answer as the client
+    saw it is remembered before its last event."""
     async with contextlib.aclosing(relayed):
         for event in events.start(exchange.prompt_verdicts):
             yield responses_api.encode(event)
@@ -950,11 +958,14 @@ async def _as_response_events(relayed: AsyncGenerator[tuple[Relayed, dict[str, A
             elif kind == "halt":
                 out, ended = events.halt(exchange.prompt_verdicts,
                                          exchange.response_verdicts), True
+                await remember(events.output)
             elif kind == "error":
                 out, ended = events.fail(obj), True
             else:
                 out = [] if ended else events.finish(exchange.prompt_verdicts,
                                                      exchange.response_verdicts)
+                if not ended:
+                    await remember(events.output)
             for event in out:
                 yield responses_api.encode(event)
 
@@ -1025,7 +1036,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
                dashboard: Any = None, probe_upstream: bool = False,
                tenant_policies: Mapping[str, Policy] | None = None,
                reload_on_sighup: bool = False,
-               rate_buckets: RateBuckets | None = None) -> Starlette:
+               rate_buckets: RateBuckets | None = None,
+               shared_responses: SharedResponses | None = None) -> Starlette:
     """Build the gateway. ``guard`` defaults to the policy's Guard with its
     default detector; ``recorder`` to an in-memory one (``guardstack serve``
     passes the event store's). ``dashboard``, an ASGI app (the review
@@ -1037,7 +1049,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
     re-reads the policy files on SIGHUP (``guardstack serve`` sets it).
     ``rate_buckets`` keeps the rate limits' buckets in a store that other
     replicas share (``--shared-rate-limits``); without it they are this
-    process's own."""
+    process's own. ``shared_responses`` keeps Responses API answers there too
+    (``--shared-responses``), so any replica continues them."""
     if guard is None:
         from guardstack.guard import Guard
 
@@ -1047,7 +1060,7 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
                  keys=keys, states=states, transport=transport, probe_upstream=probe_upstream,
                  tenant_policies=tenant_policies, reload_on_sighup=reload_on_sighup,
-                 rate_buckets=rate_buckets)
+                 rate_buckets=rate_buckets, shared_responses=shared_responses)
     api_document = openapi.document()
 
     async def openapi_json(request: Request) -> Response:

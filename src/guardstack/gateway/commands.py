@@ -104,10 +104,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from guardstack.store.rate_buckets import RateBuckets
 
         buckets = RateBuckets(store)
+    answers = None
+    if settings.shared_responses:
+        from guardstack.store.stored_responses import SharedResponses
+
+        answers = SharedResponses(store, settings.stored_responses_ttl)
     app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
                      keys=keys, states=states, dashboard=_dashboard(store),
                      probe_upstream=True, tenant_policies=tenants, reload_on_sighup=True,
-                     rate_buckets=buckets)
+                     rate_buckets=buckets, shared_responses=answers)
     from uvicorn.config import LOGGING_CONFIG
 
     from guardstack.gateway.logs import uvicorn_config

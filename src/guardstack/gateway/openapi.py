@@ -50,7 +50,8 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
                                    "`logprobs`); `param` names it."),
     ("previous_response_not_found", 404, "`previous_response_id` names no response of this "
                                          "user's that the gateway still holds "
-                                         "(`--stored-responses`)."),
+                                         "(`--stored-responses`, `--stored-responses-ttl`, "
+                                         "`--shared-responses`)."),
     ("model_not_found", 404, "`/api/show` names a model the upstream does not list."),
     ("invalid_api_key", 401, "No key, or a key that is unknown or revoked."),
     ("account_suspended", 403, "Layer 3 (or an operator) suspended the account."),
@@ -243,8 +244,9 @@ def _schemas() -> dict[str, Any]:
                     "previous_response_id": {
                         "type": ["string", "null"],
                         "description": "Continue a recent response of the same user's, held "
-                                       "in the gateway's memory (`--stored-responses`); 404 "
-                                       "`previous_response_not_found` otherwise."},
+                                       "in the gateway's memory (`--stored-responses`) or, "
+                                       "with `--shared-responses`, in the store every replica "
+                                       "shares; 404 `previous_response_not_found` otherwise."},
                     "store": {"type": ["boolean", "null"],
                               "description": "`false`: the answer is not held for a later "
                                              "`previous_response_id`."},

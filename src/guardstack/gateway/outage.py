@@ -1,12 +1,16 @@
 """A store the gateway can serve without for a while (account states, shared
-rate limits): while it fails, requests are not made to wait on it, the
-outage is logged once rather than per request, it is asked again every
-``retry_s`` seconds, and its return is logged with how long it was away."""
+rate limits, shared stored responses): while it fails, requests are not made
+to wait on it, the outage is logged once rather than per request, it is
+asked again every ``retry_s`` seconds, and its return is logged with how
+long it was away. :class:`Pruning` deletes a shared table's dead rows now
+and then."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("guardstack.gateway")
 
@@ -39,3 +43,26 @@ class Outage:
             log.warning("%s available again after %.0f s", self.what,
                         time.monotonic() - self.down_since)
             self.down_since = None
+
+
+class Pruning:
+    """Deletes a shared table's dead rows (full rate-limit buckets, expired
+    answers) at most every ``every_s`` seconds, in a request that has just
+    reached the store. A failed prune is logged and tried again next time;
+    it says nothing about the store being down."""
+
+    def __init__(self, what: str, every_s: float) -> None:
+        self.what = what  # "full rate-limit buckets"
+        self.every_s = every_s
+        #: monotonic time from which the next request prunes
+        self.next_at = time.monotonic() + every_s
+
+    async def maybe(self, prune: Callable[[], object]) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            return
+        self.next_at = now + self.every_s
+        try:
+            await asyncio.to_thread(prune)
+        except Exception as exc:
+            log.warning("could not delete %s: %s: %s", self.what, type(exc).__name__, exc)

@@ -9,17 +9,14 @@ falls back to this process's own buckets while the store does not answer.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 from typing import TYPE_CHECKING
 
-from guardstack.gateway.outage import Outage
+from guardstack.gateway.outage import Outage, Pruning
 
 if TYPE_CHECKING:
     from guardstack.store.rate_buckets import RateBuckets
-
-log = logging.getLogger("guardstack.gateway")
 
 #: Seconds a store that failed a take is left alone before it is asked again.
 STORE_RETRY_S = 5.0
@@ -85,7 +82,7 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(rate, burst)
         self.shared = buckets
         self.outage = Outage("shared rate limits", "limiting in this process", STORE_RETRY_S)
-        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        self.pruning = Pruning("full rate-limit buckets", PRUNE_EVERY_S)
 
     async def admit(self, user: str, factor: float = 1.0, *, rate: float | None = None,
                     burst: int | None = None) -> float:
@@ -100,14 +97,7 @@ class SharedRateLimiter(RateLimiter):
             self.outage.failed(exc)
             return self.take(user, factor, rate=rate, burst=burst)
         self.outage.answered()
-        now = time.monotonic()
-        if now >= self._next_prune:
-            self._next_prune = now + PRUNE_EVERY_S
-            try:
-                await asyncio.to_thread(self.shared.prune)
-            except Exception as exc:  # the take stands; the next prune tries again
-                log.warning("could not delete full rate-limit buckets: %s: %s",
-                            type(exc).__name__, exc)
+        await self.pruning.maybe(self.shared.prune)  # the take stands whatever it does
         return wait
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardstack.gateway import moderation, output_text
@@ -382,10 +382,8 @@ class EventStream:
     ``content_filter``, an upstream failure in ``error`` and
     ``response.failed``."""
 
-    def __init__(self, reply: Reply,
-                 on_end: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+    def __init__(self, reply: Reply) -> None:
         self.reply = reply
-        self.on_end = on_end  # called with the output the client saw, when it ends
         self.seq = 0
         self.output: list[dict[str, Any]] = []
         self.open: dict[str, Any] | None = None   # the item receiving deltas
@@ -512,8 +510,6 @@ class EventStream:
         body = self.reply.body(self.output, status=status, incomplete=incomplete,
                                usage=self.usage, model=self.model, prompt=prompt,
                                answer=answer)
-        if self.on_end is not None:
-            self.on_end(self.output)
         return [*out, self._event(f"response.{status}", response=body)]
 
     def halt(self, prompt: Sequence[Verdict], answer: Sequence[Verdict]) -> list[dict[str, Any]]:
@@ -523,8 +519,6 @@ class EventStream:
         body = self.reply.body(self.output, status="incomplete", incomplete="content_filter",
                                usage=self.usage, model=self.model, prompt=prompt,
                                answer=answer)
-        if self.on_end is not None:
-            self.on_end(self.output)
         return [*out, self._event("response.incomplete", response=body)]
 
     def fail(self, error: dict[str, Any]) -> list[dict[str, Any]]:

@@ -103,6 +103,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stored_responses", 1000,
             "Responses API answers kept in memory (per process, oldest dropped first) for "
             "previous_response_id; 0 refuses previous_response_id."),
+    Setting("stored_responses_ttl", 86400.0,
+            "Seconds a Responses API answer may be continued with previous_response_id; "
+            "then it is forgotten, in memory and in the store."),
+    Setting("shared_responses", False,
+            "Also keep Responses API answers in the event store (--db), so a client can "
+            "continue one with previous_response_id on any replica, not only the one that "
+            "answered. The conversation is stored as sent (--redact does not apply) for "
+            "--stored-responses-ttl; `guardstack purge` deletes it with traffic of its age. "
+            "While the store does not answer, each process continues its own answers."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -139,6 +148,8 @@ class GatewaySettings:
     end_user_header: str = DEFAULTS["end_user_header"]
     keep_developer_role: bool = DEFAULTS["keep_developer_role"]
     stored_responses: int = DEFAULTS["stored_responses"]
+    stored_responses_ttl: float = DEFAULTS["stored_responses_ttl"]
+    shared_responses: bool = DEFAULTS["shared_responses"]
     reload_every: float = DEFAULTS["reload_every"]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -160,7 +171,8 @@ class GatewaySettings:
         for name in ("check_every", "window_tokens", "classifier_calls"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be >= 1, got {getattr(self, name)!r}")
-        for name in ("upstream_timeout", "connect_timeout", "state_ttl", "keep_alive"):
+        for name in ("upstream_timeout", "connect_timeout", "state_ttl", "keep_alive",
+                     "stored_responses_ttl"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}: must be > 0, got {getattr(self, name)!r}")
         if self.window_tokens < self.check_every:

@@ -214,9 +214,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     """Delete recorded traffic older than the given age."""
     age = parse_age(args.older_than)
     with _store(args) as store:
-        n_ex, n_msg = purge(store, age, actor=_actor(args), dry_run=args.dry_run)
+        gone = purge(store, age, actor=_actor(args), dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} {n_ex} exchanges and {n_msg} messages older than {args.older_than}")
+    print(f"{verb} {gone.exchanges} exchanges, {gone.messages} messages and "
+          f"{gone.stored_responses} stored responses older than {args.older_than}")
     return 0
 
 

@@ -204,3 +204,37 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.dispose()
+
+
+def fast_commit_engine(store: Store) -> tuple[sa.Engine, bool]:
+    """An autocommitting engine on ``store``'s database whose commits do not
+    wait for the disk (PostgreSQL's ``synchronous_commit = off``, SQLite's
+    ``synchronous = NORMAL`` in WAL mode), and whether it is a new engine of
+    its own (to be disposed by its user) rather than the store's. For state a
+    crash may lose the last milliseconds of (rate-limit buckets, stored
+    Responses API answers); the event writer keeps its durable commits."""
+    if store.dialect == "postgresql":
+        # No pre-ping: it would double the round trips of every call. A
+        # connection the server dropped fails one call, which the gateway
+        # answers from its own memory; the pool then replaces it.
+        engine = create_engine(store.url, pool_size=4, max_overflow=4, pool_pre_ping=False,
+                               isolation_level="AUTOCOMMIT")
+        event.listen(engine, "connect", _no_disk_wait("SET synchronous_commit TO OFF"))
+        return engine, True
+    if isinstance(store.engine.pool, StaticPool):  # in-memory: its one connection
+        return store.engine.execution_options(isolation_level="AUTOCOMMIT"), False
+    # its own connect hook sets WAL mode first
+    engine = create_engine(store.url, isolation_level="AUTOCOMMIT")
+    event.listen(engine, "connect", _no_disk_wait("PRAGMA synchronous=NORMAL"))
+    return engine, True
+
+
+def _no_disk_wait(statement: str) -> Any:
+    def hook(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(statement)
+        cur.close()
+        if hasattr(dbapi_conn, "commit"):
+            dbapi_conn.commit()
+
+    return hook

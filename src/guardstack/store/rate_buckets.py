@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.pool import StaticPool
 
-from guardstack.store.engine import Store, create_engine
+from guardstack.store.engine import Store, fast_commit_engine
 from guardstack.store.schema import rate_buckets
 
 # Admitted: the row moves on and comes back; refused: the WHERE leaves it and
@@ -63,7 +60,7 @@ class RateBuckets:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.engine, self._own_engine = _engine(store)
+        self.engine, self._own_engine = fast_commit_engine(store)
         # SQLite's two-argument max() is its scalar GREATEST.
         self._take = sa.text(_TAKE.format(
             greatest="GREATEST" if store.dialect == "postgresql" else "MAX"))
@@ -100,32 +97,3 @@ class RateBuckets:
         """Close this object's own connections (never the store's)."""
         if self._own_engine:
             self.engine.dispose()
-
-
-def _engine(store: Store) -> tuple[sa.Engine, bool]:
-    """An autocommitting engine for the buckets, and whether it is our own."""
-    if store.dialect == "postgresql":
-        # No pre-ping: it would double the round trips of every take. A
-        # connection the server dropped fails one take, which the gateway
-        # answers from its own buckets; the pool then replaces it.
-        engine = create_engine(store.url, pool_size=4, max_overflow=4, pool_pre_ping=False,
-                               isolation_level="AUTOCOMMIT")
-        event.listen(engine, "connect", _no_disk_wait("SET synchronous_commit TO OFF"))
-        return engine, True
-    if isinstance(store.engine.pool, StaticPool):  # in-memory: its one connection
-        return store.engine.execution_options(isolation_level="AUTOCOMMIT"), False
-    # its own connect hook sets WAL mode first
-    engine = create_engine(store.url, isolation_level="AUTOCOMMIT")
-    event.listen(engine, "connect", _no_disk_wait("PRAGMA synchronous=NORMAL"))
-    return engine, True
-
-
-def _no_disk_wait(statement: str) -> Any:
-    def hook(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute(statement)
-        cur.close()
-        if hasattr(dbapi_conn, "commit"):
-            dbapi_conn.commit()
-
-    return hook

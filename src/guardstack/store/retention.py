@@ -1,4 +1,5 @@
-"""Retention: delete traffic (exchanges and their messages) older than N days.
+"""Retention: delete traffic (exchanges and their messages, and stored
+Responses API answers) older than N days.
 
 Account actions, API keys and the audit log are the accountability record
 and are kept. Each purge is itself written to the audit log. Deletes run in
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -18,7 +20,7 @@ from guardstack.store import audit
 from guardstack.store.engine import Store
 from guardstack.store.errors import describe
 from guardstack.store.events import utcnow
-from guardstack.store.schema import exchanges, messages
+from guardstack.store.schema import exchanges, messages, stored_responses
 
 _UNITS = {"d": 1.0, "w": 7.0, "h": 1 / 24}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dwh]?)\s*$")
@@ -35,6 +37,13 @@ def parse_age(text: str) -> timedelta:
     return timedelta(days=days)
 
 
+class Purged(NamedTuple):
+    exchanges: int
+    messages: int
+    #: conversations kept for ``previous_response_id`` (``serve --shared-responses``)
+    stored_responses: int
+
+
 def purge(
     store: Store,
     older_than: timedelta,
@@ -43,12 +52,13 @@ def purge(
     now: datetime | None = None,
     chunk: int = 5000,
     dry_run: bool = False,
-) -> tuple[int, int]:
-    """Delete exchanges that started before ``now - older_than`` and their
-    messages. Returns ``(exchanges_deleted, messages_deleted)``; with
-    ``dry_run`` counts what would go and deletes nothing."""
+) -> Purged:
+    """Delete exchanges that started before ``now - older_than``, their
+    messages, and the Responses API answers stored before then. Returns what
+    was deleted; with ``dry_run`` counts what would go and deletes nothing."""
     cutoff = (now or utcnow()) - older_than
     old = exchanges.c.ts_start < cutoff
+    old_answers = stored_responses.c.created_at < cutoff.timestamp()
     try:
         if dry_run:
             with store.engine.connect() as conn:
@@ -58,7 +68,10 @@ def purge(
                     .select_from(messages)
                     .where(messages.c.exchange_id.in_(sa.select(exchanges.c.id).where(old)))
                 ).scalar_one()
-            return n_ex, n_msg
+                n_resp = conn.execute(
+                    sa.select(sa.func.count()).select_from(stored_responses).where(old_answers)
+                ).scalar_one()
+            return Purged(n_ex, n_msg, n_resp)
         n_ex = n_msg = 0
         while True:
             with store.engine.begin() as conn:
@@ -73,6 +86,7 @@ def purge(
                 ).rowcount
                 n_ex += conn.execute(exchanges.delete().where(exchanges.c.id.in_(ids))).rowcount
         with store.engine.begin() as conn:
+            n_resp = conn.execute(stored_responses.delete().where(old_answers)).rowcount
             audit.record(
                 conn,
                 actor=actor,
@@ -81,8 +95,9 @@ def purge(
                     "cutoff": cutoff.isoformat(),
                     "exchanges": n_ex,
                     "messages": n_msg,
+                    "stored_responses": n_resp,
                 },
             )
     except sa_exc.SQLAlchemyError as exc:
         raise describe(exc, store.url) from None
-    return n_ex, n_msg
+    return Purged(n_ex, n_msg, n_resp)

@@ -409,3 +409,22 @@ rate_buckets = sa.Table(
     sa.Column("tat", sa.Float(), nullable=False),
     sa.Index(None, "tat"),
 )
+
+# -- shared stored responses, migration 0010 ---------------------------------------
+
+stored_responses = sa.Table(
+    "stored_responses",
+    metadata,
+    # One row per Responses API answer a client may continue with
+    # ``previous_response_id`` (``serve --shared-responses``): the conversation
+    # that produced it, its answer last, as JSON; the owner as the sha256 of
+    # the user id (NULL for an anonymous request), never the id itself; the
+    # conversation its chain is filed under; when it was stored, POSIX
+    # seconds. Deleted after ``--stored-responses-ttl`` and by ``purge``.
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=True),
+    sa.Column("conversation_id", sa.Text(), nullable=False),
+    sa.Column("messages", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Float(), nullable=False),
+    sa.Index(None, "created_at"),
+)
