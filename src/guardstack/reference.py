@@ -127,8 +127,11 @@ blocklists:
   a conversation carries back (assistant messages: a restored address must not reach the
   model server on the next turn), and a completions prompt, on every generating API the
   gateway serves (OpenAI's chat, completions and
-  Responses, Anthropic's Messages, Ollama's chat and generate); embeddings inputs go on as
-  they are, as they go unjudged. The classifier judges the prompt as the user wrote
+  Responses, Anthropic's Messages, Ollama's chat and generate), and the texts of an
+  embeddings request (OpenAI's `/v1/embeddings`, Ollama's `/api/embed` and `/api/embeddings`;
+  token-id inputs as they are), which are masked but still neither judged nor stored, with
+  placeholders never numbered, so a text embeds the same whatever else its request holds.
+  The classifier judges the prompt as the user wrote
   it; the model is sent, and the store keeps, the masked text. System and tool messages are
   left as they are (the deployer's own text; an agent's next call may need the real value).
 - Answers: `content` and the reasoning a client shows (`reasoning_content`), whole answers

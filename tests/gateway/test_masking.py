@@ -3,8 +3,15 @@ own: which messages are read, and how restore numbers values across them."""
 
 from __future__ import annotations
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from tests.gateway.serving import serve_app
+
 from guardstack.gateway import masking
 from guardstack.gateway.recorder import Exchange
+from guardstack.guard import Guard
 from guardstack.policy import Policy
 
 RESTORE = Policy.from_yaml("version: 1\nblocklists:\n  contact:\n    builtin: [pii]\n"
@@ -50,3 +57,43 @@ def test_a_longer_numbered_placeholder_is_not_read_as_a_shorter_one():
     choice = {"message": {"content": "<name>_10 and <name>_1"}}
     masking.answer(RESTORE, choice, "chat", ex)
     assert choice["message"]["content"] == "person 9 and person 0"
+
+
+def test_embedding_inputs_are_masked_unnumbered_and_token_ids_kept():
+    ex = Exchange("embeddings")
+    body = {"model": "e", "input": ["Mail jane@example.org", [101, 2023], "and sam@example.net",
+                                    "jane@example.org again"]}
+    sent = masking.embedding_input(RESTORE, body, ex)
+    # the same text embeds the same, whatever else the request holds: no numbers
+    assert sent["input"] == ["Mail [EMAIL]", [101, 2023], "and [EMAIL]", "[EMAIL] again"]
+    assert body["input"][0] == "Mail jane@example.org"  # the client's body is left as it was
+    assert ex.masked == {"prompt": {"contact": 3}} and ex.restore == {}
+    one = masking.embedding_input(RESTORE, {"model": "e", "input": "jane@example.org"}, ex)
+    assert one["input"] == "[EMAIL]"
+    tokens = {"model": "e", "input": [101, 2023]}
+    assert masking.embedding_input(RESTORE, tokens, ex) is tokens
+    plain = {"model": "e", "input": "Mail jane@example.org"}
+    assert masking.embedding_input(Policy.default(), plain, ex) is plain
+
+
+def test_ollamas_embed_apis_send_the_masked_text_upstream(run_gateway, ollama_client):
+    seen: list[dict] = []
+
+    async def embeddings(request: Request) -> JSONResponse:
+        body = await request.json()
+        seen.append(body)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return JSONResponse({"object": "list", "model": body["model"], "data": [
+            {"object": "embedding", "index": i, "embedding": [0.1, 0.2]}
+            for i in range(len(texts))]})
+
+    app = Starlette(routes=[Route("/v1/embeddings", embeddings, methods=["POST"])])
+    with serve_app(app) as upstream:
+        policy = "version: 1\nblocklists:\n  contact:\n    builtin: [pii]\n    action: mask\n"
+        gw = run_gateway(upstream + "/v1", guard=Guard(Policy.from_yaml(policy)))
+        ollama = ollama_client(gw.url)
+        assert ollama.embed(model="e", input="Bill jane@example.org").embeddings == [[0.1, 0.2]]
+        assert ollama.embeddings(model="e", prompt="Bill sam@example.net").embedding == [0.1,
+                                                                                        0.2]
+    assert [body["input"] for body in seen] == ["Bill [EMAIL]", "Bill [EMAIL]"]
+    assert [ex.masked for ex in gw.wait_for_exchanges(2)] == [{"prompt": {"contact": 1}}] * 2

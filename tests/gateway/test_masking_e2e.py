@@ -190,3 +190,24 @@ def test_restore_gives_the_user_their_own_data_back_which_the_model_never_saw(
         assert ex.prompt_text == question.format("[EMAIL_1]")
         assert ex.response_text == seen and "help.desk" not in ex.response_text
         assert ex.masked == {"prompt": {"contact": 1}}
+
+
+def test_embedding_inputs_reach_the_model_server_masked(llama_embedding_server, run_gateway,
+                                                        client):
+    """The vectors that come back are the server's for the masked texts, not
+    for what the client wrote. (Ollama's /api/embed goes the same way: its
+    test records the body, since this server pools no single-text embedding.)"""
+    gw = run_gateway(llama_embedding_server, guard=masking_guard("prompt"))
+    written = ["Invoices go to jane.doe@example.org", "What do mitochondria do?"]
+    masked = ["Invoices go to [EMAIL]", "What do mitochondria do?"]
+    direct = client(llama_embedding_server.removesuffix("/v1"))
+    as_masked = [d.embedding for d in direct.embeddings.create(model=MODEL_ALIAS,
+                                                               input=masked).data]
+    as_written = [d.embedding for d in direct.embeddings.create(model=MODEL_ALIAS,
+                                                                input=written).data]
+    assert as_masked[0] != as_written[0]  # the server tells the two texts apart
+    via = client(gw.url).embeddings.create(model=MODEL_ALIAS, input=written)
+    assert [d.embedding for d in via.data] == as_masked
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.masked == {"prompt": {"contact": 1}}
+    assert ex.prompt_text is None  # still not stored

@@ -840,12 +840,16 @@ class Gateway:
         documents being indexed, not a user's requests: judging them as
         prompts would refuse a security team's knowledge base, and storing
         them would file a corpus among the user's messages for layer 3. The
-        exchange is recorded (who, when, status, latency) without them."""
+        policy's masking lists for prompts do apply: what they find never
+        reaches the model server (:func:`masking.embedding_input`). The
+        exchange is recorded (who, when, status, latency, masking counts)
+        without the input."""
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
         validation.check_embedding_input(body)
         await self._admit(identity, body, exchange, request)
         exchange.model = body["model"]
+        body = masking.embedding_input(self._policy(exchange), body, exchange)
         exchange.request = body  # the event keeps only its sampling params: no input
         response, seconds = await self.upstream.open("POST", "embeddings", body)
         exchange.upstream_ms = seconds * 1000

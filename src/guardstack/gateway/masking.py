@@ -3,7 +3,8 @@ the gateway (:mod:`guardstack.blocklists`).
 
 A prompt's user messages, and the earlier answers a conversation carries,
 are masked before the body goes upstream, so the model server (and its logs)
-never sees what the lists find; an answer's
+never sees what the lists find (the texts of an embeddings request too, by
+the prompt's lists); an answer's
 content and reasoning are masked before the client sees them, whole answers
 at once and streamed ones chunk by chunk as the output check releases them.
 The stream check holds text that ends like the start of a credential, an
@@ -97,6 +98,30 @@ def completion_prompts(policy: Policy, body: dict[str, Any], exchange: Exchange
         return {**body, "prompt": text(policy, "prompt", prompt, exchange)}
     if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
         return {**body, "prompt": [text(policy, "prompt", p, exchange) for p in prompt]}
+    return body
+
+
+def embedding_input(policy: Policy, body: dict[str, Any], exchange: Exchange
+                    ) -> dict[str, Any]:
+    """An embeddings body with the text of its ``input`` (a string, or the
+    strings of an array; token ids as they are) masked by the prompt's lists:
+    what is indexed reaches the model server as a prompt would. Placeholders
+    are never numbered, even for ``restore`` lists: an embedding has no text
+    to give values back in, and a text must embed the same whatever else its
+    request holds."""
+    value = body.get("input")
+    if not policy.masks("prompt"):
+        return body
+
+    def masked(one: str) -> str:
+        done = policy.mask("prompt", one)
+        exchange.count_masked("prompt", done.counts)
+        return done.text
+
+    if isinstance(value, str):
+        return {**body, "input": masked(value)}
+    if isinstance(value, list) and any(isinstance(v, str) for v in value):
+        return {**body, "input": [masked(v) if isinstance(v, str) else v for v in value]}
     return body
 
 

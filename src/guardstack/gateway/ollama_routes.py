@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from guardstack import __version__
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import ollama_api, validation
+from guardstack.gateway import masking, ollama_api, validation
 from guardstack.gateway.errors import GatewayError
 from guardstack.gateway.recorder import Exchange
 from guardstack.gateway.response import GuardedStreamingResponse
@@ -150,12 +150,13 @@ class OllamaEndpoints:
                                       request, render=ollama_api.error_response)
 
     async def _embed(self, request: Request, exchange: Exchange, legacy: bool) -> Response:
-        """As ``/v1/embeddings``: forwarded, neither judged nor stored (see
-        :meth:`Gateway._embed`)."""
+        """As ``/v1/embeddings``: forwarded, neither judged nor stored, masked
+        by the prompt's masking lists (see :meth:`Gateway._embed`)."""
         identity = await self.gw._identify(request, exchange)
         body = await validation.read_json(request, self.gw.settings.max_body_bytes)
         forwarded = ollama_api.embed_request(body, legacy)
         await self.gw._admit(identity, body, exchange, request)
+        forwarded = masking.embedding_input(self.gw._policy(exchange), forwarded, exchange)
         exchange.model, exchange.request = forwarded["model"], forwarded
         response, seconds = await self.gw.upstream.open("POST", "embeddings", forwarded)
         exchange.upstream_ms = seconds * 1000
