@@ -25,7 +25,7 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
 
     def start(upstream: str, *, guard: Any, keys: Any = None, states: Any = None,
               transport: httpx.AsyncBaseTransport | None = None, rate_buckets: Any = None,
-              shared_responses: Any = None, **settings: Any) -> Running:
+              shared_responses: Any = None, tracing: Any = None, **settings: Any) -> Running:
         settings.setdefault("open", True)
         settings.setdefault("rate_limit", 0)
         # A loaded CI machine can take minutes for a completion; the tests that
@@ -36,7 +36,7 @@ def run_gateway() -> Iterator[Callable[..., Running]]:
         app = create_app(GatewaySettings(upstream=upstream, **settings), guard=guard,
                          recorder=recorder, keys=keys, states=states, transport=transport,
                          probe_upstream=probe, rate_buckets=rate_buckets,
-                         shared_responses=shared_responses)
+                         shared_responses=shared_responses, tracing=tracing)
         url = stack.enter_context(serve_app(app))
         return Running(url, app, recorder)
 

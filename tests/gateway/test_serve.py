@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from tests.fixtures.llama_server import MODEL_ALIAS, free_port
 from tests.fixtures.processes import wait_for_http
+from tests.gateway.otlp_collector import running_collector
 from tests.gateway.serving import serve_app
 from tests.gateway.standins import listing_upstream
 
@@ -37,32 +38,43 @@ response: {default: {threshold: 0.5, action: flag}}
 
 
 def test_serve_records_everything_and_flushes_on_sigterm(llama_server, tmp_path):
+    """Traced too (``--otlp-traces-endpoint``, a collector the test runs):
+    the spans still queued at SIGTERM are sent before the process exits."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     db = f"sqlite:///{tmp_path / 'gs.db'}"
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "guardstack", "serve", "--upstream", llama_server,
-         "--port", str(port), "--open", "--db", db, "--policy", str(policy),
-         "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/readyz", proc, what="guardstack serve", timeout=60,
-                      output=lambda: proc.stdout.read().decode() if proc.stdout else "")
-        with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as c:
-            story = [{"role": "user", "content": "Write a story about a cat."}]
-            reply = c.chat.completions.create(model=MODEL_ALIAS, messages=story, max_tokens=12)
-            assert reply.choices[0].message.content
-            stream = c.chat.completions.create(model=MODEL_ALIAS, messages=story, max_tokens=12,
-                                               stream=True)
-            streamed = "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
-            assert streamed
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+    with running_collector() as collector:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "guardstack", "serve", "--upstream", llama_server,
+             "--port", str(port), "--open", "--db", db, "--policy", str(policy),
+             "--otlp-traces-endpoint", collector.url, "--log-level", "warning"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(url + "/readyz", proc, what="guardstack serve", timeout=60,
+                          output=lambda: proc.stdout.read().decode() if proc.stdout else "")
+            with openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0) as c:
+                story = [{"role": "user", "content": "Write a story about a cat."}]
+                reply = c.chat.completions.create(model=MODEL_ALIAS, messages=story,
+                                                  max_tokens=12)
+                assert reply.choices[0].message.content
+                stream = c.chat.completions.create(model=MODEL_ALIAS, messages=story,
+                                                   max_tokens=12, stream=True)
+                streamed = "".join(ch.choices[0].delta.content or "" for ch in stream
+                                   if ch.choices)
+                assert streamed
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out.decode()
     assert b"Traceback" not in out, out.decode()
+    roots = collector.named("POST /v1/chat/completions")
+    servers = [s for s in roots if s.kind == "server"]
+    clients = [s for s in roots if s.kind == "client"]  # the calls to llama.cpp's server
+    assert len(servers) == 2 and len(clients) == 2
+    assert {s.parent_id for s in clients} == {s.span_id for s in servers}
+    assert sorted(s.attributes["guardstack.stream"] for s in servers) == [False, True]
     store = Store(db)
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(exchanges)).mappings().all()

@@ -44,6 +44,7 @@ from guardstack.gateway import (
     routing,
     sse,
     tool_results,
+    tracing,
     validation,
 )
 from guardstack.gateway.anthropic_routes import ANTHROPIC_API_PATHS, AnthropicEndpoints
@@ -78,6 +79,7 @@ from guardstack.policy import Policy, PolicyError
 from guardstack.verdict import Action
 
 if TYPE_CHECKING:
+    from guardstack.gateway.tracing import Tracing
     from guardstack.store.rate_buckets import RateBuckets
     from guardstack.store.stored_responses import SharedResponses
 
@@ -95,8 +97,10 @@ class Gateway:
                  metrics: Metrics | None = None, probe_upstream: bool = False,
                  tenant_policies: Mapping[str, Policy] | None = None,
                  reload_on_sighup: bool = False, rate_buckets: RateBuckets | None = None,
-                 shared_responses: SharedResponses | None = None) -> None:
+                 shared_responses: SharedResponses | None = None,
+                 tracing: Tracing | None = None) -> None:
         self.settings = settings
+        self.tracing = tracing
         self.reload_on_sighup = reload_on_sighup
         self.probe_upstream = probe_upstream
         self.metrics = metrics or Metrics()
@@ -155,6 +159,8 @@ class Gateway:
             await self.recorder.close()
             self.limiter.close()
             self.stored.close()
+            if self.tracing is not None:  # sends the spans still queued
+                await asyncio.to_thread(self.tracing.shutdown)
 
     def _router(self, specs: Sequence[routing.RouteSpec]) -> Router:
         s = self.settings
@@ -263,6 +269,8 @@ class Gateway:
         self.metrics.observe_masked(exchange.masked)
         self.metrics.observe_tactics(exchange.tactics)
         logs.access(exchange)
+        if self.tracing is not None:
+            self.tracing.end(exchange)
         with anyio.CancelScope(shield=True):
             try:
                 await self.recorder.record(exchange)
@@ -357,6 +365,8 @@ class Gateway:
         error ``render`` writes: Ollama's, Anthropic's) and record once
         (streams record themselves when they end). Every answer names the
         exchange (:func:`_identified`)."""
+        if self.tracing is not None:
+            self.tracing.begin(exchange, request)
         try:
             response = await work(request)
         except GatewayError as exc:
@@ -453,7 +463,9 @@ class Gateway:
         if rule.action is Action.ALLOW:
             return
         start = time.perf_counter()
-        found = [policy.monitored(v) for v in await tool_results.averdicts(texts, rule)]
+        with tracing.check("tool", len(texts), tool_results.DETECTOR) as span:
+            found = [policy.monitored(v) for v in await tool_results.averdicts(texts, rule)]
+            tracing.verdicts(span, found)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.tool_verdicts.extend(found)
         for verdict in found:
@@ -1041,7 +1053,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
                tenant_policies: Mapping[str, Policy] | None = None,
                reload_on_sighup: bool = False,
                rate_buckets: RateBuckets | None = None,
-               shared_responses: SharedResponses | None = None) -> Starlette:
+               shared_responses: SharedResponses | None = None,
+               tracing: Tracing | None = None) -> Starlette:
     """Build the gateway. ``guard`` defaults to the policy's Guard with its
     default detector; ``recorder`` to an in-memory one (``guardstack serve``
     passes the event store's). ``dashboard``, an ASGI app (the review
@@ -1054,7 +1067,9 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
     ``rate_buckets`` keeps the rate limits' buckets in a store that other
     replicas share (``--shared-rate-limits``); without it they are this
     process's own. ``shared_responses`` keeps Responses API answers there too
-    (``--shared-responses``), so any replica continues them."""
+    (``--shared-responses``), so any replica continues them. ``tracing``
+    sends each exchange's spans to an OpenTelemetry collector
+    (``--otlp-traces-endpoint``)."""
     if guard is None:
         from guardstack.guard import Guard
 
@@ -1064,7 +1079,8 @@ def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Record
     gw = Gateway(settings, guard, recorder if recorder is not None else MemoryRecorder(),
                  keys=keys, states=states, transport=transport, probe_upstream=probe_upstream,
                  tenant_policies=tenant_policies, reload_on_sighup=reload_on_sighup,
-                 rate_buckets=rate_buckets, shared_responses=shared_responses)
+                 rate_buckets=rate_buckets, shared_responses=shared_responses,
+                 tracing=tracing)
     api_document = openapi.document()
 
     async def openapi_json(request: Request) -> Response:

@@ -96,6 +96,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise CommandError(f"cannot load detector {policy.detector!r}: "
                            f"{type(exc).__name__}: {exc}") from None
+    tracing = None
+    if settings.otlp_traces_endpoint:
+        from guardstack.gateway.tracing import Tracing, TracingUnavailable
+
+        try:
+            tracing = Tracing(settings.otlp_traces_endpoint)
+        except TracingUnavailable as exc:
+            raise CommandError(str(exc)) from None
     recorder, keys, states = open_store(settings.db, redact=settings.redact,
                                         ttl=settings.state_ttl, spool=settings.spool)
     store = recorder.writer.store
@@ -112,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings, guard=Guard(policy, detector=detector), recorder=recorder,
                      keys=keys, states=states, dashboard=_dashboard(store),
                      probe_upstream=True, tenant_policies=tenants, reload_on_sighup=True,
-                     rate_buckets=buckets, shared_responses=answers)
+                     rate_buckets=buckets, shared_responses=answers, tracing=tracing)
     from uvicorn.config import LOGGING_CONFIG
 
     from guardstack.gateway.logs import uvicorn_config

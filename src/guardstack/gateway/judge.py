@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from guardstack.classifiers.base import Detection, Subject, error_detection
+from guardstack.gateway import tracing
 from guardstack.gateway.metrics import Metrics
 from guardstack.guard import Guard
 from guardstack.policy import Policy
@@ -68,6 +69,15 @@ class Judge:
             return []
         policy = policy or self.policy
         role = subjects[0].role
+        with tracing.check(role, len(subjects), self.detector_name) as span:
+            out, elapsed = await self._judged(subjects, policy, prompt_clean)
+            tracing.verdicts(span, [j.verdict for j in out])
+        if self.metrics is not None:
+            self.metrics.classifier_seconds.labels(role=role).observe(elapsed)
+        return out
+
+    async def _judged(self, subjects: Sequence[Subject], policy: Policy, prompt_clean: bool
+                      ) -> tuple[list[Judgement], float]:
         timeout = policy.timeout_s(s.role for s in subjects)
         start = time.perf_counter()
         waiting = _Waiting(list(subjects), asyncio.get_running_loop().create_future(), timeout)
@@ -91,9 +101,7 @@ class Judge:
             out.append(Judgement(verdict, det.embedding))
             if self.metrics is not None:
                 self.metrics.observe_verdict(verdict)
-        if self.metrics is not None:
-            self.metrics.classifier_seconds.labels(role=role).observe(elapsed)
-        return out
+        return out, elapsed
 
     async def _drain(self) -> None:
         while self._queue:

@@ -62,6 +62,8 @@ class Exchange:
     #: (kept in memory for the answer, never recorded)
     restore: dict[str, str] = field(default_factory=dict)
     classifier_ms: float = 0.0
+    #: the exchange's OpenTelemetry span while it runs (``--otlp-traces-endpoint``)
+    trace: Any = None
     upstream_ms: float | None = None    # to upstream response headers
     ttft_ms: float | None = None        # gateway start to first content byte sent to the client
     total_ms: float | None = None

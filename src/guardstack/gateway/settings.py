@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from guardstack.gateway.tracing import traces_url
 from guardstack.urls import normalize_base_url
 
 
@@ -112,6 +113,11 @@ SETTINGS: tuple[Setting, ...] = (
             "answered. The conversation is stored as sent (--redact does not apply) for "
             "--stored-responses-ttl; `guardstack purge` deletes it with traffic of its age. "
             "While the store does not answer, each process continues its own answers."),
+    Setting("otlp_traces_endpoint", None,
+            "Send OpenTelemetry traces over OTLP/HTTP to this collector URL "
+            "(http://collector:4318 means its /v1/traces): a span per exchange, its checks "
+            "and its call upstream, whose traceparent vLLM's own tracing continues. No text "
+            "or user id goes into a span. Needs guardstack[tracing]."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -150,6 +156,7 @@ class GatewaySettings:
     stored_responses: int = DEFAULTS["stored_responses"]
     stored_responses_ttl: float = DEFAULTS["stored_responses_ttl"]
     shared_responses: bool = DEFAULTS["shared_responses"]
+    otlp_traces_endpoint: str | None = DEFAULTS["otlp_traces_endpoint"]
     reload_every: float = DEFAULTS["reload_every"]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -178,6 +185,12 @@ class GatewaySettings:
         if self.window_tokens < self.check_every:
             problems.append(f"window_tokens ({self.window_tokens}) must be >= check_every "
                             f"({self.check_every}), or some tokens would never be checked")
+        if self.otlp_traces_endpoint is not None:
+            try:
+                traces_url(self.otlp_traces_endpoint)
+            except ValueError:
+                problems.append("otlp_traces_endpoint: must be an http(s) URL, got "
+                                f"{self.otlp_traces_endpoint!r}")
         if self.rate_limit < 0:
             problems.append(f"rate_limit: must be >= 0, got {self.rate_limit!r}")
         if self.reload_every < 0:

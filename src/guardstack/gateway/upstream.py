@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from guardstack import __version__
+from guardstack.gateway import tracing
 from guardstack.gateway.errors import GatewayError
 from guardstack.gateway.sse import UpstreamStreamError
 
@@ -59,20 +60,26 @@ class Upstream:
             content = json.dumps(body, ensure_ascii=False, separators=(",", ":"),
                                  allow_nan=False).encode()
             headers["content-type"] = "application/json"
-        request = httpx.Request(method, self._url(path), headers=headers, content=content,
-                                extensions={"timeout": self._timeout})
-        start = time.perf_counter()
-        try:
-            response = await self._transport.handle_async_request(request)
-            response.request = request
-        except httpx.TimeoutException as exc:
-            raise GatewayError(504, f"The upstream model server did not answer in time "
-                                    f"({type(exc).__name__}).", code="upstream_timeout") from None
-        except httpx.HTTPError as exc:
-            raise GatewayError(502, f"The upstream model server could not be reached "
-                                    f"({type(exc).__name__}: {exc}).",
-                               code="upstream_unavailable") from None
-        return response, time.perf_counter() - start
+        url = self._url(path)
+        with tracing.upstream_call(method, str(url)) as (span, carried):
+            headers.update(carried)  # traceparent, when this exchange is traced
+            request = httpx.Request(method, url, headers=headers, content=content,
+                                    extensions={"timeout": self._timeout})
+            start = time.perf_counter()
+            try:
+                response = await self._transport.handle_async_request(request)
+                response.request = request
+            except httpx.TimeoutException as exc:
+                raise GatewayError(504, f"The upstream model server did not answer in time "
+                                        f"({type(exc).__name__}).",
+                                   code="upstream_timeout") from None
+            except httpx.HTTPError as exc:
+                raise GatewayError(502, f"The upstream model server could not be reached "
+                                        f"({type(exc).__name__}: {exc}).",
+                                   code="upstream_unavailable") from None
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            return response, time.perf_counter() - start
 
     async def read(self, response: httpx.Response) -> bytes:
         try:
