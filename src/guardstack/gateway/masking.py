@@ -144,6 +144,14 @@ def answer(policy: Policy, choice: Any, kind: str, exchange: Exchange) -> None:
                 policy, holder[name], exchange))
 
 
+def answer_text(policy: Policy, value: str, exchange: Exchange) -> str:
+    """One field of a whole answer, masked and its placeholders' values put
+    back (for callers whose answers are not OpenAI dicts)."""
+    if not rewrites_answers(policy, exchange):
+        return value
+    return pii.replace_spans(value, _answer_spans(policy, value, exchange))
+
+
 def _answer_spans(policy: Policy, whole: str, exchange: Exchange
                   ) -> list[tuple[int, int, str]]:
     """What to replace in an answer: the response masking lists' finds, and

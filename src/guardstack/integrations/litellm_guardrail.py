@@ -38,7 +38,10 @@ calls (the proxy's ``/v1/messages``) read ``system`` as context and
 ``tool_result`` blocks for planted orders; a Message is judged on its text,
 thinking and tool inputs, and a streamed one (raw SSE bytes,
 :mod:`.anthropic_sse`) on its deltas, a halt ending it with stop reason
-``refusal``. ``flag`` lets the
+``refusal``. The policy's masking lists rewrite prompts in ``pre_call`` and
+chat and completion answers in ``post_call``, as the gateway does, a
+``restore`` list's values kept in memory until the answer gives them back.
+``flag`` lets the
 text through; every verdict is logged and attached to the request's metadata
 under ``guardstack``. When guardstack cannot judge (gateway unreachable or
 slow, classifier broken), the policy's ``<role>.on_error`` decides: fail open
@@ -54,6 +57,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -67,7 +72,7 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import anthropic_api, output_text, responses_api, tool_results
+from guardstack.gateway import anthropic_api, masking, output_text, responses_api, tool_results
 from guardstack.gateway.errors import blocked, blocked_prompt, blocked_tool_output
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
@@ -93,6 +98,8 @@ Backend = Literal["remote", "in_process"]
 _ORIGINAL = "_litellm_chunk"
 #: How many of a stream's verdicts go into the request metadata (as the gateway keeps).
 _STREAM_VERDICTS_KEPT = 64
+#: Requests whose masked values wait for their answer (oldest forgotten first).
+_RESTORES_KEPT = 10_000
 
 
 class ContentFilterError(HTTPException):
@@ -169,11 +176,16 @@ class GuardstackGuardrail(CustomGuardrail):
             else:
                 self.judge = Judge(Guard(adjusted))
         self.policy = self.judge.policy
-        masking = [b.id for b in self.policy.blocklists if b.mask]
-        if masking:
-            log.warning("guardstack: the policy's masking blocklists (%s) apply in the gateway "
-                        "only; this guardrail judges texts and rewrites none (LiteLLM's own "
-                        "PII masking guardrails can)", ", ".join(masking))
+        #: values of ``restore`` lists masked in a prompt, by the request's mask
+        #: id, until its answer gives them back: in memory only, never in the
+        #: metadata (LiteLLM's logging integrations ship that elsewhere)
+        self._restores: OrderedDict[str, dict[str, str]] = OrderedDict()
+        masks = [b.id for b in self.policy.blocklists if b.mask]
+        hooks = self.event_hook if isinstance(self.event_hook, list) else [self.event_hook]
+        if masks and GuardrailEventHooks.pre_call not in hooks and "pre_call" not in hooks:
+            log.warning("guardstack: the policy's masking blocklists (%s) mask prompts in the "
+                        "pre_call hook, which this guardrail's mode leaves out",
+                        ", ".join(masks))
 
     @classmethod
     def get_supported_event_hooks(cls) -> list[GuardrailEventHooks]:
@@ -186,7 +198,7 @@ class GuardstackGuardrail(CustomGuardrail):
                                   data: dict, call_type: CallTypesLiteral,
                                   ) -> Exception | str | dict | None:
         await self._check_prompt(data, GuardrailEventHooks.pre_call, user_api_key_dict)
-        return None
+        return self._mask_prompt(data, call_type)
 
     async def async_moderation_hook(self, data: dict, user_api_key_dict: UserAPIKeyAuth,
                                     call_type: CallTypesLiteral) -> object:
@@ -217,6 +229,7 @@ class GuardstackGuardrail(CustomGuardrail):
                 return _refusal_message(cast("Mapping[str, Any]", response), verdicts)
             raise ContentFilterError(blocked("response", list(verdicts)).body(), verdicts,
                                      param=None)
+        self._mask_answer(data, response)
         return None
 
     async def async_post_call_streaming_iterator_hook(
@@ -239,7 +252,9 @@ class GuardstackGuardrail(CustomGuardrail):
         judge = await self._ready(end_user or _end_user(request_data))
         exchange = _checked(request_data)
         exchange.model, exchange.stream = request_data.get("model"), True
+        exchange.restore = self._restored(request_data)
         check: StreamCheck | None = None
+        rewrite = False
         start = time.time()
         created: Any = None  # a Responses stream's response.created event
         frames = anthropic_sse.SSEFrames()  # a /v1/messages stream: raw SSE bytes
@@ -259,21 +274,25 @@ class GuardstackGuardrail(CustomGuardrail):
                         yield sent(item)  # no text to judge, none held before it: as it came
                         continue
                     if check is None:  # the first choices say what kind of stream this is
+                        # Chat and completion chunks are masked: StreamCheck masks
+                        # its dicts and _written_back copies that into LiteLLM's own.
+                        rewrite = _maskable(item) and masking.rewrites_answers(self.policy,
+                                                                               exchange)
                         check = StreamCheck(judge, _conversation(request_data), exchange,
                                             kind=_kind(item), hold_back=self.hold_back,
                                             check_every=self.check_every,
                                             window_tokens=self.window_tokens,
                                             prompt_clean=exchange.prompt_clean,
-                                            rewrite=False)  # it relays the originals
+                                            rewrite=rewrite)
                     for out in await check.feed(event):
-                        yield sent(out[_ORIGINAL])
+                        yield sent(_written_back(out) if rewrite else out[_ORIGINAL])
                     if check.halted:
                         break
                 if check is not None and check.halted:
                     break
             if check is not None and not check.halted:
                 for out in await check.finish():
-                    yield sent(out[_ORIGINAL])
+                    yield sent(_written_back(out) if rewrite else out[_ORIGINAL])
             if check is not None and check.halted:
                 if frames.seen:
                     for frame in frames.halt([j.verdict for j in check.judgements]):
@@ -290,6 +309,8 @@ class GuardstackGuardrail(CustomGuardrail):
                     if close is not None:
                         await close()
                 self._record_stream(request_data, check, start)
+                if check.exchange.masked:
+                    _ours(request_data)["masked"] = check.exchange.masked
 
     async def aclose(self) -> None:
         """Close the connections to the gateway (remote mode) held for the
@@ -345,6 +366,65 @@ class GuardstackGuardrail(CustomGuardrail):
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked_tool_output(verdicts).body(), verdicts,
                                      param="messages")
+
+    # -- masking -----------------------------------------------------------
+
+    def _mask_prompt(self, data: dict, call_type: str) -> dict | None:
+        """As the gateway: the policy's masking lists applied to what goes to
+        the model (after the check, which judged what the user wrote): user
+        messages and earlier answers, a completions prompt, a Responses
+        ``input``, an embeddings ``input``. ``data`` is rewritten in place and
+        returned, as LiteLLM takes a pre_call hook's changes; None when the
+        policy masks no prompt."""
+        if not self.policy.masks("prompt"):
+            return None
+        exchange = Exchange("litellm")
+        if isinstance(data.get("messages"), list):
+            data["messages"] = masking.messages(self.policy, data["messages"], exchange)
+        elif "embedding" in call_type:
+            data.update(masking.embedding_input(self.policy, data, exchange))
+        elif isinstance(data.get("prompt"), str | list):
+            data.update(masking.completion_prompts(self.policy, data, exchange))
+        elif isinstance(data.get("input"), str):  # a Responses call
+            data["input"] = masking.text(self.policy, "prompt", data["input"], exchange)
+        elif isinstance(data.get("input"), list):
+            data["input"] = masking.messages(self.policy, data["input"], exchange)
+        if exchange.masked:
+            _ours(data)["masked"] = exchange.masked  # counts only, never the values
+        if exchange.restore:
+            key = uuid.uuid4().hex
+            _ours(data)["mask_id"] = key
+            self._restores[key] = dict(exchange.restore)
+            while len(self._restores) > _RESTORES_KEPT:
+                self._restores.popitem(last=False)
+        return data
+
+    def _restored(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """The values this request's prompt masking numbered, for its answer
+        (taken: an answer gives them back once)."""
+        key = _left(data).get("mask_id")
+        return self._restores.pop(key, {}) if isinstance(key, str) else {}
+
+    def _mask_answer(self, data: dict, response: Any) -> None:
+        """A whole chat or completions answer, masked in place by the
+        policy's answer lists, with the values its placeholders stand for put
+        back (content and reasoning; tool-call arguments as the model wrote
+        them). Responses API and Anthropic answers are left as they are."""
+        exchange = Exchange("litellm")
+        exchange.restore = self._restored(data)
+        if not masking.rewrites_answers(self.policy, exchange):
+            return
+        for choice in getattr(response, "choices", None) or ():
+            message = getattr(choice, "message", None)
+            holder, fields = (message, ("content", *output_text.REASONING_FIELDS)) \
+                if message is not None else (choice, ("text",))
+            for name in fields:
+                value = getattr(holder, name, None)
+                if isinstance(value, str) and value:
+                    setattr(holder, name, masking.answer_text(self.policy, value, exchange))
+        if exchange.masked.get("response"):
+            masked = _ours(data).setdefault("masked", {})
+            masked["response"] = exchange.masked["response"]
 
     # -- recording ---------------------------------------------------------
 
@@ -495,17 +575,51 @@ def _end_user(data: Mapping[str, Any] | None, key: Any = None) -> str | None:
     return found if isinstance(found, str) and found.strip() else None
 
 
+def _ours(data: dict) -> dict[str, Any]:
+    """guardstack's part of the request's metadata (created when missing)."""
+    _, metadata = get_or_create_metadata_bucket(data)
+    ours: dict[str, Any] = metadata.setdefault("guardstack", {})
+    return ours
+
+
+def _left(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the earlier hooks left in the request's metadata (empty if none)."""
+    for bucket in ("metadata", "litellm_metadata"):
+        meta = data.get(bucket)
+        if isinstance(meta, dict) and isinstance(meta.get("guardstack"), dict):
+            return cast("Mapping[str, Any]", meta["guardstack"])
+    return {}
+
+
+def _maskable(chunk: Any) -> bool:
+    """Whether a stream's chunks are LiteLLM's chat or completion chunks,
+    which the stream's masking writes back into (not Responses events or an
+    Anthropic stream's raw frames)."""
+    return not anthropic_sse.is_frames(chunk) and _event_type(chunk) is None
+
+
+def _written_back(out: dict[str, Any]) -> Any:
+    """The LiteLLM chunk behind a released (and masked) event, with the
+    event's masked text copied into it."""
+    original = out[_ORIGINAL]
+    for mine, theirs in zip(out.get("choices") or (), getattr(original, "choices", None) or (),
+                            strict=False):
+        delta = getattr(theirs, "delta", None)
+        if delta is not None:
+            for name, value in (mine.get("delta") or {}).items():
+                if name in ("content", *output_text.REASONING_FIELDS) and isinstance(value, str):
+                    setattr(delta, name, value)
+        elif isinstance(mine.get("text"), str):
+            theirs.text = mine["text"]
+    return original
+
+
 def _checked(data: Mapping[str, Any]) -> Exchange:
     """What this request's pre_call check found (the verdicts ``_record``
     left in its metadata) as the gateway's exchange holds it: whether the
     prompt was clean (``Exchange.prompt_clean``) and where the tool results'
     planted words point, less what the user messages name."""
-    ours: Mapping[str, Any] = {}
-    for bucket in ("metadata", "litellm_metadata"):
-        meta = data.get(bucket)
-        if isinstance(meta, dict) and isinstance(meta.get("guardstack"), dict):
-            ours = meta["guardstack"]
-            break
+    ours = _left(data)
 
     def verdicts(role: str) -> list[Verdict]:
         return [Verdict.from_dict(v) for v in ours.get(role) or () if isinstance(v, dict)]
