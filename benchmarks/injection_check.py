@@ -2,21 +2,27 @@
 payloads and benign look-alikes, and on ordinary documents.
 
     .venv/bin/python benchmarks/injection_check.py [--data benchmarks/injection_test_2.jsonl]
-        [--show] [--classifier]
+        [--show] [--classifier] [--other-languages]
 
 The sets: injection_dev.jsonl (round 1 of the rules was written on it),
-injection_test.jsonl (round 1 scored once, then round 2 written on it too)
-and injection_test_2.jsonl (round 2 scored once); each by a helper who saw
-neither the rules nor the other sets.
+injection_test.jsonl (round 1 scored once, then round 2 written on it too),
+injection_test_2.jsonl (round 2 scored once), and for other languages
+injection_multilingual_dev.jsonl (round 3 written on it) and
+injection_multilingual_test.jsonl (round 3 scored once); each by a helper who
+saw neither the rules nor the other sets.
 
 Prints, for the file's ``payload`` rows: found alone, found when planted
 in an ordinary document (a GPTeacher answer; at its start, middle and end),
 and found when run into a word of one (no space before it, as text pulled out
 of HTML without separators reads);
-for its ``benign_hard`` rows: flagged; per style. Then flagged on ordinary
+for its ``benign_hard`` rows: flagged; per style and, where rows name one, per
+language. Then flagged on ordinary
 documents from ../shared/data: GPTeacher answers (the first 2,000 of at least
 200 characters), HumanEval prompts (code), 500 GSM8K worked answers and the
-Self-Instruct reference outputs; and the median cost per KB. A finding counts
+Self-Instruct reference outputs, and on ordinary texts in other languages
+(OR-Bench prompts in French, German and Italian, Multilingual HateCheck's
+non-hateful cases, K-OverRefusal's safe prompts); and the median cost per
+KB. A finding counts
 when it scores at least 0.5 (the default policy's point). ``--classifier``
 adds the fast classifier's jailbreak label at 0.5 on the same rows, the
 check it replaces. ``--show`` lists misses and false alarms.
@@ -43,8 +49,12 @@ DATA = REPO.parent / "shared" / "data"
 POINT = 0.5
 
 
+#: ``--other-languages``: read with the rules for eight other languages too
+OTHER_LANGUAGES = False
+
+
 def flagged(text: str) -> bool:
-    finding = scan(text)
+    finding = scan(text, other_languages=OTHER_LANGUAGES)
     return finding is not None and finding.score >= POINT
 
 
@@ -60,6 +70,23 @@ def documents() -> dict[str, list[str]]:
              if r["meta"].get("reference_output")]
     return {"gpteacher answers": teacher, "humaneval code": code, "gsm8k answers": gsm,
             "self_instruct outputs": selfi}
+
+
+def other_languages() -> dict[str, list[str]]:
+    """Ordinary texts in other languages, for false alarms: OR-Bench prompts
+    translated to French, German and Italian, Multilingual HateCheck's
+    non-hateful cases (ten languages) and K-OverRefusal's safe prompts
+    (Korean); at most 2,000 of each."""
+    def rows(name: str) -> list[dict]:
+        return [json.loads(line) for line in (DATA / name / f"{name}.jsonl").open()]
+
+    orb = [r["text"] for r in rows("orbench80k_multilingual") if r["meta"]["lang"] != "en"]
+    hate = [r["text"] for r in rows("multilingual_hatecheck") if r["label"] == "safe"]
+    korean = [r["text"] for r in rows("k_overrefusal") if r["label"] == "safe"]
+    rng = random.Random(11)
+    return {"orbench80k fr/de/it prompts": rng.sample(orb, min(2000, len(orb))),
+            "multilingual hatecheck, not hateful": rng.sample(hate, min(2000, len(hate))),
+            "k_overrefusal safe prompts": korean}
 
 
 def plant(payload: str, carrier: str, where: str) -> str:
@@ -93,9 +120,14 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=REPO / "benchmarks" / "injection_test_2.jsonl")
     p.add_argument("--show", action="store_true")
     p.add_argument("--classifier", action="store_true")
+    p.add_argument("--other-languages", action="store_true",
+                   help="the rules for eight other languages too (tool_output.other_languages)")
     args = p.parse_args()
+    global OTHER_LANGUAGES
+    OTHER_LANGUAGES = args.other_languages
     rows = [json.loads(line) for line in args.data.open() if line.strip()]
     docs = documents()
+    others = other_languages()
     carriers = docs["gpteacher answers"]
     rng = random.Random(7)
     checks = {"rules": flagged}
@@ -115,11 +147,14 @@ def main() -> None:
     for name, check in checks.items():
         print(f"\n## {name}")
         by_style: dict[tuple[str, str], list[bool]] = defaultdict(list)
+        by_lang: dict[tuple[str, str], list[bool]] = defaultdict(list)
         alone, planted, glued_in, glued_lower, hard = [], [], [], [], []
         misses, alarms = [], []
         for r in rows:
             hit = check(r["text"])
             by_style[(r["kind"], r["style"])].append(hit)
+            if r.get("lang"):
+                by_lang[(r["kind"], r["lang"])].append(hit)
             if r["kind"] == "payload":
                 alone.append(hit)
                 if not hit:
@@ -145,6 +180,8 @@ def main() -> None:
               f"{len(hard)})")
         for (kind, style), hits in sorted(by_style.items()):
             print(f"  {kind:12s} {style:22s} {sum(hits):3d}/{len(hits):3d}")
+        for (kind, lang), hits in sorted(by_lang.items()):
+            print(f"  {kind:12s} lang {lang:17s} {sum(hits):3d}/{len(hits):3d}")
         total = 0
         for label, texts in docs.items():
             n = sum(check(t) for t in texts)
@@ -152,6 +189,18 @@ def main() -> None:
             print(f"ordinary documents, {label}: {n}/{len(texts)} flagged")
         print(f"ordinary documents, all: {100 * total / sum(map(len, docs.values())):.2f}% "
               f"({total}/{sum(map(len, docs.values()))})")
+        total = 0
+        for label, texts in others.items():
+            n = sum(check(t) for t in texts)
+            total += n
+            print(f"ordinary texts in other languages, {label}: {n}/{len(texts)} flagged")
+            if args.show:
+                for t in texts:
+                    if check(t):
+                        print("  OTHER", label, "|", scan(t), "|", t[:120].replace("\n", " "))
+        print(f"ordinary texts in other languages, all: "
+              f"{100 * total / sum(map(len, others.values())):.2f}% "
+              f"({total}/{sum(map(len, others.values()))})")
         if args.show:
             for r in misses:
                 print("  MISS", r["style"], "|", r["text"][:160].replace("\n", " "))
@@ -172,7 +221,7 @@ def main() -> None:
             injection._split_unknown = splitter
             start = time.perf_counter()
             for _ in range(5):
-                scan(t)
+                scan(t, other_languages=OTHER_LANGUAGES)
             per_kb[name].append((time.perf_counter() - start) / 5 * 1000
                                 / (len(t.encode()) / 1024))
     injection._split_unknown = split_words

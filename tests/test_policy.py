@@ -186,6 +186,17 @@ def test_the_tool_output_check_is_off_unless_a_policy_turns_it_on():
     assert "p.yaml:3" in str(err.value) and "tool_output.followed" in str(err.value)
 
 
+def test_other_languages_rules_are_read_only_when_a_policy_asks():
+    assert Policy.default().tool_output_other_languages is False
+    on = Policy.from_yaml("version: 1\ntool_output: {action: flag, other_languages: true}\n")
+    assert on.tool_output_other_languages is True
+    with pytest.raises(PolicyError) as err:
+        Policy.from_yaml("version: 1\ntool_output:\n  other_languages: sometimes\n",
+                         source="p.yaml")
+    assert "p.yaml:3" in str(err.value) and "tool_output.other_languages" in str(err.value)
+    assert "tool_output.other_languages" in {s.name for s in SETTINGS}
+
+
 def test_an_answer_to_a_clean_prompt_is_halted_only_from_the_clean_prompt_threshold():
     p = Policy.from_yaml(
         "response:\n  default: {threshold: 0.5, action: block}\n"

@@ -64,8 +64,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         # The injection rules need no classifier: nothing is loaded.
         from guardstack.gateway import tool_results
 
-        [verdict] = tool_results.verdicts([read_text_arg(args.text)],
-                                          tool_results.reporting(policy.tool_output))
+        [verdict] = tool_results.verdicts(
+            [read_text_arg(args.text)], tool_results.reporting(policy.tool_output),
+            other_languages=policy.tool_output_other_languages)
     else:
         guard = Guard(policy=policy, detector=detector_from_args(args))
         context = [{"role": "user", "content": args.context_prompt}] if args.context_prompt \

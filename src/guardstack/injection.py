@@ -28,7 +28,9 @@ Measured on sets helpers wrote without seeing the rules, each scored once
 (docs/gateway.md): the first rules found 46% of injections; the second,
 written on that set too, 67% of a fresh one, with 1% of look-alike benign
 texts and none of 3,091 ordinary documents flagged. The default policy
-flags what they find (``tool_output``).
+flags what they find (``tool_output``). A third round reads eight other
+languages (:mod:`guardstack.injection_languages`) when a policy asks
+(``tool_output.other_languages``).
 
 A quoted example in writing *about* injection ("attackers write 'ignore the
 previous instructions'") scores low, so security articles pass; an attacker
@@ -45,6 +47,8 @@ import re
 import string
 from dataclasses import dataclass
 from importlib import resources
+
+from guardstack import injection_languages as languages
 
 #: Score of a finding (the verdict's ``jailbreak`` score); the rules do not grade.
 SCORE = 0.9
@@ -560,6 +564,11 @@ _GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
       "administrador", "administrateur", "amministratore", "admin"), (":",)),
     (("<", "im_start", "##", "ended", "ends"),),
 )
+#: The third round: the same families in eight other languages, read only
+#: when asked (``scan(..., other_languages=True)``; policy
+#: ``tool_output.other_languages``).
+_PATTERNS_ALL = _PATTERNS + languages.PATTERNS
+_GATES_ALL = _GATES + languages.GATES
 #: A gate word of letters is compared by its first four letters (words of
 #: the text likewise), shorter ones whole: set operations, no per-word loop
 #: in Python. Phrases count by their longest word; punctuation is looked for
@@ -579,12 +588,18 @@ _SEPARATORS = str.maketrans({c: " " for c in string.punctuation + string.digits
 _EXACT_MARK = "\x00"
 
 
+def _unspaced(word: str) -> bool:
+    """Whether ``word`` is written in a script without spaces between words
+    (Chinese, Japanese): the gate looks for it as a substring."""
+    return any(ord(c) >= 0x2E80 for c in word)
+
+
 def _key(word: str) -> str:
     """``word`` as the gate compares it; a trailing ``$`` asks for the whole word."""
     word = word if word.strip() == "" else word.strip()
     if word.endswith("$") and word[:-1].isalpha():
         return _EXACT_MARK + word[:-1]
-    if word in ("<ai>", "<act>") or not any(c.isalpha() for c in word):
+    if word in ("<ai>", "<act>") or not any(c.isalpha() for c in word) or _unspaced(word):
         return word
     letters = re.findall(r"[^\W\d_]+", word)
     if len(letters) != 1 or letters[0] != word.strip():
@@ -594,25 +609,36 @@ def _key(word: str) -> str:
     return word[:_STEM] if len(word) >= _STEM else word
 
 
-_GATE_SETS = tuple(tuple(frozenset(_key(w) for w in group) for group in gate)
-                   for gate in _GATES)
-_SUBSTRINGS = tuple(sorted({k for gate in _GATE_SETS for group in gate for k in group
-                            if k not in ("<ai>", "<act>") and not k.isalpha()
-                            and not k.startswith(_EXACT_MARK)}))
-_EXACT = frozenset(k[1:] for gate in _GATE_SETS for group in gate for k in group
+_GATE_SETS_ALL = tuple(tuple(frozenset(_key(w) for w in group) for group in gate)
+                       for gate in _GATES_ALL)
+_GATE_SETS = _GATE_SETS_ALL[:len(_PATTERNS)]
+
+
+def _substrings(gates: tuple[tuple[frozenset[str], ...], ...]) -> tuple[str, ...]:
+    return tuple(sorted({k for gate in gates for group in gate for k in group
+                         if k not in ("<ai>", "<act>") and (not k.isalpha() or _unspaced(k))
+                         and not k.startswith(_EXACT_MARK)}))
+
+
+#: (patterns with their gates, gate substrings) of English, and of all languages
+_RULESET = (tuple(zip(_PATTERNS, _GATE_SETS, strict=True)), _substrings(_GATE_SETS))
+_RULESET_ALL = (tuple(zip(_PATTERNS_ALL, _GATE_SETS_ALL, strict=True)),
+                _substrings(_GATE_SETS_ALL))
+_EXACT = frozenset(k[1:] for gate in _GATE_SETS_ALL for group in gate for k in group
                    if k.startswith(_EXACT_MARK))
 
 
-#: The words some rule's gate waits for (or their stems).
-_GATE_WORDS = frozenset(k for gate in _GATE_SETS for group in gate for k in group if k.isalpha())
+#: The words some English rule's gate waits for (or their stems).
+_GATE_WORDS = frozenset(k for gate in _GATE_SETS for group in gate
+                        for k in group if k.isalpha())
 
 
-def _present(lowered: str) -> set[str]:
+def _present(lowered: str, substrings: tuple[str, ...]) -> set[str]:
     """The gate keys in ``lowered``, and "<ai>" if an AI word is."""
     words = set(lowered.translate(_SEPARATORS).split())
     found = words | {w[:_STEM] for w in words if len(w) > _STEM}
     found.update(_EXACT_MARK + w for w in words & _EXACT)
-    found.update(w for w in _SUBSTRINGS if w in lowered)
+    found.update(w for w in substrings if w in lowered)
     if not words.isdisjoint(_AI_WORDS):
         found.add("<ai>")
     if "_" in lowered and _ACT_NAME.search(lowered):
@@ -645,18 +671,35 @@ _ORDER_ANY = re.compile(
     r"summari[sz]e|recommend|direct|confirm|invoke|execute|delete|transfer|email|share|"
     r"repeat|write|add|remove|open|envoie|env\u00eda|sende|invia)\b|\byou\s+(?:must|should|"
     r"will|are)\b|\bthe\s+assistant\b", re.IGNORECASE | re.MULTILINE)
+#: Fake turns in other languages: their markers, a system role label after a
+#: sentence, and the orders that follow them (:mod:`injection_languages`).
+_SPOOF_OTHER = re.compile(languages.MARKERS, re.IGNORECASE)
+_ROLE_OTHER = re.compile(
+    r"(?:^|[.!?]\s+)(?:sistema|syst[e\u00e8]me|система|系统|システム)\s*[:\uff1a]",
+    re.IGNORECASE | re.MULTILINE)
+_ROLE_OTHER_GATE = ("sistema", "syst\u00e8me", "система", "系统", "システム")
+_ORDER_OTHER = re.compile(languages.ORDERS, re.IGNORECASE)
+#: (markers, the orders that must follow them, substrings the markers need)
+_SPOOFS: tuple[tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...]], ...] = (
+    (_SPOOF_STRONG, _ORDER_ANY, _STRONG_GATE), (_SPOOF_WEAK, _ORDER, _WEAK_GATE))
+_SPOOFS_ALL = (*_SPOOFS, (_SPOOF_STRONG, _ORDER_OTHER, _STRONG_GATE),
+               (_SPOOF_OTHER, _ORDER_OTHER, languages.MARKER_GATE),
+               (_ROLE_OTHER, _ORDER_OTHER, _ROLE_OTHER_GATE))
 #: Writing about attacks: a quoted match near one of these is an example.
 _ABOUT = re.compile(
     r"\b(?:attack\w*|injection|jailbreak\w*|example|e\.g\.|such\s+as|for\s+instance|phrases?|"
     r"researchers?|red[\s-]?team\w*|adversar\w*|malicious|payloads?|exploit\w*|hidden\s+text|"
     r"inject\w*|embedded|planted|quiz|test\w*|assert\w*|fixture|sample|bug|"
     r"security|vulnerab\w*|defen[cs]\w*|classifier|detect\w*)\b", re.IGNORECASE)
+#: ... and in other languages (no word boundaries: Chinese and Japanese have none).
+_ABOUT_OTHER = re.compile(languages.ABOUT, re.IGNORECASE)
 #: Quotation marks: the same mark on both sides, or an opening and a closing
 #: one. The straight apostrophe is left out: contractions would pair with it.
 _SAME = ('"', "`")
 #: A straight single-quoted passage: the marks not inside words (apostrophes).
 _SINGLE = re.compile(r"(?<![\w'])'(?=\S)[^'\n]{2,300}?(?<=\S)'(?![\w'])")
-_PAIRS = (("\u201c", "\u201d"), ("\u2018", "\u2019"), ("\u00ab", "\u00bb"))
+_PAIRS = (("\u201c", "\u201d"), ("\u2018", "\u2019"), ("\u00ab", "\u00bb"), ("\u201e", "\u201c"),
+          ("\u300c", "\u300d"), ("\u300e", "\u300f"))
 
 
 #: Long texts are read in windows of about this many characters: the gates
@@ -666,31 +709,33 @@ WINDOW = 2000
 _OVERLAP = 300
 
 
-def scan(text: str) -> Finding | None:
-    """The strongest injection mark in ``text``, or None."""
+def scan(text: str, *, other_languages: bool = False) -> Finding | None:
+    """The strongest injection mark in ``text``, or None. ``other_languages``:
+    read it with the rules for eight other languages too
+    (:mod:`guardstack.injection_languages`)."""
     if not text or len(text) < 12:
         return None
     if _ZERO_WIDTH.search(text):  # words joined or split by invisible characters
         text = _ZERO_WIDTH.sub(" ", text)
-    found = _windows(text)
+    found = _windows(text, other_languages)
     if found is None or found.score < SCORE:
         # Only then read the glued words apart: a finding in the text as written
         # keeps its words as written ("MyBank.example.com" stays one host).
         split = _split_unknown(_GLUED.sub(r"\1 ", text))
         if split != text:
-            glued = _windows(split)
+            glued = _windows(split, other_languages)
             if glued is not None and (found is None or glued.score > found.score):
                 found = glued
     return found
 
 
-def _windows(text: str) -> Finding | None:
+def _windows(text: str, other_languages: bool) -> Finding | None:
     """The strongest mark over the text's overlapping windows."""
     if len(text) <= WINDOW:
-        return _scan(text)
+        return _scan(text, other_languages)
     best: Finding | None = None
     for start in range(0, len(text), WINDOW - _OVERLAP):
-        found = _scan(text[start: start + WINDOW])
+        found = _scan(text[start: start + WINDOW], other_languages)
         if found is not None and (best is None or found.score > best.score):
             best = found
             if best.score >= SCORE:
@@ -698,22 +743,23 @@ def _windows(text: str) -> Finding | None:
     return best
 
 
-def _scan(text: str) -> Finding | None:
+def _scan(text: str, other_languages: bool = False) -> Finding | None:
     lowered = text.lower()
-    present = _present(lowered)
+    rules, substrings = _RULESET_ALL if other_languages else _RULESET
+    present = _present(lowered, substrings)
     best: Finding | None = None
-    for (family, pattern), gate in zip(_PATTERNS, _GATE_SETS, strict=True):
+    for (family, pattern), gate in rules:
         if not _open(gate, present):
             continue
         for match in pattern.finditer(text):
-            score = QUOTED_SCORE if _quoted_example(text, match.start(), match.end()) else SCORE
+            score = QUOTED_SCORE if _quoted_example(text, match.start(), match.end(),
+                                                    other_languages) else SCORE
             if best is None or score > best.score:
                 best = Finding(family, score, _excerpt(_sentence(text, match.start(),
                                                                  match.end())))
             if score >= SCORE:
                 return best
-    for markers, orders, marks in ((_SPOOF_STRONG, _ORDER_ANY, _STRONG_GATE),
-                                   (_SPOOF_WEAK, _ORDER, _WEAK_GATE)):
+    for markers, orders, marks in _SPOOFS_ALL if other_languages else _SPOOFS:
         if not any(mark in lowered for mark in marks):
             continue
         for match in markers.finditer(text):
@@ -733,7 +779,7 @@ def _open(gate: tuple[frozenset[str], ...], present: set[str]) -> bool:
     return True
 
 
-def _quoted_example(text: str, start: int, end: int) -> bool:
+def _quoted_example(text: str, start: int, end: int, other_languages: bool = False) -> bool:
     """Whether ``text[start:end]`` sits inside quotation marks, within its
     paragraph, in a passage about attacks (a security article's example, not
     an order)."""
@@ -758,9 +804,12 @@ def _quoted_example(text: str, start: int, end: int) -> bool:
             if closed >= 0:
                 spans.append((opened, closed))
     # The cue must be outside the quotation: inside it, an attacker wrote it.
-    return any(_ABOUT.search(text[max(para, opened - 250): opened] + " "
-                             + text[closed + 1: min(stop, closed + 250)])
-               for opened, closed in spans)
+    for opened, closed in spans:
+        around = (text[max(para, opened - 250): opened] + " "
+                  + text[closed + 1: min(stop, closed + 250)])
+        if _ABOUT.search(around) or (other_languages and _ABOUT_OTHER.search(around)):
+            return True
+    return False
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n\s*\n")

@@ -137,6 +137,15 @@ SETTINGS: tuple[Setting, ...] = (
         "policy flags.",
     ),
     Setting(
+        "tool_output.other_languages",
+        False,
+        "Also read tool results with the injection rules for Spanish, French, German, "
+        "Portuguese, Italian, Russian, Chinese and Japanese (guardstack/injection_languages.py). "
+        "Off by default: on a held-out set they found 51% of injections in those languages "
+        "(23% without), short of the bar set for turning them on; English pages are read "
+        "the same either way.",
+    ),
+    Setting(
         "blocklists.<id>.terms",
         [],
         "Words or phrases this list bans, matched case-insensitively as whole words on the "
@@ -263,6 +272,8 @@ class Policy:
     tool_output: Rule = Rule(0.5, Action.ALLOW)
     #: what an answer that repeats a planted target gets (allow: not checked)
     tool_output_followed: Action = Action.ALLOW
+    #: read tool results with the rules for eight other languages too
+    tool_output_other_languages: bool = False
     #: terms and patterns banned outright, beside the classifier
     blocklists: tuple[Blocklist, ...] = ()
     #: "monitor": blocks become flags marked monitored (see SETTINGS)
@@ -599,12 +610,16 @@ class _Parser:
         if "allowed_models" in top:
             allowed = tuple(self.strings(top["allowed_models"][1], "allowed_models"))
         tool_output, followed = Rule(0.5, Action.ALLOW), Action.ALLOW
+        other_languages = False
         if "tool_output" in top:
             m = self.mapping(top["tool_output"][1], "tool_output",
-                             ("threshold", "action", "followed"))
+                             ("threshold", "action", "followed", "other_languages"))
             tool_output = self.rule_in(m, "tool_output", tool_output)
             if "followed" in m:
                 followed = self.action(m["followed"][1], "tool_output.followed")
+            if "other_languages" in m:
+                other_languages = self.boolean(m["other_languages"][1],
+                                               "tool_output.other_languages")
         lists = self.blocklists(top["blocklists"][1]) if "blocklists" in top else ()
         mode: Mode = "enforce"
         if "mode" in top:
@@ -615,7 +630,8 @@ class _Parser:
             mode = value
         return Policy(roles=roles, detector=detector, safety_system_prompt=prompt or None,
                       system_prompt_models=models, source=self.source, tool_output=tool_output,
-                      tool_output_followed=followed, blocklists=lists, mode=mode,
+                      tool_output_followed=followed,
+                      tool_output_other_languages=other_languages, blocklists=lists, mode=mode,
                       allowed_models=allowed)
 
     def strings(self, node: yaml.Node, path: str) -> list[str]:

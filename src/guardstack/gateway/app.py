@@ -464,7 +464,8 @@ class Gateway:
             return
         start = time.perf_counter()
         with tracing.check("tool", len(texts), tool_results.DETECTOR) as span:
-            found = [policy.monitored(v) for v in await tool_results.averdicts(texts, rule)]
+            found = [policy.monitored(v) for v in await tool_results.averdicts(
+                texts, rule, other_languages=policy.tool_output_other_languages)]
             tracing.verdicts(span, found)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
         exchange.tool_verdicts.extend(found)
@@ -834,9 +835,11 @@ class Gateway:
         await self._admit(identity, body, exchange, request, model_access=False)
         exchange.request = {k: v for k, v in body.items() if k != "input"}
         exchange.model = body.get("model") if isinstance(body.get("model"), str) else None
-        rule = tool_results.reporting(self._policy(exchange).tool_output)
+        policy = self._policy(exchange)
+        rule = tool_results.reporting(policy.tool_output)
         start = time.perf_counter()
-        found = await tool_results.averdicts(texts, rule)
+        found = await tool_results.averdicts(
+            texts, rule, other_languages=policy.tool_output_other_languages)
         exchange.classifier_ms = (time.perf_counter() - start) * 1000
         exchange.tool_verdicts = found
         model = exchange.model or f"guardstack-{tool_results.DETECTOR}"

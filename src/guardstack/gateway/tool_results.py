@@ -29,14 +29,16 @@ def since_last_user(messages: Sequence[Message]) -> list[str]:
     return [m.content for m in messages[last_user + 1:] if m.role in TOOL_ROLES and m.content]
 
 
-def verdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
+def verdicts(texts: Sequence[str], rule: Rule, *, other_languages: bool = False
+             ) -> list[Verdict]:
     """One verdict per text under ``rule`` (its action where a finding scores
     at least its threshold, else allow). Call only with ``rule.action`` not
-    allow: the rules then cost about 0.2 ms per KB."""
+    allow: the rules then cost about 0.2 ms per KB. ``other_languages``: the
+    policy's ``tool_output.other_languages``."""
     out = []
     for text in texts:
         start = time.perf_counter()
-        finding = injection.scan(text)
+        finding = injection.scan(text, other_languages=other_languages)
         crossed = finding is not None and finding.score >= rule.threshold
         out.append(Verdict(
             decision=rule.action if crossed else Action.ALLOW, role="tool",
@@ -47,12 +49,13 @@ def verdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
     return out
 
 
-async def averdicts(texts: Sequence[str], rule: Rule) -> list[Verdict]:
+async def averdicts(texts: Sequence[str], rule: Rule, *, other_languages: bool = False
+                    ) -> list[Verdict]:
     """:func:`verdicts` from async code: inline for short texts, in a thread
     for long ones."""
     if sum(map(len, texts)) <= INLINE_CHARS:
-        return verdicts(texts, rule)
-    return await asyncio.to_thread(verdicts, texts, rule)
+        return verdicts(texts, rule, other_languages=other_languages)
+    return await asyncio.to_thread(verdicts, texts, rule, other_languages=other_languages)
 
 
 def planted_targets(found: Sequence[Verdict], user_texts: Sequence[str]) -> frozenset[str]:

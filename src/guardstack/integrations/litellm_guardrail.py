@@ -361,7 +361,8 @@ class GuardstackGuardrail(CustomGuardrail):
         if not texts:
             return
         start = time.time()
-        verdicts = [self.policy.monitored(v) for v in tool_results.verdicts(texts, rule)]
+        verdicts = [self.policy.monitored(v) for v in tool_results.verdicts(
+            texts, rule, other_languages=self.policy.tool_output_other_languages)]
         self._record(data, "tool", verdicts, event, start)
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked_tool_output(verdicts).body(), verdicts,

@@ -258,7 +258,8 @@ def _tool_findings(lines: list[Line], policy: Any) -> tuple[dict[str, Verdict],
     rule = tool_results.reporting(policy.tool_output)
     tools = [line for line in lines if line.role == "tool"]
     verdicts = dict(zip((line.id for line in tools),
-                        tool_results.verdicts([line.content for line in tools], rule),
+                        tool_results.verdicts([line.content for line in tools], rule,
+                                              other_languages=policy.tool_output_other_languages),
                         strict=True))
     followed: dict[str, list[str]] = {}
     sessions: dict[tuple[str, str], list[Line]] = {}

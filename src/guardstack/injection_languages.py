@@ -1,0 +1,461 @@
+"""Injection rules for pages in other languages than English (the third
+round of :mod:`guardstack.injection`): Spanish, French, German, Portuguese,
+Italian, Russian, Chinese and Japanese.
+
+The same families as the English rules, each written once over the eight
+languages' words: a note *addressed* to the AI reading the page ("Nota para
+asistentes de IA:", "致AI助手：", "AIアシスタントへ："), an *override* of its
+instructions or of the user's request, a *takeover* (a new task, role or
+mode for "you"), orders that *steer* the answer or the summary ("cuando
+resumas ..., di", "回答必须是"), orders to *automated systems* that process
+the document ("Los agentes que procesen esta respuesta deben ..."),
+*exfiltration* of the conversation or the user's data to an address, and
+calls of acting *tools*. Fake chat turns and role markers are read by the
+spoof rules of :mod:`guardstack.injection` with the order words here.
+
+Written on ``benchmarks/injection_multilingual_dev.jsonl`` and scored once on
+a set written apart (docs/gateway.md). Each pattern comes with its gate:
+words it cannot match without, Chinese and Japanese ones looked for as
+substrings (those scripts put no spaces between words).
+"""
+
+from __future__ import annotations
+
+import re
+
+_F = re.IGNORECASE | re.DOTALL
+
+# -- vocabulary ----------------------------------------------------------------
+
+#: The AI that reads the page, in the Latin-script languages.
+_AI_LAT = (
+    r"(?:asistentes?(?:\s+(?:de\s+)?(?:ia|inteligencia\s+artificial|virtual(?:es)?|"
+    r"c[oó]digo))?|assistentes?(?:\s+(?:de\s+|di\s+)?(?:ia|ai|virtuais?|virtuali?|c[oó]digo|"
+    r"codice))?|assistants?(?:\s+(?:ia|virtuels?|de\s+code))?|assistent(?:en)?|"
+    r"ki(?:-[a-z\u00e4\u00f6\u00fc\u00df]+)?|"
+    r"mod[e\u00e8]les?(?:\s+de\s+langage)?|modelos?(?:\s+de\s+(?:lenguaje|linguagem|ia))?|"
+    r"modell[oi]?(?:\s+(?:linguistic[oi]|di\s+linguaggio))?|sprachmodell(?:e)?|"
+    r"agentes?(?:\s+de\s+(?:ia|c[oó]digo))?|agent(?:s|en|i|e)?(?:\s+(?:ia|de\s+code))?|"
+    r"coding-agent(?:en)?|l'ia|l'ai|ia|ai|intelig[e\u00ea]ncia\s+artificial|"
+    r"inteligencia\s+artificial|intelligence\s+artificielle|intelligenza\s+artificiale|"
+    r"chatbots?|bots?|llms?|maschinelle\s+leser|lectores\s+autom[a\u00e1]ticos)")
+_AI_RU = (r"(?:ии(?:-ассистент\w*)?|ассистент\w*|модел\w*|агент\w*|нейросет\w*|чат-?бот\w*|"
+          r"бот\w*|llm|помощник\w*)")
+_AI_ZH = r"(?:AI|ai|人工智能|助手|助理|模型|代理|智能体|机器人)"
+_AI_JA = r"(?:AI|ai|アシスタント|モデル|エージェント|ボット)"
+
+#: Orders, second person: what a note to the AI goes on to say.
+_ORDER_LAT = (
+    r"(?:di|dile|digas|responde|contesta|ignora|olvida|omite|menciona|incluye|a[\u00f1n]ade|"
+    r"recomienda|env[i\u00ed]a|reenv[i\u00ed]a|comparte|usa|utiliza|ejecuta|llama|escribe|"
+    r"afirma|indica|confirma|borra|elimina|descarta|redirige|pide|no\s+menciones|"
+    r"dis|dites|r[\u00e9e]ponds|r[\u00e9e]pondez|ignorez|oublie|oubliez|affirme|affirmez|"
+    r"recommande|recommandez|envoie|envoyez|transf[\u00e8e]re|partage|utilise|utilisez|"
+    r"ex[\u00e9e]cute|appelle|appelez|[\u00e9e]cris|mentionne|omets|supprime|ajoute|termine|"
+    r"ne\s+(?:mentionne|cite|dis)|"
+    r"sag|sage|antworte|ignoriere|vergiss|schick|schicke|sende|leite|empfiehl|nenne|"
+    r"erw[\u00e4a]hne|verschweige|f[\u00fcu]ge|f[\u00fcu]hre|rufe|l[\u00f6o]sche|teile|"
+    r"schreibe|best[\u00e4a]tige|gib|"
+    r"diga|responda|ignore|esque[c\u00e7]a|desconsidere|envie|encaminhe|recomende|mencione|"
+    r"omita|inclua|use|execute|chame|escreva|afirme|confirme|exclua|apague|compartilhe|pe[c\u00e7]a|"
+    r"imprima|"
+    r"rispondi|dimentica|invia|inoltra|consiglia|raccomanda|menziona|ometti|includi|esegui|"
+    r"chiama|scrivi|afferma|conferma|cancella|condividi|approva|suggerisci|non\s+citare)")
+_ORDER_RU = (r"(?:скажи|сообщи|ответь|отвечай|игнорируй|забудь|отправь|перешли|порекомендуй|"
+             r"рекомендуй|советуй|упомяни|не\s+упоминай|добавь|используй|выполни|вызови|напиши|"
+             r"пиши|подтверди|удали|поделись|ты\s+теперь|ты\s+больше\s+не)")
+_ORDER_ZH = (r"(?:请|忽略|忘掉|忘记|告诉|回答|回复|只输出|输出|发送|转发|推荐|"
+             r"不要|调用|执行|删除|共享|声称|把)")
+_ORDER_JA = (r"(?:無視|忘れ|伝え|答え|回答|送信|転送|推薦|勧め|書いて|出力|"
+             r"実行|呼び出|削除|共有|ください|すること)")
+
+#: Instructions, rules, the user's request: what an override discards.
+_RULES_ANY = (
+    r"(?:instrucci\w+|indicaciones|reglas|[o\u00f3]rdenes|directrices|consignes|instructions|"
+    r"r[\u00e8e]gles|directives|anweisungen|regeln|vorgaben|rolle|instru[c\u00e7]\w+|regras|"
+    r"diretrizes|istruzion\w+|regole|direttive|инструкц\w*|правил\w*|указани\w*|роль|"
+    r"todo\s+lo\s+anterior|lo\s+anterior|tout\s+ce\s+qui\s+pr[\u00e9e]c[\u00e8e]de|"
+    r"alles\s+(?:bisherige|vorherige|obige)|tudo\s+(?:acima|o\s+que\s+foi\s+dito)|"
+    r"tutto\s+(?:quanto\s+(?:sopra|detto)|ci[o\u00f2]\s+che\s+(?:precede|ti\s+hanno))|"
+    r"tutto\s+quello\s+che\s+ti\s+hanno|quanto\s+richiesto\s+dall'utente|"
+    r"все\s+предыдущ\w*|"
+    r"(?:petici[o\u00f3]n|pregunta|solicitud|demande|question|anfrage|frage|pedido|pergunta|"
+    r"richiest[ao]|domanda)\s+(?:del\s+usuario|de\s+l'utilisateur|des\s+nutzers|"
+    r"do\s+usu[\u00e1a]rio|dell'utente)|lo\s+que\s+(?:pide|pidi[o\u00f3]|pregunta)\s+el\s+usuario)")
+_IGNORE_LAT = (
+    r"(?:ignora|ignore[zr]?|ignorier\w*|ignor[ea]\w*|olvida|olvide|oublie[zr]?|vergiss|"
+    r"vergessen\s+sie|missachte\w*|desconsider\w*|despreze|esque[c\u00e7]a\w*|dimentica\w*|"
+    r"descarta|fais\s+abstraction\s+de|haz\s+caso\s+omiso\s+de|non\s+considerare|"
+    r"trascura|verwirf)")
+
+# -- the patterns, each with its gate --------------------------------------------
+
+PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    # A note for the AI: "Nota para asistentes de IA:", "Hinweis für den Assistenten:",
+    # "PS pour l'IA qui résume les avis :", "Istruzioni per l'assistente AI:".
+    ("addressed", re.compile(
+        r"(?:\b(?:nota|notas|note|notice|hinweis|anmerkung|anweisung|instrucci[o\u00f3]n(?:es)?|"
+        r"instru[c\u00e7](?:[a\u00e3]o|[o\u00f5]es)|istruzion[ei]|consignes?|remarque|"
+        r"mensajes?|mensagens?|messaggi?o?|avisos?|avvis[oi]|obs|p\.?\s?s|ps|directriz|"
+        r"diretriz|direttiva|aufgabe|tarea|tarefa|compito|t[\u00e2a]che|richtlinie)\.?\s+"
+        r"(?:prioritari[ao]\s+|importante\s+|wichtige?r?\s+)?"
+        r"(?:para|pour|aux?|[\u00e0a]|an|f[\u00fcu]r|per|al|ao|aos)\s+|"
+        r"\b[\u00e0a]\s+l'attention\s+(?:de|du|des)\s+|\bf[\u00fcu]r\s+)"
+        r"(?:(?:el|la|los|las|le|les|l'|den|die|das|dem|il|lo|gli|o|os|a|as|todos\s+los|"
+        r"tous\s+les|alle|todos\s+os|tutti\s+gli|cualquier|qualquer|qualsiasi|jeden|jede)\s*)?"
+        rf"{_AI_LAT}\b[^.!?\n:]{{0,60}}?\s*:", _F)),
+    # Addressed and ordered: "Asistente: cuando resumas ..., di", "IA: desconsidere ...".
+    ("addressed", re.compile(
+        r"(?:^|[\n.;!?>\]\)\"'\u00ab\u201c(]|<!--)\s*(?:(?:querid[oa]|estimad[oa]|cher|ch[\u00e8e]re|"
+        r"liebe[rs]?|prezad[oa]|car[oa]|gentile)\s+)?"
+        rf"{_AI_LAT}(?:\s+[\w\u00c0-\u024f-]+){{0,3}}?\s*[:,]\s*"
+        r"(?:(?:cuando|si|lorsque|quand|wenn|bevor|quando|se|ao|al|avant|antes|prima|ab|da)\b"
+        r"[^.!?\n]{0,80}?[,:]\s*)?"
+        rf"(?:por\s+favor\s+|s'il\s+te\s+pla[\u00ee]t\s+|bitte\s+|per\s+favore\s+)?"
+        rf"(?:{_ORDER_LAT}|nueva\s+tarea|nouvelle\s+t[\u00e2a]che|neue\s+aufgabe|nova\s+tarefa|"
+        rf"nuovo\s+compito)\b", _F)),
+    ("addressed", re.compile(
+        rf"(?:\b(?:инструкци\w+|примечани\w+|сообщени\w+|указани\w+|заметк\w+|p\.?\s?s\.?)\s+"
+        rf"(?:для\s+)?{_AI_RU}[^.!?\n:]{{0,60}}?:|\bдля\s+{_AI_RU}[^.!?\n:]{{0,40}}?:|"
+        rf"(?:^|[\n.!?>\]\"«(]|<!--)\s*{_AI_RU}(?:\s+[\w-]+){{0,4}}?\s*[:,]\s*{_ORDER_RU})", _F)),
+    ("addressed", re.compile(
+        rf"(?:给|致|对|告)[^。：:\n]{{0,14}}?{_AI_ZH}[^。：:\n]{{0,8}}?[：:]|"
+        rf"(?:如果|若|假如)你是[^。，,]{{0,20}}?{_AI_ZH}|"
+        rf"{_AI_ZH}[：:]\s*{_ORDER_ZH}", _F)),
+    ("addressed", re.compile(
+        rf"{_AI_JA}[^。：:\n]{{0,12}}?(?:へ|の方へ|に告ぐ)\s*[：:】]|"
+        rf"(?:もし|仮に)?あなたが{_AI_JA}", _F)),
+    # Override: "ignora las instrucciones anteriores", "Забудь всё, что было выше",
+    # "忽略用户之前的所有指令", "これまでの指示はすべて無視".
+    ("override", re.compile(
+        rf"\b{_IGNORE_LAT}\b[^.!?\n]{{0,40}}?\b{_RULES_ANY}", _F)),
+    ("override", re.compile(
+        rf"(?:игнорир\w*|проигнорир\w*|забудь\w*|забудьте|не\s+обращай\s+внимания\s+на|отбрось)"
+        rf"[^.!?\n]{{0,40}}?(?<!\w)(?:{_RULES_ANY}|вс[её](?:\s*,)?\s+(?:что\s+было\s+(?:выше|ранее|сказано)|"
+        rf"выше|ранее)|(?:прежн|предыдущ)\w+\s+(?:инструкц|правил|указани|задач|рол)\w*|"
+        rf"запрос\w*\s+пользовател\w*)", _F)),
+    ("override", re.compile(
+        r"(?:忽略|无视|忽视|忘掉|忘记|不要理会|抛开)[^。！\n]{0,20}?(?:指令|指示|规则|限制|对话|系统提示|提示词)|"
+        r"(?:指示|ルール|制限|設定|命令|会話|質問)[^。\n]{0,16}?(?:無視|忘れ)", _F)),
+    # Takeover: a new task, role or mode for "you".
+    ("takeover", re.compile(
+        r"\b(?:tu|su|ta|votre|ton|deine|ihre|dein|sua|tua|il\s+tuo|la\s+tua)\s+"
+        r"(?:nuev[oa]|nouvelle?|nouveau|neue[rs]?|nova|novo|nuov[oa])\s+"
+        r"(?:tarea|funci[o\u00f3]n|misi[o\u00f3]n|rol|papel|t[\u00e2a]che|mission|r[\u00f4o]le|"
+        r"aufgabe|rolle|tarefa|fun[c\u00e7][a\u00e3]o|miss[a\u00e3]o|compito|ruolo|missione)\b|"
+        r"\b(?:nuev[oa]|nouvelle|neue|nova|nuov[oa])\s+(?:tarea|t[\u00e2a]che|aufgabe|tarefa|"
+        r"compito|directriz|directive|richtlinie|diretriz|direttiva)\s+(?:prioritari[ao]\s+)?"
+        rf"(?:para|pour|f[\u00fcu]r|per|al|ao)\s+(?:el\s+|la\s+|l'|le\s+|den\s+|die\s+|o\s+|a\s+)?"
+        rf"{_AI_LAT}\b|"
+        r"\b(?:a\s+partir\s+de\s+ahora|desde\s+ahora|[\u00e0a]\s+partir\s+de\s+maintenant|"
+        r"d[\u00e9e]sormais|ab\s+sofort|ab\s+jetzt|von\s+nun\s+an|a\s+partir\s+de\s+agora|"
+        r"da\s+ora\s+in\s+poi|d'ora\s+in\s+poi|da\s+adesso)\s*,?\s+(?:eres|est[a\u00e1]s|debes|"
+        r"responde|tu\s|tu,|tu\b|vous|termine|r[\u00e9e]ponds|du\b|bist|befindest|antworte|"
+        r"voc[\u00ea]|responda|sempre|approva|rispondi|sei\b|devi\b)|"
+        r"\b(?:du\s+bist|du\s+befindest\s+dich|est[a\u00e1]s|voc[\u00ea]\s+(?:agora\s+)?est[a\u00e1]|"
+        r"tu\s+es|vous\s+[\u00ea]tes|sei)\s+(?:ab\s+(?:sofort|jetzt)\s+|ahora\s+|agora\s+|"
+        r"d[\u00e9e]sormais\s+|ora\s+)?(?:en|im|no|in|em)\s+(?:el\s+|le\s+|o\s+|la\s+)?"
+        r"(?:modo|mode|modus|modalit[\u00e0a]|wartungsmodus|entwicklermodus|debugmodus|"
+        r"adminmodus)\b|"
+        r"\b(?:modo|mode|modalit[\u00e0a])\s+(?:de\s+)?(?:mantenimiento|desarrollador|"
+        r"administrador|depuraci[o\u00f3]n|maintenance|administrateur|d[\u00e9e]veloppeur|"
+        r"debug|manuten[c\u00e7][a\u00e3]o|depura[c\u00e7][a\u00e3]o|desenvolvedor|manutenzione|"
+        r"sviluppatore|amministratore)\s+(?:activad[oa]|activ[\u00e9e]|ativad[oa]|attivat[ao]|"
+        r"aktiviert|enabled)\b", _F)),
+    ("takeover", re.compile(
+        r"\b(?:(?:el|la)\s+(?:administrador[a]?|usuari[oa]|titular|propietari[oa])\s+(?:ya\s+)?"
+        r"(?:ha|han)\s+(?:autorizado|aprobado)|l'(?:administrateur|utilisateur)\s+a\s+(?:d[\u00e9e]j[\u00e0a]\s+)?"
+        r"(?:autoris[\u00e9e]|approuv[\u00e9e])|(?:der|die)\s+(?:kontoinhaber\w*|nutzer\w*|"
+        r"administrator\w*|benutzer\w*)\s+hat\s+[^.!?\n]{0,60}?(?:genehmigt|autorisiert|"
+        r"freigegeben)|o\s+(?:titular|usu[\u00e1a]rio|administrador)\s+(?:j[\u00e1a]\s+)?"
+        r"(?:autorizou|aprovou)|l'(?:amministratore|utente)\s+ha\s+(?:gi[\u00e0a]\s+)?"
+        r"(?:autorizzato|approvato))\b[^.!?\n]{0,160}?\b(?:compartas|sin\s+(?:pedir|consultar|"
+        r"confirmaci)|sans\s+(?:demander|confirmation)|l'assistant|ohne\s+(?:nachzufragen|"
+        r"r[\u00fcu]ckfrage|best[\u00e4a]tigung)|sem\s+(?:confirma|pedir)|senza\s+(?:chiedere|"
+        r"conferma)|assistente|asistente|agente|assistent|agent)", _F)),
+    ("takeover", re.compile(
+        r"(?:тво[яй]|ваш[аи]?)\s+нов(?:ая|ой|ые)\s+(?:задач\w*|рол\w*)|нов(?:ая|ые)\s+задач\w*\s+для\s+"
+        r"(?:ии|ассистент\w*|модел\w*|агент\w*|бот\w*)|\bты\s+(?:теперь|больше\s+не)|отныне\s+ты|"
+        r"режим\w*\s+(?:обслуживания|разработчика|администратора|отладки)", _F)),
+    ("takeover", re.compile(
+        r"你的新任务|新任务[：:]|你现在(?:是|进入|处于)|从现在(?:起|开始)[，,]?\s*你|"
+        r"(?:开发者|管理员|维护|调试)模式|"
+        r"あなたは今から|あなたの新しい(?:タスク|役割)|新しいタスク[：:は]|新しいモード|"
+        r"(?:開発者|管理者|メンテナンス|デバッグ)モード",
+        _F)),
+    # Steer: orders about the summary or the answer.
+    ("steer", re.compile(
+        r"\b(?:cuando|al|mientras|lorsque|quand|en|wenn|beim|ao|quando|nel|nella|durante|bevor|"
+        r"avant\s+de|antes\s+de|prima\s+di)\s+(?:\w+\s+){0,4}?(?:resum\w*|r[\u00e9e]sum\w*|"
+        r"synth[\u00e9e]tis\w*|zusammenfass\w*|riassu\w*|sintetizz\w*)\b[^.!?\n]{0,80}?\b"
+        rf"{_ORDER_LAT}\b|"
+        r"\b(?:dans|en|in|no|nel)\s+(?:ton|votre|le|tu|el|deiner|der|seu|o|il|tuo)\s+"
+        r"(?:r[\u00e9e]sum[\u00e9e]|resumen|zusammenfassung|resumo|riassunto)\b[^.!?\n]{0,40}?"
+        rf"\b{_ORDER_LAT}\b", _F)),
+    ("steer", re.compile(
+        r"\b(?:responde|contesta|r[\u00e9e]ponds|r[\u00e9e]pondez|antworte|responda|rispondi|"
+        r"termine|termina)\s+(?:\w+\s+){0,3}?(?:[\u00fau]nicamente|solamente|s[\u00f3o]lo|"
+        r"uniquement|seulement|ausschlie[\u00dfs]lich|nur|apenas|somente|solo|soltanto|"
+        r"esclusivamente)\s+(?:con|avec|mit|com|par|por|per|:|\"|\u00ab|\u201e|\u201c|la\s+frase|"
+        r"la\s+phrase|dem\s+satz|a\s+frase)|"
+        r"\b(?:la\s+respuesta\s+correcta|la\s+r[\u00e9e]ponse\s+(?:correcte|[\u00e0a]\s+donner)|"
+        r"die\s+ma[\u00dfs]gebliche\s+zusammenfassung|die\s+richtige\s+antwort|"
+        r"a\s+resposta\s+(?:correta|deve\s+ser)|la\s+risposta\s+corretta|"
+        r"il\s+riassunto\s+corretto|le\s+r[\u00e9e]sum[\u00e9e]\s+correct|el\s+resumen\s+correcto)"
+        r"\b", _F)),
+    ("steer", re.compile(
+        r"\b(?:cuando|si)\s+(?:el\s+usuario|se)\s+(?:\w+\s+){0,2}?(?:pregunt\w*|pid\w*|consult\w*)"
+        r"[^.!?\n]{0,80}?\b(?:respond\w*|contest\w*|di|dile|la\s+respuesta|recomienda|menciona)\b|"
+        r"\b(?:lorsque|quand|si)\s+l'utilisateur\s+(?:\w+\s+){0,2}?(?:demande|pose|interroge)"
+        r"[^.!?\n]{0,80}?\b(?:r[\u00e9e]ponds|la\s+r[\u00e9e]ponse|dis|recommande|indique)|"
+        r"\bwenn\s+(?:der|die)\s+(?:nutzer|benutzer|anwender)\w*\s+[^.!?\n]{0,60}?"
+        r"(?:fragt|wissen\s+will|sucht)\b[^.!?\n]{0,80}?\b(?:sag\w*|antworte\w*|empfiehl|nenne)|"
+        r"\bquando\s+o\s+usu[\u00e1a]rio\s+(?:\w+\s+){0,2}?(?:perguntar|pedir|pergunta|pede)"
+        r"[^.!?\n]{0,80}?\b(?:responda|a\s+resposta|diga|recomende)|"
+        r"\bquando\s+l'utente\s+(?:\w+\s+){0,2}?(?:chiede|chieder[\u00e0a]|domanda)"
+        r"[^.!?\n]{0,80}?\b(?:rispondi|la\s+risposta|di'|d[\u00ec]|suggerisci|consiglia)|"
+        r"когда\s+пользовател\w+\s+(?:\w+\s+){0,2}?(?:спросит|спрашивает|попросит)"
+        r"[^.!?\n]{0,80}?(?:отвечай|ответь|ответ\s+должен|скажи|советуй|рекомендуй)", _F)),
+    ("steer", re.compile(
+        r"\b(?:sin\s+(?:decir(?:le|lo)?|avisar|informar)|n'en\s+parle\s+pas|sans\s+(?:le\s+)?"
+        r"(?:dire|pr[\u00e9e]venir|informer)|ohne\s+(?:den|dem|es\s+dem)\s+nutzer|sem\s+(?:avisar|"
+        r"informar|contar)|senza\s+(?:dirlo|avvisare|informare))\b[^.!?\n]{0,30}?"
+        r"(?:usuario|utilisateur|nutzer|usu[\u00e1a]rio|utente|nadie|personne|nessuno|ningu[e\u00e9]m)|"
+        r"\b(?:dis|dites|dire)\s+[\u00e0a]\s+l'utilisateur|\b(?:diga|conte)\s+ao\s+usu[\u00e1a]rio|"
+        r"\bdem\s+nutzer\s+gegen[\u00fcu]ber\s+nicht|"
+        r"(?:скажи|сообщи|не\s+(?:говори|сообщай))\s+(?:\w+\s+)?пользовател\w+|сообщи\s+ему", _F)),
+    ("steer", re.compile(
+        r"(?:(?:当|如果)用户(?:询问|问|咨询)[^。]{0,40}?(?:回答|回复|告诉|推荐|必须)|"
+        r"回答必须是|只输出|不要告知用户|不要告诉用户|无需告知用户|告诉用户|"
+        r"(?:总结|汇总|摘要|概括)[^。]{0,30}?(?:时|的)[^。]{0,30}?"
+        r"(?:请|只|不要|必须|应))", _F)),
+    ("steer", re.compile(
+        r"ユーザーが[^。]{0,30}?(?:尋ね|聞い|質問し|問い合わせ)[^。]{0,10}?(?:場合|とき|ら)"
+        r"[^。]{0,60}?(?:回答|答え|伝え|案内|推薦|のみ)|"
+        r"(?:要約|まとめ|要旨)[^。]{0,30}?(?:際|とき|場合)[^。]{0,60}?(?:とだけ|触れず|書いて|"
+        r"記載|伝え|回答)|とだけ(?:書いて|答えて|回答|伝え)", _F)),
+    # Orders to the automated systems that process the document.
+    ("steer", re.compile(
+        r"\b(?:sistemas?|agentes?|asistentes?|herramientas?|syst[\u00e8e]mes?|agents?|"
+        r"assistants?|outils?|systeme|assistenten|agenten|sistemi|agenti|assistenti|strumenti|"
+        r"lectores|leser|automatisierte\s+\w+)\b[^.!?\n]{0,60}?\b"
+        r"(?:(?:que|qui|die|che|w[e\u00e9]lche)\s+)?(?:\w+\s+){0,2}?(?:proces[ae]n?|processarem|"
+        r"processem|resuma[n]?|resumirem|analice[n]?|lea[n]?|leem|leiam|traitent|traite|"
+        r"r[\u00e9e]sume|r[\u00e9e]sument|lit|lisent|analysent|verarbeiten|zusammenfassen|"
+        r"auswerten|lesen|elaborano|processano|leggono|riassumono|valutano|analizzano|gestisce|"
+        r"gestiscono|appel[\u00e9e]s?)\b[^.!?\n]{0,120}?\b(?:deber[\u00e1a]n?|deben?|tienen\s+que|"
+        r"doivent|doit|devront|devra|m[\u00fcu]ssen|muss|sollen|haben|deve|devem|dever[\u00e3a]o|"
+        r"dever[\u00e1a]|devono|dovranno|dovr[\u00e0a]|sono\s+tenut[ie]|est[\u00e1a]n\s+obligad[oa]s)"
+        r"\b|"
+        r"\b(?:systeme|agenten|assistenten|sistemi|sistemas|agents|syst[\u00e8e]mes|chiunque)\b"
+        r"[^.!?\n]{0,40}?\b(?:automatisiert|automaticamente|autom[\u00e1a]ticamente|"
+        r"automatiquement)\b[^.!?\n]{0,80}?\b(?:haben|m[\u00fcu]ssen|deve|devono|deben|doivent)"
+        r"\b|"
+        r"\b(?:automatisierte|automatisierten)\s+(?:assistenten|systeme|agenten|leser)\b"
+        r"[^.!?\n]{0,80}?\b(?:leiten|senden|schicken|teilen|best[\u00e4a]tigen|l[\u00f6o]schen|"
+        r"m[\u00fcu]ssen|sollen)\b", _F)),
+    ("steer", re.compile(
+        r"(?:систем\w*|агент\w*|ассистент\w*|помощник\w*|бот\w*)[^.!?\n]{0,60}?"
+        r"(?:обрабатывающ\w*|читающ\w*|анализирующ\w*|составляющ\w*|делающ\w*)[^.!?\n]{0,100}?"
+        r"(?:должн\w*|обязан\w*|следует|нужно)", _F)),
+    ("steer", re.compile(
+        r"(?:自动化|自动|AI|人工智能)[^。]{0,24}?(?:系统|代理|助手|程序|工具|智能体)[^。]{0,6}?[，,]?"
+        r"[^。]{0,4}?(?:应|须|必须|要|需)|"
+        r"(?:自動|AI)[^。]{0,24}?(?:システム|エージェント|ツール|アシスタント)(?:は|が)"
+        r"[^。]{0,100}?(?:こと|ください|しなければ|すべき)", _F)),
+    # Exfiltration: the conversation, the prompt or the user's data, sent to an address.
+    ("exfiltration", re.compile(
+        r"(?:env[i\u00ed]a|reenv[i\u00ed]a|manda|comparte|copia|pega|sube|envoie|envoyez|"
+        r"transf[\u00e8e]re[zr]?|partage[zr]?|copie[zr]?|colle[zr]?|schick\w*|send\w*|leite\w*|"
+        r"teil\w*|kopier\w*|envi[ae]\w*|encaminh\w*|compartilh\w*|invi[ai]\w*|inoltr\w*|"
+        r"condivid\w*|incolla|spedi\w*|отправ\w*|перешл\w*|пересыла\w*|передай|передать|"
+        r"скопиру\w*|发送|发到|转发|共享|复制|上传|送信|転送|共有)"
+        r"[^.!?\n。]{0,80}?(?:conversaci[o\u00f3]n|historial|historique|conversation|verlauf|"
+        r"chatverlauf|hist[o\u00f3]rico|conversa|cronologia|conversazione|переписк\w*|истори\w*|"
+        r"对话|聊天记录|会話|履歴|contactos|contacts|kontakt\w*|contatos|contatti|контакт\w*|"
+        r"телефон\w*|通讯录|联系人|連絡先|prompt|промпт|系统提示|提示词|システムプロンプト|"
+        r"variables?\s+d'environnement|variables\s+de\s+entorno|umgebungsvariablen|"
+        r"vari[a\u00e1]veis\s+de\s+ambiente|variabili\s+d'ambiente|переменн\w+\s+окружени\w*|"
+        r"环境变量|環境変数|secretos|secrets|geheimnisse|segredos|segreti|секрет\w*|密钥|"
+        r"calendario|kalender|agenda|日程|予定|календар\w*|bo[\u00ee]te\s+de\s+r[\u00e9e]ception|"
+        r"bandeja\s+de\s+entrada|posteingang|caixa\s+de\s+entrada|posta\s+in\s+arrivo|"
+        r"coordonn[\u00e9e]es|"
+        r"direcciones|adressbuch|endere[c\u00e7]os|indirizz\w+|адрес\w*|teilnehmerliste|"
+        r"(?:datos|donn[\u00e9e]es|daten|dados|dati|mensajes|messages|messaggi|mensagens|"
+        r"nachrichten)\s+(?:personales|personnels|pers[\u00f6o]nlichen|pessoais|personali|"
+        r"del\s+usuario|de\s+l'utilisateur|des\s+nutzers|do\s+usu[\u00e1a]rio|dell'utente)|"
+        r"данные\s+пользовател\w*|用户的?(?:数据|邮件|信息)|ユーザーの(?:データ|メール|情報))"
+        r"[^\n]{0,150}?(?:https?://|@[\w-]+\.\w)", _F)),
+    ("exfiltration", re.compile(
+        r"(?:会話|履歴|連絡先|システムプロンプト|予定|メール|データ|对话|聊天记录|通讯录|联系人|"
+        r"系统提示|提示词|日程|邮件|数据)[^。\n]{0,80}?(?:https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+)"
+        r"[^。\n]{0,40}?(?:送信|転送|共有|アップロード|发送|转发|共享|上传)", _F)),
+    # Tools: an acting tool called in the page's language ("usa la herramienta send_email").
+    ("tool", re.compile(
+        r"(?:\b(?:usa|utiliza|llama|ejecuta|appelle[zr]?|utilise[zr]?|ex[\u00e9e]cute[zr]?|"
+        r"rufe|ruf|verwende|nutze|benutze|f[\u00fcu]hre|chame|use|execute|utilize|chiama|esegui|"
+        r"utilizza|usando|mediante|con|avec|via|mit|com|вызови|вызовите|используй|выполни|"
+        r"запусти|с\s+помощью)\b|调用|使用|执行|通过)[^.!?\n。]{0,40}?"
+        r"(?<![a-z])(?:send|transfer|delete|remove|create|post|share|update|add|purchase|buy|pay|"
+        r"upload|forward|grant|set|disable|enable|execute|run|write|move|invite|approve|open|"
+        r"fetch|email|mail|submit|book|cancel|order)_[a-z_]+", _F)),
+    ("tool", re.compile(
+        r"(?<![a-z])(?:send|transfer|delete|remove|create|post|share|update|add|purchase|buy|pay|"
+        r"upload|forward|grant|set|disable|enable|execute|run|write|move|invite|approve|open|"
+        r"fetch|email|mail|submit|book|cancel|order)_[a-z_]+`?\s*(?:で|を(?:実行|呼び出|使)|"
+        r"aufrufen|ausf[\u00fch]ren|auf\b)", _F)),
+]
+
+#: Words each pattern above cannot match without, as :data:`guardstack.injection._GATES`
+#: has them: every group needs one. Each gate has a group of words English does
+#: not have ("$": the whole word), so English documents skip these patterns.
+_AIG_LAT = ("asistent", "assistent", "assistant", "ki", "ki-", "mod\u00e8le", "modele",
+            "modelo", "modell", "modello", "sprachmodell", "agent", "agente", "agenti", "coding",
+            "ia", "ai", "intelig", "intelligence", "intelligenza", "chatbot", "bot", "llm",
+            "leser", "lectores")
+_AIG_RU = ("ии", "ассист", "модел", "агент", "нейрос", "бот", "чат", "llm", "помощ")
+_AIG_CJK = ("人工智能", "助手", "助理", "模型", "代理", "智能体", "机器人", "アシスタント",
+            "モデル", "エージェント", "ボット", "ai")
+#: Orders (imperatives) of the Latin-script languages that English does not write.
+_ORDERS_LAT = tuple(w + "$" for w in (
+    "di", "dile", "digas", "responde", "contesta", "ignora", "olvida", "omite", "menciona",
+    "incluye", "a\u00f1ade", "recomienda", "env\u00eda", "envia", "reenv\u00eda", "comparte",
+    "usa", "utiliza", "ejecuta", "llama", "escribe", "afirma", "indica", "confirma", "borra",
+    "elimina", "descarta", "redirige", "pide", "menciones", "dis", "dites", "r\u00e9ponds",
+    "r\u00e9pondez", "ignorez", "oublie", "oubliez", "affirme", "affirmez", "recommande",
+    "recommandez", "envoie", "envoyez", "transf\u00e8re", "partage", "utilise", "utilisez",
+    "ex\u00e9cute", "appelle", "appelez", "\u00e9cris", "mentionne", "omets", "supprime",
+    "ajoute", "termine", "cite", "sag", "sage", "antworte", "ignoriere", "vergiss", "schick",
+    "schicke", "sende", "leite", "empfiehl", "nenne", "erw\u00e4hne", "verschweige",
+    "f\u00fcge", "f\u00fchre", "rufe", "l\u00f6sche", "teile", "schreibe", "best\u00e4tige",
+    "gib", "diga", "responda", "esque\u00e7a", "desconsidere", "envie", "encaminhe",
+    "recomende", "mencione", "omita", "inclua", "chame", "escreva", "afirme", "confirme",
+    "exclua", "apague", "compartilhe", "pe\u00e7a", "imprima", "rispondi", "dimentica",
+    "invia", "inoltra", "consiglia", "raccomanda", "menziona", "ometti", "includi", "esegui",
+    "chiama", "scrivi", "afferma", "conferma", "cancella", "condividi", "approva",
+    "suggerisci", "citare"))
+_USER = ("usuario$", "utilisateur$", "nutzer$", "benutzer$", "anwender$", "usu\u00e1rio$",
+         "usuario$", "utente$", "пользов")
+
+GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    # 0-4: addressed
+    (_AIG_LAT, (":",), tuple(w + "$" for w in (
+        "nota", "notas", "hinweis", "anmerkung", "anweisung", "instrucci\u00f3n",
+        "instrucciones", "instru\u00e7\u00e3o", "instru\u00e7\u00f5es", "istruzioni",
+        "istruzione", "consigne", "consignes", "remarque", "mensaje", "mensajes", "mensagem",
+        "mensagens", "messaggio", "messaggi", "aviso", "avisos", "avviso", "obs", "directriz",
+        "diretriz", "direttiva", "aufgabe", "tarea", "tarefa", "compito", "t\u00e2che",
+        "richtlinie", "attention", "f\u00fcr", "ps", "aux", "pour", "para"))),
+    (_AIG_LAT, (":", ","), _ORDERS_LAT),
+    (_AIG_RU,),
+    (_AIG_CJK, ("给", "致", "对", "告", "如果你是", "若你是", "假如你是", "：")),
+    (_AIG_CJK, ("へ", "あなたが")),
+    # 5-7: override
+    (("ignora$", "ignorez$", "ignorer$", "ignoriere$", "ignorieren$", "ignore$", "ignorar$",
+      "olvida$", "olvide$", "oublie$", "oubliez$", "oublier$", "vergiss$", "vergessen$",
+      "missachte$", "desconsidere$", "desconsiderar$", "despreze$", "esque\u00e7a$",
+      "esqueca$", "dimentica$", "dimenticare$", "descarta$", "abstraction$", "omiso$",
+      "considerare$", "trascura$", "verwirf$", "ignorare$", "ignorate$"),
+     tuple(w + "$" for w in (
+         "instrucciones", "indicaciones", "reglas", "\u00f3rdenes", "directrices", "consignes",
+         "r\u00e8gles", "regles", "directives", "anweisungen", "regeln", "vorgaben", "rolle",
+         "instru\u00e7\u00f5es", "instrucoes", "regras", "diretrizes", "istruzioni", "regole",
+         "direttive", "anterior", "pr\u00e9c\u00e8de", "bisherige", "vorherige", "obige",
+         "acima", "dito", "sopra", "detto", "precede", "hanno", "dall", "usuario",
+         "utilisateur", "nutzers", "usu\u00e1rio", "pide", "pidi\u00f3", "pregunta"))),
+    (("игнор", "проигн", "забуд", "обращ", "отбрось"),),
+    (("忽略", "无视", "忽视", "忘掉", "忘记", "不要理会", "抛开", "無視", "忘れ"),),
+    # 8-10: takeover
+    (tuple(w + "$" for w in (
+        "nuevo", "nueva", "nouvelle", "nouveau", "neue", "neuer", "neues", "nova", "novo",
+        "nuovo", "nuova", "partir", "desde", "d\u00e9sormais", "desormais", "sofort", "jetzt",
+        "nun", "ora", "adesso", "modo", "modus", "modalit\u00e0", "wartungsmodus",
+        "entwicklermodus", "debugmodus", "adminmodus", "bist", "befindest", "est\u00e1s",
+        "estas", "voc\u00ea", "sei", "\u00eates")),),
+    (tuple(w + "$" for w in (
+        "autorizado", "aprobado", "autoris\u00e9", "approuv\u00e9", "genehmigt", "autorisiert",
+        "freigegeben", "autorizou", "aprovou", "autorizzato", "approvato")),),
+    (("нов", "ты", "отныне", "режим"),),
+    (("新任务", "你现在", "从现在", "模式", "あなたは今から", "新しい", "モード"),),
+    # 11-16: steer
+    (("resu", "r\u00e9su", "synt", "zusa", "rias", "sint"), _ORDERS_LAT),
+    (tuple(w + "$" for w in (
+        "responde", "contesta", "r\u00e9ponds", "reponds", "r\u00e9pondez", "antworte",
+        "responda", "rispondi", "termine", "termina", "respuesta", "r\u00e9ponse", "reponse",
+        "ma\u00dfgebliche", "richtige", "resposta", "risposta", "riassunto", "r\u00e9sum\u00e9",
+        "resumen")),),
+    ((*_USER, "pregunte$", "pregunten$"),),
+    ((*(w + "$" for w in (
+        "sin", "parle", "sans", "ohne", "sem", "senza", "dis", "dites", "dire", "diga",
+        "conte", "gegen\u00fcber")), "скажи", "сообщ", "говори"),
+     (*_USER, "nadie$", "personne$", "nessuno$", "ningu\u00e9m$", "ему")),
+    (("用户", "回答必须是", "只输出", "总结", "汇总", "摘要", "概括"),),
+    (("ユーザー", "要約", "まとめ", "要旨", "とだけ"),),
+    (tuple(w + "$" for w in (
+        "deber\u00e1", "deber\u00e1n", "deben", "debe", "doivent", "doit", "devront", "devra",
+        "m\u00fcssen", "muss", "sollen", "haben", "deve", "devem", "dever\u00e3o",
+        "dever\u00e1", "devono", "dovranno", "dovr\u00e0", "tenuti", "tenute", "obligados",
+        "obligadas", "leiten", "senden", "schicken", "teilen", "best\u00e4tigen",
+        "l\u00f6schen", "tienen")),),
+    (("систем", "агент", "ассист", "помощ", "бот"), ("обрабат", "читающ", "анализир",
+                                                      "составл", "делающ")),
+    (("自动", "人工智能", "自動", "ai"), ("系统", "代理", "助手", "程序", "工具", "智能体",
+                                       "システム", "エージェント", "ツール", "アシスタント")),
+    # 20-21: exfiltration
+    ((*(w + "$" for w in (
+        "env\u00eda", "envia", "reenv\u00eda", "reenvia", "manda", "comparte", "copia", "pega",
+        "sube", "envoie", "envoyez", "transf\u00e8re", "transf\u00e9rez", "partage",
+        "partagez", "copie", "copiez", "colle", "collez", "sende", "senden", "sendet", "teile",
+        "teilen", "kopiere", "envie", "enviar", "encaminhe", "compartilhe", "invia", "inoltra",
+        "condividi", "incolla", "spedisci", "spediscili")), "schick", "leite", "отправ",
+      "перешл", "пересыл", "перед", "скопир", "发送", "发到", "转发", "共享", "复制", "上传",
+      "送信", "転送", "共有"), ("http", "@")),
+    (("会話", "履歴", "連絡先", "システムプロンプト", "予定", "メール", "データ",
+      "对话", "聊天记录", "通讯录", "联系人", "系统提示", "提示词", "日程", "邮件",
+      "数据"), ("http", "@"), ("送信", "転送", "共有", "アップロード", "发送", "转发", "共享",
+                                "上传")),
+    # 22-23: tools
+    (("<act>",), (*(w + "$" for w in (
+        "usa", "utiliza", "llama", "ejecuta", "appelle", "appelez", "utilise", "utilisez",
+        "ex\u00e9cute", "ex\u00e9cutez", "rufe", "ruf", "verwende", "nutze", "benutze",
+        "f\u00fchre", "chame", "utilize", "chiama", "esegui", "utilizza", "usando", "mediante",
+        "con", "avec", "mit", "com")), "вызови", "вызовите", "используй", "выполни", "запусти",
+        "помощью", "调用", "使用", "执行", "通过")),
+    (("<act>",), ("で", "を", "aufrufen$", "ausf\u00fchren$", "auf$")),
+)
+
+#: Words of writing *about* injection in these languages: a quoted order near
+#: one is an example (a security article), as ``injection._ABOUT`` in English.
+ABOUT = (r"inyecci[o\u00f3]n|inje(?:c|\u00e7|c\u00e7)[a\u00e3]o|iniezione|injection|injektion|"
+         r"инъекци\w*|"
+         r"phishing|фишинг\w*|钓鱼|フィッシング|estafa|arnaque|betrug|golpe|truffa|мошенни\w*|"
+         r"escondid\w*|ocult[oa]s?|cach[\u00e9e]e?s|versteckt\w*|nascost\w*|скрыт\w*|隐藏|隠し|"
+         r"注入|インジェクション|ataques?|attacchi|attacco|attaques?|angriff\w*|атак\w*|攻击|攻撃|"
+         r"por\s+ejemplo|par\s+exemple|zum\s+beispiel|z\.\s?b\.|por\s+exemplo|ad\s+esempio|"
+         r"per\s+esempio|например|例如|例えば|frases\s+como|phrases\s+comme|frasi\s+come|"
+         r"s[\u00e4a]tze\s+wie|фраз\w*|类似|のような|maliciosos?|malveillants?|b[\u00f6o]sartig\w*|"
+         r"maliciosas?|malevol\w*|вредоносн\w*|恶意|悪意")
+
+#: Orders after a fake turn's marker (``<|im_start|>system``, ``[SYSTEM]``):
+#: the page's own language's orders and "you".
+ORDERS = (r"(?:^|[:.\]>}\"\u00bb!?]\s*|\b(?:luego|ahora|por\s+favor|puis|maintenant|dann|jetzt|"
+          r"bitte|depois|agora|poi|ora|затем|теперь|пожалуйста)\s+)(?:olvida|ignora|ignorez|"
+          r"oublie|oubliez|vergiss|ignoriere|esque[c\u00e7]a|desconsidere|dimentica|responde|"
+          r"r[\u00e9e]ponds|r[\u00e9e]pondez|antworte|responda|rispondi|dile|sag|diga|d[\u00ec]|"
+          r"env[i\u00ed]a|reenv[i\u00ed]a|envoie|envoyez|transf[\u00e8e]re|schick\w*|sende|"
+          r"envie|encaminhe|invia|inoltra|revela|r[\u00e9e]v[\u00e8e]le|verrate|revele|rivela|"
+          r"copia|copie|kopiere|ejecuta|ex[\u00e9e]cute|f[\u00fcu]hre|execute|esegui|llama|"
+          r"appelle|rufe|chame|chiama|borra|elimina|supprime|l[\u00f6o]sche|apague|cancella)\b|"
+          r"\b(?:tu\s+nuev[oa]|nueva\s+tarea|nouvelle\s+t[\u00e2a]che|"
+          r"neue\s+aufgabe|nova\s+tarefa|nuovo\s+compito|tu\s+nouvelle|deine\s+neue)\b|"
+          rf"{_ORDER_RU}|новая\s+задача|(?:请忽略|请把|请将|忽略|忘掉|忘记|只输出|发送|转发|调用|执行|"
+          rf"删除|不要告诉|告诉用户|新任务)|(?:無視して|忘れて|伝えて|答えて|送信して|転送して|"
+          rf"してください|すること|新しいタスク)")
+#: Markers of a fake system turn in these languages (beside the English ones).
+MARKERS = (r"\[\[?\s*(?:[\w\u00c0-\u024f]+\s+(?:del?|do|du|des|per\s+il)\s+)?(?:sistema|"
+           r"syst[e\u00e8]me|система|istruzione\s+prioritaria\s+per\s+il\s+modello|"
+           r"instru[c\u00e7][a\u00e3]o\s+do\s+sistema)[^\]\n]{0,30}\]\]?|【\s*(?:系统|系統|システム)"
+           r"[^】]{0,8}】|#{2,}\s*(?:sistema|syst[e\u00e8]me|система)\s*#*\s*:?")
+#: Substrings the markers cannot match without.
+MARKER_GATE = ("[sist", "[syst", "[систем", "[istru", "[instru", "【", "## sist", "## syst",
+               "## сист", "##sist", "##syst")
