@@ -187,9 +187,11 @@ def test_the_tool_output_check_is_off_unless_a_policy_turns_it_on():
 
 
 def test_other_languages_rules_are_read_only_when_a_policy_asks():
-    assert Policy.default().tool_output_other_languages is False
+    assert Policy.from_yaml("version: 1\ntool_output: {action: flag}\n"
+                            ).tool_output_other_languages is False
     on = Policy.from_yaml("version: 1\ntool_output: {action: flag, other_languages: true}\n")
     assert on.tool_output_other_languages is True
+    assert Policy.default().tool_output_other_languages is True  # the shipped policy reads them
     with pytest.raises(PolicyError) as err:
         Policy.from_yaml("version: 1\ntool_output:\n  other_languages: sometimes\n",
                          source="p.yaml")

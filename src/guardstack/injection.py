@@ -564,9 +564,9 @@ _GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
       "administrador", "administrateur", "amministratore", "admin"), (":",)),
     (("<", "im_start", "##", "ended", "ends"),),
 )
-#: The third round: the same families in eight other languages, read only
-#: when asked (``scan(..., other_languages=True)``; policy
-#: ``tool_output.other_languages``).
+#: The third and fourth rounds: the same families in eight other languages,
+#: read when asked (``scan(..., other_languages=True)``; policy
+#: ``tool_output.other_languages``, on in the shipped default policy).
 _PATTERNS_ALL = _PATTERNS + languages.PATTERNS
 _GATES_ALL = _GATES + languages.GATES
 #: A gate word of letters is compared by its first four letters (words of
@@ -763,6 +763,8 @@ def _scan(text: str, other_languages: bool = False) -> Finding | None:
         if not any(mark in lowered for mark in marks):
             continue
         for match in markers.finditer(text):
+            if orders is _ORDER_OTHER and text[match.end(): match.end() + 1].isalpha():
+                continue  # "## Systemprompt": a heading, not a marker
             after = text[match.end(): match.end() + 300]
             if orders.search(after):
                 return Finding("spoof", SCORE,

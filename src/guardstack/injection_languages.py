@@ -13,8 +13,11 @@ the document ("Los agentes que procesen esta respuesta deben ..."),
 calls of acting *tools*. Fake chat turns and role markers are read by the
 spoof rules of :mod:`guardstack.injection` with the order words here.
 
-Written on ``benchmarks/injection_multilingual_dev.jsonl`` and scored once on
-a set written apart (docs/gateway.md). Each pattern comes with its gate:
+Round 3 was written on ``benchmarks/injection_multilingual_dev.jsonl`` and
+scored once on ``injection_multilingual_test.jsonl``; round 4 was written on
+both and scored once on ``injection_multilingual_test_2.jsonl``, each set by a
+helper who saw neither the rules nor the other sets (docs/gateway.md). Each
+pattern comes with its gate:
 words it cannot match without, Chinese and Japanese ones looked for as
 substrings (those scripts put no spaces between words).
 """
@@ -38,7 +41,9 @@ _AI_LAT = (
     r"agentes?(?:\s+de\s+(?:ia|c[oó]digo))?|agent(?:s|en|i|e)?(?:\s+(?:ia|de\s+code))?|"
     r"coding-agent(?:en)?|l'ia|l'ai|ia|ai|intelig[e\u00ea]ncia\s+artificial|"
     r"inteligencia\s+artificial|intelligence\s+artificielle|intelligenza\s+artificiale|"
-    r"chatbots?|bots?|llms?|maschinelle\s+leser|lectores\s+autom[a\u00e1]ticos)")
+    r"chatbots?|bots?|llms?|maschinelle\s+leser|lectores\s+autom[a\u00e1]ticos|"
+    r"sprachassistent(?:en)?|motor(?:es)?\s+de\s+respuestas?|moteurs?\s+de\s+r[\u00e9e]ponses?|"
+    r"motore\s+di\s+risposta|motores?\s+de\s+respostas?|antwortmaschinen?)")
 _AI_RU = (r"(?:ии(?:-ассистент\w*)?|ассистент\w*|модел\w*|агент\w*|нейросет\w*|чат-?бот\w*|"
           r"бот\w*|llm|помощник\w*)")
 _AI_ZH = r"(?:AI|ai|人工智能|助手|助理|模型|代理|智能体|机器人)"
@@ -294,7 +299,9 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("tool", re.compile(
         r"(?:\b(?:usa|utiliza|llama|ejecuta|appelle[zr]?|utilise[zr]?|ex[\u00e9e]cute[zr]?|"
         r"rufe|ruf|verwende|nutze|benutze|f[\u00fcu]hre|chame|use|execute|utilize|chiama|esegui|"
-        r"utilizza|usando|mediante|con|avec|via|mit|com|вызови|вызовите|используй|выполни|"
+        r"utilizza|usando|mediante|con|avec|via|mit|com|per|par|por|tramite|llamar|usar|"
+        r"utilizar|ejecutar|appeler|utiliser|ex[\u00e9e]cuter|verwenden|chamar|executar|"
+        r"chiamare|usare|eseguire|вызови|вызовите|вызвать|используй|выполни|"
         r"запусти|с\s+помощью)\b|调用|使用|执行|通过)[^.!?\n。]{0,40}?"
         r"(?<![a-z])(?:send|transfer|delete|remove|create|post|share|update|add|purchase|buy|pay|"
         r"upload|forward|grant|set|disable|enable|execute|run|write|move|invite|approve|open|"
@@ -304,6 +311,91 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"upload|forward|grant|set|disable|enable|execute|run|write|move|invite|approve|open|"
         r"fetch|email|mail|submit|book|cancel|order)_[a-z_]+`?\s*(?:で|を(?:実行|呼び出|使)|"
         r"aufrufen|ausf[\u00fch]ren|auf\b)", _F)),
+    # Round 4 (written on the dev set and round 3's test set).
+    # An obligation on the summaries of *this* document: "cualquier resumen de las
+    # opiniones sobre este restaurante debe indicar", "Chi riassume le recensioni di
+    # questa struttura è tenuto a".
+    ("steer", re.compile(
+        r"\b(?:resumen|res[\u00fau]menes|resumo|resumos|r[\u00e9e]sum[\u00e9e]s?|synth[\u00e8e]ses?|"
+        r"\w*zusammenfassung(?:en)?|riassunt[oi]|sintesi|riassume|synth[\u00e9e]tisent|"
+        r"resuma[n]?|resume[n]?)\b[^.!?\n]{0,80}?\b(?:este|esta|estos|estas|ce|cet|cette|ces|"
+        r"dieses|diese|dieser|diesem|deste|desta|destes|destas|questo|questa|questi|queste|"
+        r"di\s+questa|di\s+questo)\b[^.!?\n]{0,80}?\b(?:deber[\u00e1a]n?|deben?|doit|doivent|"
+        r"devront|devra|m[\u00fcu]ssen|muss|haben|hat|deve|devem|dever[\u00e1a]o?|devono|"
+        r"dovr[\u00e0a]|sono\s+tenut[ie]|[\u00e8e]\s+tenut[oa]|sont\s+tenus|est\s+tenu)\b", _F)),
+    ("steer", re.compile(
+        r"(?:обобщени\w*|сводк\w*|резюмировани\w*|пересказ\w*)[^.!?\n]{0,80}?(?:этом|этого|этой|этих|"
+        r"данн\w+)[^.!?\n]{0,80}?(?:следует|должн\w*|необходимо|нужно)", _F)),
+    # A note for whatever processes the page automatically: "Aviso para los sistemas
+    # automatizados que ...:", "Для автоматической системы отбора резюме:".
+    ("addressed", re.compile(
+        r"\b(?:para|pour|f[\u00fcu]r|an|per|al|ao|aos|a|[\u00e0a]\s+l'intention\s+d[eu]s?)\s+"
+        r"(?:(?:los|las|les|le|la|die|den|das|il|lo|gli|i|o|os|as|quien|chi|qui|wer|cualquier|"
+        r"todo|tout|jedes?)\s+)?[^.:!?\n]{0,50}?(?:automatizad\w*|automatis\w*|autom[\u00e1a]tic\w*|"
+        r"automaticamente|automatiquement|automatisch\w*|vorsortiert|de\s+resumo|de\s+resumen|"
+        r"moteurs?\s+de\s+r[\u00e9e]ponse|sistemas?\s+de\s+resumo)[^.:!?\n]{0,40}?\s*[:)]", _F)),
+    ("addressed", re.compile(
+        r"(?:^|[\n.!?>(\]])\s*(?:(?:инструкци\w+|примечани\w+|сообщени\w+|указани\w+|заметк\w+)\s+)?"
+        r"(?:для|к)\s+(?:\w+\s+){0,2}?(?:систем\w*|модел\w*|ии|ассистент\w*|агент\w*|бот\w*|"
+        r"нейросет\w*)[^.!?\n:]{0,40}?:", _F)),
+    ("addressed", re.compile(
+        r"(?:自動|AI)[^。：:\n]{0,20}?(?:各位|ご担当|様|へ)\s*[：:]|"
+        r"(?:供|致|给)[^。：:\n]{0,12}?(?:系统|代理|程序|工具)[^。：:\n]{0,6}?[：:]", _F)),
+    # Overrides of the request or the rules, in fake turns and notices.
+    ("override", re.compile(
+        r"(?:忘掉|忘记|忽略|无视)(?:上面|以上|之前)|"
+        r"(?:забудь|забудьте|игнорируй)\s+(?:\w+\s+)?(?:прошл|предыдущ|последн)\w*\s+"
+        r"(?:вопрос|запрос|сообщени|указани)\w*|"
+        r"\b(?:die\s+anfrage\s+des\s+nutzers|la\s+(?:petici[o\u00f3]n|pregunta|solicitud)\s+del\s+"
+        r"usuario|la\s+demande\s+de\s+l'utilisateur|o\s+pedido\s+do\s+usu[\u00e1a]rio|"
+        r"la\s+richiesta\s+dell'utente)\s+(?:ist|es|est|[\u00e9e]|queda)\s+(?:hinf[\u00e4a]llig|"
+        r"irrelevante|obsoleta|nula|caduca|annul[\u00e9e]e|sans\s+objet|anulada|cancelada|"
+        r"annullata|superata)|"
+        r"\b(?:alle\s+)?(?:vorherigen|bisherigen|fr[\u00fcu]heren)\s+(?:richtlinien|anweisungen|"
+        r"regeln|vorgaben)\s+(?:sind|werden)\s+(?:jetzt\s+|ab\s+sofort\s+)?(?:deaktiviert|"
+        r"aufgehoben|ung[\u00fcu]ltig|au[\u00dfs]er\s+kraft|hinf[\u00e4a]llig)|"
+        r"\b(?:las|les|as|le)\s+(?:instrucciones|reglas|consignes|r[\u00e8e]gles|instru[\u00e7c][\u00f5o]es|"
+        r"regras|istruzioni|regole)\s+(?:anteriores|pr[\u00e9e]c[\u00e9e]dentes|precedenti)\s+"
+        r"(?:quedan|son|sont|s[\u00e3a]o|ficam|sono)\s+(?:anuladas|annul[\u00e9e]es|canceladas|"
+        r"revogadas|annullate|nulle|sin\s+efecto|caducas|d[\u00e9e]sactiv[\u00e9e]es|desativadas)",
+        _F)),
+    # Show the system prompt or the conversation.
+    ("exfiltration", re.compile(
+        r"\b(?:revela|muestra|imprime|copia|r[\u00e9e]v[\u00e8e]le|affiche|gib|zeige|drucke|revele|"
+        r"mostre|imprima|rivela|mostra|stampa|выведи|покажи|раскрой|напиши)\b[^.!?\n]{0,40}?"
+        r"(?:prompt|промпт|instrucciones\s+(?:del\s+sistema|internas)|consignes\s+syst[\u00e8e]me|"
+        r"gespr[\u00e4a]chsverlauf|systemanweisungen|instru[\u00e7c][\u00f5o]es\s+do\s+sistema|"
+        r"istruzioni\s+di\s+sistema|системн\w+\s+(?:промпт|инструкц)\w*)|"
+        r"(?:输出|显示|打印|泄露|发出)[^。\n]{0,10}?(?:你的)?系统提示|システムプロンプト[^。\n]{0,10}?"
+        r"(?:出力|表示|教え)", _F)),
+    # A new task, role or mode, after a colon or a marker.
+    ("takeover", re.compile(
+        r"\b(?:nueva\s+tarea|nouvelle\s+t[\u00e2a]che|neue\s+aufgabe|nova\s+tarefa|"
+        r"nuovo\s+compito|novo\s+papel|nuevo\s+rol|nouveau\s+r[\u00f4o]le|neue\s+rolle|"
+        r"nuovo\s+ruolo)\s*:|"
+        r"\b(?:du\s+befindest\s+dich|du\s+bist|est[\u00e1a]s|voc[\u00ea]\s+est[\u00e1a]|tu\s+es|"
+        r"sei)\s+(?:jetzt|nun|ahora|agora|maintenant|ora)\s+(?:im|en|no|in|em)\s+\w*(?:modus|modo|"
+        r"mode|modalit[\u00e0a])\b|"
+        r"\bsei\s+ora\s+un\s+(?:agente|assistente|modello)\b|"
+        r"\bnuevo\s+modo\s+de\s+\w+\s+activado\b|\bnouveau\s+mode\s+\w*\s*activ[\u00e9e]\b",
+        _F)),
+    # When someone asks the assistant, answer so: "Se alguém perguntar ao assistente
+    # ..., ele deve responder", "Falls der Nutzer den Assistenten ... fragt, antworte".
+    ("steer", re.compile(
+        r"\b(?:si|se|wenn|falls|sobald|quando|cuando|lorsque|quand|если|когда)\s+"
+        r"(?:alguien|algu[\u00e9e]m|quelqu'un|qualcuno|jemand|der\s+nutzer|die\s+nutzerin|"
+        r"el\s+usuario|o\s+usu[\u00e1a]rio|l'utilisateur|l'utente|il\s+bot|el\s+bot|o\s+bot|"
+        r"le\s+bot|der\s+bot|кто-(?:то|нибудь)|пользовател\w+)\b[^.!?\n]{0,100}?"
+        r"(?:pregunt\w*|pergunt\w*|demande\w*|fragt|frage|chiede|domanda|riceve|спрос\w*|"
+        r"вопрос\w*)[^.!?\n]{0,100}?\b(?:responde\w*|respond\w*|r[\u00e9e]pond\w*|antworte\w*|"
+        r"rispond\w*|ответ\w*|indica|indique|diga|dile|sag)\b", _F)),
+    # An obligation for the model after a fake system marker: "El agente debe ...".
+    ("steer", re.compile(
+        r"\b(?:el|l'|der|die|o|a|il|le)\s*(?:agente|asistente|assistant|assistente|modelo|"
+        r"mod[\u00e8e]le|modello|agent|assistent|modell|bot)\s+(?:debe|deber[\u00e1a]|doit|devra|"
+        r"muss|soll|deve|dever[\u00e1a])\s+(?:\w+\s+){0,2}?(?:llamar|usar|responder|enviar|"
+        r"appeler|utiliser|r[\u00e9e]pondre|envoyer|aufrufen|antworten|senden|chamar|responder|"
+        r"enviar|chiamare|usare|rispondere|inviare|ignorar|ignorer|ignorieren|ignorare)\b", _F)),
 ]
 
 #: Words each pattern above cannot match without, as :data:`guardstack.injection._GATES`
@@ -419,9 +511,48 @@ GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
         "usa", "utiliza", "llama", "ejecuta", "appelle", "appelez", "utilise", "utilisez",
         "ex\u00e9cute", "ex\u00e9cutez", "rufe", "ruf", "verwende", "nutze", "benutze",
         "f\u00fchre", "chame", "utilize", "chiama", "esegui", "utilizza", "usando", "mediante",
-        "con", "avec", "mit", "com")), "вызови", "вызовите", "используй", "выполни", "запусти",
-        "помощью", "调用", "使用", "执行", "通过")),
+        "con", "avec", "mit", "com", "per", "par", "por", "tramite", "llamar", "usar",
+        "utilizar", "ejecutar", "appeler", "utiliser", "ex\u00e9cuter", "verwenden", "chamar",
+        "executar", "chiamare", "usare", "eseguire")), "вызови", "вызовите", "вызвать",
+        "используй", "выполни", "запусти", "помощью", "调用", "使用", "执行", "通过")),
     (("<act>",), ("で", "を", "aufrufen$", "ausf\u00fchren$", "auf$")),
+    # round 4
+    (("resu", "r\u00e9su", "synt", "zusa", "rias", "sint", "bewe"),
+     tuple(w + "$" for w in (
+         "deber\u00e1", "deber\u00e1n", "deben", "debe", "doit", "doivent", "devront", "devra",
+         "m\u00fcssen", "muss", "haben", "hat", "deve", "devem", "dever\u00e1", "dever\u00e3o",
+         "devono", "dovr\u00e0", "tenuti", "tenute", "tenuto", "tenuta", "tenus", "tenu"))),
+    (("обобщ", "сводк", "резюм", "переск"), ("следует", "должн", "необход", "нужно")),
+    (tuple(w + "$" for w in (
+        "automatizado", "automatizados", "automatizada", "automatizadas", "automatis\u00e9",
+        "automatis\u00e9s", "automatis\u00e9e", "automatiques", "automatique",
+        "autom\u00e1tico", "autom\u00e1ticos", "autom\u00e1tica", "automatico",
+        "automatica", "automatici", "automaticamente", "automatiquement", "automatisch",
+        "automatisierte", "automatisierten", "vorsortiert", "resumo", "resumen", "moteurs",
+        "moteur")), (":", ")")),
+    (("для", "к"), ("систем", "модел", "ии", "ассист", "агент", "бот", "нейрос")),
+    (("自動", "ai", "供", "致", "给"),
+     ("各位", "ご担当", "様", "へ", "系统", "代理", "程序", "工具")),
+    (("忘掉", "忘记", "忽略", "无视", "забуд", "игнор", "anfrage$", "petici\u00f3n$",
+      "pregunta$", "solicitud$", "demande$", "pedido$", "richiesta$", "vorherigen$",
+      "bisherigen$", "fr\u00fcheren$", "anteriores$", "pr\u00e9c\u00e9dentes$",
+      "precedenti$"),),
+    (("revela$", "muestra$", "imprime$", "copia$", "r\u00e9v\u00e8le$", "affiche$", "gib$",
+      "zeige$", "drucke$", "revele$", "mostre$", "imprima$", "rivela$", "mostra$", "stampa$",
+      "выведи", "покажи", "раскрой", "напиши", "系统提示", "システムプロンプト"),),
+    (tuple(w + "$" for w in (
+        "nueva", "nouvelle", "neue", "nova", "nuovo", "novo", "nuevo", "nouveau", "befindest",
+        "bist", "est\u00e1s", "estas", "voc\u00ea", "sei")),),
+    ((*(w + "$" for w in (
+        "si", "se", "wenn", "falls", "sobald", "quando", "cuando", "lorsque", "quand")),
+      "если", "когда"),
+     ("pregunt", "pergunt", "demande", "fragt", "frage", "chiede", "domanda", "riceve", "спрос",
+      "вопрос")),
+    (tuple(w + "$" for w in (
+        "debe", "deber\u00e1", "doit", "devra", "muss", "soll", "deve", "dever\u00e1")),
+     tuple(w + "$" for w in (
+         "agente", "asistente", "assistant", "assistente", "modelo", "mod\u00e8le", "modello",
+         "agent", "assistent", "modell", "bot"))),
 )
 
 #: Words of writing *about* injection in these languages: a quoted order near
@@ -445,7 +576,12 @@ ORDERS = (r"(?:^|[:.\]>}\"\u00bb!?]\s*|\b(?:luego|ahora|por\s+favor|puis|mainten
           r"env[i\u00ed]a|reenv[i\u00ed]a|envoie|envoyez|transf[\u00e8e]re|schick\w*|sende|"
           r"envie|encaminhe|invia|inoltra|revela|r[\u00e9e]v[\u00e8e]le|verrate|revele|rivela|"
           r"copia|copie|kopiere|ejecuta|ex[\u00e9e]cute|f[\u00fcu]hre|execute|esegui|llama|"
-          r"appelle|rufe|chame|chiama|borra|elimina|supprime|l[\u00f6o]sche|apague|cancella)\b|"
+          r"appelle|rufe|chame|chiama|borra|elimina|supprime|l[\u00f6o]sche|apague|cancella|"
+          r"rimuovi|unisci|accetta|acepta|quita|fusiona|fusionne|accepte|d[\u00e9e]sactive|"
+          r"entferne|akzeptiere|deaktiviere|genehmige|remova|aceite|desative|aprove|pe[\u00e7c]a|"
+          r"pide|demande|frag|chiedi|lies|lee|lis|l[\u00ea]|leggi)\b|"
+          r"\b(?:el|l'|der|o|il)\s*(?:agente|asistente|assistant|assistente|agent|assistent)\s+"
+          r"(?:debe|doit|muss|deve)\b|(?:попроси|удали|прими|отключи|одобри|добавь|прочитай)|"
           r"\b(?:tu\s+nuev[oa]|nueva\s+tarea|nouvelle\s+t[\u00e2a]che|"
           r"neue\s+aufgabe|nova\s+tarefa|nuovo\s+compito|tu\s+nouvelle|deine\s+neue)\b|"
           rf"{_ORDER_RU}|новая\s+задача|(?:请忽略|请把|请将|忽略|忘掉|忘记|只输出|发送|转发|调用|执行|"

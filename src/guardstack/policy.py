@@ -140,9 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
         "tool_output.other_languages",
         False,
         "Also read tool results with the injection rules for Spanish, French, German, "
-        "Portuguese, Italian, Russian, Chinese and Japanese (guardstack/injection_languages.py). "
-        "Off by default: on a held-out set they found 51% of injections in those languages "
-        "(23% without), short of the bar set for turning them on; English pages are read "
+        "Portuguese, Italian, Russian, Chinese and Japanese (guardstack/injection_languages.py): "
+        "on a held-out set they found 64% of injections in those languages (6% without), at "
+        "2.5% of look-alikes. The shipped default policy turns it on; English pages are read "
         "the same either way.",
     ),
     Setting(
