@@ -679,12 +679,14 @@ _ROLE_OTHER = re.compile(
     re.IGNORECASE | re.MULTILINE)
 _ROLE_OTHER_GATE = ("sistema", "syst\u00e8me", "система", "系统", "システム")
 _ORDER_OTHER = re.compile(languages.ORDERS, re.IGNORECASE)
-#: (markers, the orders that must follow them, substrings the markers need)
-_SPOOFS: tuple[tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...]], ...] = (
-    (_SPOOF_STRONG, _ORDER_ANY, _STRONG_GATE), (_SPOOF_WEAK, _ORDER, _WEAK_GATE))
-_SPOOFS_ALL = (*_SPOOFS, (_SPOOF_STRONG, _ORDER_OTHER, _STRONG_GATE),
-               (_SPOOF_OTHER, _ORDER_OTHER, languages.MARKER_GATE),
-               (_ROLE_OTHER, _ORDER_OTHER, _ROLE_OTHER_GATE))
+#: (markers, the orders that must follow them, substrings the markers need,
+#: whether a marker run into a word does not count: "## Systemprompt" is a
+#: heading, and the other languages' orders are read after it)
+_SPOOFS: tuple[tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...], bool], ...] = (
+    (_SPOOF_STRONG, _ORDER_ANY, _STRONG_GATE, False), (_SPOOF_WEAK, _ORDER, _WEAK_GATE, False))
+_SPOOFS_ALL = (*_SPOOFS, (_SPOOF_STRONG, _ORDER_OTHER, _STRONG_GATE, True),
+               (_SPOOF_OTHER, _ORDER_OTHER, languages.MARKER_GATE, True),
+               (_ROLE_OTHER, _ORDER_OTHER, _ROLE_OTHER_GATE, True))
 #: Writing about attacks: a quoted match near one of these is an example.
 _ABOUT = re.compile(
     r"\b(?:attack\w*|injection|jailbreak\w*|example|e\.g\.|such\s+as|for\s+instance|phrases?|"
@@ -759,12 +761,12 @@ def _scan(text: str, other_languages: bool = False) -> Finding | None:
                                                                  match.end())))
             if score >= SCORE:
                 return best
-    for markers, orders, marks in _SPOOFS_ALL if other_languages else _SPOOFS:
+    for markers, orders, marks, whole in _SPOOFS_ALL if other_languages else _SPOOFS:
         if not any(mark in lowered for mark in marks):
             continue
         for match in markers.finditer(text):
-            if orders is _ORDER_OTHER and text[match.end(): match.end() + 1].isalpha():
-                continue  # "## Systemprompt": a heading, not a marker
+            if whole and text[match.end(): match.end() + 1].isalpha():
+                continue
             after = text[match.end(): match.end() + 300]
             if orders.search(after):
                 return Finding("spoof", SCORE,

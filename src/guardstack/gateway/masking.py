@@ -37,7 +37,7 @@ from guardstack.policy import Policy
 #: What a streamed or whole answer is masked in, beside ``content`` (the
 #: reasoning a client shows too); tool-call arguments stay as the model wrote
 #: them, since a tool needs the real values.
-_ANSWER_FIELDS = ("content", *output_text.REASONING_FIELDS)
+ANSWER_FIELDS = ("content", *output_text.REASONING_FIELDS)
 
 
 def text(policy: Policy, role: str, value: str, exchange: Exchange, *,
@@ -138,7 +138,7 @@ def answer(policy: Policy, choice: Any, kind: str, exchange: Exchange) -> None:
     holder = choice.get("message") if kind == "chat" else choice
     if not isinstance(holder, dict):
         return
-    for name in _ANSWER_FIELDS if kind == "chat" else ("text",):
+    for name in ANSWER_FIELDS if kind == "chat" else ("text",):
         if isinstance(holder.get(name), str):
             holder[name] = pii.replace_spans(holder[name], _answer_spans(
                 policy, holder[name], exchange))
@@ -187,7 +187,7 @@ def chunks(policy: Policy, released: Sequence[dict[str, Any]], kind: str,
                 continue
             index = choice.get("index", 0)
             holder = choice.get("delta") if kind == "chat" else choice
-            fields = _ANSWER_FIELDS if kind == "chat" else ("text",)
+            fields = ANSWER_FIELDS if kind == "chat" else ("text",)
             if not isinstance(holder, dict):
                 continue
             for name in fields:

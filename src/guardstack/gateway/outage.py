@@ -11,12 +11,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 log = logging.getLogger("guardstack.gateway")
+T = TypeVar("T")
+
+#: Seconds a shared store that failed is left alone before it is asked again.
+STORE_RETRY_S = 5.0
+#: Seconds between deletions of a shared table's dead rows.
+PRUNE_EVERY_S = 60.0
 
 
 class Outage:
-    def __init__(self, what: str, meanwhile: str, retry_s: float) -> None:
+    def __init__(self, what: str, meanwhile: str, retry_s: float = STORE_RETRY_S) -> None:
         #: "account states"; what the gateway does meanwhile: "serving everyone as 'ok'"
         self.what = what
         self.meanwhile = meanwhile
@@ -44,6 +51,20 @@ class Outage:
                         time.monotonic() - self.down_since)
             self.down_since = None
 
+    async def ask(self, call: Callable[..., T], *args: Any) -> tuple[bool, T | None]:
+        """``call(*args)`` in a worker thread, unless the store is being left
+        alone: ``(True, its result)``, or ``(False, None)`` when it was not
+        asked or failed (the failure noted as above)."""
+        if self.skip():
+            return False, None
+        try:
+            value = await asyncio.to_thread(call, *args)
+        except Exception as exc:
+            self.failed(exc)
+            return False, None
+        self.answered()
+        return True, value
+
 
 class Pruning:
     """Deletes a shared table's dead rows (full rate-limit buckets, expired
@@ -51,7 +72,7 @@ class Pruning:
     reached the store. A failed prune is logged and tried again next time;
     it says nothing about the store being down."""
 
-    def __init__(self, what: str, every_s: float) -> None:
+    def __init__(self, what: str, every_s: float = PRUNE_EVERY_S) -> None:
         self.what = what  # "full rate-limit buckets"
         self.every_s = every_s
         #: monotonic time from which the next request prunes

@@ -8,7 +8,6 @@ falls back to this process's own buckets while the store does not answer.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import TYPE_CHECKING
@@ -18,10 +17,6 @@ from guardstack.gateway.outage import Outage, Pruning
 if TYPE_CHECKING:
     from guardstack.store.rate_buckets import RateBuckets
 
-#: Seconds a store that failed a take is left alone before it is asked again.
-STORE_RETRY_S = 5.0
-#: Seconds between deletions of full buckets' rows.
-PRUNE_EVERY_S = 60.0
 
 
 class RateLimiter:
@@ -76,27 +71,22 @@ class SharedRateLimiter(RateLimiter):
     """The same limits, with the buckets in the store. While the store fails,
     this process's own buckets decide (each replica then allows the limit on
     its own, as without sharing), the outage is logged once, and the store is
-    asked again every :data:`STORE_RETRY_S` seconds."""
+    asked again every :data:`~guardstack.gateway.outage.STORE_RETRY_S` seconds."""
 
     def __init__(self, rate: float, burst: int, buckets: RateBuckets) -> None:
         super().__init__(rate, burst)
         self.shared = buckets
-        self.outage = Outage("shared rate limits", "limiting in this process", STORE_RETRY_S)
-        self.pruning = Pruning("full rate-limit buckets", PRUNE_EVERY_S)
+        self.outage = Outage("shared rate limits", "limiting in this process")
+        self.pruning = Pruning("full rate-limit buckets")
 
     async def admit(self, user: str, factor: float = 1.0, *, rate: float | None = None,
                     burst: int | None = None) -> float:
         per_s, size = self.shape(factor, rate, burst)
         if per_s <= 0:
             return 0.0
-        if self.outage.skip():
+        _, wait = await self.outage.ask(self.shared.take, user, per_s, size)
+        if wait is None:  # the store did not answer: this process's own bucket decides
             return self.take(user, factor, rate=rate, burst=burst)
-        try:
-            wait = await asyncio.to_thread(self.shared.take, user, per_s, size)
-        except Exception as exc:
-            self.outage.failed(exc)
-            return self.take(user, factor, rate=rate, burst=burst)
-        self.outage.answered()
         await self.pruning.maybe(self.shared.prune)  # the take stands whatever it does
         return wait
 

@@ -19,7 +19,6 @@ responses as one conversation.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -30,11 +29,6 @@ from guardstack.gateway.outage import Outage, Pruning
 
 if TYPE_CHECKING:
     from guardstack.store.stored_responses import SharedResponses
-
-#: Seconds a store that failed is left alone before it is asked again.
-STORE_RETRY_S = 5.0
-#: Seconds between deletions of expired answers from the store.
-PRUNE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,41 +96,30 @@ class SharedStoredResponses(StoredResponses):
     next turn finds it on any replica, and an id this process does not know
     is looked up there. While the store fails, this process's memory serves
     alone (an answer another replica made is then "not found"), the outage is
-    logged once, and the store is asked again every :data:`STORE_RETRY_S`
-    seconds."""
+    logged once, and the store is asked again every
+    :data:`~guardstack.gateway.outage.STORE_RETRY_S` seconds."""
 
     def __init__(self, capacity: int, shared: SharedResponses) -> None:
         super().__init__(capacity, shared.ttl)
         self.shared = shared
         self.outage = Outage("shared stored responses",
-                             "continuing only this process's responses", STORE_RETRY_S)
-        self.pruning = Pruning("expired stored responses", PRUNE_EVERY_S)
+                             "continuing only this process's responses")
+        self.pruning = Pruning("expired stored responses")
 
     async def remember(self, response_id: str, entry: Stored) -> None:
         if self.capacity <= 0:
             return
-        self.put(response_id, entry)
-        if self.outage.skip():
-            return
-        try:
-            await asyncio.to_thread(self.shared.put, response_id, entry.owner,
-                                    entry.conversation_id, entry.messages)
-        except Exception as exc:  # kept in memory: this replica can still continue it
-            self.outage.failed(exc)
-            return
-        self.outage.answered()
-        await self.pruning.maybe(self.shared.prune)
+        self.put(response_id, entry)  # whatever the store does, this replica can continue it
+        written, _ = await self.outage.ask(self.shared.put, response_id, entry.owner,
+                                           entry.conversation_id, entry.messages)
+        if written:
+            await self.pruning.maybe(self.shared.prune)
 
     async def recall(self, response_id: str, owner: str | None) -> Stored | None:
         entry = self.get(response_id, owner)
-        if entry is not None or self.capacity <= 0 or self.outage.skip():
+        if entry is not None or self.capacity <= 0:
             return entry
-        try:
-            found = await asyncio.to_thread(self.shared.get, response_id, owner)
-        except Exception as exc:
-            self.outage.failed(exc)
-            return None
-        self.outage.answered()
+        _, found = await self.outage.ask(self.shared.get, response_id, owner)
         if found is None:
             return None
         conversation_id, messages, created_at = found

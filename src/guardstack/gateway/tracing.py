@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from guardstack.verdict import Verdict
 
 
-
 @dataclass(frozen=True, slots=True)
 class _Current:
     """The exchange this task serves: its tracer, and the context its

@@ -182,7 +182,7 @@ class GuardstackGuardrail(CustomGuardrail):
         self._restores: OrderedDict[str, dict[str, str]] = OrderedDict()
         masks = [b.id for b in self.policy.blocklists if b.mask]
         hooks = self.event_hook if isinstance(self.event_hook, list) else [self.event_hook]
-        if masks and GuardrailEventHooks.pre_call not in hooks and "pre_call" not in hooks:
+        if masks and GuardrailEventHooks.pre_call not in hooks:  # a str enum: "pre_call" too
             log.warning("guardstack: the policy's masking blocklists (%s) mask prompts in the "
                         "pre_call hook, which this guardrail's mode leaves out",
                         ", ".join(masks))
@@ -417,7 +417,7 @@ class GuardstackGuardrail(CustomGuardrail):
             return
         for choice in getattr(response, "choices", None) or ():
             message = getattr(choice, "message", None)
-            holder, fields = (message, ("content", *output_text.REASONING_FIELDS)) \
+            holder, fields = (message, masking.ANSWER_FIELDS) \
                 if message is not None else (choice, ("text",))
             for name in fields:
                 value = getattr(holder, name, None)
@@ -608,7 +608,7 @@ def _written_back(out: dict[str, Any]) -> Any:
         delta = getattr(theirs, "delta", None)
         if delta is not None:
             for name, value in (mine.get("delta") or {}).items():
-                if name in ("content", *output_text.REASONING_FIELDS) and isinstance(value, str):
+                if name in masking.ANSWER_FIELDS and isinstance(value, str):
                     setattr(delta, name, value)
         elif isinstance(mine.get("text"), str):
             theirs.text = mine["text"]
