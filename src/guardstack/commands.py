@@ -101,6 +101,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
     if policy.blocklists:
         parts.append("blocklists: " + ", ".join(f"{b.id} (mask)" if b.mask else b.id
                                                 for b in policy.blocklists))
+    if policy.topics:
+        parts.append("topics: " + ", ".join(t.id for t in policy.topics))
     if policy.allowed_models:
         parts.append(f"allowed models: {', '.join(policy.allowed_models)}")
     print(f"{policy.source}: ok ({'; '.join(parts)})")

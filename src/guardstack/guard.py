@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from guardstack import detectors
+from guardstack import detectors, topics
 from guardstack.classifiers.base import (
     Detection,
     Detector,
@@ -25,7 +25,8 @@ from guardstack.classifiers.base import (
     error_detection,
 )
 from guardstack.policy import Policy
-from guardstack.verdict import Verdict
+from guardstack.topics import TopicVectors
+from guardstack.verdict import Status, Verdict
 
 MessageLike = Message | Mapping[str, Any]
 
@@ -40,6 +41,9 @@ class Guard:
         self.policy: Policy = policy
         self._detector = detector
         self._lock = threading.Lock()
+        # policy -> its topics' examples embedded by this guard's detector
+        self._topic_vectors: dict[int, tuple[Policy, TopicVectors]] = {}
+        self._topics_failed = False
 
     @property
     def detector(self) -> Detector:
@@ -75,12 +79,65 @@ class Guard:
             return [error_detection(f"{type(exc).__name__}: {exc}", ms) for _ in subjects]
         return _checked(out, subjects)
 
+    # -- topics ------------------------------------------------------------
+
+    def topic_vectors(self, policy: Policy | None = None) -> TopicVectors | None:
+        """The examples of ``policy``'s topics (default: the guard's) embedded
+        by this guard's detector, once per policy; None without topics.
+        Each example is embedded on its own, so the vectors do not depend on
+        what else was scored with them. Raises :class:`guardstack.topics.
+        TopicError` when the detector gives no embeddings or fails."""
+        policy = policy or self.policy
+        if not policy.topics:
+            return None
+        cached = self.cached_topic_vectors(policy)
+        if cached is not None:
+            return cached
+        name = str(getattr(self.detector, "name", "") or policy.detector)
+        vectors = topics.embed(policy.topics, self._embed, name)
+        with self._lock:
+            self._topic_vectors[id(policy)] = (policy, vectors)
+        return vectors
+
+    def cached_topic_vectors(self, policy: Policy) -> TopicVectors | None:
+        """:meth:`topic_vectors` if already embedded, without embedding."""
+        hit = self._topic_vectors.get(id(policy))
+        return hit[1] if hit is not None and hit[0] is policy else None
+
+    def _embed(self, texts: Sequence[str], role: str, alone: bool
+               ) -> list[Sequence[float] | None]:
+        out: list[Sequence[float] | None] = []
+        step = 1 if alone else 32
+        for i in range(0, len(texts), step):
+            batch = texts[i:i + step]
+            for text, d in zip(batch, self.detect_batch([_subject(t, role, ()) for t in batch]),
+                               strict=True):
+                if d.status is not Status.OK:
+                    raise topics.TopicError(f"could not embed the topic text {text[:60]!r}: "
+                                            f"{d.error or d.status.value}")
+                out.append(d.embedding)
+        return out
+
     # -- verdicts ----------------------------------------------------------
+
+    def _judged_topics(self) -> TopicVectors | None:
+        """:meth:`topic_vectors` for a check: a detector that cannot embed
+        them leaves the topics unjudged (each verdict's reason says so),
+        tried once."""
+        if self._topics_failed:
+            return None
+        try:
+            return self.topic_vectors()
+        except topics.TopicError:
+            self._topics_failed = True
+            return None
 
     def _decide(self, subjects: Sequence[Subject], detections: Iterable[Detection],
                 prompt_clean: bool = False) -> list[Verdict]:
         name = getattr(self._detector, "name", self.policy.detector)
-        return [self.policy.decide(s.role, d, name, text=s.text, prompt_clean=prompt_clean)
+        vectors = self._judged_topics()
+        return [self.policy.decide(s.role, d, name, text=s.text, prompt_clean=prompt_clean,
+                                   topic_vectors=vectors)
                 for s, d in zip(subjects, detections, strict=True)]
 
     def check_batch(self, subjects: Sequence[Subject], *, prompt_clean: bool = False
@@ -97,6 +154,9 @@ class Guard:
     async def acheck_batch(self, subjects: Sequence[Subject], *, prompt_clean: bool = False
                            ) -> list[Verdict]:
         detections = await self.adetect_batch(subjects, self.timeout_s(subjects))
+        if self.policy.topics and self.cached_topic_vectors(self.policy) is None:
+            # the first check embeds the topic examples: not on the event loop
+            await asyncio.to_thread(self._judged_topics)
         return self._decide(subjects, detections, prompt_clean)
 
     def check(self, text: str, role: str = "prompt",

@@ -23,9 +23,11 @@ import yaml
 
 from guardstack import blocklists as blocklists_mod
 from guardstack import crisis_language
+from guardstack import topics as topics_mod
 from guardstack.blocklists import Blocklist
 from guardstack.classifiers.base import HARM, Detection
 from guardstack.taxonomy import CATEGORY_IDS
+from guardstack.topics import Topic, TopicVectors
 from guardstack.verdict import Action, Status, Verdict
 
 ROLES = ("prompt", "response")
@@ -207,6 +209,46 @@ SETTINGS: tuple[Setting, ...] = (
         "names only the list.",
     ),
     Setting(
+        "topics.<id>.examples",
+        [],
+        "Requests on a subject the deployment keeps its model off (investment advice, a "
+        "diagnosis, an election): a text whose embedding is at least threshold alike to its "
+        "nearest example is on the topic and gets the topic's action, whatever the classifier "
+        "said. Five to fifteen varied examples; <id> names the topic in verdicts and in a "
+        "blocked request's content_filter_result.denied_topics.",
+    ),
+    Setting(
+        "topics.<id>.allowed",
+        [],
+        "Near misses the deployment wants answered (\"what is a bond?\" beside \"which bonds "
+        "should I buy?\"): a text nearer to one of these than to every example is not on "
+        "the topic.",
+    ),
+    Setting(
+        "topics.<id>.description",
+        None,
+        "What the topic covers and what it does not, for the people who read the policy.",
+    ),
+    Setting(
+        "topics.<id>.threshold",
+        topics_mod.DEFAULT_THRESHOLD,
+        "Cosine similarity to the nearest example from which a text is on the topic; the "
+        "default was chosen on a development set of on-topic requests and near misses "
+        "(docs/policy.md#denied-topics). Raise it to match less.",
+    ),
+    Setting(
+        "topics.<id>.roles",
+        ["prompt", "response"],
+        "Which texts the topic applies to: prompt, response or both (an answer is compared "
+        "with the examples read as answers).",
+    ),
+    Setting(
+        "topics.<id>.action",
+        "block",
+        "What a text on the topic gets: flag (recorded, answered) or block (a prompt refused, "
+        "an answer withheld or its stream halted).",
+    ),
+    Setting(
         "safety_system_prompt",
         None,
         "System prompt the gateway adds for models without safety training (layer-1 hook).",
@@ -276,6 +318,8 @@ class Policy:
     tool_output_other_languages: bool = False
     #: terms and patterns banned outright, beside the classifier
     blocklists: tuple[Blocklist, ...] = ()
+    #: subjects kept off beside harm, matched by meaning (guardstack.topics)
+    topics: tuple[Topic, ...] = ()
     #: "monitor": blocks become flags marked monitored (see SETTINGS)
     mode: Mode = "enforce"
 
@@ -371,7 +415,8 @@ class Policy:
         return blocklists_mod.mask(self.blocklists, role, text, number=number)
 
     def decide(self, role: str, detection: Detection, detector: str = "", *,
-               text: str | None = None, prompt_clean: bool = False) -> Verdict:
+               text: str | None = None, prompt_clean: bool = False,
+               topic_vectors: TopicVectors | None = None) -> Verdict:
         """The verdict on one detection. ``text`` is the judged text; with it, a
         prompt that states suicidal ideation in the first person gets the
         ``prompt.crisis_language`` self_harm score (see :meth:`crisis_language`).
@@ -381,9 +426,34 @@ class Policy:
         raises the decision to its list's action (whatever the classifier
         said, and when it failed), names the list in ``Verdict.blocklists``
         and its category, if it has one, in ``categories``. Under ``mode:
-        monitor`` a block comes back as a flag marked ``monitored``."""
+        monitor`` a block comes back as a flag marked ``monitored``. The
+        policy's topics apply the same way, to the detection's embedding, with
+        ``topic_vectors`` (their examples embedded by the same detector:
+        ``Guard.topic_vectors``); without them a policy with topics says in
+        the reason that its topics were not judged."""
         verdict = self._decide(role, detection, detector, text=text, prompt_clean=prompt_clean)
-        return self.monitored(self._blocklisted(verdict, role, text))
+        verdict = self._blocklisted(verdict, role, text)
+        return self.monitored(self._topical(verdict, role, detection, topic_vectors))
+
+    def _topical(self, verdict: Verdict, role: str, detection: Detection,
+                 vectors: TopicVectors | None) -> Verdict:
+        """``verdict`` with the policy's topics that ``detection`` is on applied."""
+        if not topics_mod.applies(self.topics, role):
+            return verdict
+        if vectors is None or detection.embedding is None:
+            if detection.status is not Status.OK:
+                return verdict  # the failure is the reason already
+            note = "topics not judged: no embedding"
+            return replace(verdict, reason="; ".join(r for r in (verdict.reason, note) if r))
+        hits = topics_mod.find(self.topics, vectors, role, detection.embedding)
+        if not hits:
+            return verdict
+        decision = max((verdict.decision, *(h.topic.action for h in hits)),
+                       key=lambda a: a.severity)
+        reason = "; ".join(r for r in (verdict.reason, *(h.describe() for h in hits)) if r)
+        return replace(verdict, decision=decision, reason=reason,
+                       detector=f"{verdict.detector}+topics",
+                       topics=tuple(h.topic.id for h in hits))
 
     def monitored(self, verdict: Verdict) -> Verdict:
         """``verdict`` as the policy's mode lets it act: under ``monitor`` a
@@ -588,7 +658,8 @@ class _Parser:
             raise PolicyError("empty policy file", source=self.source)
         top = self.mapping(root, "", ("version", "mode", "detector", *ROLES,
                                       "safety_system_prompt", "system_prompt_models",
-                                      "allowed_models", "tool_output", "blocklists"))
+                                      "allowed_models", "tool_output", "blocklists",
+                                      "topics"))
         if "version" in top and self.scalar(top["version"][1], "version") != 1:
             raise self.fail(top["version"][1], "version", "only version 1 is supported")
         detector = "fast"
@@ -621,6 +692,7 @@ class _Parser:
                 other_languages = self.boolean(m["other_languages"][1],
                                                "tool_output.other_languages")
         lists = self.blocklists(top["blocklists"][1]) if "blocklists" in top else ()
+        topics = self.topics(top["topics"][1]) if "topics" in top else ()
         mode: Mode = "enforce"
         if "mode" in top:
             value = self.scalar(top["mode"][1], "mode")
@@ -632,7 +704,7 @@ class _Parser:
                       system_prompt_models=models, source=self.source, tool_output=tool_output,
                       tool_output_followed=followed,
                       tool_output_other_languages=other_languages, blocklists=lists, mode=mode,
-                      allowed_models=allowed)
+                      allowed_models=allowed, topics=topics)
 
     def strings(self, node: yaml.Node, path: str) -> list[str]:
         if not isinstance(node, yaml.SequenceNode):
@@ -644,6 +716,43 @@ class _Parser:
                 raise self.fail(item, path, f"every entry must be non-empty text, got {value!r}")
             out.append(value)
         return out
+
+    def topics(self, node: yaml.Node) -> tuple[Topic, ...]:
+        out = []
+        keys = ("examples", "allowed", "description", "threshold", "roles", "action")
+        for name, (key, value) in self.mapping(node, "topics", None).items():
+            path = f"topics.{name}"
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+                raise self.fail(key, path, "a topic id is 1-64 letters, digits, '_', '.' or '-'")
+            m = self.mapping(value, path, keys)
+            if "examples" not in m:
+                raise self.fail(value, path, "a topic needs examples (requests on the topic)")
+            lists = {k: self.strings(m[k][1], f"{path}.{k}") if k in m else []
+                     for k in ("examples", "allowed", "roles")}
+            if not lists["examples"]:
+                raise self.fail(m["examples"][1], f"{path}.examples",
+                                "needs at least one request on the topic")
+            for i, item in enumerate(lists["roles"]):
+                if item not in ROLES:
+                    raise self.fail(m["roles"][1].value[i], f"{path}.roles",
+                                    f"must be one of {', '.join(ROLES)}; got {item!r}")
+            description = None
+            if "description" in m:
+                description = self.scalar(m["description"][1], f"{path}.description")
+                if not isinstance(description, str):
+                    raise self.fail(m["description"][1], f"{path}.description", "must be text")
+            threshold = topics_mod.DEFAULT_THRESHOLD
+            if "threshold" in m:
+                threshold = self.threshold(m["threshold"][1], f"{path}.threshold")
+            action = Action.BLOCK
+            if "action" in m:
+                action = self.action(m["action"][1], f"{path}.action")
+                if action is Action.ALLOW:
+                    raise self.fail(m["action"][1], f"{path}.action",
+                                    "must be flag or block (remove the topic to allow)")
+            out.append(Topic(name, tuple(lists["examples"]), tuple(lists["allowed"]),
+                             description, threshold, action, tuple(lists["roles"]) or ROLES))
+        return tuple(out)
 
     def blocklists(self, node: yaml.Node) -> tuple[Blocklist, ...]:
         out = []

@@ -73,8 +73,93 @@ def policy_md() -> str:
     out.append("```\n")
     out.append(BLOCKLISTS_MD)
     out.append(MASKING_MD)
+    out.append(TOPICS_MD)
     out.append(MONITOR_MD)
     return "".join(out)
+
+
+TOPICS_MD = """
+## Denied topics
+
+Some subjects are not harm but are still off limits for a deployment: a bank's assistant must
+not recommend stocks, a school's tutor must not take sides in an election, a retailer's bot
+must not diagnose a rash (AWS Bedrock Guardrails' *denied topics*, NeMo Guardrails' *topical
+rails*). A policy names them under `topics:` with example requests, and near misses it wants
+answered:
+
+```yaml
+topics:
+  investment_advice:              # the topic's id, reported in verdicts
+    description: Which securities to buy or sell, when to trade; not how markets work.
+    examples:                     # five to fifteen varied requests on the topic
+      - Which stocks should I buy right now?
+      - Should I sell my Tesla shares before the earnings call?
+      - Is bitcoin going to go up next month?
+      - How should I invest the 20,000 dollars I have saved?
+      - What percentage of my portfolio should be in bonds at my age?
+    allowed:                      # near misses to answer
+      - What is a bond?
+      - How does the stock market work?
+  politics:
+    action: flag                  # block (default) or flag
+    roles: [prompt]               # prompt and response by default
+    examples:
+      - Who should I vote for in the next election?
+      - Is the Democratic or the Republican party better?
+      - Should abortion be legal?
+```
+
+How a text is matched (`guardstack/topics.py`):
+
+- By meaning, not words: the text's embedding (the fast classifier's, which every check
+  computes anyway) against each example's, embedded once by the same detector when the
+  policy loads (about 3 s for the five topics of `benchmarks/topics_policy.yaml`; the gateway
+  does it at start and on reload, off the event loop). Embeddings are taken relative to the
+  mean of 240 everyday prompts shipped with the package (Arena-Hard, Apache-2.0; GPTeacher,
+  MIT): the classifier's encoder was trained to judge harm and packs everyday texts close
+  together, so the plain cosine matched 99% of everyday prompts to some topic.
+- A text is on a topic when its nearest example is at least `threshold` alike (cosine
+  similarity, default 0.65) and nearer than every `allowed` example; of several topics, the
+  nearest is reported. The match gives the topic's action whatever the classifier said (it
+  never lowers a decision), names the topic in `Verdict.topics` and in the reason
+  (`topic investment_advice 0.71>=0.65`), and in a refused request's
+  `content_filter_result.denied_topics` (`{filtered, details: [{filtered, id}]}`, the shape of
+  `custom_blocklists`). `/v1/moderations` lists them under `guardstack.topics`; the store
+  keeps `topic:<id>` among the message's categories, and `export-training` leaves those
+  exchanges out (a deployment's rule is not harm to teach).
+- It needs a detector that gives embeddings (`fast`, `cascade`). With another, the gateway
+  logs once that the policy's topics are not judged and each verdict's reason says so;
+  `Guard.topic_vectors()` raises `TopicError`. An answer (`roles: [response]`) is compared
+  with the examples read as answers; only prompts were measured.
+
+Measured with `python benchmarks/topics_check.py --split dev|test` on the five topics of
+`benchmarks/topics_policy.yaml` (eight examples and five allowed near misses each, written
+before the sets were read) and two sets of 200 prompts written independently of them (per
+topic 24 requests on it and 16 near misses: what the topic's description excludes, in the
+same domain), against 1,500 everyday prompts (Natural Questions, GSM8K, Self-Instruct,
+MT-Bench, HumanEval). The threshold was chosen on dev by a rule written first (the lowest with
+at most 10% of near misses and 1% of everyday prompts matched); test was scored once:
+
+| set | threshold | on-topic found | under another topic | near misses matched | everyday |
+|---|---:|---:|---:|---:|---:|
+| dev | 0.60 | 85.0% | 7.5% | 13.8% | 0.7% |
+| dev | **0.65** | 82.5% | 6.7% | 6.2% | 0.1% |
+| test | **0.65** | **80.8%** | 7.5% | **22.5%** | **0.1%** |
+| test, without the allowed examples | 0.65 | 81.7% | 7.5% | 27.5% | 0.1% |
+| test, plain all-MiniLM-L6-v2 cosine | 0.40 | 68.3% | 0.8% | 2.5% | 0.8% |
+
+Per topic on test: legal advice 100%, medical diagnosis 96%, politics 92%, investment advice
+and gambling 58% found. Everyday traffic is left alone, but **a fifth of the near misses on
+test were matched** (the bar written before the test was 12%): questions in the topic's
+domain that ask how something works ("What's a stablecoin?", "Why does the body produce a
+fever?", "How are Supreme Court justices confirmed?"). The encoder separates domains well and
+a request from a question about it less well. Add the near misses your users ask to
+`allowed`, and check a policy's topics on your own traffic before blocking on them
+(`action: flag`, or `mode: monitor`). The plain MiniLM sentence embedding matched fewer near
+misses but found fewer requests, and would be a second model to run. Cost per check: within
+the noise of `Guard.check` (+0.3 ms and -0.5 ms in two runs of `--speed`, five topics, 65
+examples).
+"""
 
 
 MONITOR_MD = """

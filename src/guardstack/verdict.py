@@ -48,6 +48,8 @@ class Verdict:
     reason: str = ""
     #: ids of the policy's blocklists that matched the text (see guardstack.blocklists)
     blocklists: tuple[str, ...] = ()
+    #: ids of the policy's denied topics the text is on (see guardstack.topics)
+    topics: tuple[str, ...] = ()
     #: the policy's monitor mode made this a flag: its rules would have blocked
     monitored: bool = False
 
@@ -73,6 +75,8 @@ class Verdict:
         }
         if self.blocklists:
             out["blocklists"] = list(self.blocklists)
+        if self.topics:
+            out["topics"] = list(self.topics)
         if self.monitored:
             out["monitored"] = True
         return out
@@ -92,6 +96,7 @@ class Verdict:
             latency_ms=float(data.get("latency_ms", 0.0)),
             reason=data.get("reason", ""),
             blocklists=tuple(data.get("blocklists", ())),
+            topics=tuple(data.get("topics", ())),
             monitored=bool(data.get("monitored", False)),
         )
 

@@ -154,8 +154,9 @@ def evaluate_file(
         subjects = [r.subject for r in batch]
         start = time.perf_counter()
         detections = guard.detect_batch(subjects)
+        vectors = guard.topic_vectors()
         verdicts = [
-            guard.policy.decide(s.role, d, detector, text=s.text)
+            guard.policy.decide(s.role, d, detector, text=s.text, topic_vectors=vectors)
             for s, d in zip(subjects, detections, strict=True)
         ]
         scoring_s += time.perf_counter() - start
@@ -202,7 +203,8 @@ def single_item_latencies(guard: Guard, subjects: Iterable[Subject], detector: s
     for subject in subjects:
         start = time.perf_counter()
         (detection,) = guard.detect_batch([subject])
-        guard.policy.decide(subject.role, detection, detector, text=subject.text)
+        guard.policy.decide(subject.role, detection, detector, text=subject.text,
+                            topic_vectors=guard.topic_vectors())
         out.append((time.perf_counter() - start) * 1000)
     return out
 

@@ -72,16 +72,18 @@ def content_filter_result(verdicts: list[Verdict]) -> dict[str, dict[str, Any]]:
     """Azure's per-category ``{filtered, severity}`` shape, with our score and
     decision beside it, merged over several verdicts (the most severe wins);
     the policy's blocklists that matched in Azure's ``custom_blocklists``
-    entry (``{filtered, details: [{filtered, id}]}``)."""
+    entry (``{filtered, details: [{filtered, id}]}``), its denied topics in
+    ``denied_topics`` of the same shape."""
     out: dict[str, dict[str, Any]] = {}
-    lists: dict[str, bool] = {}
-    for v in verdicts:
-        for name in v.blocklists:
-            lists[name] = lists.get(name, False) or v.blocked
-    if lists:
-        out["custom_blocklists"] = {
-            "filtered": any(lists.values()),
-            "details": [{"filtered": f, "id": name} for name, f in lists.items()]}
+    for key, names in (("custom_blocklists", lambda v: v.blocklists),
+                       ("denied_topics", lambda v: v.topics)):
+        hit: dict[str, bool] = {}
+        for v in verdicts:
+            for name in names(v):
+                hit[name] = hit.get(name, False) or v.blocked
+        if hit:
+            out[key] = {"filtered": any(hit.values()),
+                        "details": [{"filtered": f, "id": name} for name, f in hit.items()]}
     for v in verdicts:
         for cat, score in v.scores.items():
             filtered = cat in v.categories and v.blocked

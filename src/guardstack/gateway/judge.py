@@ -11,6 +11,7 @@ subjects per model call instead of one each.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,10 @@ from guardstack.gateway import tracing
 from guardstack.gateway.metrics import Metrics
 from guardstack.guard import Guard
 from guardstack.policy import Policy
+from guardstack.topics import TopicError, TopicVectors
 from guardstack.verdict import Verdict
+
+log = logging.getLogger("guardstack.gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +51,30 @@ class Judge:
         self.max_calls = max_calls
         self._queue: list[_Waiting] = []
         self._workers: set[asyncio.Task[None]] = set()
+        self._topics_failed: dict[int, Policy] = {}
 
     async def load(self) -> None:
-        """Load the detector off the event loop (it reads model weights)."""
+        """Load the detector off the event loop (it reads model weights) and
+        embed the policy's topic examples with it."""
         await asyncio.to_thread(lambda: self.guard.detector)
         self.loaded = True
+        await self.topic_vectors(self.policy)
+
+    async def topic_vectors(self, policy: Policy) -> TopicVectors | None:
+        """``policy``'s topic examples embedded (off the event loop the first
+        time: a tenant's policy, a reloaded one)."""
+        if not policy.topics:
+            return None
+        cached = self.guard.cached_topic_vectors(policy)
+        if cached is not None or self._topics_failed.get(id(policy)) is policy:
+            return cached
+        try:
+            return await asyncio.to_thread(self.guard.topic_vectors, policy)
+        except TopicError as exc:
+            # judged without topics (each verdict's reason says so), said once
+            self._topics_failed[id(policy)] = policy
+            log.error("%s: topics not judged: %s", policy.source, exc)
+            return None
 
     @property
     def detector_name(self) -> str:
@@ -94,10 +117,11 @@ class Judge:
             detections = [error_detection(f"timed out after {ms:.0f} ms", ms)
                           for _ in subjects]
         elapsed = time.perf_counter() - start
+        vectors = await self.topic_vectors(policy)
         out = []
         for subject, det in zip(subjects, detections, strict=True):
             verdict = policy.decide(subject.role, det, self.detector_name, text=subject.text,
-                                    prompt_clean=prompt_clean)
+                                    prompt_clean=prompt_clean, topic_vectors=vectors)
             out.append(Judgement(verdict, det.embedding))
             if self.metrics is not None:
                 self.metrics.observe_verdict(verdict)

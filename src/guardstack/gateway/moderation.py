@@ -36,6 +36,7 @@ def verdict_result(v: Verdict) -> dict[str, Any]:
             "reason": v.reason,
             "detector": v.detector,
             "blocklists": list(v.blocklists),
+            "topics": list(v.topics),
             "monitored": v.monitored,
         },
     }

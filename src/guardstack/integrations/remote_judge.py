@@ -166,6 +166,7 @@ def _verdict(result: Mapping[str, Any], role: str, latency_ms: float) -> Verdict
             latency_ms=latency_ms,
             reason=str(ours.get("reason", "")),
             blocklists=tuple(str(b) for b in ours.get("blocklists") or ()),
+            topics=tuple(str(t) for t in ours.get("topics") or ()),
             monitored=bool(ours.get("monitored", False)),
         )
     except (KeyError, TypeError, ValueError, AttributeError):

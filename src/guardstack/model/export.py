@@ -20,8 +20,9 @@ Sources in the event store:
   over-refusal.
 
 Exchanges a policy blocklist matched (stored category ``blocklist:<id>``)
-are left out: a list is the deployment's own rule (a code name, a key
-format, personal data), not harm a model should learn to refuse.
+or on a denied topic (``topic:<id>``) are left out: a list or a topic is the
+deployment's own rule (a code name, a key format, personal data, investment
+advice), not harm a model should learn to refuse.
 
 Output is TRL's conversational format: ``{"messages": [...]}`` for SFT and
 ``{"prompt": [...], "chosen": [...], "rejected": [...]}`` for preferences.
@@ -44,6 +45,7 @@ from typing import Any
 
 from guardstack.blocklists import BLOCKLIST_PREFIX
 from guardstack.model import refusal
+from guardstack.topics import TOPIC_PREFIX
 
 #: The refusal taught for harmful requests: short, no lecture.
 REFUSAL = "I can't help with that."
@@ -190,9 +192,12 @@ def examples(exchanges: Iterator[Exchange], confirmed: dict[int, str],
             yield Example("benign_allowed", e.user, e.prompt, e.response, REFUSAL)
 
 
+_RULES = (BLOCKLIST_PREFIX, TOPIC_PREFIX)
+
+
 def _blocklisted(e: Exchange) -> bool:
-    return any(c.startswith(BLOCKLIST_PREFIX)
-               for c in (*e.prompt_categories, *e.response_categories))
+    """A blocklist or a denied topic matched: the deployment's rule, not harm."""
+    return any(c.startswith(_RULES) for c in (*e.prompt_categories, *e.response_categories))
 
 
 def review_labels(exchanges: list[Exchange], confirmed: dict[int, str],
@@ -211,7 +216,7 @@ def review_labels(exchanges: list[Exchange], confirmed: dict[int, str],
         out.append({"id": f"review-{mid}", "text": _redact(e.prompt),
                     "label": "unsafe" if unsafe else "safe",
                     "categories": [c for c in e.prompt_categories if c not in _NOT_HARM
-                                   and not c.startswith(BLOCKLIST_PREFIX)]
+                                   and not c.startswith(_RULES)]
                     if unsafe else [],
                     "source": "review", "meta": {"case_kind": kind}})
     return out

@@ -360,6 +360,7 @@ def _load(store: Store, parsed: Parsed, sha: str, source: str, *, on_error: str,
     scorer = scorer or Scorer()
     guard: Any = scorer.guard
     detector_name = getattr(guard.detector, "name", "fast")
+    topic_vectors = guard.topic_vectors() if hasattr(guard, "topic_vectors") else None
     tool_verdicts, followed = _tool_findings(parsed.lines, guard.policy)
     ins_ex = _insert(exchanges, store.dialect)
     ins_msg = _insert(messages_table, store.dialect)
@@ -376,7 +377,8 @@ def _load(store: Store, parsed: Parsed, sha: str, source: str, *, on_error: str,
             for line, result in zip(said, scored, strict=True):
                 role = "response" if line.role == "assistant" else "prompt"
                 verdict: Verdict = guard.policy.decide(role, result.detection, detector_name,
-                                                       text=line.content)
+                                                       text=line.content,
+                                                       topic_vectors=topic_vectors)
                 unscored += not result.ok
                 record = MessageRecord.judged(
                     line.role, line.content, verdict, embedding=result.embedding, ts=line.ts

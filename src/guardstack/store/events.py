@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from guardstack.blocklists import BLOCKLIST_PREFIX
+from guardstack.topics import TOPIC_PREFIX
 from guardstack.verdict import Verdict
 
 #: Spool/JSON format version, bumped when a field changes meaning.
@@ -133,9 +134,9 @@ class MessageRecord:
     ) -> MessageRecord:
         """A message together with the guard's :class:`Verdict` on it. The
         policy's blocklists that matched are kept among the categories as
-        ``blocklist:<id>`` (the dashboard counts them; the training export
-        leaves such prompts out), and a flag the policy's monitor mode made
-        of a block as ``monitor:would_block``."""
+        ``blocklist:<id>``, its denied topics as ``topic:<id>`` (the dashboard
+        counts them; the training export leaves such prompts out), and a flag
+        the policy's monitor mode made of a block as ``monitor:would_block``."""
         return cls(
             role=role,
             content=content,
@@ -144,6 +145,7 @@ class MessageRecord:
             scores=dict(verdict.scores),
             categories=[*verdict.categories,
                         *(f"{BLOCKLIST_PREFIX}{b}" for b in verdict.blocklists),
+                        *(f"{TOPIC_PREFIX}{t}" for t in verdict.topics),
                         *((WOULD_BLOCK,) if verdict.monitored else ())],
             detector=verdict.detector or None,
             status=verdict.status.value,
