@@ -1,6 +1,7 @@
 """A small OpenTelemetry collector for tests: a real HTTP server that takes
-OTLP/HTTP trace exports (``POST /v1/traces``, protobuf), as the collector a
-deployment runs does, and keeps the spans it was sent, decoded."""
+OTLP/HTTP trace exports (``POST /v1/traces``, protobuf), or a real gRPC
+server that takes OTLP/gRPC ones (``TraceService/Export``), as the collector
+a deployment runs does, and keeps the spans it was sent, decoded."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ class Collector:
     async def traces(self, request: Request) -> Response:
         export = ExportTraceServiceRequest()
         export.ParseFromString(await request.body())
+        self.add(export)
+        return Response(ExportTraceServiceResponse().SerializeToString(),
+                        media_type="application/x-protobuf")
+
+    def add(self, export: ExportTraceServiceRequest) -> None:
         with self.lock:
             for rs in export.resource_spans:
                 resource = {a.key: _value(a.value) for a in rs.resource.attributes}
@@ -64,8 +70,6 @@ class Collector:
                             s.span_id.hex(), s.parent_span_id.hex(), s.start_time_unix_nano,
                             s.end_time_unix_nano, s.status.code,
                             {a.key: _value(a.value) for a in s.attributes}, resource))
-        return Response(ExportTraceServiceResponse().SerializeToString(),
-                        media_type="application/x-protobuf")
 
     def named(self, name: str) -> list[Span]:
         with self.lock:
@@ -79,3 +83,31 @@ def running_collector() -> Iterator[Collector]:
     with serve_app(app) as url:
         collector.url = url
         yield collector
+
+
+@contextmanager
+def running_grpc_collector() -> Iterator[Collector]:
+    """The collector on a real gRPC server (plaintext, a free port);
+    ``url`` is ``http://127.0.0.1:PORT``."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    collector = Collector()
+
+    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: ExportTraceServiceRequest, context: Any
+                   ) -> ExportTraceServiceResponse:
+            collector.add(request)
+            return ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    collector.url = f"http://127.0.0.1:{port}"
+    try:
+        yield collector
+    finally:
+        server.stop(grace=None)

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from tests.fixtures.llama_server import MODEL_ALIAS, free_port
 from tests.fixtures.processes import wait_for_http
-from tests.gateway.otlp_collector import running_collector
+from tests.gateway.otlp_collector import running_collector, running_grpc_collector
 from tests.gateway.serving import serve_app
 from tests.gateway.standins import listing_upstream
 
@@ -37,19 +37,28 @@ response: {default: {threshold: 0.5, action: flag}}
 """
 
 
-def test_serve_records_everything_and_flushes_on_sigterm(llama_server, tmp_path):
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_serve_records_everything_and_flushes_on_sigterm(llama_server, tmp_path, protocol):
     """Traced too (``--otlp-traces-endpoint``, a collector the test runs):
-    the spans still queued at SIGTERM are sent before the process exits."""
+    the spans still queued at SIGTERM are sent before the process exits.
+    Over gRPC configured as vLLM's docs do: the SDK's environment names the
+    protocol and plaintext, the endpoint is host:port."""
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     db = f"sqlite:///{tmp_path / 'gs.db'}"
     port = free_port()
-    with running_collector() as collector:
+    grpc = protocol == "grpc"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EXPORTER_OTLP")}
+    if grpc:
+        env |= {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true"}
+    with running_grpc_collector() if grpc else running_collector() as collector:
+        endpoint = collector.url.removeprefix("http://") if grpc else collector.url
         proc = subprocess.Popen(
             [sys.executable, "-m", "guardstack", "serve", "--upstream", llama_server,
              "--port", str(port), "--open", "--db", db, "--policy", str(policy),
-             "--otlp-traces-endpoint", collector.url, "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+             "--otlp-traces-endpoint", endpoint, "--log-level", "warning"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for_http(url + "/readyz", proc, what="guardstack serve", timeout=60,

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from tests.fixtures.llama_server import free_port
-from tests.gateway.otlp_collector import running_collector
+from tests.gateway.otlp_collector import running_collector, running_grpc_collector
 from tests.gateway.serving import serve_app
 from tests.gateway.standins import MarkerDetector, marker_guard
 
 from guardstack.cli import main
 from guardstack.gateway.settings import GatewaySettings
-from guardstack.gateway.tracing import Tracing, TracingUnavailable, traces_url
+from guardstack.gateway.tracing import Tracing, TracingUnavailable, otlp_protocol, traces_url
 from guardstack.guard import Guard
 from guardstack.policy import Policy
 
@@ -200,6 +200,51 @@ def test_without_tracing_nothing_is_added_upstream(run_gateway):
                        headers={"traceparent": TRACEPARENT},
                        json={"model": "m", "messages": [{"role": "user", "content": "Hi"}]})
     assert r.status_code == 200 and "traceparent" not in seen[-1]
+
+
+def test_spans_go_over_grpc_when_asked(run_gateway):
+    """OTLP/gRPC (vLLM's default transport) to a real gRPC collector: the same
+    spans, the same trace continued upstream."""
+    seen: list[dict] = []
+    with running_grpc_collector() as collector, serve_app(model_server(seen)) as upstream:
+        tracing = Tracing(collector.url, protocol="grpc")
+        gw = run_gateway(upstream + "/v1", guard=marker_guard("X"), tracing=tracing)
+        r = httpx.post(gw.url + "/v1/chat/completions", timeout=30,
+                       headers={"traceparent": TRACEPARENT},
+                       json={"model": "m", "messages": [{"role": "user", "content": "Hi"}]})
+        assert r.status_code == 200
+        [exchange] = gw.wait_for_exchanges(1)
+        spans = spans_of(collector, tracing, exchange.id)
+        tracing.shutdown()
+    root = spans["root"]
+    assert root.kind == "server" and root.trace_id == TRACEPARENT.split("-")[1]
+    [upstream_span] = spans["POST /v1/chat/completions"]
+    assert upstream_span.kind == "client"
+    assert seen[-1]["traceparent"].split("-")[2] == upstream_span.span_id
+    assert [s.attributes["guardstack.decision"] for s in spans["guardstack.check prompt"]] \
+        == ["allow"]
+
+
+def test_the_protocol_setting(monkeypatch):
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        monkeypatch.delenv(name, raising=False)
+    assert otlp_protocol() == "http/protobuf"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    assert otlp_protocol() == "grpc"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+    assert otlp_protocol() == "http/protobuf" and otlp_protocol("grpc") == "grpc"
+    # gRPC takes host:port (vLLM's form) or http(s)://host:port, not a path
+    GatewaySettings(otlp_traces_endpoint="collector:4317", otlp_traces_protocol="grpc")
+    GatewaySettings(otlp_traces_endpoint="https://collector:4317", otlp_traces_protocol="grpc")
+    GatewaySettings(otlp_traces_endpoint="grpc://collector:4317", otlp_traces_protocol="grpc")
+    with pytest.raises(ValueError, match="must be host:port or http"):
+        GatewaySettings(otlp_traces_endpoint="http://collector:4317/v1/traces",
+                        otlp_traces_protocol="grpc")
+    with pytest.raises(ValueError, match="otlp_traces_protocol: OTLP protocol must be one of"):
+        GatewaySettings(otlp_traces_endpoint="http://c:4318", otlp_traces_protocol="http/json")
+    # the environment's protocol does not matter while tracing is off
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
+    GatewaySettings()
 
 
 def test_the_endpoint_setting():

@@ -101,7 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from guardstack.gateway.tracing import Tracing, TracingUnavailable
 
         try:
-            tracing = Tracing(settings.otlp_traces_endpoint)
+            tracing = Tracing(settings.otlp_traces_endpoint,
+                              protocol=settings.otlp_traces_protocol)
         except TracingUnavailable as exc:
             raise CommandError(str(exc)) from None
     recorder, keys, states = open_store(settings.db, redact=settings.redact,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from guardstack.gateway.tracing import traces_url
+from guardstack.gateway.tracing import check_endpoint, otlp_protocol
 from guardstack.urls import normalize_base_url
 
 
@@ -114,10 +114,15 @@ SETTINGS: tuple[Setting, ...] = (
             "--stored-responses-ttl; `guardstack purge` deletes it with traffic of its age. "
             "While the store does not answer, each process continues its own answers."),
     Setting("otlp_traces_endpoint", None,
-            "Send OpenTelemetry traces over OTLP/HTTP to this collector URL "
-            "(http://collector:4318 means its /v1/traces): a span per exchange, its checks "
+            "Send OpenTelemetry traces to this collector: over OTLP/HTTP a URL "
+            "(http://collector:4318 means its /v1/traces), over gRPC host:port or "
+            "http(s)://host:port (--otlp-traces-protocol). A span per exchange, its checks "
             "and its call upstream, whose traceparent vLLM's own tracing continues. No text "
             "or user id goes into a span. Needs guardstack[tracing]."),
+    Setting("otlp_traces_protocol", None,
+            "http/protobuf or grpc (vLLM's default; a collector listens on 4317 for it). "
+            "Unset: the SDK's OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL, "
+            "else http/protobuf."),
 )
 
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -157,6 +162,7 @@ class GatewaySettings:
     stored_responses_ttl: float = DEFAULTS["stored_responses_ttl"]
     shared_responses: bool = DEFAULTS["shared_responses"]
     otlp_traces_endpoint: str | None = DEFAULTS["otlp_traces_endpoint"]
+    otlp_traces_protocol: str | None = DEFAULTS["otlp_traces_protocol"]
     reload_every: float = DEFAULTS["reload_every"]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -185,11 +191,19 @@ class GatewaySettings:
         if self.window_tokens < self.check_every:
             problems.append(f"window_tokens ({self.window_tokens}) must be >= check_every "
                             f"({self.check_every}), or some tokens would never be checked")
-        if self.otlp_traces_endpoint is not None:
+        protocol = None
+        if self.otlp_traces_endpoint is not None or self.otlp_traces_protocol is not None:
+            try:  # the environment's choice matters only when tracing is on
+                protocol = otlp_protocol(self.otlp_traces_protocol)
+            except ValueError as exc:
+                problems.append(f"otlp_traces_protocol: {exc}")
+        if self.otlp_traces_endpoint is not None and protocol is not None:
             try:
-                traces_url(self.otlp_traces_endpoint)
+                check_endpoint(self.otlp_traces_endpoint, protocol)
             except ValueError:
-                problems.append("otlp_traces_endpoint: must be an http(s) URL, got "
+                what = ("host:port or http(s)://host:port" if protocol == "grpc"
+                        else "an http(s) URL")
+                problems.append(f"otlp_traces_endpoint: must be {what} for {protocol}, got "
                                 f"{self.otlp_traces_endpoint!r}")
         if self.rate_limit < 0:
             problems.append(f"rate_limit: must be >= 0, got {self.rate_limit!r}")

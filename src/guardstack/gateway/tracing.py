@@ -25,7 +25,9 @@ The span of the exchange in progress rides in a context variable, so the
 judge and the upstream client add their spans without being handed it; when
 tracing is off that variable is never set and each would-be span costs one
 lookup. Spans are exported in batches by a background thread over OTLP/HTTP
-(protobuf); a collector that is down loses spans, never requests. Sampling
+(protobuf) or OTLP/gRPC (``--otlp-traces-protocol grpc``, or the SDK's
+``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``: vLLM's default, port 4317); a
+collector that is down loses spans, never requests. Sampling
 follows the SDK's environment (``OTEL_TRACES_SAMPLER``; by default every
 trace, or the caller's decision), and ``OTEL_SERVICE_NAME`` renames the
 service (``guardstack``).
@@ -34,6 +36,7 @@ service (``guardstack``).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -73,6 +76,42 @@ class TracingUnavailable(RuntimeError):
     """The OpenTelemetry SDK is not installed (``pip install 'guardstack[tracing]'``)."""
 
 
+#: OTLP's transports, named as ``OTEL_EXPORTER_OTLP_PROTOCOL`` names them.
+PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def otlp_protocol(value: str | None = None) -> str:
+    """The OTLP transport: ``value``, else the SDK's environment
+    (``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, ``OTEL_EXPORTER_OTLP_PROTOCOL``),
+    else ``http/protobuf``."""
+    chosen = (value or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+              or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
+    if chosen not in PROTOCOLS:
+        raise ValueError(f"OTLP protocol must be one of {', '.join(PROTOCOLS)}, got {chosen!r}")
+    return chosen
+
+
+def grpc_target(endpoint: str) -> tuple[str, bool | None]:
+    """The gRPC exporter's endpoint and whether it is plaintext: ``http://``
+    is, ``https://`` is not; a bare ``host:port`` or ``grpc://host:port``
+    (vLLM's forms) leaves it to the SDK (``OTEL_EXPORTER_OTLP_TRACES_INSECURE``,
+    TLS by default)."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+    if parts.scheme not in ("", "http", "https", "grpc") or not parts.hostname \
+            or parts.path not in ("", "/"):
+        raise ValueError(f"not a gRPC endpoint (host:port or http(s)://host:port): "
+                         f"{endpoint!r}")
+    return endpoint, {"http": True, "https": False}.get(parts.scheme)
+
+
+def check_endpoint(endpoint: str, protocol: str | None = None) -> None:
+    """Raise ValueError unless ``endpoint`` suits the protocol."""
+    if otlp_protocol(protocol) == "grpc":
+        grpc_target(endpoint)
+    else:
+        traces_url(endpoint)
+
+
 def traces_url(endpoint: str) -> str:
     """Where spans are posted: ``endpoint`` as given, or with OTLP's
     ``/v1/traces`` when it names only a host (``http://collector:4318``)."""
@@ -85,12 +124,13 @@ def traces_url(endpoint: str) -> str:
 
 
 class Tracing:
-    """The gateway's tracer: spans exported to ``endpoint`` over OTLP/HTTP,
+    """The gateway's tracer: spans exported to ``endpoint`` over OTLP
+    (``protocol``: ``http/protobuf`` or ``grpc``, see :func:`otlp_protocol`),
     or to ``exporter`` (any OpenTelemetry ``SpanExporter``). Call
     :meth:`shutdown` at the end to send what is still queued."""
 
-    def __init__(self, endpoint: str | None = None, *, exporter: SpanExporter | None = None,
-                 timeout_s: float = 5.0) -> None:
+    def __init__(self, endpoint: str | None = None, *, protocol: str | None = None,
+                 exporter: SpanExporter | None = None, timeout_s: float = 5.0) -> None:
         try:
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
@@ -104,17 +144,9 @@ class Tracing:
         if exporter is None:
             if endpoint is None:
                 raise ValueError("Tracing needs an endpoint or an exporter")
-            try:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-                    OTLPSpanExporter,
-                )
-            except ModuleNotFoundError as exc:
-                raise TracingUnavailable(
-                    f"tracing needs the OTLP exporter ({exc.name} is missing): "
-                    "pip install 'guardstack[tracing]'") from None
             # A short timeout: a collector that is away must not hold up a
             # gateway's shutdown for long.
-            exporter = OTLPSpanExporter(endpoint=traces_url(endpoint), timeout=timeout_s)
+            exporter = _exporter(endpoint, otlp_protocol(protocol), timeout_s)
         #: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still apply
         resource = Resource.create({"service.name": "guardstack",
                                     "service.version": __version__})
@@ -187,6 +219,25 @@ class Tracing:
     def shutdown(self) -> None:
         """Export what is queued and stop the exporter's thread."""
         self.provider.shutdown()
+
+
+def _exporter(endpoint: str, protocol: str, timeout_s: float) -> SpanExporter:
+    try:
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+
+            target, insecure = grpc_target(endpoint)
+            return GrpcExporter(endpoint=target, insecure=insecure, timeout=timeout_s)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
+    except ModuleNotFoundError as exc:
+        raise TracingUnavailable(
+            f"tracing over {protocol} needs the OTLP exporter ({exc.name} is missing): "
+            "pip install 'guardstack[tracing]'") from None
+    return HttpExporter(endpoint=traces_url(endpoint), timeout=timeout_s)
 
 
 @contextlib.contextmanager
