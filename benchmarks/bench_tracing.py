@@ -1,6 +1,7 @@
 """What OpenTelemetry tracing (``serve --otlp-traces-endpoint``) costs per request.
 
     .venv/bin/python benchmarks/bench_tracing.py [--requests 400] [--stream] [--ratio R]
+                                                 [--protocol http/protobuf|grpc]
 
 Runs the stub upstream of ``bench_gateway.py``, an OTLP/HTTP collector that
 accepts every export (its own process, as a deployment's collector is), and
@@ -9,7 +10,8 @@ tracing (the baseline), one sending its spans to the collector. Requests
 alternate between the two, one at a time, so both see the same machine.
 Prints each gateway's median and p90 latency and the difference of medians,
 and how many spans reached the collector. ``--ratio R`` samples a share R of
-the traces (``OTEL_TRACES_SAMPLER=parentbased_traceidratio``).
+the traces (``OTEL_TRACES_SAMPLER=parentbased_traceidratio``). ``--protocol
+grpc``: the collector takes OTLP/gRPC and the traced gateway sends over it.
 """
 
 from __future__ import annotations
@@ -62,6 +64,29 @@ def run_collector(port: int, counter: multiprocessing.Value) -> None:  # type: i
                 host="127.0.0.1", port=port, log_level="warning")
 
 
+def run_grpc_collector(port: int, counter: multiprocessing.Value) -> None:  # type: ignore[valid-type]
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):
+            n = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+            with counter.get_lock():
+                counter.value += n
+            return ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
 def serve(upstream: str, workdir: Path, tag: str, *extra: str,
           env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
@@ -82,11 +107,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--stream", action="store_true", help="streamed completions")
     parser.add_argument("--ratio", type=float, help="share of traces sampled (default: all)")
+    parser.add_argument("--protocol", choices=("http/protobuf", "grpc"), default="http/protobuf")
     args = parser.parse_args()
     stub_port, collector_port = free_port(), free_port()
     spans = multiprocessing.Value("q", 0)
     children = [multiprocessing.Process(target=run_stub, args=(stub_port, 32, 0.0), daemon=True),
-                multiprocessing.Process(target=run_collector, args=(collector_port, spans),
+                multiprocessing.Process(target=run_grpc_collector if args.protocol == "grpc"
+                                        else run_collector, args=(collector_port, spans),
                                         daemon=True)]
     for child in children:
         child.start()
@@ -101,7 +128,8 @@ def main() -> int:
                 "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
                 "OTEL_TRACES_SAMPLER_ARG": str(args.ratio)}
             traced, traced_url = serve(upstream, work, "traced", "--otlp-traces-endpoint",
-                                       f"http://127.0.0.1:{collector_port}", env=sampling)
+                                       f"http://127.0.0.1:{collector_port}",
+                                       "--otlp-traces-protocol", args.protocol, env=sampling)
             procs.append(traced)
             times: dict[str, list[float]] = {"without tracing": [], "with tracing": []}
             with httpx.Client(timeout=60) as client:
@@ -123,7 +151,7 @@ def main() -> int:
     for child in children:
         child.terminate()
     print(f"{args.requests} {'streamed' if args.stream else 'non-streamed'} requests per "
-          "gateway, alternated")
+          f"gateway, alternated; spans over {args.protocol}")
     print(f"{'gateway':18s} {'p50 ms':>8s} {'p90 ms':>8s}")
     for name, values in times.items():
         print(f"{name:18s} {statistics.median(values):8.2f} {pct(values, 90):8.2f}")

@@ -4,11 +4,13 @@ they should not, and what they cost.
 Run:
     .venv/bin/python benchmarks/topics_check.py --split dev    # choose on this
     .venv/bin/python benchmarks/topics_check.py --split test   # scored once
+    .venv/bin/python benchmarks/topics_check.py --split test_2 # a second held-out set
     .venv/bin/python benchmarks/topics_check.py --split dev --speed
 
 The policy is ``benchmarks/topics_policy.yaml`` (five topics a deployer might
 deny, written before the sets were read). The sets ``topics_dev.jsonl`` and
-``topics_test.jsonl`` (200 prompts each, written independently of the
+``topics_test.jsonl`` (and ``topics_test_2.jsonl``, written later with more
+explanatory near misses; 200 prompts each, written independently of the
 policy's examples) hold, per topic, 24 requests on it and 16 near misses
 (the same domain, what the deployer wants answered). Everyday prompts come
 from ``../shared/data`` (Natural Questions, GSM8K, GPTeacher, Self-Instruct,
@@ -178,7 +180,7 @@ def speed(guard: Guard, plain: Guard, texts: list[str], repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--split", choices=("dev", "test"), default="dev")
+    ap.add_argument("--split", choices=("dev", "test", "test_2"), default="dev")
     ap.add_argument("--policy", default=str(HERE / "topics_policy.yaml"))
     ap.add_argument("--thresholds", default="0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8")
     ap.add_argument("--everyday", type=int, default=1500)

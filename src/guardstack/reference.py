@@ -146,7 +146,9 @@ at most 10% of near misses and 1% of everyday prompts matched); test was scored 
 | dev | **0.65** | 82.5% | 6.7% | 6.2% | 0.1% |
 | test | **0.65** | **80.8%** | 7.5% | **22.5%** | **0.1%** |
 | test, without the allowed examples | 0.65 | 81.7% | 7.5% | 27.5% | 0.1% |
+| test 2 (a second held-out set) | **0.65** | **79.2%** | 6.7% | **22.5%** | **0.1%** |
 | test, plain all-MiniLM-L6-v2 cosine | 0.40 | 68.3% | 0.8% | 2.5% | 0.8% |
+| test 2, plain all-MiniLM-L6-v2 cosine | 0.40 | 55.8% | 0.8% | 7.5% | 0.8% |
 
 Per topic on test: legal advice 100%, medical diagnosis 96%, politics 92%, investment advice
 and gambling 58% found. Everyday traffic is left alone, but **a fifth of the near misses on
