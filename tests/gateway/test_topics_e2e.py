@@ -67,3 +67,27 @@ def test_a_detector_without_embeddings_serves_and_says_topics_were_not_judged(
                for e in exchanges)
     said = [r.getMessage() for r in caplog.records if "topics not judged" in r.getMessage()]
     assert len(said) == 1 and "no-embeddings gave none" in said[0]
+
+
+def test_tenant_and_reloaded_topics_are_embedded_before_any_request(run_gateway, tmp_path,
+                                                                     dead_url, guard):
+    """Embedding a policy's examples takes seconds: a tenant's at start and a
+    reloaded policy's at reload, so no request waits for it."""
+    import time
+
+    main = tmp_path / "policy.yaml"
+    main.write_text("version: 1\n")
+    folder = tmp_path / "tenants"
+    folder.mkdir()
+    (folder / "bank.yaml").write_text(POLICY)
+    mine = Guard(Policy.load(main), detector=guard.detector)
+    gw = run_gateway(dead_url, guard=mine, policy=str(main), tenant_policies=str(folder),
+                     reload_every=0.05)
+    gateway = gw.app.state.gateway
+    assert mine.cached_topic_vectors(gateway.tenant_policies["bank"]) is not None
+    main.write_text(POLICY)
+    deadline = time.monotonic() + 60
+    while not (gateway.policy.topics and mine.cached_topic_vectors(gateway.policy)):
+        assert time.monotonic() < deadline, "the reloaded policy's topics were never embedded"
+        time.sleep(0.05)
+    assert gw.recorder.exchanges == []  # no request made it happen

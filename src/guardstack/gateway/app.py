@@ -121,6 +121,8 @@ class Gateway:
             if shared_responses is None else \
             SharedStoredResponses(settings.stored_responses, shared_responses)
         self._recording: set[asyncio.Task[None]] = set()
+        #: reloaded policies' topic examples being embedded
+        self._warming: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -131,6 +133,8 @@ class Gateway:
             await self.judge.load()
         except Exception as exc:  # serve anyway: checks then fail open/closed per policy
             log.error("classifier failed to load: %s: %s", type(exc).__name__, exc)
+        else:
+            await self.judge.warm(self.tenant_policies.values())
         if self.probe_upstream:
             await self._probe_upstream()
         loop = asyncio.get_running_loop()
@@ -145,10 +149,11 @@ class Gateway:
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            for task in (watcher, *self._warming):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if sighup:
                 loop.remove_signal_handler(signal.SIGHUP)
             for router in (*self._retired, self.upstream):
@@ -242,6 +247,11 @@ class Gateway:
             return False
         self.policy = self.judge.policy = policy
         self.tenant_policies = tenants
+        with contextlib.suppress(RuntimeError):  # no running loop: the first check embeds
+            task = asyncio.get_running_loop().create_task(
+                self.judge.warm([policy, *tenants.values()]))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
         log.warning("policies reloaded: %s%s", policy.source,
                     f" and {len(tenants)} tenant file(s)" if tenants else "")
         return True

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from guardstack.classifiers.base import Detection, Subject, error_detection
@@ -59,6 +59,13 @@ class Judge:
         await asyncio.to_thread(lambda: self.guard.detector)
         self.loaded = True
         await self.topic_vectors(self.policy)
+
+    async def warm(self, policies: Iterable[Policy]) -> None:
+        """Embed these policies' topic examples now (tenants' at start, a
+        reload's), so no request waits for it."""
+        if self.loaded:
+            for policy in policies:
+                await self.topic_vectors(policy)
 
     async def topic_vectors(self, policy: Policy) -> TopicVectors | None:
         """``policy``'s topic examples embedded (off the event loop the first
