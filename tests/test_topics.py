@@ -144,6 +144,7 @@ def test_the_nearest_of_several_matching_topics_is_reported():
     assert hit.topic.id == "b" and hit.similarity == pytest.approx(0.98995, abs=1e-4)
     assert topics.find((t1, t2), vectors, "response", [0.5, 0.5]) == []
     assert topics.find((t1, t2), vectors, "prompt", None) == []
+    assert topics.find((t1, t2), vectors, "prompt", [0.1, 0.2, 0.3]) == []  # not comparable
 
 
 def test_topics_raise_the_decision_and_never_lower_it():

@@ -146,6 +146,8 @@ def find(topics: Sequence[Topic], vectors: TopicVectors, role: str,
         if pair is None:
             continue
         examples, allowed = pair
+        if examples.shape[1] != v.shape[0]:
+            return []  # another detector's embedding: not comparable
         near = float(np.max(examples @ v))
         crossed = near >= t.threshold and (not len(allowed) or near > float(np.max(allowed @ v)))
         if crossed and (best is None or near > best.similarity):
