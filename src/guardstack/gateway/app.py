@@ -410,11 +410,7 @@ class Gateway:
         return policy
 
     async def _check_prompts(self, exchange: Exchange, subjects: list[Subject]) -> None:
-        # Named whatever the verdict: "no disclaimers" around a harmless
-        # question is allowed, and still worth counting (layer 3 reads it
-        # beside harm, per user).
-        exchange.tactics = sorted({t for s in subjects
-                                   for t in framing.adversarial_tactics(s.text)})
+        exchange.tactics = _tactics(subjects)
         start = time.perf_counter()
         judgements = await self.judge.judge(subjects, self._policy(exchange))
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
@@ -831,6 +827,9 @@ class Gateway:
             exchange.prompt_text = text
             exchange.prompt_verdicts = [j.verdict for j in judgements]
             exchange.prompt_embeddings = [j.embedding for j in judgements]
+            # as for prompts the gateway forwards: the event, the access record
+            # and the metric name them for apps that only ask this endpoint
+            exchange.tactics = _tactics(subjects)
         model = exchange.model or f"guardstack-{self.judge.detector_name}"
         return JSONResponse(moderation.response(judgements, model))
 
@@ -1058,6 +1057,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                             headers=headers)
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
+
+
+def _tactics(subjects: Sequence[Subject]) -> list[str]:
+    """The adversarial jailbreak tactics the prompts use, named whatever the
+    verdict ("no disclaimers" around a harmless question is allowed, and
+    still worth counting: layer 3 reads it beside harm, per user)."""
+    return sorted({t for s in subjects for t in framing.adversarial_tactics(s.text)})
 
 def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Recorder | None = None,
                keys: KeyLookup | None = None, states: AccountStates | None = None,
