@@ -219,3 +219,15 @@ def test_a_guard_whose_detector_cannot_embed_judges_without_topics_and_says_so()
     v = guard.check("Which stocks should I buy right now?")
     assert v.decision is Action.ALLOW and v.topics == ()
     assert v.reason == "topics not judged: no embedding"
+
+
+def test_guardstack_check_names_the_topic(tmp_path, capsys):
+    from guardstack.cli import main
+
+    path = tmp_path / "topics.yaml"
+    path.write_text(POLICY)
+    code = main(["check", "--policy", str(path), "Which stocks should I buy this week?"])
+    out = capsys.readouterr().out
+    assert code == 1 and out.startswith("BLOCK") and "  topics: investment_advice\n" in out
+    assert main(["policy", str(path)]) == 0
+    assert "topics: investment_advice, medical_diagnosis" in capsys.readouterr().out

@@ -78,8 +78,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         top = sorted(verdict.scores.items(), key=lambda kv: -kv[1])[:4]
         print(f"{verdict.decision.value.upper()}  ({verdict.role}, status {verdict.status.value}, "
               f"{verdict.latency_ms:.1f} ms)")
-        if verdict.categories:
-            print(f"  categories: {', '.join(verdict.categories)}")
+        for name, values in (("categories", verdict.categories), ("topics", verdict.topics),
+                             ("blocklists", verdict.blocklists)):
+            if values:
+                print(f"  {name}: {', '.join(values)}")
         if verdict.reason:
             print(f"  reason: {verdict.reason}")
         print("  top scores: " + ", ".join(f"{k} {v:.3f}" for k, v in top))
