@@ -231,3 +231,20 @@ def test_guardstack_check_names_the_topic(tmp_path, capsys):
     assert code == 1 and out.startswith("BLOCK") and "  topics: investment_advice\n" in out
     assert main(["policy", str(path)]) == 0
     assert "topics: investment_advice, medical_diagnosis" in capsys.readouterr().out
+
+
+def test_eval_applies_the_topics_and_goes_on_without_them_when_it_cannot(tmp_path, guard):
+    import json
+
+    from guardstack.evaluation.runner import evaluate_file
+
+    rows = [{"text": "Which stocks should I buy this week?", "label": "unsafe"},
+            {"text": "How do I bake sourdough bread at home?", "label": "safe"}]
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    judged = evaluate_file(path, guard, latency_sample=1).to_dict()
+    # the topic found the first; the harm score alone does not flag it
+    assert (judged["n"], judged["recall"], judged["fpr"]) == (2, 1.0, 0.0)
+    blind = Guard(Policy.from_yaml(POLICY, source="p"), detector=_NoEmbeddings())
+    unjudged = evaluate_file(path, blind, latency_sample=1).to_dict()
+    assert (unjudged["n"], unjudged["recall"]) == (2, 0.0)

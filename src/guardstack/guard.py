@@ -120,10 +120,10 @@ class Guard:
 
     # -- verdicts ----------------------------------------------------------
 
-    def _judged_topics(self) -> TopicVectors | None:
-        """:meth:`topic_vectors` for a check: a detector that cannot embed
-        them leaves the topics unjudged (each verdict's reason says so),
-        tried once."""
+    def checked_topic_vectors(self) -> TopicVectors | None:
+        """:meth:`topic_vectors` for checks: None when the detector cannot
+        embed them (tried once), so checks go on without the topics and each
+        verdict's reason says so."""
         if self._topics_failed:
             return None
         try:
@@ -135,7 +135,7 @@ class Guard:
     def _decide(self, subjects: Sequence[Subject], detections: Iterable[Detection],
                 prompt_clean: bool = False) -> list[Verdict]:
         name = getattr(self._detector, "name", self.policy.detector)
-        vectors = self._judged_topics()
+        vectors = self.checked_topic_vectors()
         return [self.policy.decide(s.role, d, name, text=s.text, prompt_clean=prompt_clean,
                                    topic_vectors=vectors)
                 for s, d in zip(subjects, detections, strict=True)]
@@ -156,7 +156,7 @@ class Guard:
         detections = await self.adetect_batch(subjects, self.timeout_s(subjects))
         if self.policy.topics and self.cached_topic_vectors(self.policy) is None:
             # the first check embeds the topic examples: not on the event loop
-            await asyncio.to_thread(self._judged_topics)
+            await asyncio.to_thread(self.checked_topic_vectors)
         return self._decide(subjects, detections, prompt_clean)
 
     def check(self, text: str, role: str = "prompt",

@@ -154,7 +154,7 @@ def evaluate_file(
         subjects = [r.subject for r in batch]
         start = time.perf_counter()
         detections = guard.detect_batch(subjects)
-        vectors = guard.topic_vectors()
+        vectors = guard.checked_topic_vectors()
         verdicts = [
             guard.policy.decide(s.role, d, detector, text=s.text, topic_vectors=vectors)
             for s, d in zip(subjects, detections, strict=True)
@@ -204,7 +204,7 @@ def single_item_latencies(guard: Guard, subjects: Iterable[Subject], detector: s
         start = time.perf_counter()
         (detection,) = guard.detect_batch([subject])
         guard.policy.decide(subject.role, detection, detector, text=subject.text,
-                            topic_vectors=guard.topic_vectors())
+                            topic_vectors=guard.checked_topic_vectors())
         out.append((time.perf_counter() - start) * 1000)
     return out
 

@@ -360,7 +360,7 @@ def _load(store: Store, parsed: Parsed, sha: str, source: str, *, on_error: str,
     scorer = scorer or Scorer()
     guard: Any = scorer.guard
     detector_name = getattr(guard.detector, "name", "fast")
-    topic_vectors = guard.topic_vectors() if hasattr(guard, "topic_vectors") else None
+    topic_vectors = guard.checked_topic_vectors()
     tool_verdicts, followed = _tool_findings(parsed.lines, guard.policy)
     ins_ex = _insert(exchanges, store.dialect)
     ins_msg = _insert(messages_table, store.dialect)
