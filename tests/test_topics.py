@@ -75,6 +75,12 @@ def test_the_policy_reads_each_topic_with_its_defaults():
      "topics.x.description", "must be text"),
     ("topics:\n  'two words':\n    examples: [a]\n", 2, "topics.two words", "topic id"),
     ("topics: [a]\n", 1, "topics", "must be a mapping"),
+    ("topics:\n  x:\n    examples: [" + ", ".join(["a"] * 101) + "]\n", 3, "topics.x.examples",
+     "at most 100 entries, got 101"),
+    ("topics:\n  x:\n    examples: [a]\n    allowed:\n      - b\n      - " + "c" * 1001 + "\n",
+     6, "topics.x.allowed", "at most 1000 characters, got 1001"),
+    ("topics:\n" + "".join(f"  t{i}:\n    examples: [a]\n" for i in range(51)), 2, "topics",
+     "at most 50 topics, got 51"),
 ])
 def test_bad_topics_name_the_line_and_field(yaml_text, line, field, message):
     with pytest.raises(PolicyError) as err:

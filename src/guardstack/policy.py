@@ -214,8 +214,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests on a subject the deployment keeps its model off (investment advice, a "
         "diagnosis, an election): a text whose embedding is at least threshold alike to its "
         "nearest example is on the topic and gets the topic's action, whatever the classifier "
-        "said. Five to fifteen varied examples; <id> names the topic in verdicts and in a "
-        "blocked request's content_filter_result.denied_topics.",
+        "said. Five to fifteen varied examples (at most 100 of 1,000 characters; at most 50 "
+        "topics); <id> names the topic in verdicts and in a blocked request's "
+        "content_filter_result.denied_topics.",
     ),
     Setting(
         "topics.<id>.allowed",
@@ -720,7 +721,11 @@ class _Parser:
     def topics(self, node: yaml.Node) -> tuple[Topic, ...]:
         out = []
         keys = ("examples", "allowed", "description", "threshold", "roles", "action")
-        for name, (key, value) in self.mapping(node, "topics", None).items():
+        named = self.mapping(node, "topics", None)
+        if len(named) > topics_mod.MAX_TOPICS:
+            raise self.fail(node, "topics", f"at most {topics_mod.MAX_TOPICS} topics, "
+                                            f"got {len(named)}")
+        for name, (key, value) in named.items():
             path = f"topics.{name}"
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
                 raise self.fail(key, path, "a topic id is 1-64 letters, digits, '_', '.' or '-'")
@@ -732,6 +737,16 @@ class _Parser:
             if not lists["examples"]:
                 raise self.fail(m["examples"][1], f"{path}.examples",
                                 "needs at least one request on the topic")
+            for k in ("examples", "allowed"):
+                if len(lists[k]) > topics_mod.MAX_EXAMPLES:
+                    raise self.fail(m[k][1], f"{path}.{k}",
+                                    f"at most {topics_mod.MAX_EXAMPLES} entries, "
+                                    f"got {len(lists[k])}")
+                for i, text in enumerate(lists[k]):
+                    if len(text) > topics_mod.MAX_EXAMPLE_CHARS:
+                        raise self.fail(m[k][1].value[i], f"{path}.{k}",
+                                        f"an entry is at most {topics_mod.MAX_EXAMPLE_CHARS} "
+                                        f"characters, got {len(text)}")
             for i, item in enumerate(lists["roles"]):
                 if item not in ROLES:
                     raise self.fail(m["roles"][1].value[i], f"{path}.roles",

@@ -45,6 +45,12 @@ TOPIC_PREFIX = "topic:"
 #: Cosine similarity to the nearest example from which a text is on a topic;
 #: chosen on benchmarks/topics_dev.jsonl (docs/policy.md#denied-topics).
 DEFAULT_THRESHOLD = 0.65
+#: Bounds that keep a policy's load time in seconds (each example is one
+#: classifier call when the policy loads): topics per policy, examples (and
+#: allowed examples) per topic, characters per example.
+MAX_TOPICS = 50
+MAX_EXAMPLES = 100
+MAX_EXAMPLE_CHARS = 1000
 
 
 class TopicError(RuntimeError):
