@@ -254,3 +254,17 @@ def test_eval_applies_the_topics_and_goes_on_without_them_when_it_cannot(tmp_pat
     blind = Guard(Policy.from_yaml(POLICY, source="p"), detector=_NoEmbeddings())
     unjudged = evaluate_file(path, blind, latency_sample=1).to_dict()
     assert (unjudged["n"], unjudged["recall"]) == (2, 0.0)
+
+
+@pytest.mark.parametrize(("prompt", "answer", "topic"), [
+    ("What should I do with my savings?",
+     "You should buy Apple and Tesla shares now and put 20% of your savings into bitcoin.",
+     ("investment_advice",)),
+    ("What is a bond?", "A bond is a loan you make to a government or a company, which pays "
+     "you interest until it is repaid.", ()),
+    ("How do I bake bread?", "Mix flour, water, salt and yeast, knead for ten minutes, let it "
+     "rise and bake at 220 C.", ()),
+])
+def test_an_answer_is_judged_against_the_examples_read_as_answers(guard, prompt, answer, topic):
+    v = guard.check(answer, role="response", context=[{"role": "user", "content": prompt}])
+    assert v.topics == topic, v.reason
