@@ -239,7 +239,9 @@ blocklists:
   value again, whole or streamed (LiteLLM's `output_parse_pii`). "Draft a reply to
   jane@example.org" gets a draft addressed to her, and the model server never saw the
   address. The values live in the request's memory only; the store keeps the placeholders.
-  A placeholder the model rewrites (`[Email 1]`) stays as the model wrote it.
+  A placeholder copied loosely is restored too: any case, other brackets or none
+  (`email_1`, `<EMAIL_1>`), never inside a longer word (`EMAIL_10`); one the model rewrites
+  further (`[Email 1]`) stays as the model wrote it.
 - Masking reads the text as written: a term disguised with look-alike letters or invisible
   characters is for a `flag` or `block` list, which reads the canonical form too.
 - It changes no decision and adds nothing to the verdict. The exchange records how many

@@ -97,3 +97,16 @@ def test_ollamas_embed_apis_send_the_masked_text_upstream(run_gateway, ollama_cl
                                                                                         0.2]
     assert [body["input"] for body in seen] == ["Bill [EMAIL]", "Bill [EMAIL]"]
     assert [ex.masked for ex in gw.wait_for_exchanges(2)] == [{"prompt": {"contact": 1}}] * 2
+
+
+def test_a_placeholder_written_back_in_another_case_or_brackets_is_restored():
+    """Small models copy a placeholder loosely: any case, other brackets or
+    none. A longer placeholder and an unknown one stay as written."""
+    ex = Exchange("chat.completions")
+    masking.messages(RESTORE, [{"role": "user", "content": "Mail jane@example.org"}], ex)
+    choice = {"message": {"content": "To [email_1], cc EMAIL_1 and <Email_1>; "
+                                     "not EMAIL_10, xEMAIL_1 or [EMAIL_7]."}}
+    masking.answer(RESTORE, choice, "chat", ex)
+    assert choice["message"]["content"] == (
+        "To jane@example.org, cc jane@example.org and jane@example.org; "
+        "not EMAIL_10, xEMAIL_1 or [EMAIL_7].")

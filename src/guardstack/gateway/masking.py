@@ -25,6 +25,7 @@ never recorded.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -160,15 +161,24 @@ def _answer_spans(policy: Policy, whole: str, exchange: Exchange
         if policy.masks("response") else []
     exchange.count_masked("response", blocklists.counts(found))
     spans = [(a, b, p) for a, b, p, _ in found]
-    if exchange.restore:
-        # Longest first: "<x>_10" is not "<x>_1" and a zero.
-        keys = re.compile("|".join(map(re.escape, sorted(exchange.restore, key=len,
-                                                         reverse=True))))
-        spans += [(m.start(), m.end(), exchange.restore[m.group()])
-                  for m in keys.finditer(whole)
+    # Longest first: "<x>_10" is not "<x>_1" and a zero.
+    for key in sorted(exchange.restore, key=len, reverse=True):
+        spans += [(m.start(), m.end(), exchange.restore[key])
+                  for m in _written(key).finditer(whole)
                   if not any(a < m.end() and m.start() < b for a, b, _ in spans)]
-        spans.sort()
+    spans.sort()
     return spans
+
+
+@functools.lru_cache(maxsize=256)
+def _written(key: str) -> re.Pattern[str]:
+    """How a model may write the placeholder ``key`` back: as given, and for
+    a bracketed one (``[EMAIL_1]``) in any case, with other brackets or none
+    (``email_1``, ``<EMAIL_1>``), never inside a longer word (``EMAIL_10``)."""
+    if not (key.startswith("[") and key.endswith("]")):
+        return re.compile(re.escape(key))
+    inner = re.escape(key[1:-1])
+    return re.compile(rf"(?<![\w\[<(])[\[<(]?{inner}[\]>)]?(?![\w\]>)])", re.IGNORECASE)
 
 
 def chunks(policy: Policy, released: Sequence[dict[str, Any]], kind: str,
