@@ -36,6 +36,8 @@ def test_a_request_on_a_denied_topic_is_refused_before_the_model(llama_server, r
             model=MODEL_ALIAS, max_tokens=16, messages=[{"role": "user", "content": ON_TOPIC}])
     body = err.value.body
     assert body["code"] == "content_filter"
+    assert body["message"] == ("The prompt was blocked by the content policy "
+                               "(topics: investment_advice).")
     denied = body["innererror"]["content_filter_result"]["denied_topics"]
     assert denied == {"filtered": True, "details": [{"filtered": True, "id": "investment_advice"}]}
     answer = client(gw.url).chat.completions.create(

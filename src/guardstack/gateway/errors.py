@@ -119,13 +119,16 @@ def blocked(role: Literal["prompt", "response"], verdicts: list[Verdict]) -> Gat
     gateway itself withholds a blocked answer; the LiteLLM guardrail raises
     this body)."""
     cats = sorted({c for v in verdicts if v.blocked for c in v.categories})
+    topics = sorted({t for v in verdicts if v.blocked for t in v.topics})
     reason = next((v.reason for v in verdicts if v.blocked), "")
     if any(v.blocked and v.status.value != "ok" for v in verdicts):
         message = (f"The {role} could not be checked and the policy fails closed: "
                    f"{reason}")
     else:
-        message = (f"The {role} was blocked by the content policy"
-                   + (f" (categories: {', '.join(cats)})" if cats else "") + ".")
+        named = "; ".join(f"{what}: {', '.join(ids)}"
+                          for what, ids in (("categories", cats), ("topics", topics)) if ids)
+        message = f"The {role} was blocked by the content policy" + \
+            (f" ({named})" if named else "") + "."
     return GatewayError(
         400, message, code="content_filter", param="prompt" if role == "prompt" else None,
         extra={"innererror": {"code": "ResponsibleAIPolicyViolation",
