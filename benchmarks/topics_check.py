@@ -23,13 +23,17 @@ rows matched by another topic too), ``near`` (near misses matched) and
 ``everyday`` (everyday prompts matched), with the policy's ``allowed``
 examples used and without them. With ``--frozen-minilm`` the same with the
 plain all-MiniLM-L6-v2 sentence embedding (needs the ``train`` extra), for
-comparison (plain cosine, as that model is meant to be used). ``--speed``:
+comparison (plain cosine, as that model is meant to be used). ``--answers URL``:
+the model server's answers to the same prompts (and to 200 everyday ones),
+judged as responses with their prompt as context (the topics' ``roles``
+include ``response``). ``--speed``:
 ``Guard.check`` per prompt with and without the topics (alternated, medians).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -40,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from guardstack import topics as topics_mod
-from guardstack.classifiers.base import Subject
+from guardstack.classifiers.base import Message, Subject
 from guardstack.guard import Guard
 from guardstack.policy import Policy
 
@@ -68,10 +72,10 @@ def everyday(n: int, seed: int = 7) -> list[str]:
     return out[:n]
 
 
-def similarities(vecs: np.ndarray, policy: Policy, tv: topics_mod.TopicVectors
-                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def similarities(vecs: np.ndarray, policy: Policy, tv: topics_mod.TopicVectors,
+                 role: str = "prompt") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per topic: (nearest example, nearest allowed example) per text."""
-    table = tv.by_role["prompt"]
+    table = tv.by_role[role]
     out = {}
     for t in policy.topics:
         ex, al = table[t.id]
@@ -127,6 +131,37 @@ def fast_vectors(guard: Guard, tv: topics_mod.TopicVectors, texts: list[str]) ->
         (d,) = guard.detect_batch([Subject(text=t, role="prompt")])
         out.append(tv.vector("prompt", d.embedding or []))
     return np.vstack(out)
+
+
+def answer_vectors(guard: Guard, tv: topics_mod.TopicVectors, prompts: list[str],
+                   answers: dict[str, str]) -> np.ndarray:
+    """Each prompt's answer judged as a response, with the prompt as context."""
+    out = []
+    for p in prompts:
+        (d,) = guard.detect_batch([Subject(text=answers[p], role="response",
+                                           context=(Message("user", p),))])
+        out.append(tv.vector("response", d.embedding or []))
+    return np.vstack(out)
+
+
+def fetch_answers(url: str, model: str, prompts: list[str], cache: Path) -> dict[str, str]:
+    """The model server's answer to each prompt (temperature 0, 64 tokens),
+    kept in ``cache`` (model outputs are generated at run time, never
+    committed)."""
+    import httpx
+
+    known: dict[str, str] = json.loads(cache.read_text()) if cache.exists() else {}
+    with httpx.Client(timeout=600) as client:
+        for i, p in enumerate(x for x in prompts if x not in known):
+            r = client.post(url.rstrip("/") + "/chat/completions", json={
+                "model": model, "max_tokens": 64, "temperature": 0,
+                "messages": [{"role": "user", "content": p}]})
+            r.raise_for_status()
+            known[p] = r.json()["choices"][0]["message"]["content"] or ""
+            if i % 25 == 0:
+                cache.write_text(json.dumps(known))
+    cache.write_text(json.dumps(known))
+    return known
 
 
 def frozen_minilm(policy: Policy, texts: list[str], every: list[str]):
@@ -187,6 +222,12 @@ def main() -> None:
     ap.add_argument("--frozen-minilm", action="store_true")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--answers", metavar="URL",
+                    help="also judge a model server's answers to the prompts as responses "
+                         "(OpenAI API base URL, e.g. http://127.0.0.1:8080/v1)")
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--everyday-answers", type=int, default=200,
+                    help="everyday prompts whose answers are judged (default 200)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
 
@@ -197,9 +238,7 @@ def main() -> None:
     every = everyday(args.everyday)
     thresholds = [float(x) for x in args.thresholds.split(",")]
     if args.speed:
-        plain = Guard(Policy.load(args.policy).__class__(**{
-            **{f: getattr(policy, f) for f in policy.__dataclass_fields__}, "topics": ()}),
-            detector=guard.detector)
+        plain = Guard(dataclasses.replace(policy, topics=()), detector=guard.detector)
         speed(guard, plain, every[:300], args.repeats)
         return
     tv = guard.topic_vectors()
@@ -207,6 +246,16 @@ def main() -> None:
     out = report("fast classifier embedding", data,
                  similarities(fast_vectors(guard, tv, texts), policy, tv),
                  similarities(fast_vectors(guard, tv, every), policy, tv), thresholds)
+    if args.answers:
+        some_every = every[:args.everyday_answers]
+        cache = HERE.parent / "runs" / f"topic_answers_{args.split}.json"
+        cache.parent.mkdir(exist_ok=True)
+        answers = fetch_answers(args.answers, args.model, texts + some_every, cache)
+        out += report("answers, judged as responses", data,
+                      similarities(answer_vectors(guard, tv, texts, answers), policy, tv,
+                                   "response"),
+                      similarities(answer_vectors(guard, tv, some_every, answers), policy, tv,
+                                   "response"), thresholds)
     if args.frozen_minilm:
         s_rows, s_every = frozen_minilm(policy, texts, every)
         out += report("plain all-MiniLM-L6-v2", data, s_rows, s_every,
