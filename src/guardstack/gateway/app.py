@@ -1058,12 +1058,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
-
 def _tactics(subjects: Sequence[Subject]) -> list[str]:
     """The adversarial jailbreak tactics the prompts use, named whatever the
     verdict ("no disclaimers" around a harmless question is allowed, and
     still worth counting: layer 3 reads it beside harm, per user)."""
     return sorted({t for s in subjects for t in framing.adversarial_tactics(s.text)})
+
 
 def create_app(settings: GatewaySettings, *, guard: Any = None, recorder: Recorder | None = None,
                keys: KeyLookup | None = None, states: AccountStates | None = None,
