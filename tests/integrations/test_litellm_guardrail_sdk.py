@@ -289,3 +289,28 @@ async def test_a_blocklisted_term_is_refused_in_both_modes(mode, use_guardrail, 
     # An everyday prompt under the same policy is let through (to the dead upstream).
     with passed_the_guardrail():
         await unreachable_model(dead_url, EVERYDAY)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_denied_topic_is_refused_in_both_modes(mode, use_guardrail, serve_gateway,
+                                                       dead_url):
+    """The policy's topics decide in-process, and remote through the gateway's
+    /v1/moderations: the topic comes back either way, and in the message."""
+    policy = Policy.from_yaml(
+        "version: 1\ntopics:\n  investment_advice:\n    examples:\n"
+        "      - Which stocks should I buy right now?\n"
+        "      - Is bitcoin going to go up next month?\n"
+        "      - How should I invest the 20,000 dollars I have saved?\n", source="topics")
+    guard = Guard(policy)
+    if mode == "remote":
+        use_guardrail(api_base=serve_gateway(guard).url)
+    else:
+        use_guardrail(guard=guard)
+    with pytest.raises(ContentFilterError) as caught:
+        await unreachable_model(dead_url, [{"role": "user", "content":
+                                            "Is Apple stock a buy at this price?"}])
+    err = caught.value
+    assert [v.topics for v in err.verdicts] == [("investment_advice",)]
+    assert "(topics: investment_advice)" in err.detail["error"]["message"]
+    with passed_the_guardrail():
+        await unreachable_model(dead_url, EVERYDAY)
