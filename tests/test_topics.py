@@ -268,3 +268,35 @@ def test_eval_applies_the_topics_and_goes_on_without_them_when_it_cannot(tmp_pat
 def test_an_answer_is_judged_against_the_examples_read_as_answers(guard, prompt, answer, topic):
     v = guard.check(answer, role="response", context=[{"role": "user", "content": prompt}])
     assert v.topics == topic, v.reason
+
+
+def test_the_gateway_embeds_a_policy_once_however_many_ask_at_once(guard):
+    """A request and a reload's warm-up arriving together share one embedding."""
+    import asyncio
+    import threading
+    import time
+
+    from guardstack.gateway.judge import Judge
+
+    policy = Policy.from_yaml(POLICY, source="shared")
+    mine = Guard(policy, detector=guard.detector)
+    calls = []
+    lock = threading.Lock()
+    real = mine.topic_vectors
+
+    def counted(p=None):
+        with lock:
+            calls.append(p)
+        time.sleep(0.2)  # long enough for the others to arrive meanwhile
+        return real(p)
+
+    mine.topic_vectors = counted  # type: ignore[method-assign]
+    judge = Judge(mine)
+    judge.loaded = True
+
+    async def ask():
+        return await asyncio.gather(judge.topic_vectors(policy), judge.topic_vectors(policy),
+                                    judge.warm([policy]))
+
+    first, second, _ = asyncio.run(ask())
+    assert len(calls) == 1 and first is second and first is not None

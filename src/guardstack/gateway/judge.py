@@ -52,6 +52,7 @@ class Judge:
         self._queue: list[_Waiting] = []
         self._workers: set[asyncio.Task[None]] = set()
         self._topics_failed: dict[int, Policy] = {}
+        self._embedding: dict[int, tuple[Policy, asyncio.Future[TopicVectors | None]]] = {}
 
     async def load(self) -> None:
         """Load the detector off the event loop (it reads model weights) and
@@ -75,12 +76,20 @@ class Judge:
         cached = self.guard.cached_topic_vectors(policy)
         if cached is not None or self._topics_failed.get(id(policy)) is policy:
             return cached
+        # one embedding per policy: a request and a warm-up arriving together share it
+        key = id(policy)
+        running = self._embedding.get(key)
+        if running is None or running[0] is not policy:
+            task = asyncio.ensure_future(asyncio.to_thread(self.guard.topic_vectors, policy))
+            running = self._embedding[key] = (policy, task)
+            task.add_done_callback(lambda _t: self._embedding.pop(key, None))
         try:
-            return await asyncio.to_thread(self.guard.topic_vectors, policy)
+            return await asyncio.shield(running[1])
         except TopicError as exc:
             # judged without topics (each verdict's reason says so), said once
-            self._topics_failed[id(policy)] = policy
-            log.error("%s: topics not judged: %s", policy.source, exc)
+            if self._topics_failed.get(id(policy)) is not policy:
+                self._topics_failed[id(policy)] = policy
+                log.error("%s: topics not judged: %s", policy.source, exc)
             return None
 
     @property
