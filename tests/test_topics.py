@@ -300,3 +300,25 @@ def test_the_gateway_embeds_a_policy_once_however_many_ask_at_once(guard):
 
     first, second, _ = asyncio.run(ask())
     assert len(calls) == 1 and first is second and first is not None
+
+
+def test_threads_asking_at_once_embed_a_policy_once(guard, monkeypatch):
+    import threading
+
+    calls = []
+    real = topics.embed
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(topics, "embed", counted)
+    mine = Guard(Policy.from_yaml(POLICY, source="threads"), detector=guard.detector)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(mine.topic_vectors()))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 3 and all(v is got[0] for v in got)

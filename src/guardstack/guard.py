@@ -44,6 +44,7 @@ class Guard:
         # policy -> its topics' examples embedded by this guard's detector
         self._topic_vectors: dict[int, tuple[Policy, TopicVectors]] = {}
         self._topics_failed = False
+        self._embedding = threading.Lock()
 
     @property
     def detector(self) -> Detector:
@@ -93,9 +94,12 @@ class Guard:
         cached = self.cached_topic_vectors(policy)
         if cached is not None:
             return cached
-        name = str(getattr(self.detector, "name", "") or policy.detector)
-        vectors = topics.embed(policy.topics, self._embed, name)
-        with self._lock:
+        with self._embedding:  # threads asking at once embed once
+            cached = self.cached_topic_vectors(policy)
+            if cached is not None:
+                return cached
+            name = str(getattr(self.detector, "name", "") or policy.detector)
+            vectors = topics.embed(policy.topics, self._embed, name)
             self._topic_vectors[id(policy)] = (policy, vectors)
         return vectors
 
