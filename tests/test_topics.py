@@ -270,7 +270,7 @@ def test_an_answer_is_judged_against_the_examples_read_as_answers(guard, prompt,
     assert v.topics == topic, v.reason
 
 
-def test_the_gateway_embeds_a_policy_once_however_many_ask_at_once(guard):
+def test_the_gateway_embeds_a_policy_once_however_many_ask_at_once(guard, monkeypatch):
     """A request and a reload's warm-up arriving together share one embedding."""
     import asyncio
     import threading
@@ -282,15 +282,15 @@ def test_the_gateway_embeds_a_policy_once_however_many_ask_at_once(guard):
     mine = Guard(policy, detector=guard.detector)
     calls = []
     lock = threading.Lock()
-    real = mine.topic_vectors
+    real = topics.embed
 
-    def counted(p=None):
+    def counted(*args, **kwargs):
         with lock:
-            calls.append(p)
+            calls.append(args)
         time.sleep(0.2)  # long enough for the others to arrive meanwhile
-        return real(p)
+        return real(*args, **kwargs)
 
-    mine.topic_vectors = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(topics, "embed", counted)
     judge = Judge(mine)
     judge.loaded = True
 

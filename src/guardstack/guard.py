@@ -9,6 +9,7 @@ model.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ from guardstack.topics import TopicVectors
 from guardstack.verdict import Status, Verdict
 
 MessageLike = Message | Mapping[str, Any]
+log = logging.getLogger("guardstack")
 
 
 class Guard:
@@ -41,9 +43,9 @@ class Guard:
         self.policy: Policy = policy
         self._detector = detector
         self._lock = threading.Lock()
-        # policy -> its topics' examples embedded by this guard's detector
-        self._topic_vectors: dict[int, tuple[Policy, TopicVectors]] = {}
-        self._topics_failed = False
+        # policy -> its topics' examples embedded by this guard's detector, or
+        # why they could not be (kept: a detector without embeddings stays so)
+        self._topic_vectors: dict[int, tuple[Policy, TopicVectors | topics.TopicError]] = {}
         self._embedding = threading.Lock()
 
     @property
@@ -87,24 +89,46 @@ class Guard:
         by this guard's detector, once per policy; None without topics.
         Each example is embedded on its own, so the vectors do not depend on
         what else was scored with them. Raises :class:`guardstack.topics.
-        TopicError` when the detector gives no embeddings or fails."""
+        TopicError` when the detector gives no embeddings or fails (logged
+        the first time; not tried again for this policy)."""
         policy = policy or self.policy
         if not policy.topics:
             return None
-        cached = self.cached_topic_vectors(policy)
-        if cached is not None:
-            return cached
-        with self._embedding:  # threads asking at once embed once
-            cached = self.cached_topic_vectors(policy)
-            if cached is not None:
-                return cached
-            name = str(getattr(self.detector, "name", "") or policy.detector)
-            vectors = topics.embed(policy.topics, self._embed, name)
-            self._topic_vectors[id(policy)] = (policy, vectors)
-        return vectors
+        found = self._settled(policy)
+        if found is None:
+            with self._embedding:  # threads asking at once embed once
+                found = self._settled(policy)
+                if found is None:
+                    name = str(getattr(self.detector, "name", "") or policy.detector)
+                    try:
+                        found = topics.embed(policy.topics, self._embed, name)
+                    except topics.TopicError as exc:
+                        log.error("%s: topics not judged: %s", policy.source, exc)
+                        found = exc
+                    self._topic_vectors[id(policy)] = (policy, found)
+        if isinstance(found, topics.TopicError):
+            raise found
+        return found
+
+    def checked_topic_vectors(self, policy: Policy | None = None) -> TopicVectors | None:
+        """:meth:`topic_vectors` for checks: None when the detector cannot
+        embed them, so checks go on without the topics and each verdict's
+        reason says so."""
+        try:
+            return self.topic_vectors(policy)
+        except topics.TopicError:
+            return None
 
     def cached_topic_vectors(self, policy: Policy) -> TopicVectors | None:
         """:meth:`topic_vectors` if already embedded, without embedding."""
+        found = self._settled(policy)
+        return None if isinstance(found, topics.TopicError) else found
+
+    def topics_settled(self, policy: Policy) -> bool:
+        """Whether ``policy``'s topics were embedded, or found not to embed."""
+        return self._settled(policy) is not None
+
+    def _settled(self, policy: Policy) -> TopicVectors | topics.TopicError | None:
         hit = self._topic_vectors.get(id(policy))
         return hit[1] if hit is not None and hit[0] is policy else None
 
@@ -123,18 +147,6 @@ class Guard:
         return out
 
     # -- verdicts ----------------------------------------------------------
-
-    def checked_topic_vectors(self) -> TopicVectors | None:
-        """:meth:`topic_vectors` for checks: None when the detector cannot
-        embed them (tried once), so checks go on without the topics and each
-        verdict's reason says so."""
-        if self._topics_failed:
-            return None
-        try:
-            return self.topic_vectors()
-        except topics.TopicError:
-            self._topics_failed = True
-            return None
 
     def _decide(self, subjects: Sequence[Subject], detections: Iterable[Detection],
                 prompt_clean: bool = False) -> list[Verdict]:
@@ -158,7 +170,7 @@ class Guard:
     async def acheck_batch(self, subjects: Sequence[Subject], *, prompt_clean: bool = False
                            ) -> list[Verdict]:
         detections = await self.adetect_batch(subjects, self.timeout_s(subjects))
-        if self.policy.topics and self.cached_topic_vectors(self.policy) is None:
+        if self.policy.topics and not self.topics_settled(self.policy):
             # the first check embeds the topic examples: not on the event loop
             await asyncio.to_thread(self.checked_topic_vectors)
         return self._decide(subjects, detections, prompt_clean)

@@ -11,7 +11,6 @@ subjects per model call instead of one each.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,10 +20,8 @@ from guardstack.gateway import tracing
 from guardstack.gateway.metrics import Metrics
 from guardstack.guard import Guard
 from guardstack.policy import Policy
-from guardstack.topics import TopicError, TopicVectors
+from guardstack.topics import TopicVectors
 from guardstack.verdict import Verdict
-
-log = logging.getLogger("guardstack.gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +48,6 @@ class Judge:
         self.max_calls = max_calls
         self._queue: list[_Waiting] = []
         self._workers: set[asyncio.Task[None]] = set()
-        self._topics_failed: dict[int, Policy] = {}
-        self._embedding: dict[int, tuple[Policy, asyncio.Future[TopicVectors | None]]] = {}
 
     async def load(self) -> None:
         """Load the detector off the event loop (it reads model weights) and
@@ -73,24 +68,10 @@ class Judge:
         time: a tenant's policy, a reloaded one)."""
         if not policy.topics:
             return None
-        cached = self.guard.cached_topic_vectors(policy)
-        if cached is not None or self._topics_failed.get(id(policy)) is policy:
-            return cached
-        # one embedding per policy: a request and a warm-up arriving together share it
-        key = id(policy)
-        running = self._embedding.get(key)
-        if running is None or running[0] is not policy:
-            task = asyncio.ensure_future(asyncio.to_thread(self.guard.topic_vectors, policy))
-            running = self._embedding[key] = (policy, task)
-            task.add_done_callback(lambda _t: self._embedding.pop(key, None))
-        try:
-            return await asyncio.shield(running[1])
-        except TopicError as exc:
-            # judged without topics (each verdict's reason says so), said once
-            if self._topics_failed.get(id(policy)) is not policy:
-                self._topics_failed[id(policy)] = policy
-                log.error("%s: topics not judged: %s", policy.source, exc)
-            return None
+        if self.guard.topics_settled(policy):
+            return self.guard.cached_topic_vectors(policy)
+        # the guard embeds once however many ask, and logs a detector that cannot
+        return await asyncio.to_thread(self.guard.checked_topic_vectors, policy)
 
     @property
     def detector_name(self) -> str:
