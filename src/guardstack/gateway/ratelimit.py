@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from guardstack.store.rate_buckets import RateBuckets
 
 
-
 class RateLimiter:
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
