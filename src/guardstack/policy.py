@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -31,6 +31,8 @@ from guardstack.topics import Topic, TopicVectors
 from guardstack.verdict import Action, Status, Verdict
 
 ROLES = ("prompt", "response")
+#: What a blocklist's or a topic's id may be.
+_ENTRY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 FailMode = Literal["open", "closed"]
 Mode = Literal["enforce", "monitor"]
 LABELS = (HARM, *CATEGORY_IDS)
@@ -449,11 +451,7 @@ class Policy:
         hits = topics_mod.find(self.topics, vectors, role, detection.embedding)
         if not hits:
             return verdict
-        decision = max((verdict.decision, *(h.topic.action for h in hits)),
-                       key=lambda a: a.severity)
-        reason = "; ".join(r for r in (verdict.reason, *(h.describe() for h in hits)) if r)
-        return replace(verdict, decision=decision, reason=reason,
-                       detector=f"{verdict.detector}+topics",
+        return _raised(verdict, "topics", [(h.topic.action, h.describe()) for h in hits],
                        topics=tuple(h.topic.id for h in hits))
 
     def monitored(self, verdict: Verdict) -> Verdict:
@@ -469,15 +467,12 @@ class Policy:
         hits = blocklists_mod.find(self.blocklists, role, text)
         if not hits:
             return verdict
-        decision = max((verdict.decision, *(h.blocklist.action for h in hits)),
-                       key=lambda a: a.severity)
         categories = list(verdict.categories)
         for h in hits:
             if h.blocklist.category and h.blocklist.category not in categories:
                 categories.append(h.blocklist.category)
-        reason = "; ".join(r for r in (verdict.reason, *(h.describe() for h in hits)) if r)
-        return replace(verdict, decision=decision, categories=tuple(categories), reason=reason,
-                       detector=f"{verdict.detector}+blocklists",
+        return _raised(verdict, "blocklists", [(h.blocklist.action, h.describe()) for h in hits],
+                       categories=tuple(categories),
                        blocklists=tuple(h.blocklist.id for h in hits))
 
     def _decide(self, role: str, detection: Detection, detector: str, *,
@@ -549,6 +544,17 @@ class Policy:
             latency_ms=detection.latency_ms,
             reason=reason,
         )
+
+
+def _raised(verdict: Verdict, rule: str, hits: Sequence[tuple[Action, str]],
+            **fields: Any) -> Verdict:
+    """``verdict`` with a policy rule's ``hits`` (action, why) applied: the
+    decision raised to the most severe (never lowered), each why added to
+    the reason, the rule named in the detector."""
+    decision = max((verdict.decision, *(a for a, _ in hits)), key=lambda a: a.severity)
+    reason = "; ".join(r for r in (verdict.reason, *(why for _, why in hits)) if r)
+    return replace(verdict, decision=decision, reason=reason,
+                   detector=f"{verdict.detector}+{rule}", **fields)
 
 
 class _Parser:
@@ -718,6 +724,20 @@ class _Parser:
             out.append(value)
         return out
 
+    def entry_id(self, key: yaml.Node, name: str, path: str, what: str) -> None:
+        """A blocklist's or a topic's id: it names the entry in verdicts."""
+        if not _ENTRY_ID.fullmatch(name):
+            raise self.fail(key, path, f"a {what} id is 1-64 letters, digits, '_', '.' or '-'")
+
+    def members(self, m: Mapping[str, tuple[yaml.Node, yaml.Node]], k: str,
+                items: Sequence[str], path: str, allowed: Sequence[str]) -> None:
+        """Every entry of the list setting ``m[k]`` (read as ``items``) is
+        one of ``allowed``; ``path`` is the entry's."""
+        for i, item in enumerate(items):
+            if item not in allowed:
+                raise self.fail(m[k][1].value[i], f"{path}.{k}",
+                                f"must be one of {', '.join(allowed)}; got {item!r}")
+
     def topics(self, node: yaml.Node) -> tuple[Topic, ...]:
         out = []
         keys = ("examples", "allowed", "description", "threshold", "roles", "action")
@@ -727,8 +747,7 @@ class _Parser:
                                             f"got {len(named)}")
         for name, (key, value) in named.items():
             path = f"topics.{name}"
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-                raise self.fail(key, path, "a topic id is 1-64 letters, digits, '_', '.' or '-'")
+            self.entry_id(key, name, path, "topic")
             m = self.mapping(value, path, keys)
             if "examples" not in m:
                 raise self.fail(value, path, "a topic needs examples (requests on the topic)")
@@ -747,10 +766,7 @@ class _Parser:
                         raise self.fail(m[k][1].value[i], f"{path}.{k}",
                                         f"an entry is at most {topics_mod.MAX_EXAMPLE_CHARS} "
                                         f"characters, got {len(text)}")
-            for i, item in enumerate(lists["roles"]):
-                if item not in ROLES:
-                    raise self.fail(m["roles"][1].value[i], f"{path}.roles",
-                                    f"must be one of {', '.join(ROLES)}; got {item!r}")
+            self.members(m, "roles", lists["roles"], path, ROLES)
             description = None
             if "description" in m:
                 description = self.scalar(m["description"][1], f"{path}.description")
@@ -775,8 +791,7 @@ class _Parser:
                 "replacement", "restore")
         for name, (key, value) in self.mapping(node, "blocklists", None).items():
             path = f"blocklists.{name}"
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-                raise self.fail(key, path, "a list id is 1-64 letters, digits, '_', '.' or '-'")
+            self.entry_id(key, name, path, "list")
             m = self.mapping(value, path, keys)
             lists = {k: self.strings(m[k][1], f"{path}.{k}") if k in m else []
                      for k in ("terms", "patterns", "builtin", "roles")}
@@ -787,12 +802,8 @@ class _Parser:
                     raise self.fail(m["patterns"][1].value[i], f"{path}.patterns",
                                     f"not a valid regular expression ({exc}): {pattern!r}"
                                     ) from None
-            for k, allowed in (("builtin", tuple(blocklists_mod.BUILTIN)),
-                               ("roles", ROLES)):
-                for i, item in enumerate(lists[k]):
-                    if item not in allowed:
-                        raise self.fail(m[k][1].value[i], f"{path}.{k}",
-                                        f"must be one of {', '.join(allowed)}; got {item!r}")
+            self.members(m, "builtin", lists["builtin"], path, tuple(blocklists_mod.BUILTIN))
+            self.members(m, "roles", lists["roles"], path, ROLES)
             if not (lists["terms"] or lists["patterns"] or lists["builtin"]):
                 raise self.fail(value, path, "a blocklist needs terms, patterns or builtin")
             action: Action | str = Action.BLOCK
