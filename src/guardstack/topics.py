@@ -123,15 +123,10 @@ def embed(topics: Sequence[Topic], embed_texts: Embed, detector: str = "the dete
         texts = list(dict.fromkeys(x for t in mine for x in (*t.examples, *t.allowed)))
         # examples alone, so their vectors do not depend on batch-mates (int8
         # scores do); the reference only gives a mean, batched
-        vecs = [*embed_texts(texts, role, True), *embed_texts(reference, role, False)]
-        for vec in vecs:
-            if vec is None:
-                raise TopicError(f"policy topics need a detector that gives embeddings "
-                                 f"(fast, cascade); {detector} gave none")
-        centre = np.mean([_unit(v) for v in vecs[len(texts):]], axis=0)  # type: ignore[arg-type]
-        centres[role] = centre
-        index = {text: _unit(_unit(vec) - centre)  # type: ignore[arg-type]
-                 for text, vec in zip(texts, vecs, strict=False)}
+        examples = _units(embed_texts(texts, role, True), detector)
+        centre = centres[role] = np.mean(_units(embed_texts(reference, role, False), detector),
+                                         axis=0)
+        index = {text: _unit(vec - centre) for text, vec in zip(texts, examples, strict=True)}
         by_role[role] = {
             t.id: (_matrix([index[x] for x in t.examples]), _matrix([index[x] for x in t.allowed]))
             for t in mine}
@@ -169,6 +164,13 @@ def _unit(vec: Sequence[float] | np.ndarray) -> np.ndarray:
     a = np.asarray(vec, dtype=np.float64)
     n = float(np.linalg.norm(a))
     return a / n if n > 0 else a
+
+
+def _units(vecs: Sequence[Sequence[float] | None], detector: str) -> list[np.ndarray]:
+    if any(v is None for v in vecs):
+        raise TopicError(f"policy topics need a detector that gives embeddings "
+                         f"(fast, cascade); {detector} gave none")
+    return [_unit(v) for v in vecs if v is not None]
 
 
 def _matrix(rows: list[np.ndarray]) -> np.ndarray:
