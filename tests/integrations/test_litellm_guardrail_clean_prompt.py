@@ -7,9 +7,18 @@ score (``MIDDLING`` 0.7)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
+import litellm
 import pytest
 from litellm.types.proxy.auth.user_api_key_auth import UserAPIKeyAuth
 from litellm.types.utils import Choices, Message, ModelResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from tests.gateway.serving import serve_app
 from tests.gateway.standins import TWO_TIER_POLICY, ScoreDetector
 from tests.integrations.test_litellm_guardrail_stream import finish_reasons, reasoning_stream
 
@@ -81,3 +90,42 @@ async def test_a_stream_halts_only_after_a_flagged_prompt(guardrail, prompt):
                                             data)]
     expected = ["content_filter"] if "MIDDLING" in prompt else ["stop"]
     assert finish_reasons(out) == expected
+
+
+def streaming_model() -> Starlette:
+    async def chat(request: Request) -> Response:
+        base = {"id": "c1", "created": 1, "model": "m", "object": "chat.completion.chunk"}
+
+        def events() -> Iterator[str]:
+            for word in STREAMED:
+                yield "data: " + json.dumps({**base, "choices": [{
+                    "index": 0, "delta": {"content": word}, "finish_reason": None}]}) + "\n\n"
+            yield "data: " + json.dumps({**base, "choices": [{
+                "index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\n"
+            yield "data: [DONE]\n\n"
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+STREAMED = [" The", " vaccine", " trains", " MIDDLING", " cells", " to", " respond."]
+
+
+@pytest.mark.parametrize("prompt", ["How does the anthrax vaccine work?",
+                                    "A MIDDLING question about pathogens."])
+async def test_an_sdk_stream_without_metadata_knows_whether_its_prompt_was_clean(
+        guardrail, prompt):
+    # The SDK's pre_call hook writes into LiteLLM's copy of the keyword
+    # arguments; guard_stream, handed the caller's own, finds its verdicts.
+    g = guardrail("in_process", hold_back=4, check_every=4)
+    with serve_app(streaming_model()) as url:
+        request = {"model": "openai/m", "api_base": url + "/v1", "api_key": "unused",
+                   "messages": [{"role": "user", "content": prompt}], "stream": True,
+                   "guardrails": ["guardstack"], "max_retries": 0}
+        stream = await litellm.acompletion(**request)
+        chunks = [c async for c in g.guard_stream(stream, request)]
+    reasons = [c.choices[0].finish_reason for c in chunks if c.choices
+               and c.choices[0].finish_reason]
+    assert reasons == (["content_filter"] if "MIDDLING" in prompt else ["stop"])
+    assert request["metadata"]["guardstack"]["prompt"][0]["decision"] == (
+        "flag" if "MIDDLING" in prompt else "allow")

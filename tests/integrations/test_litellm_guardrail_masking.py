@@ -92,18 +92,39 @@ async def test_the_model_sees_placeholders_and_the_client_its_own_data_back(
     assert ASKED[0]["content"].endswith("jane.doe@example.org.")  # the caller's list kept
 
 
+@pytest.mark.parametrize("metadata", [{}, None], ids=["metadata", "no_metadata"])
 async def test_a_streamed_answer_is_masked_and_restored_across_chunks(
-        masking_guardrail, recording_model):
+        masking_guardrail, recording_model, metadata):
+    # Without metadata of the caller's own, LiteLLM's hooks write into its
+    # copy of the request; guard_stream finds what they left by what was asked.
     url, seen = recording_model
     request = {"model": "openai/m", "api_base": url, "api_key": "unused", "messages": ASKED,
-               "stream": True, "guardrails": ["guardstack"], "metadata": {},
-               "max_retries": 0}
+               "stream": True, "guardrails": ["guardstack"], "max_retries": 0}
+    if metadata is not None:
+        request["metadata"] = metadata
     stream = await litellm.acompletion(**request)
     chunks = [c async for c in masking_guardrail.guard_stream(stream, request)]
     shown = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert shown == "Sure. Dear jane.doe@example.org, lunch on Friday? Reply to [EMAIL]."
     assert seen[-1]["messages"][0]["content"] == "Draft a lunch invitation to [EMAIL_1]."
-    assert request["metadata"]["guardstack"]["masked"]["response"] == {"contact": 1}
+    ours = request["metadata"]["guardstack"]
+    assert ours["masked"] == {"prompt": {"contact": 1}, "response": {"contact": 1}}
+    assert [v["decision"] for v in ours["prompt"]] == ["allow"]
+
+
+async def test_identical_streamed_requests_without_metadata_each_get_their_values_back(
+        masking_guardrail, recording_model):
+    url, _ = recording_model
+    requests = [{"model": "openai/m", "api_base": url, "api_key": "unused",
+                 "messages": ASKED, "stream": True, "guardrails": ["guardstack"],
+                 "max_retries": 0} for _ in range(2)]
+    streams = [await litellm.acompletion(**r) for r in requests]
+    for request, stream in zip(requests, streams, strict=True):
+        chunks = [c async for c in masking_guardrail.guard_stream(stream, request)]
+        shown = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert "Dear jane.doe@example.org," in shown
+    # each stream took its own request's entry: none is left waiting
+    assert not masking_guardrail._left_by_request
 
 
 async def test_the_proxys_other_request_shapes_are_masked(masking_guardrail):

@@ -54,6 +54,8 @@ hooks), ``default_on`` and the request's ``guardrails`` list, checked by
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
@@ -100,6 +102,8 @@ _ORIGINAL = "_litellm_chunk"
 _STREAM_VERDICTS_KEPT = 64
 #: Requests whose masked values wait for their answer (oldest forgotten first).
 _RESTORES_KEPT = 10_000
+#: How many SDK requests' prompt verdicts wait for their stream (``guard_stream``).
+_LEFT_KEPT = 1_000
 
 
 class ContentFilterError(HTTPException):
@@ -180,6 +184,11 @@ class GuardstackGuardrail(CustomGuardrail):
         #: id, until its answer gives them back: in memory only, never in the
         #: metadata (LiteLLM's logging integrations ship that elsewhere)
         self._restores: OrderedDict[str, dict[str, str]] = OrderedDict()
+        #: what pre_call left in each request's metadata, by what the request
+        #: asked (``_request_key``), oldest first: an SDK caller's own request
+        #: has no metadata bucket when it passed none (LiteLLM made one for its
+        #: copy), so ``guard_stream`` finds the prompt's verdicts and mask here
+        self._left_by_request: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         masks = [b.id for b in self.policy.blocklists if b.mask]
         hooks = self.event_hook if isinstance(self.event_hook, list) else [self.event_hook]
         if masks and GuardrailEventHooks.pre_call not in hooks:  # a str enum: "pre_call" too
@@ -199,6 +208,16 @@ class GuardstackGuardrail(CustomGuardrail):
                                   ) -> Exception | str | dict | None:
         await self._check_prompt(data, GuardrailEventHooks.pre_call, user_api_key_dict)
         return self._mask_prompt(data, call_type)
+
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any],
+                                             call_type: Any) -> dict | None:
+        # The SDK's way in to pre_call (LiteLLM's copy of the caller's keyword
+        # arguments): remember what it left for guard_stream, keyed before
+        # masking rewrites the messages.
+        asked = _request_key(kwargs)
+        out = await super().async_pre_call_deployment_hook(kwargs, call_type)
+        self._remember(asked, kwargs)
+        return out
 
     async def async_moderation_hook(self, data: dict, user_api_key_dict: UserAPIKeyAuth,
                                     call_type: CallTypesLiteral) -> object:
@@ -250,6 +269,7 @@ class GuardstackGuardrail(CustomGuardrail):
         ``request_data``'s metadata. ``end_user`` (default: the request's
         ``user``) is whom remote mode tells the gateway the text is from."""
         judge = await self._ready(end_user or _end_user(request_data))
+        self._recall(request_data)
         exchange = _checked(request_data)
         exchange.model, exchange.stream = request_data.get("model"), True
         exchange.restore = self._restored(request_data)
@@ -309,8 +329,8 @@ class GuardstackGuardrail(CustomGuardrail):
                     if close is not None:
                         await close()
                 self._record_stream(request_data, check, start)
-                if check.exchange.masked:
-                    _ours(request_data)["masked"] = check.exchange.masked
+                if check.exchange.masked:  # beside the prompt's counts, as a whole answer's
+                    _ours(request_data).setdefault("masked", {}).update(check.exchange.masked)
 
     async def aclose(self) -> None:
         """Close the connections to the gateway (remote mode) held for the
@@ -367,6 +387,34 @@ class GuardstackGuardrail(CustomGuardrail):
         if any(v.blocked for v in verdicts):
             raise ContentFilterError(blocked_tool_output(verdicts).body(), verdicts,
                                      param="messages")
+
+    # -- what pre_call left, for an SDK stream ------------------------------
+
+    def _remember(self, asked: str | None, data: dict) -> None:
+        """Keep what the prompt's hooks left in ``data``'s metadata (the same
+        dict, so later additions show) under what the request asked."""
+        if asked is None or not _left(data):
+            return
+        self._left_by_request.setdefault(asked, []).append(_ours(data))
+        self._left_by_request.move_to_end(asked)
+        while len(self._left_by_request) > _LEFT_KEPT:
+            self._left_by_request.popitem(last=False)
+
+    def _recall(self, request_data: dict) -> None:
+        """Give a request without guardstack's metadata (an SDK caller that
+        passed no ``metadata``: LiteLLM's hooks wrote into its own copy) what
+        its prompt's hooks left, found by what it asked; the oldest such
+        request's first, as identical requests' streams are read in turn."""
+        if _left(request_data):
+            return
+        asked = _request_key(request_data)
+        waiting = self._left_by_request.get(asked) if asked is not None else None
+        if asked is None or not waiting:
+            return
+        left = waiting.pop(0)
+        if not waiting:
+            del self._left_by_request[asked]
+        _ours(request_data).update(left)
 
     # -- masking -----------------------------------------------------------
 
@@ -581,6 +629,18 @@ def _ours(data: dict) -> dict[str, Any]:
     _, metadata = get_or_create_metadata_bucket(data)
     ours: dict[str, Any] = metadata.setdefault("guardstack", {})
     return ours
+
+
+def _request_key(data: Mapping[str, Any]) -> str | None:
+    """What a request asked (its messages, prompt or input, and its end
+    user), as a digest: the same for LiteLLM's copy of an SDK call's keyword
+    arguments and for the caller's own. None when it asked nothing."""
+    asked = {k: data[k] for k in ("messages", "prompt", "input") if data.get(k) is not None}
+    if not asked:
+        return None
+    asked["user"] = _end_user(data)
+    blob = json.dumps(asked, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _left(data: Mapping[str, Any]) -> Mapping[str, Any]:
