@@ -8,8 +8,11 @@ The sets: injection_dev.jsonl (round 1 of the rules was written on it),
 injection_test.jsonl (round 1 scored once, then round 2 written on it too),
 injection_test_2.jsonl (round 2 scored once), and for other languages
 injection_multilingual_dev.jsonl (round 3 written on it) and
-injection_multilingual_test.jsonl (round 3 scored once); each by a helper who
-saw neither the rules nor the other sets.
+injection_multilingual_test.jsonl (round 3 scored once), and for Dutch,
+Polish, Turkish, Korean, Arabic and Hindi injection_more_languages_dev.jsonl
+(round 5 written on it), ..._test.jsonl (scored once) and ..._test_2.jsonl
+(kept for a later round); each by a helper who saw neither the rules nor the
+other sets.
 
 Prints, for the file's ``payload`` rows: found alone, found when planted
 in an ordinary document (a GPTeacher answer; at its start, middle and end),
@@ -76,7 +79,8 @@ def other_languages() -> dict[str, list[str]]:
     """Ordinary texts in other languages, for false alarms: OR-Bench prompts
     translated to French, German and Italian, Multilingual HateCheck's
     non-hateful cases (ten languages) and K-OverRefusal's safe prompts
-    (Korean); at most 2,000 of each."""
+    (Korean); at most 2,000 of each. Round 5's languages, every row, are
+    :func:`more_languages`."""
     def rows(name: str) -> list[dict]:
         return [json.loads(line) for line in (DATA / name / f"{name}.jsonl").open()]
 
@@ -87,6 +91,38 @@ def other_languages() -> dict[str, list[str]]:
     return {"orbench80k fr/de/it prompts": rng.sample(orb, min(2000, len(orb))),
             "multilingual hatecheck, not hateful": rng.sample(hate, min(2000, len(hate))),
             "k_overrefusal safe prompts": korean}
+
+
+def more_languages() -> dict[str, list[str]]:
+    """Ordinary texts in the languages of round 5 of the rules, every row:
+    Multilingual HateCheck's Dutch, Polish, Arabic and Hindi cases (hateful
+    or not, none is an injection) and K-OverRefusal's Korean prompts. The
+    sets hold no Turkish."""
+    def rows(name: str) -> list[dict]:
+        return [json.loads(line) for line in (DATA / name / f"{name}.jsonl").open()]
+
+    hate = rows("multilingual_hatecheck")
+    out = {f"multilingual hatecheck {lang}, every row":
+           [r["text"] for r in hate if r["meta"]["lang"] == lang]
+           for lang in ("nl", "pl", "ar", "hi")}
+    out["k_overrefusal, every row"] = [r["text"] for r in rows("k_overrefusal")]
+    return out
+
+
+def false_alarms(check, groups: dict[str, list[str]], heading: str, tag: str,
+                 show: bool) -> None:
+    """Print how many texts of each group ``check`` flags, and of all."""
+    total = 0
+    for label, texts in groups.items():
+        n = sum(check(t) for t in texts)
+        total += n
+        print(f"{heading}, {label}: {n}/{len(texts)} flagged")
+        if show:
+            for t in texts:
+                if check(t):
+                    print(f"  {tag}", label, "|", scan(t), "|", t[:120].replace("\n", " "))
+    size = sum(map(len, groups.values()))
+    print(f"{heading}, all: {100 * total / size:.2f}% ({total}/{size})")
 
 
 def plant(payload: str, carrier: str, where: str) -> str:
@@ -128,6 +164,7 @@ def main() -> None:
     rows = [json.loads(line) for line in args.data.open() if line.strip()]
     docs = documents()
     others = other_languages()
+    more = more_languages()
     carriers = docs["gpteacher answers"]
     rng = random.Random(7)
     checks = {"rules": flagged}
@@ -189,18 +226,8 @@ def main() -> None:
             print(f"ordinary documents, {label}: {n}/{len(texts)} flagged")
         print(f"ordinary documents, all: {100 * total / sum(map(len, docs.values())):.2f}% "
               f"({total}/{sum(map(len, docs.values()))})")
-        total = 0
-        for label, texts in others.items():
-            n = sum(check(t) for t in texts)
-            total += n
-            print(f"ordinary texts in other languages, {label}: {n}/{len(texts)} flagged")
-            if args.show:
-                for t in texts:
-                    if check(t):
-                        print("  OTHER", label, "|", scan(t), "|", t[:120].replace("\n", " "))
-        print(f"ordinary texts in other languages, all: "
-              f"{100 * total / sum(map(len, others.values())):.2f}% "
-              f"({total}/{sum(map(len, others.values()))})")
+        false_alarms(check, others, "ordinary texts in other languages", "OTHER", args.show)
+        false_alarms(check, more, "ordinary texts in round 5's languages", "MORE", args.show)
         if args.show:
             for r in misses:
                 print("  MISS", r["style"], "|", r["text"][:160].replace("\n", " "))

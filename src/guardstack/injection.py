@@ -28,8 +28,8 @@ Measured on sets helpers wrote without seeing the rules, each scored once
 (docs/gateway.md): the first rules found 46% of injections; the second,
 written on that set too, 67% of a fresh one, with 1% of look-alike benign
 texts and none of 3,091 ordinary documents flagged. The default policy
-flags what they find (``tool_output``). A third round reads eight other
-languages (:mod:`guardstack.injection_languages`) when a policy asks
+flags what they find (``tool_output``). Rounds three to five read fourteen
+other languages (:mod:`guardstack.injection_languages`) when a policy asks
 (``tool_output.other_languages``).
 
 A quoted example in writing *about* injection ("attackers write 'ignore the
@@ -246,7 +246,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         r"intelligence|intelligenza|intelig\w+)\b", _F)),
     ("addressed", re.compile(
         r"\b(?:caro|cara|querido|querida|cher|ch[e\u00e8]re|liebe[rs]?|prezado|prezada)\s+"
-        r"(?:assistente|asistente|assistant|ki|ia|modello|modelo|mod[e\u00e8]le)\b", _F)),
+        # "ki" and "ia" only as a greeting's end: romanised Hindi writes "caro ki"
+        r"(?:assistente|asistente|assistant|modello|modelo|mod[e\u00e8]le)\b|"
+        r"\b(?:caro|cara|querido|querida|cher|ch[e\u00e8]re|liebe[rs]?|prezado|prezada)\s+"
+        r"(?:ki|ia)\s*[,:!]", _F)),
     ("addressed", re.compile(
         r"\b(?:assistant|agente|assistente|asistente|assistent|ki-assistent|ia)\s+"
         r"(?:qui\s+lit|que\s+lee|que\s+l\u00ea|der\s+dies|che\s+legge)", _F)),
@@ -564,7 +567,7 @@ _GATES: tuple[tuple[tuple[str, ...], ...], ...] = (
       "administrador", "administrateur", "amministratore", "admin"), (":",)),
     (("<", "im_start", "##", "ended", "ends"),),
 )
-#: The third and fourth rounds: the same families in eight other languages,
+#: The third to fifth rounds: the same families in fourteen other languages,
 #: read when asked (``scan(..., other_languages=True)``; policy
 #: ``tool_output.other_languages``, on in the shipped default policy).
 _PATTERNS_ALL = _PATTERNS + languages.PATTERNS
@@ -590,8 +593,19 @@ _EXACT_MARK = "\x00"
 
 def _unspaced(word: str) -> bool:
     """Whether ``word`` is written in a script without spaces between words
-    (Chinese, Japanese): the gate looks for it as a substring."""
-    return any(ord(c) >= 0x2E80 for c in word)
+    (Chinese, Japanese), whose words take attached prefixes (Arabic), or
+    whose vowel signs are no letters to ``str.isalpha`` (Devanagari): the gate
+    looks for it as a substring."""
+    return any(ord(c) >= 0x2E80 or 0x0600 <= ord(c) <= 0x06FF or 0x0900 <= ord(c) <= 0x097F
+               for c in word)
+
+
+def _substring(word: str) -> bool:
+    """Whether a gate key is looked for as a substring: no letters in it, a
+    script :func:`_unspaced`, or one letter English does not write ("ł",
+    "ı": a Polish or Turkish text has them somewhere)."""
+    return (not any(c.isalpha() for c in word) or _unspaced(word)
+            or (len(word) == 1 and not word.isascii()))
 
 
 def _key(word: str) -> str:
@@ -599,7 +613,7 @@ def _key(word: str) -> str:
     word = word if word.strip() == "" else word.strip()
     if word.endswith("$") and word[:-1].isalpha():
         return _EXACT_MARK + word[:-1]
-    if word in ("<ai>", "<act>") or not any(c.isalpha() for c in word) or _unspaced(word):
+    if word in ("<ai>", "<act>") or _substring(word):
         return word
     letters = re.findall(r"[^\W\d_]+", word)
     if len(letters) != 1 or letters[0] != word.strip():
@@ -616,7 +630,7 @@ _GATE_SETS = _GATE_SETS_ALL[:len(_PATTERNS)]
 
 def _substrings(gates: tuple[tuple[frozenset[str], ...], ...]) -> tuple[str, ...]:
     return tuple(sorted({k for gate in gates for group in gate for k in group
-                         if k not in ("<ai>", "<act>") and (not k.isalpha() or _unspaced(k))
+                         if k not in ("<ai>", "<act>") and (not k.isalpha() or _substring(k))
                          and not k.startswith(_EXACT_MARK)}))
 
 
@@ -675,9 +689,11 @@ _ORDER_ANY = re.compile(
 #: sentence, and the orders that follow them (:mod:`injection_languages`).
 _SPOOF_OTHER = re.compile(languages.MARKERS, re.IGNORECASE)
 _ROLE_OTHER = re.compile(
-    r"(?:^|[.!?]\s+)(?:sistema|syst[e\u00e8]me|система|系统|システム)\s*[:\uff1a]",
+    r"(?:^|[.!?]\s+)(?:sistema|syst[e\u00e8]me|система|系统|システム|systeem|sistem|"
+    r"시스템|النظام|सिस्टम)\s*[:\uff1a]",
     re.IGNORECASE | re.MULTILINE)
-_ROLE_OTHER_GATE = ("sistema", "syst\u00e8me", "система", "系统", "システム")
+_ROLE_OTHER_GATE = ("sistema", "syst\u00e8me", "система", "系统", "システム", "systeem", "sistem",
+                    "시스템", "النظام", "सिस्टम")
 _ORDER_OTHER = re.compile(languages.ORDERS, re.IGNORECASE)
 #: (markers, the orders that must follow them, substrings the markers need,
 #: whether a marker run into a word does not count: "## Systemprompt" is a
@@ -701,7 +717,7 @@ _SAME = ('"', "`")
 #: A straight single-quoted passage: the marks not inside words (apostrophes).
 _SINGLE = re.compile(r"(?<![\w'])'(?=\S)[^'\n]{2,300}?(?<=\S)'(?![\w'])")
 _PAIRS = (("\u201c", "\u201d"), ("\u2018", "\u2019"), ("\u00ab", "\u00bb"), ("\u201e", "\u201c"),
-          ("\u300c", "\u300d"), ("\u300e", "\u300f"))
+          ("\u201e", "\u201d"), ("\u300c", "\u300d"), ("\u300e", "\u300f"))
 
 
 #: Long texts are read in windows of about this many characters: the gates
@@ -713,7 +729,7 @@ _OVERLAP = 300
 
 def scan(text: str, *, other_languages: bool = False) -> Finding | None:
     """The strongest injection mark in ``text``, or None. ``other_languages``:
-    read it with the rules for eight other languages too
+    read it with the rules for fourteen other languages too
     (:mod:`guardstack.injection_languages`)."""
     if not text or len(text) < 12:
         return None
@@ -757,8 +773,8 @@ def _scan(text: str, other_languages: bool = False) -> Finding | None:
             score = QUOTED_SCORE if _quoted_example(text, match.start(), match.end(),
                                                     other_languages) else SCORE
             if best is None or score > best.score:
-                best = Finding(family, score, _excerpt(_sentence(text, match.start(),
-                                                                 match.end())))
+                best = Finding(_family(family, match), score,
+                               _excerpt(_sentence(text, match.start(), match.end())))
             if score >= SCORE:
                 return best
     for markers, orders, marks, whole in _SPOOFS_ALL if other_languages else _SPOOFS:
@@ -772,6 +788,14 @@ def _scan(text: str, other_languages: bool = False) -> Finding | None:
                 return Finding("spoof", SCORE,
                                _excerpt(_sentence(text, match.start(), match.end())))
     return best
+
+
+def _family(family: str, match: re.Match[str]) -> str:
+    """A rule's family, or for a language's patterns read as one, the name of
+    the group that matched (:data:`injection_languages.MATCHED`)."""
+    if family != languages.MATCHED or not match.lastgroup:
+        return family
+    return match.lastgroup.split("__")[0]
 
 
 def _open(gate: tuple[frozenset[str], ...], present: set[str]) -> bool:

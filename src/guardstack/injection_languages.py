@@ -1,6 +1,7 @@
-"""Injection rules for pages in other languages than English (the third
-round of :mod:`guardstack.injection`): Spanish, French, German, Portuguese,
-Italian, Russian, Chinese and Japanese.
+"""Injection rules for pages in other languages than English (rounds three
+to five of :mod:`guardstack.injection`): Spanish, French, German,
+Portuguese, Italian, Russian, Chinese and Japanese; then Dutch, Polish,
+Turkish, Korean, Arabic and Hindi (round 5, at the end of the file).
 
 The same families as the English rules, each written once over the eight
 languages' words: a note *addressed* to the AI reading the page ("Nota para
@@ -16,7 +17,10 @@ spoof rules of :mod:`guardstack.injection` with the order words here.
 Round 3 was written on ``benchmarks/injection_multilingual_dev.jsonl`` and
 scored once on ``injection_multilingual_test.jsonl``; round 4 was written on
 both and scored once on ``injection_multilingual_test_2.jsonl``, each set by a
-helper who saw neither the rules nor the other sets (docs/gateway.md). Each
+helper who saw neither the rules nor the other sets (docs/gateway.md); round
+5 was written on ``injection_more_languages_dev.jsonl`` and scored once on
+``injection_more_languages_test.jsonl`` (``..._test_2.jsonl`` is kept for a
+round 6). Each
 pattern comes with its gate:
 words it cannot match without, Chinese and Japanese ones looked for as
 substrings (those scripts put no spaces between words).
@@ -593,3 +597,267 @@ MARKERS = (r"\[\[?\s*(?:[\w\u00c0-\u024f]+\s+(?:del?|do|du|des|per\s+il)\s+)?(?:
 #: Substrings the markers cannot match without.
 MARKER_GATE = ("[sist", "[syst", "[систем", "[istru", "[instru", "【", "## sist", "## syst",
                "## сист", "##sist", "##syst")
+
+# -- round 5: Dutch, Polish, Turkish, Korean, Arabic and Hindi ----------------------
+#
+# Written on ``benchmarks/injection_more_languages_dev.jsonl`` only. The same
+# families, fewer patterns: most planted notes in these sets address the AI
+# that reads the page ("Notitie voor AI-assistenten die ...:", "이 페이지를
+# 요약하는 AI 어시스턴트에게:") or order it in the same sentence, override its
+# instructions, hand it a new role, or tell it to keep the user out of it.
+# Korean, Arabic and Hindi are matched without word boundaries: Arabic
+# prefixes attach to words, and Python's ``\b`` splits Devanagari words at
+# their vowel signs.
+
+#: A pattern's family when its matched group names it (``"steer__3"``).
+MATCHED = "*"
+
+#: The AI reading the page.
+_AI_NL = (r"(?:(?:ai|ki)-?)?(?:assistent(?:en)?|agents?|agenten|taalmodel(?:len)?|chatbots?|"
+          r"(?:review-?)?bots?)|\bai\b|digitale\s+assistent|kunstmatige\s+intelligentie")
+_AI_PL = (r"(?:asystent\w*|model\w*\s+językow\w*|agent\w*|czatbot\w*|chatbot\w*|bot\w*|"
+          r"sztuczn\w+\s+inteligencj\w*|\bai\b|\bsi\b)")
+_AI_TR = (r"(?:yapay\s+zek[a\u00e2]\w*(?:\s+asistan\w*)?|asistan\w*|dil\s+model\w*|ajan\w*|"
+          r"bot\w*|\bai\b)")
+_AI_KO = r"(?:AI|인공지능|어시스턴트|비서|에이전트|모델|도우미|챗봇|봇)"
+_AI_AR = (r"(?:مساعد|الذكاء\s+الاصطناعي|نموذج|نماذج|وكيل|وكلاء|روبوت|بوت|الأنظمة\s+الآلية|"
+          r"أنظمة\s+آلية|\bAI\b)")
+_AI_HI = r"(?:एआई|सहायक|एजेंट|भाषा\s+मॉडल|मॉडल|बॉट|चैटबॉट|\bAI\b)"
+
+#: Orders and obligations, as the planted notes write them.
+_ORDER_NL = (r"(?:noem|vermeld|verwijs|stuur|zeg|vertel|schrijf|negeer|vergeet|keur|merge|sluit|"
+             r"plan|markeer|verwijder|voer|roep|deel|plak|zoek|tel|raad|beantwoord|geef|laat|"
+             r"antwoord|meld|beweer|bevestig|wis|kopieer|voeg|accepteer|zet|moet(?:en)?|"
+             r"dient|dienen|mag\s+(?:je|u)?\s*niet|mogen\s+niet)")
+_ORDER_PL = (r"(?:napisz|nie\s+wspominaj|wspomnij|poleć|polecaj|przekaż|wyślij|prześlij|dodaj|"
+             r"zignoruj|zapomnij|oceń|przyznaj|zarekomenduj|anuluj|zaakceptuj|odwołaj|usuń|"
+             r"podaj|powiedz|poinformuj|odpowiadaj|odpowiedz|wykonaj|wywołaj|udostępnij|"
+             r"skopiuj|wklej|zatwierdź|pomiń|nie\s+pytaj|nie\s+informuj|przelej|zmień|ustaw|"
+             r"musi(?:sz|cie)?|muszą|powin(?:ien|na|ni|no|ieneś|naś)|należy)")
+_ORDER_TR = (r"(?:\w+(?:mal[ıi]|mel[ıi])(?:d[ıi]r|s[ıi]n[ıi]z)?\b|gerek(?:ir|iyor|mektedir)|"
+             r"rica\s+olunur|(?:gönder|söyle|yaz|ilet|paylaş|sil|çağır|onayla|öner|ekle|çıkar|"
+             r"unut|vurgula|yolla|aktar|kabul\s+et|bahsetme|gösterme|sorma|belirt|ver)"
+             r"(?:in|ın|un|ün|iniz|ınız|meyin|mayın)?\b)")
+_ORDER_KO = (r"(?:하세요|하십시오|주세요|주십시오|할\s*것|해야\s*(?:합니다|한다|함)|바랍니다|"
+             r"감사하겠습니다|마세요|마십시오|반드시)")
+_ORDER_AR = (r"(?:اذكر|لا\s+تذكر|قل|أخبر|اكتب|أضف|وج[ّ]?ه|أرسل|ارسل|تجاهل|احذف|امنح|ادمج|"
+             r"استدع|حو[ّ]?ل|ابحث|اجمع|شارك|ارفع|يجب|ينبغي|عليك|عليه)")
+_ORDER_HI = (r"(?:करें|करे|कर\s+दें|कर\s+दे|दें|दे|भेजें|भेजे|बताएं|बताएँ|बताइए|कहें|कहे|लिखें|"
+             r"दीजिए|कीजिए|हटाएं|हटाएँ|हटा\s+दें|हटा\s+दे|न\s+करें|मत\s+कीजिए)(?=[\s।,.!)]|$)")
+
+_MORE: list[tuple[str, str]] = [
+    # Addressed: a note for the AI, ended by a colon.
+    ("addressed",
+     r"\b(?:notitie|opmerking|bericht|instructie|mededeling|aanwijzing|belangrijk|"
+     r"ter\s+informatie)\b[^!?\n:]{0,20}?\b(?:voor|aan)\s+(?:de\s+|het\s+|alle\s+)?"
+     rf"[^!?\n:]{{0,30}}?(?:{_AI_NL})[^!?\n:]{{0,100}}?:|"
+     rf"(?:^|[\n.!?>(\[-])\s*(?:voor|aan)\s+(?:de|het|alle)\s+[^!?\n:]{{0,30}}?(?:{_AI_NL})"
+     rf"[^!?\n:]{{0,100}}?:|(?:^|[\n.!?>(\[-])\s*(?:{_AI_NL})\s*,\s*[^!?\n:]{{0,20}}:"),
+    ("addressed",
+     r"(?:^|[\n.!?>(\[\"-]|<!--)\s*(?:(?:wiadomość|uwaga|informacja|instrukcja|notatka|"
+     r"polecenie|komunikat|prośba)\s+)?(?:do|dla)\s+(?:\w+\s+){0,3}?"
+     rf"(?:{_AI_PL})[^!?\n:]{{0,100}}?:"),
+    ("addressed",
+     rf"(?:{_AI_TR})\w*\s+(?:not|notu|bilgi|talimat)\w*\s*:|"
+     rf"(?:okuyan|özetleyen|işleyen|yöneten|inceleyen)\s+(?:\w+\s+){{0,2}}?(?:{_AI_TR})\s*:"),
+    ("addressed",
+     rf"{_AI_KO}[^\n.:]{{0,10}}?(?:에게|께)\s*[:：]|"
+     rf"\[[^\]\n]{{0,30}}?{_AI_KO}[^\]\n]{{0,20}}?(?:참고|지시|안내|메모|공지|에게)[^\]\n]{{0,10}}\]"),
+    ("addressed",
+     r"(?:^|[\n.!?>(\[-]|<!--)\s*(?:(?:ملاحظة|تنبيه|تعليمات|رسالة|تعليمة|إشعار)\s+)?"
+     rf"(?:إلى|الى|ل)\s*\S{{0,4}}?{_AI_AR}[^:\n]{{0,100}}?:"),
+    ("addressed",
+     rf"{_AI_HI}[^\n:।]{{0,30}}?के\s+लिए(?:\s+(?:निर्देश|नोट|सूचना|संदेश))?\s*[:：]"),
+    # The AI that processes the page, ordered in the same sentence.
+    ("steer",
+     rf"(?:{_AI_NL})\s+(?:die|dat|welke)\s+[^.!?\n]{{0,60}}?(?:samenvat\w*|leest|lezen|"
+     r"verwerk\w*|beheert|beheren|analyseert|analyseren|behandel\w*|doorzoek\w*)"
+     rf"[^.!?\n]{{0,150}}?\b{_ORDER_NL}\b|"
+     r"\bop\s+prijs\s+(?:worden\s+)?gesteld\s+als\s+[^.!?\n]{0,30}?"
+     rf"(?:{_AI_NL})"),
+    ("steer",
+     rf"(?:{_AI_PL})[^.!?\n]{{0,20}}?(?:któr\w+\s+[^.!?\n]{{0,40}}?(?:streszcza|czyta|opisuje|"
+     r"przetwarza|analizuje|obsługuje|podsumowuje|przegląda)\w*|(?:przetwarzając|streszczając|"
+     r"czytając|analizując|obsługując|podsumowując|opisując)\w*)"
+     rf"[^.!?\n]{{0,160}}?\b{_ORDER_PL}\b|"
+     rf"\b(?:byłoby|będzie)\s+(?:bardzo\s+)?(?:miło|wdzięczn\w*)[^.!?\n]{{0,20}}?gdyby\s+"
+     rf"(?:{_AI_PL})"),
+    ("steer",
+     r"(?:özetleyen|okuyan|işleyen|yöneten|inceleyen|değerlendiren|tarayan|analiz\s+eden)\s+"
+     rf"(?:\w+\s+){{0,2}}?(?:{_AI_TR})[^.!?\n]{{0,200}}?{_ORDER_TR}|"
+     r"kullanıcı\s+ne\s+(?:sorarsa|isterse)\s+(?:sorsun|istesin)"),
+    ("steer",
+     r"(?:처리하는|요약하는|읽는|분석하는|관리하는|다루는|검토하는)\s*(?:[^\s.]+\s+){0,2}?"
+     rf"{_AI_KO}(?:[^.\n]|\.(?=\S)){{0,200}}?{_ORDER_KO}|"
+     r"사용자가\s*무엇을\s*(?:묻든|물어도|요청하든)|요약할\s*때[^.\n]{0,80}?(?:하세요|주세요|할\s*것|반드시)"),
+    ("steer",
+     rf"(?:يجب|ينبغي)\s+على\s+(?:\S+\s+){{0,2}}?\S*{_AI_AR}|"
+     r"(?:سيكون\s+من\s+اللطيف|نرجو|يرجى)\s+[^.\n]{0,30}?(?:المساعد|الوكيل|النموذج)|"
+     r"عند\s+(?:تلخيص|إعداد\s+إجابتك|الرد)[^.\n]{0,40}?"
+     rf"(?:{_ORDER_AR})|(?:قل|أخبر)\s+(?:له|لها|للمستخدم|المستخدم)|"
+     r"(?:مهما\s+سأل|أي\s+\S+\s+يسألك)"),
+    ("steer",
+     rf"(?:वाले|वाला|वाली)\s+(?:सभी\s+)?{_AI_HI}[^।\n]{{0,200}}?{_ORDER_HI}|"
+     rf"मददगार\s+होगा\s+(?:यदि|अगर)\s+[^।\n]{{0,40}}?{_AI_HI}|सारांश\s+(?:बनाते|लिखते)\s+समय|"
+     r"उपयोगकर्ता\s+चाहे\s+कुछ\s+भी|जब\s+आप\s+उपयोगकर्ता\s+के\s+लिए\s+उत्तर"),
+    # Override: the instructions, the rules or the user's request discarded.
+    ("override",
+     r"\b(?:negeer|vergeet|veronachtzaam)\b[^.!?\n]{0,40}?\b(?:instructies|regels|opdrachten|"
+     r"richtlijnen|aanwijzingen|vraag\s+van\s+de\s+gebruiker|alles\s+hierboven|"
+     r"wat\s+de\s+gebruiker)|\bwat\s+de\s+gebruiker\s+ook\s+(?:gevraagd|vraagt)"),
+    ("override",
+     r"\b(?:zignoruj|zapomnij|pomiń|nie\s+zwracaj\s+uwagi\s+na)\b[^.!?\n]{0,50}?"
+     r"(?:instrukcj\w*|polece\w*|zasad\w*|reguł\w*|kryteri\w*|ustawie\w*|"
+     r"o\s+co\s+prosił\s+użytkownik|prośb\w*\s+użytkownika|pytani\w*\s+użytkownika)|"
+     r"niezależnie\s+od\s+(?:pytania|tego,?\s+o\s+co\s+pyta)\s+użytkownika"),
+    ("override",
+     r"(?:önceki|tüm|bütün|yukarıdaki|eski)\s+(?:\w+\s+){0,2}?(?:talimat|kural|yönerge|komut)\w*"
+     r"\s+(?:\w+\s+){0,2}?(?:unut|yok\s+say|dikkate\s+alma|görmezden\s+gel|geçersiz)|"
+     r"kullanıcının\s+[^.!?\n]{0,40}?(?:istediği|sorduğu|talebi)\w*\s+[^.!?\n]{0,20}?"
+     r"(?:dikkate\s+alma|unut|yok\s+say|görmezden\s+gel)"),
+    ("override",
+     r"(?:이전|앞선|기존|위의|모든)\s*(?:의\s*)?(?:모든\s*)?(?:지시|지침|명령|규칙|지시사항)\S*\s*"
+     r"(?:모두\s*)?무시"),
+    ("override",
+     r"تجاهل\S*\s+(?:\S+\s+){0,3}?(?:التعليمات|تعليمات|الأوامر|الإرشادات|القواعد|"
+     r"ما\s+طلبه\s+المستخدم|طلب\s+المستخدم|سؤال\s+المستخدم)"),
+    ("override",
+     r"(?:पिछले|पहले\s+के|सभी|पूर्व)\s+(?:सभी\s+)?(?:निर्देशों|निर्देश|नियमों|आदेशों)\s+"
+     r"(?:को\s+)?(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|भूल)"),
+    # Takeover: a new role, task or mode.
+    ("takeover",
+     r"\bvanaf\s+nu\s+(?:ben|bent|ga|moet|antwoord|reageer)\b|\bje\s+(?:nieuwe|enige)\s+"
+     r"(?:taak|rol|opdracht)\b|\bnieuwe\s+opdracht\b[^.!?\n:]{0,30}:|"
+     r"\b(?:beheerders|ontwikkelaars|onderhouds|admin)modus\b|gesprekscontext\s+is\s+verlopen"),
+    ("takeover",
+     r"\bod\s+(?:teraz|tej\s+chwili)\s+(?:jesteś|będziesz|odpowiadaj|działasz)|"
+     r"\btwoje\s+(?:nowe|jedyne)\s+zadanie|\bnowe\s+zadanie\s*:|"
+     r"\btryb(?:ie)?\s+(?:administratora|dewelopera|serwisow\w+|debugowania)"),
+    ("takeover",
+     r"\bartık\s+sen\b|\byeni\s+görev(?:in|iniz)\b|\byeni\s+talimat\s*:|"
+     r"\bbundan\s+(?:böyle|sonra)\s+sen\b|(?:yönetici|geliştirici|bakım)\s+mod(?:u|una|unda)\b"),
+    ("takeover",
+     r"지금부터\s*(?:당신|너)|당신은\s*이제|새로운\s*임무|관리자\s*모드|개발자\s*모드"),
+    ("takeover",
+     r"من\s+الآن\s+(?:فصاعد\S*\s+)?أنت|أنت\s+الآن|مهمتك\s+الجديدة|"
+     r"وضع\s+(?:المسؤول|المطور|الصيانة)"),
+    ("takeover",
+     r"अब\s+से\s+आप|आपका\s+नया\s+(?:काम|कार्य)|नया\s+कार्य\s*[:：]|"
+     r"(?:व्यवस्थापक|एडमिन|डेवलपर)\s+मोड"),
+    # The user kept out of it.
+    ("steer",
+     r"\bniet\s+nodig\s+om\s+[^.!?\n]{0,20}?(?:de\s+)?gebruiker\s+te\s+(?:vragen|melden)|"
+     r"\bzonder\s+(?:het\s+aan\s+)?de\s+gebruiker\s+te\s+(?:vragen|melden|informeren)|"
+     r"\bnoem\s+dit\s+niet\b|\bvertel\s+(?:het\s+)?de\s+gebruiker\b"),
+    ("steer",
+     r"\b(?:nie\s+pytaj\s+(?:użytkownika|o\s+zgodę)|bez\s+(?:pytania|informowania|wiedzy)\s+"
+     r"użytkownika|nie\s+ma\s+potrzeby\s+(?:dopytywać|pytać|informować)\s+użytkownika|"
+     r"użytkownika\s+nie\s+należy\s+(?:o\s+tym\s+)?informować|nie\s+informuj\s+użytkownika|"
+     r"w\s+(?:podsumowaniu|streszczeniu)\s+(?:napisz|podaj|wspomnij|nie\s+wspominaj|zaznacz))"),
+    ("steer",
+     r"kullanıcıya\s+(?:sormadan|danışmadan|haber\s+vermeden|bildirmeden)|"
+     r"kullanıcıya\s+(?:bunu\s+|bu\s+talimatı\s+)?(?:söyleme|gösterme|bildirme)\b|"
+     r"özetlerken\s+[^.!?\n]{0,80}?" + _ORDER_TR),
+    ("steer",
+     r"사용자에게\s*[^.\n]{0,20}?(?:알릴|알리지|확인하실|확인할|묻지|보고하지)\s*"
+     r"(?:필요(?:가|는)?\s*없|마)"),
+    ("steer",
+     r"لا\s+(?:داعي|حاجة)\s+(?:ل|إلى\s+)?\S{0,2}(?:سؤال|إبلاغ|إخبار|إعلام)\s*المستخدم|"
+     r"دون\s+(?:سؤال|إبلاغ|علم|إذن)\s+المستخدم|لا\s+تطلب\s+تأكيد"),
+    ("steer",
+     r"उपयोगकर्ता\s+(?:को|से)\s+[^।\n]{0,30}?(?:बताने|पूछने|पुष्टि\s+लेने|सूचना)\s*(?:की\s+)?"
+     r"(?:ज़रूरत|जरूरत|आवश्यकता)\s+नहीं|उपयोगकर्ता\s+को\s+(?:इसकी\s+)?सूचना\s+न\s+दें"),
+    # Automated readers ordered: "Otomatik inceleme ajanları ... onaylamalı",
+    # "일정 관리 에이전트는 ... 발송할 것".
+    ("steer",
+     r"\b(?:geautomatiseerde|automatische|automatyczn\w+|otomatik\w*)\s+(?:[\w-]+\s+){0,2}?"
+     r"(?:agents?|agenten|assistenten|bots?|systemen|lezers|agent\w*|asystent\w*|system\w*|"
+     r"ajan\w*|asistan\w*|sistem\w*|bot\w*)\b[^.!?\n]{0,160}?(?:"
+     rf"\b{_ORDER_NL}\b|\b{_ORDER_PL}\b|{_ORDER_TR})|"
+     rf"{_AI_KO}(?:는|은|가|이)\s(?:[^.\n]|\.(?=\S)){{0,200}}?(?:할\s*것|하십시오|하세요)|"
+     rf"स्वचालित\s+[^।\n]{{0,30}}?{_AI_HI}[^।\n]{{0,200}}?{_ORDER_HI}"),
+    # The AI greeted: "Beste AI-assistent,", "Drogi asystencie,", "عزيزي المساعد".
+    ("addressed",
+     r"(?:^|[\n.!?>(\[-]|<!--)\s*(?:beste|lieve|hallo|drogi|droga|szanowny|sevgili|"
+     r"değerli|merhaba)\s+(?:ai-?|yapay\s+zek[a\u00e2]\s+)?(?:assistent\w*|asystenc\w*|"
+     r"asystent\w*|asistan\w*|agent\w*|ajan\w*|bot\w*|taalmodel|model\w*|ai|ki|si)\s*[,:!]|"
+     r"(?:عزيزي|أيها)\s+\S{0,4}(?:مساعد|نموذج|وكيل|روبوت)|प्रिय\s+(?:एआई\s+)?(?:सहायक|एजेंट|मॉडल)|"
+     r"(?:AI|어시스턴트|에이전트|비서)\s*님[,께]"),
+    # The conversation, passwords or the inbox, sent to an address.
+    ("exfiltration",
+     r"(?:stuur|verstuur|doorsturen|upload|deel|plak|kopieer|wyślij|prześlij|przekaż|"
+     r"udostępnij|skopiuj|wklej|gönder|ilet|paylaş|yükle|aktar|yolla|보내|전송|업로드|공유|전달|"
+     r"أرسل|ارسل|شارك|ارفع|انقل|भेज|फ़ॉरवर्ड|फॉरवर्ड|अपलोड|साझा)[^.!?\n।]{0,100}?"
+     r"(?:gesprek\w*|chatgeschiedenis|geschiedenis|inbox|e-mails|wachtwoord\w*|api-sleutel\w*|"
+     r"contacten|agenda|rozmow\w*|histori\w*|skrzynk\w*|hasł\w*|klucz\w*\s+api|kontakt\w*|"
+     r"kalendarz\w*|konuşma\w*|sohbet\w*|geçmiş\w*|şifre\w*|parola\w*|api\s+anahtar\w*|"
+     r"rehber\w*|takvim\w*|대화|기록|비밀번호|API\s*키|연락처|일정|캘린더|المحادثة|سجل|"
+     r"كلمات\s+المرور|مفاتيح|جهات\s+الاتصال|التقويم|चैट|बातचीत|पासवर्ड|संपर्क|कैलेंडर)"
+     r"[^\n।]{0,150}?(?:https?://|@[\w-]+\.\w)|"
+     r"(?:gesprek\w*|chatgeschiedenis|inbox|wachtwoord\w*|rozmow\w*|histori\w*|skrzynk\w*|"
+     r"hasł\w*|konuşma\w*|sohbet\w*|şifre\w*|rehber\w*|대화|기록|비밀번호|연락처|المحادثة|"
+     r"سجل|جهات\s+الاتصال|चैट|बातचीत|पासवर्ड|संपर्क)[^.!?\n।]{0,120}?"
+     r"(?:https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+)[^.!?\n।]{0,60}?"
+     r"(?:gönder|ilet|yükle|보내|전송|업로드|भेज|अपलोड|फ़ॉरवर्ड|door\b|przekaż|wyślij)"),
+    # An acting tool called by name.
+    ("tool",
+     r"(?:roep|wywołaj|wywołując|za\s+pomocą\s+funkcji|funkcj\w+|fonksiyon\w*|함수|الدالة|"
+     r"دالة|استدع|फ़ंक्शन|फंक्शन)[^.!?\n]{0,40}?(?<![a-z])(?:send|transfer|delete|remove|"
+     r"create|post|share|update|add|purchase|buy|pay|upload|forward|grant|set|disable|enable|"
+     r"execute|run|write|move|invite|approve|open|fetch|email|mail|submit|book|cancel|order|"
+     r"issue)_[a-z_]+|(?<![a-z])(?:send|transfer|delete|remove|cancel|execute|issue|pay|"
+     r"approve|upload|forward)_[a-z_]+`?\s*(?:fonksiyonunu|함수|फ़ंक्शन|फंक्शन|aan\b)"),
+]
+
+#: What each language's patterns cannot run without: words the language uses
+#: everywhere and English never, letters English does not write (Polish "ł",
+#: Turkish "ı"), and letters of the other scripts (Hangul particles, the
+#: Arabic article, Devanagari vowel signs), so an English document skips
+#: these patterns at the price of a few substring tests.
+_NL = tuple(w + "$" for w in ("het", "een", "voor", "niet", "deze", "wordt", "naar", "ook",
+                              "bij", "zijn", "je", "dit", "dat", "aan", "uw", "wat", "negeer",
+                              "vergeet", "stuur", "noem", "vanaf"))
+_PL = (*(w + "$" for w in ("się", "jest", "nie", "dla", "oraz", "przez", "który", "która",
+                           "które", "tego", "jak", "że", "czy", "tym", "jego", "jej", "lub",
+                           "już", "tę")),
+       "ą", "ę", "ł", "ś", "ż", "ź", "ć", "ń")
+_TR = (*(w + "$" for w in ("bir", "bu", "için", "ile", "olarak", "gibi", "daha", "çok", "veya",
+                           "değil", "olan", "kadar")),
+       "ı", "ş", "ğ")
+_KO = ("다", "는", "을", "를")
+_AR = ("ال",)
+_HI = ("\u093e", "\u0947")
+#: The per-language patterns above, in the order of :data:`_MORE` (five
+#: families, six languages each), read as one pattern per language: a gate
+#: check per pattern costs more than the patterns on an English text. Which
+#: family matched is the name of its group (``injection._family``).
+_BY_LANGUAGE = (_NL, _PL, _TR, _KO, _AR, _HI)
+_CROSS: list[tuple[tuple[str, ...], ...]] = [
+    (_NL + _PL + _TR + _KO + _HI,),                          # automated readers
+    (_NL + _PL + _TR + _KO + _AR + _HI,),                    # the AI greeted
+    (_NL + _PL + _TR + _KO + _AR + _HI, ("http", "@")),      # exfiltration
+    (("<act>",),),                                             # tools
+]
+_LANGS = len(_BY_LANGUAGE)
+_PER_LANGUAGE = _MORE[: 5 * _LANGS]
+for _i, _gate in enumerate(_BY_LANGUAGE):
+    _mine = _PER_LANGUAGE[_i::_LANGS]
+    PATTERNS.append((MATCHED, re.compile(
+        "|".join(f"(?P<{family}__{k}>{p})" for k, (family, p) in enumerate(_mine)), _F)))
+    GATES = (*GATES, (_gate,))
+PATTERNS += [(family, re.compile(p, _F)) for family, p in _MORE[5 * _LANGS:]]
+GATES = (*GATES, *_CROSS)
+
+ABOUT += (r"|promptinjectie|injectie|aanval\w*|voorbeeld\w*|bijvoorbeeld|onderzoeker\w*|"
+          r"kwaadaardig\w*|verstopt|verborgen|oplichting|wstrzykiw\w*|atak\w*|przykład\w*|"
+          r"typowe|złośliw\w*|ukryt\w*|oszust\w*|badacz\w*|enjeksiyon\w*|saldır\w*|örneğin|"
+          r"örnek\w*|gibi|kötü\s+niyetli|gizli\w*|dolandırıc\w*|araştırmacı\w*|인젝션|공격|"
+          r"예를\s*들어|예시|같은|악의|숨겨|피싱|사기|حقن|هجوم|هجمات|المهاجم|مثال|مثل|خبيث|"
+          r"مخفي|احتيال|الباحث|इंजेक्शन|हमल|उदाहरण|जैसे|दुर्भावनापूर्ण|छिपा|धोखाधड़ी|शोधकर्ता")
+ORDERS += (r"|(?:^|[:.\]>}\"!?]\s*)(?:negeer|vergeet|stuur|zeg|vertel|noem|schrijf|verwijder|"
+           r"voer|roep|geef|deel|plak|zoek|zignoruj|zapomnij|wyślij|prześlij|przekaż|napisz|"
+           r"powiedz|poleć|polecaj|usuń|podaj|jesteś|unut|gönder|söyle|yaz|sil|paylaş|önceki|"
+           r"artık)\b|nieuwe\s+opdracht|nie\s+wspominaj|yeni\s+talimat|"
+           r"무시|보내|전송|업로드|삭제|하세요|하십시오|당신은|새로운\s*임무|"
+           r"تجاهل|أرسل|احذف|أنت\s+الآن|أخبر|استدع|"
+           r"अनदेखा|भेजें|अपलोड|हटाएं|करें|नया\s+कार्य")

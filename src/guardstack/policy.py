@@ -144,10 +144,11 @@ SETTINGS: tuple[Setting, ...] = (
         "tool_output.other_languages",
         False,
         "Also read tool results with the injection rules for Spanish, French, German, "
-        "Portuguese, Italian, Russian, Chinese and Japanese (guardstack/injection_languages.py): "
-        "on a held-out set they found 64% of injections in those languages (6% without), at "
-        "2.5% of look-alikes. The shipped default policy turns it on; English pages are read "
-        "the same either way.",
+        "Portuguese, Italian, Russian, Chinese, Japanese, Dutch, Polish, Turkish, Korean, "
+        "Arabic and Hindi (guardstack/injection_languages.py): on held-out sets they found 64% "
+        "of injections in the first eight (6% without) at 2.5% of look-alikes, and 67% in the "
+        "last six (0% without) at 1.7%. The shipped default policy turns it on; English pages "
+        "are read the same either way.",
     ),
     Setting(
         "blocklists.<id>.terms",
@@ -317,7 +318,7 @@ class Policy:
     tool_output: Rule = Rule(0.5, Action.ALLOW)
     #: what an answer that repeats a planted target gets (allow: not checked)
     tool_output_followed: Action = Action.ALLOW
-    #: read tool results with the rules for eight other languages too
+    #: read tool results with the rules for fourteen other languages too
     tool_output_other_languages: bool = False
     #: terms and patterns banned outright, beside the classifier
     blocklists: tuple[Blocklist, ...] = ()
