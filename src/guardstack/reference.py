@@ -244,8 +244,9 @@ blocklists:
   jane@example.org" gets a draft addressed to her, and the model server never saw the
   address. The values live in the request's memory only; the store keeps the placeholders.
   A placeholder copied loosely is restored too: any case, other brackets or none
-  (`email_1`, `<EMAIL_1>`), never inside a longer word (`EMAIL_10`); one the model rewrites
-  further (`[Email 1]`) stays as the model wrote it.
+  (`email_1`, `<EMAIL_1>`), in brackets with a space or hyphen before the number or none
+  (`[Email 1]`, `(EMAIL-1)`), never inside a longer word (`EMAIL_10`) and never as prose
+  (`Email 1` without brackets); a stream holds an open bracket back until it closes.
 - Masking reads the text as written: a term disguised with look-alike letters or invisible
   characters is for a `flag` or `block` list, which reads the canonical form too.
 - It changes no decision and adds nothing to the verdict. The exchange records how many

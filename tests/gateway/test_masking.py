@@ -110,3 +110,16 @@ def test_a_placeholder_written_back_in_another_case_or_brackets_is_restored():
     assert choice["message"]["content"] == (
         "To jane@example.org, cc jane@example.org and jane@example.org; "
         "not EMAIL_10, xEMAIL_1 or [EMAIL_7].")
+
+
+def test_a_bracketed_placeholder_with_a_space_or_hyphen_before_its_number_is_restored():
+    """[Email 1], (EMAIL-1), [email1]: brackets keep the number its own;
+    unbracketed "Email 1" is prose and stays, as does a longer number."""
+    ex = Exchange("chat.completions")
+    masking.messages(RESTORE, [{"role": "user", "content": "Mail jane@example.org"}], ex)
+    choice = {"message": {"content": "To [Email 1], cc (EMAIL-1) and [email1]; "
+                                     "not Email 1, [Email 12] or [Email 7]."}}
+    masking.answer(RESTORE, choice, "chat", ex)
+    assert choice["message"]["content"] == (
+        "To jane@example.org, cc jane@example.org and jane@example.org; "
+        "not Email 1, [Email 12] or [Email 7].")

@@ -273,3 +273,15 @@ async def test_a_numbered_placeholder_split_over_chunks_is_given_its_value_back(
         " Dear colleague, write to sam@example.net and copy jane.doe@example.org. Or "
         "[EMAIL_9].")
     assert check.response_text() == "".join(tokens)  # the record keeps the placeholders
+
+
+async def test_a_placeholder_copied_with_a_space_is_given_back_across_chunks():
+    """"[Email 1]" has a space in it: the word before the space must not go
+    out alone while the bracket is open, or its number comes too late."""
+    check = masking_check()
+    check.exchange.numbered("[EMAIL]", "jane.doe@example.org")
+    tokens = [" Dear", " [", "Email", " ", "1", "],", " lunch", " on", " Friday", "?", " Reply",
+              " to", " (", "email", " 1", ")", " by", " noon", "."]
+    sent = await feed_all(check, tokens)
+    assert "".join(texts(s) for s in sent) == (
+        " Dear jane.doe@example.org, lunch on Friday? Reply to jane.doe@example.org by noon.")

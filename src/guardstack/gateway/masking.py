@@ -174,11 +174,33 @@ def _answer_spans(policy: Policy, whole: str, exchange: Exchange
 def _written(key: str) -> re.Pattern[str]:
     """How a model may write the placeholder ``key`` back: as given, and for
     a bracketed one (``[EMAIL_1]``) in any case, with other brackets or none
-    (``email_1``, ``<EMAIL_1>``), never inside a longer word (``EMAIL_10``)."""
+    (``email_1``, ``<EMAIL_1>``), and in brackets with a space, a hyphen or
+    nothing before its number (``[Email 1]``, ``(EMAIL-1)``); never inside a
+    longer word (``EMAIL_10``)."""
     if not (key.startswith("[") and key.endswith("]")):
         return re.compile(re.escape(key))
     inner = re.escape(key[1:-1])
-    return re.compile(rf"(?<![\w\[<(])[\[<(]?{inner}[\]>)]?(?![\w\]>)])", re.IGNORECASE)
+    forms = [rf"[\[<(]?{inner}[\]>)]?"]
+    numbered = re.fullmatch(r"(.+)_(\d+)", key[1:-1])
+    if numbered:
+        label, number = re.escape(numbered[1]), numbered[2]
+        forms.append(rf"[\[<(]{label}[ -]?{number}[\]>)]")
+    return re.compile(rf"(?<![\w\[<(])(?:{'|'.join(forms)})(?![\w\]>)])", re.IGNORECASE)
+
+
+#: A bracket opened at the text's end and a label after it, maybe a separator
+#: and digits: a placeholder the model may still be writing ("[Email", "(EMAIL 1").
+_OPEN_PLACEHOLDER = re.compile(r"[\[<(][A-Za-z][\w]{0,30}(?:[ -]\d{0,6})?$")
+
+
+def open_placeholder(text: str, exchange: Exchange) -> int | None:
+    """Where a placeholder of ``exchange``'s may be starting, unclosed, at the
+    end of ``text`` (a stream holds it until it closes: "[Email" then " 1]"
+    must go out together to be given its value); None if none."""
+    if not exchange.restore:
+        return None
+    m = _OPEN_PLACEHOLDER.search(text[-40:])
+    return None if m is None else len(text) - len(text[-40:]) + m.start()
 
 
 def chunks(policy: Policy, released: Sequence[dict[str, Any]], kind: str,

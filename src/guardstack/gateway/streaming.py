@@ -161,15 +161,31 @@ class StreamCheck:
 
     def _last_word(self) -> int:
         """How many chunks at the end of the queue hold the word the text
-        ends with (all of them when none has white space)."""
-        for back, pending in enumerate(reversed(self.queue)):
-            text = "".join(t for raw in pending.chunk.get("choices") or ()
-                           for _, t in chunk_channels(raw, self.kind))
+        ends with (all of them when none has white space), or a placeholder
+        still open with a space in it ("[Email 1" of "[Email 1]")."""
+        texts = ["".join(t for raw in pending.chunk.get("choices") or ()
+                         for _, t in chunk_channels(raw, self.kind))
+                 for pending in self.queue]
+        word = len(texts)
+        for back, text in enumerate(reversed(texts)):
             if text and text[-1].isspace():
-                return back
+                word = back
+                break
             if any(c.isspace() for c in text):
-                return back + 1
-        return len(self.queue)
+                word = back + 1
+                break
+        tail = "".join(texts[-8:])
+        start = masking.open_placeholder(tail, self.exchange)
+        if start is None:
+            return word
+        # the chunks from the one the bracket is in to the end
+        held, length = 0, len(tail)
+        for text in reversed(texts[-8:]):
+            held += 1
+            length -= len(text)
+            if length <= start:
+                break
+        return max(word, held)
 
     @property
     def masking(self) -> bool:
