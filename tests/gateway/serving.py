@@ -31,8 +31,8 @@ class Running:
 
 
 @contextlib.contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    port = free_port()
+def serve_app(app: Any, port: int | None = None) -> Iterator[str]:
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

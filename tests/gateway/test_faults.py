@@ -48,6 +48,34 @@ def test_upstream_refused_is_502(run_gateway):
         c.chat.completions.create(model="m", messages=MSG)
 
 
+def test_an_unreachable_upstream_is_logged_once_and_its_return_too(run_gateway, caplog):
+    """An operator sees the outage in the log (not only as access lines), once
+    rather than per request, and when the upstream answers again."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from tests.gateway.serving import serve_app
+
+    async def chat(request):
+        return JSONResponse({"id": "c1", "object": "chat.completion", "created": 1,
+                             "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "Hello."}}]})
+
+    port = free_port()
+    gw = run_gateway(f"http://127.0.0.1:{port}/v1", guard=marker_guard("x"))
+    caplog.set_level("WARNING", logger="guardstack.gateway")
+    for _ in range(3):
+        r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": MSG})
+        assert r.status_code == 502
+    down = [r for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert len(down) == 1 and f"127.0.0.1:{port}" in down[0].getMessage()
+    with serve_app(Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])]),
+                   port=port):
+        r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": MSG})
+        assert r.status_code == 200
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
 def test_silent_upstream_is_504(run_gateway, scripted):
     up = upstream(scripted, b"", hang=True)
     gw = run_gateway(up.url, guard=marker_guard("x"), upstream_timeout=0.5)
@@ -78,7 +106,8 @@ def test_non_json_event_ends_cleanly_with_an_error(run_gateway, scripted):
     assert "not JSON" in events[-2]["error"]["message"] and events[-1] == "[DONE]"
 
 
-def test_upstream_stopping_mid_chunk_ends_cleanly_with_an_error(run_gateway, scripted):
+def test_upstream_stopping_mid_chunk_ends_cleanly_with_an_error(run_gateway, scripted,
+                                                                 caplog):
     # A chunked body cut off inside a chunk: the connection closes mid-event.
     first = chunk("Once")
     body = hex(len(first))[2:].encode() + b"\r\n" + first + b"\r\n" + b"40\r\ndata: {\"id\""
@@ -91,6 +120,9 @@ def test_upstream_stopping_mid_chunk_ends_cleanly_with_an_error(run_gateway, scr
     assert not any(isinstance(e, dict) and "choices" in e for e in events)
     [ex] = gw.wait_for_exchanges(1)
     assert "broke off" in ex.error or "middle" in ex.error
+    # ... and the operator's log says so (the access line alone reads 200)
+    assert any(r.name == "guardstack.gateway" and up.url.removesuffix("/v1") in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
 
 
 def test_stream_ending_without_finish_or_done_is_an_error(run_gateway, scripted):

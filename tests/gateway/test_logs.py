@@ -47,7 +47,10 @@ def test_the_access_record_names_the_exchange_and_never_its_text(caplog):
 
 
 def test_text_keeps_uvicorns_logging_and_an_unknown_format_is_refused():
-    assert logs.uvicorn_config("text", "info") is None
+    text = logs.uvicorn_config("text", "info")
+    assert text["loggers"]["uvicorn.access"]["handlers"] == ["access"]  # uvicorn's own
+    assert text["loggers"]["guardstack"] == {"handlers": ["default"], "level": "INFO",
+                                             "propagate": False}
     config = logs.uvicorn_config("json", "warning")
     assert config is not None and config["root"]["level"] == "WARNING"
     with pytest.raises(ValueError, match="text, json"):

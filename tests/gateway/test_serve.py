@@ -140,6 +140,8 @@ def test_sighup_reloads_the_policy_and_keeps_it_when_the_new_one_is_wrong(tmp_pa
     assert proc.returncode == 0, log
     assert "policies reloaded" in log and "policies not reloaded" in log
     assert "policy.yaml:2" in log  # the broken file, named with its line
+    # the closed upstream is in the text log once, not only as 502 access lines
+    assert log.count("cannot be reached") == 1, log
 
 
 def test_json_logs_are_one_object_per_line_with_a_record_per_exchange(llama_server, tmp_path):
@@ -177,6 +179,10 @@ def test_json_logs_are_one_object_per_line_with_a_record_per_exchange(llama_serv
     refused = access[bad.headers["x-request-id"]]
     assert refused["status"] == 400 and "JSON" in refused["error"]
     assert not any(r["logger"] == "uvicorn.access" for r in records)
+    # one start-up record says what this gateway serves
+    [start] = [r for r in records if "in front of" in r["message"]]
+    assert llama_server in start["message"] and "gs.db" in start["message"]
+    assert "default" in start["message"] and "--open" in start["message"]
     assert prompt not in out.decode()
     assert (reply.choices[0].message.content or "").strip() not in out.decode()
 

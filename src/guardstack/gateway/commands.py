@@ -6,9 +6,12 @@ import argparse
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardstack.gateway.settings import SETTINGS, GatewaySettings
+
+if TYPE_CHECKING:
+    from guardstack.policy import Policy
 
 _TYPES = {bool: None, int: int, float: float}
 
@@ -71,6 +74,27 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
     return settings
 
 
+def _say_what_serves(settings: GatewaySettings, policy: Policy, tenants: int) -> None:
+    """One start-up line: which model server, policy and store this gateway
+    uses, so an operator reading the log need not reconstruct its flags."""
+    from sqlalchemy.engine import make_url
+
+    from guardstack import __version__
+    from guardstack.store.engine import default_url, normalize_url
+
+    upstream = settings.upstream or f"the routes in {settings.routes}"
+    try:
+        store = make_url(normalize_url(settings.db or default_url())).render_as_string(
+            hide_password=True)
+    except Exception:  # the store reports a bad URL itself, when it is opened
+        store = "(unreadable URL)"
+    logging.getLogger("guardstack.gateway").info(
+        "guardstack %s in front of %s; policy %s%s%s; store %s%s", __version__, upstream,
+        policy.source, " in monitor mode" if policy.mode == "monitor" else "",
+        f" and {tenants} tenant policies" if tenants else "", store,
+        "; no API key asked (--open)" if settings.open else "")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -122,17 +146,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      keys=keys, states=states, dashboard=_dashboard(store),
                      probe_upstream=True, tenant_policies=tenants, reload_on_sighup=True,
                      rate_buckets=buckets, shared_responses=answers, tracing=tracing)
-    from uvicorn.config import LOGGING_CONFIG
-
     from guardstack.gateway.logs import uvicorn_config
 
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=args.log_level, timeout_graceful_shutdown=30,
                             timeout_keep_alive=max(1, round(settings.keep_alive)),
-                            log_config=uvicorn_config(args.log_format, args.log_level)
-                            or LOGGING_CONFIG,
+                            log_config=uvicorn_config(args.log_format, args.log_level),
                             # json: guardstack.access writes one record per exchange instead
                             access_log=args.log_format == "text")
+    _say_what_serves(settings, policy, len(tenants))  # logging is configured from here on
     server = _server_class()(config)
     server.run()
     return 0 if server.started else 1

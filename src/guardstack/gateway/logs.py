@@ -13,6 +13,7 @@ dashboard's roles and audit log; the request id leads there.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from datetime import UTC, datetime
@@ -46,15 +47,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def uvicorn_config(fmt: str, level: str) -> dict[str, Any] | None:
-    """The ``log_config`` for ``uvicorn.Config``: None keeps uvicorn's own
-    (``text``); ``json`` sends every logger through :class:`JsonFormatter`
+def uvicorn_config(fmt: str, level: str) -> dict[str, Any]:
+    """The ``log_config`` for ``uvicorn.Config``: ``text`` is uvicorn's own,
+    with guardstack's loggers written the same way at ``level`` (start-up,
+    reloads, an upstream or store that fails) and uvicorn's access line per
+    request; ``json`` sends every logger through :class:`JsonFormatter`
     and leaves the per-request line to :func:`access`."""
+    level = level.upper()
     if fmt == "text":
-        return None
+        from uvicorn.config import LOGGING_CONFIG
+
+        config = copy.deepcopy(LOGGING_CONFIG)
+        config["loggers"]["guardstack"] = {"handlers": ["default"], "level": level,
+                                           "propagate": False}
+        # uvicorn's access line is the per-request line here
+        config["loggers"]["guardstack.access"] = {"level": "WARNING"}
+        return config
     if fmt != "json":
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    level = level.upper()
     handler = {"class": "logging.StreamHandler", "formatter": "json",
                "stream": "ext://sys.stderr"}
     return {

@@ -12,6 +12,7 @@ is about a tenth of the gateway's own time per request.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,11 @@ from guardstack import __version__
 from guardstack.gateway import tracing
 from guardstack.gateway.errors import GatewayError
 from guardstack.gateway.sse import UpstreamStreamError
+
+log = logging.getLogger("guardstack.gateway")
+#: Seconds between log lines about an upstream's failed answers (timeouts,
+#: broken-off streams): each is counted, one line says how many.
+REPORT_EVERY_S = 10.0
 
 
 class Upstream:
@@ -42,6 +48,34 @@ class Upstream:
         # For the readiness probe only; it shares the transport's connections.
         self.client = httpx.AsyncClient(base_url=self._base, headers=self._headers,
                                         timeout=timeouts, transport=self._transport)
+        #: since when the upstream cannot be reached (logged once, and its return)
+        self._down_since: float | None = None
+        #: failed answers not yet logged, and when the last line about them was
+        self._failures: dict[str, int] = {}
+        self._reported = 0.0
+
+    def _unreachable(self, exc: httpx.HTTPError) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("upstream %s cannot be reached (%s: %s); answering 502 until it "
+                        "can", self.base_url, type(exc).__name__, exc)
+
+    def _answered(self) -> None:
+        if self._down_since is not None:
+            log.warning("upstream %s answers again, after %.0f s", self.base_url,
+                        time.monotonic() - self._down_since)
+            self._down_since = None
+
+    def failed(self, what: str) -> None:
+        """Count a failed answer (``what``: "timed out", "broke off its stream")
+        and log the counts every :data:`REPORT_EVERY_S` seconds at most."""
+        self._failures[what] = self._failures.get(what, 0) + 1
+        now = time.monotonic()
+        if now - self._reported >= REPORT_EVERY_S:
+            counts = ", ".join(f"{what} {n}x" for what, n in sorted(self._failures.items()))
+            log.warning("upstream %s: %s", self.base_url, counts)
+            self._failures.clear()
+            self._reported = now
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
@@ -70,13 +104,16 @@ class Upstream:
                 response = await self._transport.handle_async_request(request)
                 response.request = request
             except httpx.TimeoutException as exc:
+                self.failed("timed out")
                 raise GatewayError(504, f"The upstream model server did not answer in time "
                                         f"({type(exc).__name__}).",
                                    code="upstream_timeout") from None
             except httpx.HTTPError as exc:
+                self._unreachable(exc)
                 raise GatewayError(502, f"The upstream model server could not be reached "
                                         f"({type(exc).__name__}: {exc}).",
                                    code="upstream_unavailable") from None
+            self._answered()
             if span is not None:
                 span.set_attribute("http.response.status_code", response.status_code)
             return response, time.perf_counter() - start
@@ -85,9 +122,11 @@ class Upstream:
         try:
             return await response.aread()
         except httpx.TimeoutException:
+            self.failed("stopped sending")
             raise GatewayError(504, "The upstream model server stopped sending its response.",
                                code="upstream_timeout") from None
         except httpx.HTTPError as exc:
+            self.failed("broke off a response")
             raise GatewayError(502, f"The upstream model server broke off its response "
                                     f"({type(exc).__name__}).",
                                code="upstream_error") from None
@@ -99,9 +138,11 @@ class Upstream:
             async for chunk in response.aiter_bytes():
                 yield chunk
         except httpx.TimeoutException:
+            self.failed("stopped sending a stream")
             raise UpstreamStreamError("the upstream model server stopped sending "
                                       "(timed out waiting for the next chunk)") from None
         except httpx.HTTPError as exc:
+            self.failed("broke off a stream")
             raise UpstreamStreamError(f"the upstream model server broke off the stream "
                                       f"({type(exc).__name__})") from None
 
