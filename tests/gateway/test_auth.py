@@ -52,6 +52,7 @@ def test_missing_and_wrong_keys_are_401(keyed):
     gw, _, _ = keyed()
     r = post(gw)
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert "'x-api-key: <key>'" in r.json()["error"]["message"]  # Anthropic's clients' way
     assert post(gw, "gs-not-a-key").status_code == 401
     with (openai.OpenAI(base_url=gw.url + "/v1", api_key="gs-wrong", max_retries=0) as c,
           pytest.raises(openai.AuthenticationError)):
@@ -146,6 +147,8 @@ def test_rate_limit_is_429_with_retry_after(keyed):
     r = post(gw, plaintext)
     assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 100
     assert r.json()["error"]["type"] == "rate_limit_error"
+    # the message says what the header says
+    assert f"retry in {r.headers['retry-after']} s." in r.json()["error"]["message"]
     assert post(gw, other).status_code == 502  # buckets are per user
     assert "guardstack_rate_limited_total 1.0" in httpx.get(gw.url + "/metrics").text
 

@@ -129,3 +129,49 @@ def test_rejected_requests_are_recorded(gw):
     post(gw, b"not json")
     [ex] = gw.wait_for_exchanges(1)
     assert ex.status_code == 400 and "JSON" in ex.error
+
+
+HI = '"messages": [{"role": "user", "content": "hi"}]'
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    (CHAT, f'{{"model": "m", "max_tokens": "abc", {HI}}}', "max_tokens"),
+    (CHAT, f'{{"model": "m", "temperature": "hot", {HI}}}', "temperature"),
+    (CHAT, f'{{"model": "m", "top_p": true, {HI}}}', "top_p"),
+    (CHAT, f'{{"model": "m", "n": 1.5, {HI}}}', "n"),
+    (CHAT, f'{{"model": "m", "stop": [1, 2], {HI}}}', "stop"),
+    ("/v1/completions", '{"model": "m", "prompt": "hi", "max_tokens": "8"}', "max_tokens"),
+    ("/v1/responses", '{"model": "m", "input": "hi", "max_output_tokens": "x"}',
+     "max_output_tokens"),
+])
+def test_sampling_fields_of_the_wrong_type_are_400_not_the_model_servers_error(
+        gw, path, body, param):
+    # Sent on, llama.cpp's server answers these with a 500 holding its own file paths.
+    assert_error(post(gw, body.encode(), path), 400, param=param, code="invalid_type")
+
+
+def test_sampling_fields_of_the_right_type_or_null_go_on_to_the_model_server(gw):
+    body = (f'{{"model": "m", "max_tokens": 8, "temperature": 0, "top_p": 0.9, "seed": null, '
+            f'"stop": ["\\n"], {HI}}}')
+    assert_error(post(gw, body.encode()), 502)  # the upstream of this fixture is down
+
+
+def test_the_anthropic_and_ollama_apis_check_sampling_fields_too(gw):
+    r = post(gw, b'{"model": "m", "max_tokens": 8, "temperature": "hot", "messages": '
+                 b'[{"role": "user", "content": "hi"}]}', "/v1/messages")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["type"] == "invalid_request_error"
+    assert "'temperature'" in r.json()["error"]["message"]
+    r = post(gw, b'{"model": "m", "options": {"top_k": "many"}, "messages": '
+                 b'[{"role": "user", "content": "hi"}]}', "/api/chat")
+    assert r.status_code == 400, r.text
+    assert "'options.top_k'" in r.json()["error"]
+
+
+def test_messages_name_what_each_api_expects(gw):
+    r = post(gw, b'{"model": "m", "messages": [{"role": "developer", "content": "hi"}]}',
+             "/api/chat")
+    assert r.status_code == 400, r.text
+    assert "expected one of system, user, assistant, tool" in r.json()["error"]  # Ollama's
+    err = assert_error(post(gw, b'{"input": []}', "/v1/moderations"), 400, param="input")
+    assert "must not be empty" in err["message"]

@@ -48,6 +48,7 @@ def test_a_listed_term_in_a_prompt_is_refused_before_the_model(llama_server, run
             messages=[{"role": "user", "content": "When does project FALCON launch?"}])
     body = err.value.body
     assert body["code"] == "content_filter" and "privacy" in body["message"]
+    assert "blocklists: codenames" in body["message"]  # the message names the list
     lists = body["innererror"]["content_filter_result"]["custom_blocklists"]
     assert lists == {"filtered": True, "details": [{"filtered": True, "id": "codenames"}]}
     [ex] = gw.wait_for_exchanges(1)
@@ -58,6 +59,12 @@ def test_a_listed_term_in_a_prompt_is_refused_before_the_model(llama_server, run
                      json={"input": "When does project FALCON launch?"}).json()
     [result] = raw["results"]
     assert result["flagged"] is True and result["guardstack"]["blocklists"] == ["codenames"]
+    # Anthropic's clients read the refusal's stop_details: it names the list too.
+    reply = httpx.post(gw.url + "/v1/messages", json={
+        "model": MODEL_ALIAS, "max_tokens": 16,
+        "messages": [{"role": "user", "content": "When does project FALCON launch?"}]}).json()
+    assert reply["stop_reason"] == "refusal"
+    assert "blocklists: codenames" in reply["stop_details"]["explanation"]
 
 
 def test_a_listed_word_in_an_answer_halts_the_stream_before_it(llama_server, run_gateway,

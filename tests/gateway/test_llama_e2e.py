@@ -227,7 +227,8 @@ def test_embedding_errors_of_the_upstream_pass_through(llama_server, run_gateway
 
 def test_upstream_errors_pass_through_with_status_and_body(llama_server, run_gateway):
     gw = run_gateway(llama_server, guard=marker_guard("x"))
-    bad = {"model": MODEL_ALIAS, "messages": STORY, "temperature": "very hot"}
+    # a field the gateway leaves to the model server (it checks sampling fields' types)
+    bad = {"model": MODEL_ALIAS, "messages": STORY, "logit_bias": "very hot"}
     direct = httpx.post(llama_server + "/chat/completions", json=bad, timeout=30)
     via = httpx.post(gw.url + "/v1/chat/completions", json=bad, timeout=30)
     assert direct.status_code >= 400

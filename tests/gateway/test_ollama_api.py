@@ -152,6 +152,10 @@ def test_chat_answers_as_the_chat_completion_would(llama_server, run_gateway, cl
     assert via.prompt_eval_count == direct.usage.prompt_tokens
     assert via.total_duration > 0
     [ex] = gw.wait_for_exchanges(1)
+    # A whole answer's eval_duration is the model server's time (tokens per second
+    # a client shows from it are a true lower bound), not the gateway's last instant.
+    assert via.eval_duration == pytest.approx(ex.upstream_ms * 1e6, rel=0.01)
+    assert via.eval_duration <= via.total_duration and via.prompt_eval_duration is None
     assert ex.endpoint == "ollama.chat" and ex.status_code == 200 and not ex.stream
     assert ex.prompt_text == "What do mitochondria do?"
     assert ex.response_text == via.message.content

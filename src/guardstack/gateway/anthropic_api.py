@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardstack.gateway import output_text
-from guardstack.gateway.errors import GatewayError, invalid, type_error
+from guardstack.gateway.errors import GatewayError, invalid, type_error, what_blocked
+from guardstack.gateway.validation import check_sampling
 from guardstack.verdict import Verdict
 
 #: Request fields that need Anthropic's own servers.
@@ -63,6 +64,7 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     limit = body["max_tokens"]
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise type_error("max_tokens", "a positive integer", limit)
+    check_sampling(body)
     raw = body.get("messages")
     if "messages" not in body:
         raise invalid("messages", "Missing required parameter: 'messages'.",
@@ -315,9 +317,12 @@ def stop_details(verdicts: Sequence[Verdict], *, request: bool = False) -> dict[
     request (``request``: the model was never called) or the answer."""
     blocked = [v for v in verdicts if v.blocked]
     cats = sorted({c for v in blocked for c in v.categories})
+    # a harm category maps to Anthropic's; a blocklist or a denied topic is
+    # the deployer's rule, no harm category (null, as Anthropic's schema allows)
     category = next((_REFUSAL_CATEGORY[c] for c in cats if c in _REFUSAL_CATEGORY),
                     "general_harms" if cats else None)
-    named = f" (categories: {', '.join(cats)})" if cats else ""
+    named = what_blocked(verdicts)
+    named = f" ({named})" if named else ""
     explanation = (f"The request was blocked by the gateway's content policy{named}; the "
                    "model was not called." if request else
                    f"The answer was stopped by the gateway's content policy{named}.")

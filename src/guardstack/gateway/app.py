@@ -345,9 +345,10 @@ class Gateway:
                                         rate=identity.rate_limit, burst=identity.rate_burst)
         if wait > 0:
             self.metrics.rate_limited.inc()
+            after = RateLimiter.retry_after(wait)  # whole seconds, as the header has them
             raise GatewayError(429, f"Rate limit reached for user {identity.user!r}; "
-                                    f"retry in {wait:.1f} s.", code="rate_limit_exceeded",
-                               headers={"retry-after": RateLimiter.retry_after(wait)})
+                                    f"retry in {after} s.", code="rate_limit_exceeded",
+                               headers={"retry-after": after})
         if body is not None and model_access:
             self._check_model_access(exchange, body.get("model"))
 

@@ -120,7 +120,8 @@ class Authenticator:
                 raise GatewayError(401, "Incorrect API key provided.", code="invalid_api_key")
         if self.open_mode:
             return Identity(user=openai_user or "anonymous")
-        raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>'.",
+        raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>' "
+                                "(or 'x-api-key: <key>', as Anthropic's clients do).",
                            code="invalid_api_key")
 
     async def state(self, user: str) -> str:

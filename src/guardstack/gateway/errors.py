@@ -3,7 +3,7 @@ exception types (400 → BadRequestError, 401 → AuthenticationError, ...)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from starlette.responses import JSONResponse
@@ -110,6 +110,16 @@ def _severity(score: float) -> str:
     return "safe"
 
 
+def what_blocked(verdicts: Sequence[Verdict]) -> str:
+    """What the blocking verdicts name, for a refusal's message: "categories:
+    weapons; blocklists: code_names; topics: investment_advice" ("" if none)."""
+    blocking = [v for v in verdicts if v.blocked]
+    named = (("categories", {c for v in blocking for c in v.categories}),
+             ("blocklists", {b for v in blocking for b in v.blocklists}),
+             ("topics", {t for v in blocking for t in v.topics}))
+    return "; ".join(f"{what}: {', '.join(sorted(ids))}" for what, ids in named if ids)
+
+
 def blocked_prompt(verdicts: list[Verdict]) -> GatewayError:
     return blocked("prompt", verdicts)
 
@@ -118,15 +128,12 @@ def blocked(role: Literal["prompt", "response"], verdicts: list[Verdict]) -> Gat
     """The ``content_filter`` error for a blocked prompt or response (the
     gateway itself withholds a blocked answer; the LiteLLM guardrail raises
     this body)."""
-    cats = sorted({c for v in verdicts if v.blocked for c in v.categories})
-    topics = sorted({t for v in verdicts if v.blocked for t in v.topics})
     reason = next((v.reason for v in verdicts if v.blocked), "")
     if any(v.blocked and v.status.value != "ok" for v in verdicts):
         message = (f"The {role} could not be checked and the policy fails closed: "
                    f"{reason}")
     else:
-        named = "; ".join(f"{what}: {', '.join(ids)}"
-                          for what, ids in (("categories", cats), ("topics", topics)) if ids)
+        named = what_blocked(verdicts)
         message = f"The {role} was blocked by the content policy" + \
             (f" ({named})" if named else "") + "."
     return GatewayError(

@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from guardstack.gateway import output_text
 from guardstack.gateway.errors import GatewayError, invalid, type_error
 from guardstack.gateway.streaming import Relayed
+from guardstack.gateway.validation import check_sampling
 
 Endpoint = Literal["chat", "generate"]
 
@@ -53,6 +54,8 @@ _OPTIONS = {"temperature": ("temperature",), "top_p": ("top_p",), "seed": ("seed
             "presence_penalty": ("presence_penalty",), "top_k": ("top_k",),
             "min_p": ("min_p",), "typical_p": ("typical_p",),
             "repeat_penalty": ("repeat_penalty", "repetition_penalty")}
+#: The roles of Ollama's chat messages.
+ROLES = ("system", "user", "assistant", "tool")
 #: The magic bytes of the image formats vision models take, base64-encoded.
 _IMAGE_TYPES = (("iVBORw0KGgo", "image/png"), ("/9j/", "image/jpeg"), ("R0lGOD", "image/gif"),
                 ("UklGR", "image/webp"))
@@ -173,6 +176,7 @@ def _options(options: Any, chat: dict[str, Any]) -> None:
         return
     if not isinstance(options, dict):
         raise type_error("options", "an object", options)
+    check_sampling(options, "options.")
     for name, targets in _OPTIONS.items():
         if options.get(name) is not None:
             for target in targets:
@@ -210,7 +214,11 @@ def _messages(raw: list[Any]) -> list[dict[str, Any]]:
             content = ""
         if not isinstance(content, str):
             raise type_error(f"{param}.content", "a string", content)
-        message: dict[str, Any] = {"role": m.get("role"), "content": content}
+        role = m.get("role")
+        if role not in ROLES:
+            raise invalid(f"{param}.role", f"Invalid value for '{param}.role': {role!r}; "
+                                           f"expected one of {', '.join(ROLES)}.")
+        message: dict[str, Any] = {"role": role, "content": content}
         _attach_images(message, m.get("images"), f"{param}.images")
         calls = m.get("tool_calls")
         if calls:
@@ -312,10 +320,15 @@ class Reply:
         return obj
 
     def done(self, obj: dict[str, Any], reason: str, usage: Any = None,
-             streamed: int | None = None) -> dict[str, Any]:
+             streamed: int | None = None, generated_s: float | None = None) -> dict[str, Any]:
         """``obj`` as the final line: ``done``, its reason, the timings
         (nanoseconds, as Ollama gives them) and the token counts the upstream
-        reported (else, streaming, the tokens streamed)."""
+        reported (else, streaming, the tokens streamed). A whole answer
+        (``generated_s``: the seconds the model server took to send it) has
+        no first token to split reading the prompt from writing: its
+        ``eval_duration`` is the model server's whole time, so clients that
+        divide ``eval_count`` by it show a true lower bound on tokens per
+        second, and ``prompt_eval_duration`` is left out."""
         end = time.perf_counter()
         obj.update(done=True, done_reason=reason,
                    total_duration=int((end - self.started) * 1e9))
@@ -328,7 +341,9 @@ class Reply:
             obj["eval_count"] = completion_tokens
         elif streamed is not None:
             obj["eval_count"] = streamed
-        if self.first_token is not None:
+        if generated_s is not None:
+            obj["eval_duration"] = int(generated_s * 1e9)
+        elif self.first_token is not None:
             obj["prompt_eval_duration"] = int((self.first_token - self.started) * 1e9)
             obj["eval_duration"] = int((end - self.first_token) * 1e9)
         return obj
@@ -337,21 +352,24 @@ class Reply:
         """The answer to a request with nothing in it (a model load)."""
         return {**self.done(self.line(), "load"), "total_duration": 0}
 
-    def from_chat(self, data: Mapping[str, Any]) -> dict[str, Any]:
+    def from_chat(self, data: Mapping[str, Any], generated_s: float | None = None
+                  ) -> dict[str, Any]:
         """An (already checked) chat completion as one Ollama answer."""
         choice = _first_choice(data)
         message = _obj(choice.get("message"))
         calls = [_ollama_call(c) for c in message.get("tool_calls") or ()
                  if isinstance(c, dict)]
         line = self.line(_str(message.get("content")), _thinking(message), calls)
-        return self.done(line, _done_reason(choice.get("finish_reason")), data.get("usage"))
+        return self.done(line, _done_reason(choice.get("finish_reason")), data.get("usage"),
+                         generated_s=generated_s)
 
-    def from_completion(self, data: Mapping[str, Any]) -> dict[str, Any]:
+    def from_completion(self, data: Mapping[str, Any], generated_s: float | None = None
+                        ) -> dict[str, Any]:
         """An (already checked) text completion (``raw`` generate) as one answer."""
         choice = _first_choice(data)
         text = _str(choice.get("text"))
         return self.done(self.line(text), _done_reason(choice.get("finish_reason")),
-                         data.get("usage"))
+                         data.get("usage"), generated_s=generated_s)
 
 
 def _ollama_call(call: Mapping[str, Any]) -> dict[str, Any]:

@@ -89,8 +89,9 @@ class OllamaEndpoints:
         data = await self.gw._completion(forwarded, exchange, context, kind)
         if isinstance(data, Response):
             return ollama_api.upstream_error(data)
-        return JSONResponse(reply.from_chat(data) if kind == "chat" else
-                            reply.from_completion(data))
+        generated = (exchange.upstream_ms or 0.0) / 1000
+        return JSONResponse(reply.from_chat(data, generated) if kind == "chat" else
+                            reply.from_completion(data, generated))
 
     async def tags(self, request: Request) -> Response:
         exchange = Exchange("ollama.tags")

@@ -28,6 +28,7 @@ from typing import Any
 
 from guardstack.gateway import moderation, output_text
 from guardstack.gateway.errors import GatewayError, invalid, type_error
+from guardstack.gateway.validation import check_sampling
 from guardstack.verdict import Verdict, most_severe
 
 #: Fields that need state the bridge does not keep, or a server that runs jobs.
@@ -52,6 +53,7 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     previous = body.get("previous_response_id")
     if previous is not None and not isinstance(previous, str):
         raise type_error("previous_response_id", "a string", previous)
+    check_sampling(body)
     if "input" not in body:
         raise invalid("input", "Missing required parameter: 'input'.",
                       code="missing_required_parameter")

@@ -39,8 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
             "to that tenant are judged by its file, others by --policy. Each must name the "
             "same detector (the classifier is shared)."),
     Setting("db", None,
-            "Event store URL (sqlite:///path or postgresql://...); the store's default "
-            "SQLite file when omitted."),
+            "Event store URL (sqlite:///path or postgresql://...); $GUARDSTACK_DB when "
+            "omitted, else sqlite:///guardstack.db in the working directory."),
     Setting("spool", None,
             "File events wait in while the store does not answer, replayed when it does "
             "(default: next to a SQLite file as FILE.spool.jsonl, else "

@@ -64,6 +64,32 @@ def required(body: dict[str, Any], param: str) -> Any:
     return body[param]
 
 
+#: Sampling fields whose JSON type the gateway checks before forwarding them:
+#: a wrong one would reach the model server, and its own error (from some
+#: servers a 500 with their internals) would be the client's answer.
+INTEGERS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "n", "seed",
+            "top_logprobs", "best_of", "top_k", "num_ctx")
+NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "min_p",
+           "typical_p", "repeat_penalty", "repetition_penalty")
+
+
+def check_sampling(body: dict[str, Any], prefix: str = "") -> None:
+    """400 ``invalid_type`` naming the field (``prefix`` + name) for a sampling
+    field of the wrong type; null means the default and passes."""
+    for name in INTEGERS:
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise type_error(prefix + name, "an integer", value)
+    for name in NUMBERS:
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise type_error(prefix + name, "a number", value)
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str) and not (
+            isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise type_error(prefix + "stop", "a string or an array of strings", stop)
+
+
 def check_common(body: dict[str, Any]) -> None:
     model = body.get("model")
     if model is None:
@@ -78,6 +104,7 @@ def check_common(body: dict[str, Any]) -> None:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise type_error(name, "a string", value)
+    check_sampling(body)
 
 
 def content_text(content: Any, param: str) -> str:
@@ -209,6 +236,9 @@ def moderation_inputs(body: dict[str, Any]) -> list[str]:
             else:
                 raise type_error(f"input[{i}]", "a string or a text part", item)
         return out
+    if isinstance(value, list):
+        raise GatewayError(400, "'input' must not be empty.", code="invalid_value",
+                           param="input")
     raise type_error("input", "a string or a non-empty array", value)
 
 
