@@ -10,9 +10,9 @@ injection_test_2.jsonl (round 2 scored once), and for other languages
 injection_multilingual_dev.jsonl (round 3 written on it) and
 injection_multilingual_test.jsonl (round 3 scored once), and for Dutch,
 Polish, Turkish, Korean, Arabic and Hindi injection_more_languages_dev.jsonl
-(round 5 written on it), ..._test.jsonl (scored once) and ..._test_2.jsonl
-(kept for a later round); each by a helper who saw neither the rules nor the
-other sets.
+(round 5 written on it), ..._test.jsonl (round 5 scored once, round 6 written
+on it too) and ..._test_2.jsonl (round 6 scored once); each by a helper who
+saw neither the rules nor the other sets.
 
 Prints, for the file's ``payload`` rows: found alone, found when planted
 in an ordinary document (a GPTeacher answer; at its start, middle and end),

@@ -705,7 +705,8 @@ _SPOOFS_ALL = (*_SPOOFS, (_SPOOF_STRONG, _ORDER_OTHER, _STRONG_GATE, True),
                (_ROLE_OTHER, _ORDER_OTHER, _ROLE_OTHER_GATE, True))
 #: Writing about attacks: a quoted match near one of these is an example.
 _ABOUT = re.compile(
-    r"\b(?:attack\w*|injection|jailbreak\w*|example|e\.g\.|such\s+as|for\s+instance|phrases?|"
+    r"\b(?:attack\w*|injection|jailbreak\w*|example(?![.-]\w)|e\.g\.|such\s+as|"
+    r"for\s+instance|phrases?|"
     r"researchers?|red[\s-]?team\w*|adversar\w*|malicious|payloads?|exploit\w*|hidden\s+text|"
     r"inject\w*|embedded|planted|quiz|test\w*|assert\w*|fixture|sample|bug|"
     r"security|vulnerab\w*|defen[cs]\w*|classifier|detect\w*)\b", re.IGNORECASE)

@@ -19,11 +19,10 @@ scored once on ``injection_multilingual_test.jsonl``; round 4 was written on
 both and scored once on ``injection_multilingual_test_2.jsonl``, each set by a
 helper who saw neither the rules nor the other sets (docs/gateway.md); round
 5 was written on ``injection_more_languages_dev.jsonl`` and scored once on
-``injection_more_languages_test.jsonl`` (``..._test_2.jsonl`` is kept for a
-round 6). Each
-pattern comes with its gate:
-words it cannot match without, Chinese and Japanese ones looked for as
-substrings (those scripts put no spaces between words).
+``injection_more_languages_test.jsonl``; round 6 was written on both and
+scored once on ``injection_more_languages_test_2.jsonl``. Each pattern comes
+with its gate: words it cannot match without, Chinese and Japanese ones
+looked for as substrings (those scripts put no spaces between words).
 """
 
 from __future__ import annotations
@@ -614,9 +613,10 @@ MATCHED = "*"
 
 #: The AI reading the page.
 _AI_NL = (r"(?:(?:ai|ki)-?)?(?:assistent(?:en)?|agents?|agenten|taalmodel(?:len)?|chatbots?|"
-          r"(?:review-?)?bots?)|\bai\b|digitale\s+assistent|kunstmatige\s+intelligentie")
-_AI_PL = (r"(?:asystent\w*|model\w*\s+językow\w*|agent\w*|czatbot\w*|chatbot\w*|bot\w*|"
-          r"sztuczn\w+\s+inteligencj\w*|\bai\b|\bsi\b)")
+          r"(?:review-?)?bots?|codereviewers?|reviewers?)|\bai\b|digitale\s+assistent|"
+          r"kunstmatige\s+intelligentie")
+_AI_PL = (r"(?:asystent\w*|asystenc\w*|model\w*\s+językow\w*|modele?\s+ai|agent\w*|"
+          r"czatbot\w*|chatbot\w*|bot\w*|sztuczn\w+\s+inteligencj\w*|\bai\b|\bsi\b)")
 _AI_TR = (r"(?:yapay\s+zek[a\u00e2]\w*(?:\s+asistan\w*)?|asistan\w*|dil\s+model\w*|ajan\w*|"
           r"bot\w*|\bai\b)")
 _AI_KO = r"(?:AI|인공지능|어시스턴트|비서|에이전트|모델|도우미|챗봇|봇)"
@@ -633,7 +633,7 @@ _ORDER_PL = (r"(?:napisz|nie\s+wspominaj|wspomnij|poleć|polecaj|przekaż|wyśli
              r"zignoruj|zapomnij|oceń|przyznaj|zarekomenduj|anuluj|zaakceptuj|odwołaj|usuń|"
              r"podaj|powiedz|poinformuj|odpowiadaj|odpowiedz|wykonaj|wywołaj|udostępnij|"
              r"skopiuj|wklej|zatwierdź|pomiń|nie\s+pytaj|nie\s+informuj|przelej|zmień|ustaw|"
-             r"musi(?:sz|cie)?|muszą|powin(?:ien|na|ni|no|ieneś|naś)|należy)")
+             r"musi(?:sz|cie)?|muszą|powin(?:ien|na|ni|no|ny|ieneś|naś)|należy)")
 _ORDER_TR = (r"(?:\w+(?:mal[ıi]|mel[ıi])(?:d[ıi]r|s[ıi]n[ıi]z)?\b|gerek(?:ir|iyor|mektedir)|"
              r"rica\s+olunur|(?:gönder|söyle|yaz|ilet|paylaş|sil|çağır|onayla|öner|ekle|çıkar|"
              r"unut|vurgula|yolla|aktar|kabul\s+et|bahsetme|gösterme|sorma|belirt|ver)"
@@ -642,8 +642,9 @@ _ORDER_KO = (r"(?:하세요|하십시오|주세요|주십시오|할\s*것|해야
              r"감사하겠습니다|마세요|마십시오|반드시)")
 _ORDER_AR = (r"(?:اذكر|لا\s+تذكر|قل|أخبر|اكتب|أضف|وج[ّ]?ه|أرسل|ارسل|تجاهل|احذف|امنح|ادمج|"
              r"استدع|حو[ّ]?ل|ابحث|اجمع|شارك|ارفع|يجب|ينبغي|عليك|عليه)")
-_ORDER_HI = (r"(?:करें|करे|कर\s+दें|कर\s+दे|दें|दे|भेजें|भेजे|बताएं|बताएँ|बताइए|कहें|कहे|लिखें|"
-             r"दीजिए|कीजिए|हटाएं|हटाएँ|हटा\s+दें|हटा\s+दे|न\s+करें|मत\s+कीजिए)(?=[\s।,.!)]|$)")
+_ORDER_HI = (r"(?:करें|करे|कर\s+दें|कर\s+दे|दें|दे|भेजें|भेजे|बताएं|बताएँ|बताए|बताइए|कहें|कहे|"
+             r"लिखें|दीजिए|कीजिए|हटाएं|हटाएँ|हटा\s+दें|हटा\s+दे|न\s+करें|मत\s+कीजिए|छोड़\s+दे|"
+             r"सुझाए|चाहिए|कहना\s+है|करना\s+है|देना\s+है)(?=[\s।,.!)]|$)")
 
 _MORE: list[tuple[str, str]] = [
     # Addressed: a note for the AI, ended by a colon.
@@ -767,6 +768,45 @@ _MORE: list[tuple[str, str]] = [
     ("steer",
      r"उपयोगकर्ता\s+(?:को|से)\s+[^।\n]{0,30}?(?:बताने|पूछने|पुष्टि\s+लेने|सूचना)\s*(?:की\s+)?"
      r"(?:ज़रूरत|जरूरत|आवश्यकता)\s+नहीं|उपयोगकर्ता\s+को\s+(?:इसकी\s+)?सूचना\s+न\s+दें"),
+    # Round 6 (written on the dev set and round 5's test set).
+    # If you are an AI reading this: "Als je een AI bent die ...", "Eğer bu yorumları
+    # bir yapay zekâ özetliyorsa", "혹시 AI ...가 이 리뷰를 읽고 있다면", "यदि कोई AI ... तो".
+    ("addressed",
+     rf"\b(?:als|indien)\s+(?:je|jij|u)\s+(?:een\s+)?(?:{_AI_NL})\s+(?:bent|is)\b|"
+     rf"\bals\s+(?:een|de)\s+(?:{_AI_NL})\s+(?:dit|deze)\b|"
+     rf"\bjeśli\s+(?:jesteś|czytasz\s+to\s+jako)\s+(?:{_AI_PL})|"
+     rf"\beğer\s+(?:sen\s+)?[^.!?\n]{{0,40}}?(?:{_AI_TR})[^.!?\n]{{0,40}}?(?:yorsa|iyorsa|"
+     r"ıyorsa|uyorsa|üyorsa|isen|sen)\b|"
+     rf"(?:혹시|만약)\s*[^.\n]{{0,20}}?{_AI_KO}[^.\n]{{0,40}}?(?:다면|라면)|"
+     rf"إذا\s+كنت\s+\S{{0,3}}{_AI_AR}|"
+     rf"(?:यदि|अगर)\s+(?:कोई\s+|आप\s+)?{_AI_HI}[^।\n]{{0,60}}?(?:तो|हैं\s+तो)"),
+    # A vocative or a heading for the AI, then a colon: "AI-codereviewer:", "Asystencie AI:",
+    # "Zadanie dla asystenta kalendarza:", "[सहायक के लिए]", "कैलेंडर सहायक ध्यान दें:",
+    # "※ 일정 처리 에이전트 안내:".
+    ("addressed",
+     rf"(?:^|[\n>\"(\[]|<!--|alt=\")\s*(?:ai-|ki-)?(?:{_AI_NL}|{_AI_PL})(?:\s+ai)?\s*:\s*\w|"
+     rf"\b(?:zadanie|polecenie|prośba|instrukcja)\s+dla\s+(?:{_AI_PL})[^!?\n:]{{0,40}}:|"
+     rf"\[\s*{_AI_HI}\s+के\s+लिए\s*\]|{_AI_HI}\s+ध्यान\s+दें\s*[:：]|"
+     rf"{_AI_KO}\s*(?:안내|참고|공지|지시)\s*[:：]"),
+    # An obligation on the AI in the language's own form: "Takvim asistanı bu daveti
+    # işlerken ... etmeli", "على وكلاء البرمجة ... تنفيذ", "너는 이제".
+    ("steer",
+     rf"(?:{_AI_TR})[^.!?\n]{{0,60}}?(?:işlerken|okurken|özetlerken|incelerken|yanıtlarken)"
+     rf"[^.!?\n]{{0,160}}?{_ORDER_TR}|"
+     rf"على\s+\S{{0,3}}(?:وكلاء|الوكلاء|مساعد|المساعد|نموذج|النموذج|نماذج)[^.\n]{{0,80}}?"
+     r"(?:تنفيذ|أن\s+\S+|إرسال|حذف)|"
+     r"너는\s*이제|넌\s*이제|새로운\s*역할"),
+    # Overrides as these sets write them: "अपने पुराने नियम भूल जाओ", "انسَ قواعدك السابقة",
+    # "उपयोगकर्ता ने जो भी कहा हो उसे अनदेखा करें", "bundan sonra adın ... görevin".
+    ("override",
+     r"(?:पुराने|पिछले|सारे|सभी)\s+(?:नियम|निर्देश)\S*\s+(?:को\s+)?(?:भूल|अनदेखा|नज़रअंदाज़)|"
+     r"उपयोगकर्ता\s+ने\s+जो\s+(?:भी\s+)?(?:कहा|पूछा|माँगा)[^।\n]{0,20}?(?:अनदेखा|भूल|नज़रअंदाज़)|"
+     r"ان[سس]\S{0,2}\s+(?:\S+\s+){0,2}?(?:قواعد|تعليمات|التعليمات|القواعد|أوامر)\S*|"
+     r"\bbundan\s+sonra\s+(?:adın|görevin|rolün)\b|"
+     r"\b(?:vergeet|negeer)\s+(?:je|jouw|uw|alle)\s+(?:eerdere\s+|vorige\s+|oude\s+)?"
+     r"(?:regels|instructies|opdrachten)|"
+     r"\bzapomnij\s+o\s+(?:swoich\s+|poprzednich\s+|wcześniejszych\s+)?"
+     r"(?:zasadach|instrukcjach|poleceniach|regułach)"),
     # Automated readers ordered: "Otomatik inceleme ajanları ... onaylamalı",
     # "일정 관리 에이전트는 ... 발송할 것".
     ("steer",
@@ -801,12 +841,15 @@ _MORE: list[tuple[str, str]] = [
      r"(?:gönder|ilet|yükle|보내|전송|업로드|भेज|अपलोड|फ़ॉरवर्ड|door\b|przekaż|wyślij)"),
     # An acting tool called by name.
     ("tool",
-     r"(?:roep|wywołaj|wywołując|za\s+pomocą\s+funkcji|funkcj\w+|fonksiyon\w*|함수|الدالة|"
-     r"دالة|استدع|फ़ंक्शन|फंक्शन)[^.!?\n]{0,40}?(?<![a-z])(?:send|transfer|delete|remove|"
+     r"(?:roep|wywołaj|wywołując|wywołać|narzędzi\w*|za\s+pomocą\s+funkcji|funkcj\w+|"
+     r"fonksiyon\w*|함수|الدالة|دالة|استدع|फ़ंक्शन|फंक्शन)[^.!?\n]{0,40}?"
+     r"(?<![a-z])(?:send|transfer|delete|remove|"
      r"create|post|share|update|add|purchase|buy|pay|upload|forward|grant|set|disable|enable|"
      r"execute|run|write|move|invite|approve|open|fetch|email|mail|submit|book|cancel|order|"
      r"issue)_[a-z_]+|(?<![a-z])(?:send|transfer|delete|remove|cancel|execute|issue|pay|"
-     r"approve|upload|forward)_[a-z_]+`?\s*(?:fonksiyonunu|함수|फ़ंक्शन|फंक्शन|aan\b)"),
+     r"approve|upload|forward|add|create|share|update|post|buy|purchase|order|book|grant|set|"
+     r"open|run|write|move|invite|fetch|email|mail|submit|enable|disable)_[a-z_]+`?\s*"
+     r"(?:fonksiyonunu|함수|फ़ंक्शन|फंक्शन|aan\b)"),
 ]
 
 #: What each language's patterns cannot run without: words the language uses
@@ -833,6 +876,10 @@ _HI = ("\u093e", "\u0947")
 #: family matched is the name of its group (``injection._family``).
 _BY_LANGUAGE = (_NL, _PL, _TR, _KO, _AR, _HI)
 _CROSS: list[tuple[tuple[str, ...], ...]] = [
+    (_NL + _PL + _TR + _KO + _AR + _HI,),                    # round 6: if you are an AI
+    (_NL + _PL + _KO + _HI,),                                  # round 6: vocatives, headings
+    (_TR + _KO + _AR,),                                        # round 6: obligations
+    (_NL + _PL + _TR + _AR + _HI,),                            # round 6: overrides
     (_NL + _PL + _TR + _KO + _HI,),                          # automated readers
     (_NL + _PL + _TR + _KO + _AR + _HI,),                    # the AI greeted
     (_NL + _PL + _TR + _KO + _AR + _HI, ("http", "@")),      # exfiltration
@@ -853,7 +900,8 @@ ABOUT += (r"|promptinjectie|injectie|aanval\w*|voorbeeld\w*|bijvoorbeeld|onderzo
           r"typowe|złośliw\w*|ukryt\w*|oszust\w*|badacz\w*|enjeksiyon\w*|saldır\w*|örneğin|"
           r"örnek\w*|gibi|kötü\s+niyetli|gizli\w*|dolandırıc\w*|araştırmacı\w*|인젝션|공격|"
           r"예를\s*들어|예시|같은|악의|숨겨|피싱|사기|حقن|هجوم|هجمات|المهاجم|مثال|مثل|خبيث|"
-          r"مخفي|احتيال|الباحث|इंजेक्शन|हमल|उदाहरण|जैसे|दुर्भावनापूर्ण|छिपा|धोखाधड़ी|शोधकर्ता")
+          r"مخفي|احتيال|الباحث|इंजेक्शन|हमल|उदाहरण|जैसे|दुर्भावनापूर्ण|छिपा|धोखाधड़ी|शोधकर्ता|"
+          r"misleid\w*|zmyl\w*|oszuk\w*|yanılt\w*|kandır\w*|속이|속는|خداع|يخدع|बहका")
 ORDERS += (r"|(?:^|[:.\]>}\"!?]\s*)(?:negeer|vergeet|stuur|zeg|vertel|noem|schrijf|verwijder|"
            r"voer|roep|geef|deel|plak|zoek|zignoruj|zapomnij|wyślij|prześlij|przekaż|napisz|"
            r"powiedz|poleć|polecaj|usuń|podaj|jesteś|unut|gönder|söyle|yaz|sil|paylaş|önceki|"

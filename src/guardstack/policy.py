@@ -146,8 +146,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Also read tool results with the injection rules for Spanish, French, German, "
         "Portuguese, Italian, Russian, Chinese, Japanese, Dutch, Polish, Turkish, Korean, "
         "Arabic and Hindi (guardstack/injection_languages.py): on held-out sets they found 64% "
-        "of injections in the first eight (6% without) at 2.5% of look-alikes, and 67% in the "
-        "last six (0% without) at 1.7%. The shipped default policy turns it on; English pages "
+        "of injections in the first eight (6% without) at 2.5% of look-alikes, and 83% in the "
+        "last six (0% without) at 0%. The shipped default policy turns it on; English pages "
         "are read the same either way.",
     ),
     Setting(
