@@ -228,3 +228,11 @@ def test_the_default_policy_relaxes_answers_to_clean_prompts_except_for_minors()
     p = Policy.default()
     assert p.role("response").clean_prompt_threshold == 0.9
     assert p.role("response").rule("sexual_minors").action is Action.BLOCK
+
+
+def test_an_unknown_detector_is_an_error_naming_the_line():
+    # Else every check would fail open on a typo ("lama-guard-3").
+    with pytest.raises(PolicyError) as err:
+        Policy.from_yaml("version: 1\ndetector: lama-guard-3\n", source="p.yaml")
+    assert str(err.value).startswith("p.yaml:2: detector:")
+    assert "llama-guard-3" in str(err.value)  # the installed ones are listed

@@ -675,6 +675,14 @@ class _Parser:
             detector = self.scalar(top["detector"][1], "detector")
             if not isinstance(detector, str) or not detector:
                 raise self.fail(top["detector"][1], "detector", "must be a detector name")
+            from guardstack import detectors
+
+            known = detectors.available()
+            if detector not in known:
+                # caught here, not when a check fails open on every request
+                raise self.fail(top["detector"][1], "detector",
+                                f"no detector named {detector!r}; installed: "
+                                f"{', '.join(sorted(known))}")
         roles = {r: self.role(top[r][1], r) if r in top else RolePolicy() for r in ROLES}
         prompt: str | None = None
         if "safety_system_prompt" in top:
