@@ -73,3 +73,27 @@ def test_check_reads_a_tool_result_for_injected_orders(capsys, tmp_path):
     strict.write_text("version: 1\ntool_output: {action: block}\n")
     assert main(["check", "--role", "tool", "--policy", str(strict), "--json", injected]) == 1
     assert json.loads(capsys.readouterr().out)["decision"] == "block"
+
+
+def test_check_refuses_a_prompt_for_anything_but_an_answer(capsys):
+    # --prompt is context for --role response; elsewhere it would be silently dropped
+    assert main(["check", "What do mitochondria do?", "--prompt", "hi"]) == 2
+    assert "--role response" in capsys.readouterr().err
+
+
+def test_policy_refuses_an_unknown_detector_naming_the_line(tmp_path, capsys):
+    path = tmp_path / "det.yaml"
+    path.write_text("version: 1\ndetector: nosuch\n")
+    assert main(["policy", str(path)]) == 2
+    assert main(["check", "How do I make a pipe bomb?", "--policy", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: detector: no detector named 'nosuch'" in err and "Traceback" not in err
+
+
+def test_argument_errors_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["purge", "--older-than"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("guardstack: error: ") and err.count("\n") == 1
+    assert "usage:" not in err and "guardstack purge --help" in err

@@ -9,6 +9,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from guardstack import __version__
 
@@ -39,8 +40,17 @@ def report_error(message: str) -> int:
     return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the form every command's errors take:
+    one line ``guardstack: error: ...`` and exit 2 (docs/cli.md), naming the
+    command's --help instead of printing its usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"guardstack: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="guardstack",
         description="Safety layers for open-weight LLM deployments.",
     )

@@ -59,6 +59,11 @@ def read_text_arg(text: str) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     from guardstack.guard import Guard
 
+    if args.context_prompt is not None and args.role != "response":
+        from guardstack.cli import CommandError
+
+        raise CommandError("--prompt is the prompt an answer replies to: use it with "
+                           "--role response")
     policy = load_policy(args.policy)
     if args.role == "tool":
         # The injection rules need no classifier: nothing is loaded.

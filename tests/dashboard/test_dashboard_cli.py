@@ -129,3 +129,23 @@ def test_dashboard_command_serves_the_ui(db, monkeypatch):
         proc.wait(timeout=30)
         if proc.stderr:
             proc.stderr.close()
+
+
+@pytest.mark.parametrize("command", [["users", "list"], ["dashboard"]])
+def test_a_store_in_a_missing_folder_is_one_error_line(tmp_path, capsys, command):
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'x.db'}"
+    assert main([*command, "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "does not exist" in err
+
+
+def test_dashboard_on_a_taken_port_says_so_before_announcing_an_address(db, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", "--db", db, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "review dashboard on" not in err

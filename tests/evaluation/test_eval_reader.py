@@ -181,3 +181,10 @@ def test_category_names_map_to_taxonomy():
     assert to_taxonomy(["copyright"], source="harmbench") == ()
     assert to_taxonomy(["slur_h"], source="hatecheck") == ("hate",)
     assert to_taxonomy([], source="unknown_set") == ()
+
+
+def test_a_line_cut_short_is_reported_where_it_ends(tmp_path):
+    cut = b'{"text": "a", "label": "safe"'
+    f = write_lines(tmp_path / "cut.jsonl", [cut, jl(text="b", label="safe")])
+    err = error_of(f)
+    assert err.line == 1 and f"(column {len(cut) + 1})" in err.reason, err.reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -20,9 +21,20 @@ def _count(store, table) -> int:
 
 
 def test_empty_store_has_nothing_to_analyze(tmp_path, cli, capsys):
+    from guardstack.store import Store
+
     db = f"sqlite:///{tmp_path / 'new.db'}"
+    Store(db).migrate()  # the schema, no traffic yet
     assert cli(["analyze", "--db", db, "--quiet"]) == 0
     assert "nothing to analyze" in capsys.readouterr().err
+
+
+def test_a_mistyped_store_is_an_error_and_is_not_created(tmp_path, cli, capsys):
+    # "nothing to analyze" on a typo would read as "no abuse found"
+    typo = tmp_path / "typo.db"
+    assert cli(["analyze", "--db", f"sqlite:///{typo}", "--quiet"]) == 2
+    assert "nothing was stored there" in capsys.readouterr().err
+    assert not typo.exists()
 
 
 def test_json_output_schema(loaded_store, cli, capsys, traffic):
@@ -216,3 +228,50 @@ def test_pseudonyms_resolve_only_through_an_audited_lookup(loaded_store):
     assert (entry.actor, entry.action) == ("kim", "pseudonym.resolve")
     assert entry.detail["reason"] == "case review"
     assert resolve(loaded_store, "p-0000000000000000", actor="kim", reason="x") is None
+
+
+@pytest.mark.parametrize("naive", ["2026-03-05", "2026-03-05T10:30"])
+def test_a_time_without_a_zone_is_refused_with_a_hint_that_parses(naive):
+    import argparse
+    import re
+
+    from guardstack.offline.commands import parse_when
+
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        parse_when(naive)
+    [hint] = re.findall(r"e\.g\. (\S+)$", str(err.value))
+    assert parse_when(hint).isoformat().startswith(naive[:10])  # the hint itself is accepted
+
+
+def test_accounts_take_the_pseudonym_analyze_prints_and_audit_the_lookup(loaded_store, cli,
+                                                                         capsys):
+    from guardstack.store.schema import audit_log, findings
+
+    settings = ["--set", "enforce_severity=low", "--set", "enforce_state=warn"]
+    assert cli(["analyze", "--db", loaded_store.url, "--quiet", "--enforce", *settings]) == 0
+    out = capsys.readouterr()
+    [pseudonym, *_] = re.findall(r"enforced: (p-[0-9a-f]{16})", out.out + out.err) or [None]
+    if pseudonym is None:  # nothing enforced on this traffic: any flagged user will do
+        with loaded_store.engine.connect() as conn:
+            pseudonym = conn.execute(sa.select(findings.c.pseudonym).limit(1)).scalar_one()
+    with loaded_store.engine.connect() as conn:
+        user = conn.execute(sa.select(findings.c.user_id)
+                            .where(findings.c.pseudonym == pseudonym).limit(1)).scalar_one()
+    from guardstack.cli import main
+
+    assert main(["accounts", "show", pseudonym, "--db", loaded_store.url,
+                 "--actor", "kim"]) == 0
+    shown = capsys.readouterr()
+    assert shown.out.startswith(f"{user}: ") and f"{pseudonym} is user {user}" in shown.err
+    with loaded_store.engine.connect() as conn:
+        entry = conn.execute(sa.select(audit_log.c.actor, audit_log.c.subject_user)
+                             .where(audit_log.c.action == "pseudonym.resolve")
+                             .order_by(audit_log.c.id.desc()).limit(1)).one()
+    assert tuple(entry) == ("kim", user)
+
+
+@pytest.mark.parametrize("k", ["0", "1"])
+def test_topic_clusters_cannot_be_set_to_show_a_single_user(k):
+    with pytest.raises(ValueError, match="topic_k_anonymity must be at least 2"):
+        AnalysisSettings().with_overrides([f"topic_k_anonymity={k}"])
+    assert AnalysisSettings().with_overrides(["topic_k_anonymity=2"]).topic_k_anonymity == 2

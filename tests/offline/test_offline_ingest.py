@@ -94,9 +94,19 @@ def test_running_again_adds_nothing(empty_store, tmp_path):
 
 
 def test_duplicate_lines_load_once(empty_store, tmp_path):
-    path = _write(tmp_path, [_line(), _line(), _line(id="x"), _line(id="x", content="other")])
+    path = _write(tmp_path, [_line(), _line(), _line(id="x"), _line(id="x")])
     report = ingest(empty_store, path, progress=False)
     assert (report.loaded, report.duplicates) == (2, 2)
+
+
+def test_one_id_on_two_different_messages_is_a_bad_line_not_a_duplicate(empty_store, tmp_path):
+    # Counting it a duplicate would drop the second message (another user's) unseen.
+    path = _write(tmp_path, [_line(id="x"), _line(id="x", user="bob", content="other")])
+    with pytest.raises(IngestError) as err:
+        ingest(empty_store, path, progress=False)
+    assert "line 2: id 'x' is already line 1's, a different message" in str(err.value)
+    report = ingest(empty_store, path, on_error="skip", progress=False)
+    assert (report.loaded, report.duplicates, [n for n, _ in report.errors]) == (1, 0, [2])
 
 
 def test_interrupted_run_resumes_without_duplicates(empty_store, tmp_path):
@@ -139,3 +149,26 @@ def test_cli_missing_file_is_a_clear_error(tmp_path, cli, capsys):
     assert cli(["ingest", str(tmp_path / "nope.jsonl"), "--db",
                 f"sqlite:///{tmp_path / 'x.db'}"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_a_folder_or_an_empty_file_is_a_clear_error(tmp_path, cli, capsys):
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert cli(["ingest", str(tmp_path), "--db", db]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert cli(["ingest", str(empty), "--db", db]) == 2
+    assert "is empty" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_read_past_and_bad_lines_say_where(empty_store, tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + _line().encode() + b"\n"
+                     + _line(content="cut short").encode()[:-1] + b"\n"
+                     + b'{"user": "u", "content": "\xff"}\n')
+    report = ingest(empty_store, path, on_error="skip", progress=False)
+    assert report.loaded == 1  # the first line, behind its byte-order mark
+    errors = dict(report.errors)
+    cut = len(_line(content="cut short")) - 1
+    assert f"at column {cut}" in errors[2] or f"at column {cut + 1}" in errors[2], errors[2]
+    assert "not UTF-8 text (byte 26 of the line)" in errors[3], errors[3]

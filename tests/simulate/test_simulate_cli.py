@@ -226,3 +226,15 @@ def test_output_does_not_depend_on_the_process_hash_seed(tmp_path):
                        capture_output=True, timeout=120)
         outputs.append((out.read_bytes(), out.with_name(f"h{hash_seed}.truth.json").read_bytes()))
     assert outputs[0] == outputs[1]
+
+
+def test_the_start_times_zone_hint_is_itself_accepted():
+    import argparse
+    import re
+
+    from guardstack.simulate.commands import _start
+
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        _start("2026-03-02")
+    [hint] = re.findall(r"e\.g\. (\S+)$", str(err.value))
+    assert _start(hint).isoformat() == "2026-03-02T00:00:00+00:00"

@@ -164,6 +164,11 @@ def test_keys_get_their_own_rate_limit_from_the_command_line(db_url, capsys):
     assert info is not None and (info.rate_limit, info.rate_burst) == (50.0, 200)
     assert run(["keys", "list", "--db", db_url]) == 0
     assert "RATE LIMIT" in capsys.readouterr().out
+    assert run(["keys", "limit", info.id, "--rate-limit", "60", "--db", db_url]) == 0
+    # the burst not given stays as it was
+    assert (KeyStore(store).get(info.id).rate_limit, KeyStore(store).get(info.id).rate_burst) \
+        == (60.0, 200)
+    assert "60/s, burst 200" in capsys.readouterr().out
     assert run(["keys", "limit", info.id, "--rate-limit", "0", "--db", db_url]) == 0
     assert "no limit" in capsys.readouterr().out
     assert run(["keys", "limit", info.id, "--clear", "--db", db_url]) == 0
@@ -176,3 +181,13 @@ def test_keys_get_their_own_rate_limit_from_the_command_line(db_url, capsys):
     assert "burst" in capsys.readouterr().err
     assert run(["keys", "limit", "no-such-key", "--rate-limit", "1", "--db", db_url]) == 2
     store.dispose()
+
+
+def test_db_status_of_a_missing_sqlite_file_creates_nothing(tmp_path, capsys):
+    path = tmp_path / "new.db"
+    assert run(["db", "status", "--db", f"sqlite:///{path}"]) == 0
+    assert "no such database file" in capsys.readouterr().out
+    assert not path.exists()
+    Store(f"sqlite:///{path}").migrate()
+    assert run(["db", "status", "--db", f"sqlite:///{path}"]) == 0
+    assert f"revision {head_revision()}" in capsys.readouterr().out

@@ -25,7 +25,10 @@ def _add_db(p: argparse.ArgumentParser) -> None:
 def _open(url: str | None) -> Store:
     from guardstack.cli import CommandError
 
-    store = Store(url)
+    try:
+        store = Store(url)
+    except StoreError as exc:  # a URL it cannot use (a folder that does not exist)
+        raise CommandError(str(exc)) from None
     try:
         if store.current_revision() is None:
             store.migrate()  # an empty database: create the schema, as the gateway would
@@ -149,6 +152,21 @@ def cmd_users_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _can_listen(host: str, port: int) -> None:
+    """A clear error, before announcing an address, when the port is taken."""
+    import socket
+
+    from guardstack.cli import CommandError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -159,6 +177,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise CommandError(f"--port must be 1-65535, not {args.port}")
     if args.k_anonymity < 2:
         raise CommandError("--k-anonymity must be at least 2")
+    _can_listen(args.host, args.port)
     store = _open(args.db)
     app = standalone_app(store, secure_cookies=args.secure_cookies,
                          k_anonymity=args.k_anonymity)

@@ -82,7 +82,8 @@ def read_records(
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                # without its newline: a line cut short is reported where it ends
+                obj = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 raise InputError(
                     name, lineno, f"malformed JSON: {exc.msg} (column {exc.colno})"

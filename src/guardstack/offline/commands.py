@@ -18,8 +18,14 @@ from typing import Any
 from guardstack import argtypes
 from guardstack.cli import CommandError, report_error
 from guardstack.offline.settings import SEVERITIES
-from guardstack.store.engine import ENV_URL, Store
-from guardstack.store.errors import StoreError
+from guardstack.store.engine import (
+    ENV_URL,
+    Store,
+    default_url,
+    missing_sqlite_file,
+    normalize_url,
+)
+from guardstack.store.errors import StoreError, display_url
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -53,7 +59,8 @@ def parse_when(text: str) -> datetime:
                 f"such as 7d or 12h, got {text!r}"
             ) from None
     if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add one, e.g. {text}Z")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone; add one, e.g. {value.replace(tzinfo=UTC).isoformat()}")
     return value.astimezone(UTC)
 
 
@@ -62,15 +69,34 @@ def _add_db(p: argparse.ArgumentParser) -> None:
                    help=f"database URL (default ${ENV_URL} or sqlite:///guardstack.db)")
 
 
-def open_store(url: str | None) -> Store:
-    """The store at ``url``, its schema created when the database is empty."""
+def open_store(url: str | None, *, create: bool = True) -> Store:
+    """The store at ``url``, its schema created when the database is empty;
+    or (``create`` False: commands that only read what is stored) a clear
+    error for a database nothing was ever stored in, a mistyped ``--db``
+    most often, rather than an empty one made on the spot."""
+    if not create:
+        _must_exist(url)
     store = Store(url)
     current = store.current_revision()
     if current is None:
+        if not create:
+            store.dispose()
+            raise StoreError(f"database {display_url(normalize_url(url or default_url()))} "
+                             "has no guardstack schema: nothing was stored there (is --db "
+                             "right? the gateway, ingest and simulate create it)")
         store.migrate()  # an empty database: create the schema, as the gateway would
     else:
         store.require_current()
     return store
+
+
+def _must_exist(url: str | None) -> None:
+    """A SQLite file that does not exist is refused before connecting, which
+    would create it."""
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise StoreError(f"no database file {missing}: nothing was stored there (is --db "
+                         "right? the gateway, ingest and simulate create it)")
 
 
 def _bar(enabled: bool) -> Callable[[str, int], Callable[[int | None], None]] | None:
@@ -155,8 +181,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Load a JSONL file into the store."""
     from guardstack.offline.ingest import SHOW_ERRORS, ingest
 
+    if args.file.is_dir():
+        return report_error(f"{args.file} is a folder; give a JSONL file")
     if not args.file.is_file():
         return report_error(f"no such file: {args.file}")
+    if args.file.stat().st_size == 0:
+        return report_error(f"{args.file} is empty: nothing to load")
     with open_store(args.db) as store:
         report = ingest(store, args.file, on_error=args.on_error, batch_size=args.batch_size,
                         assume_utc=args.assume_utc, progress=not args.quiet)
@@ -191,7 +221,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     settings = AnalysisSettings().with_overrides(args.set)
     webhook = _webhook(args.notify)
-    with open_store(args.db) as store:
+    with open_store(args.db, create=False) as store:
         result = analyze(store, args.since, args.until, engine=args.engine, settings=settings,
                          do_enforce=args.enforce, progress=_bar(not args.quiet))
         # Even with nothing new to analyse: deliveries a failed run left are due.

@@ -130,6 +130,9 @@ def _line_id(obj: dict[str, Any], ts: datetime) -> str:
 
 
 def parse_line(number: int, raw: str, *, assume_utc: bool) -> Line:
+    # the line's own end: a line cut short is reported where it ends, not as
+    # "column 1" of the line after its newline
+    raw = raw.rstrip("\r\n")
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -177,17 +180,19 @@ def parse_file(path: Path, *, assume_utc: bool = False) -> tuple[Parsed, str]:
 def parse_lines(raw_lines: Iterable[bytes], *, assume_utc: bool = False) -> tuple[Parsed, str]:
     """Every line parsed and checked; returns the result and the lines' sha256."""
     parsed = Parsed()
-    seen: dict[str, int] = {}
+    seen: dict[str, Line] = {}
     last_ts: dict[tuple[str, str], datetime] = {}
     digest = hashlib.sha256()
     for number, raw_bytes in enumerate(raw_lines, start=1):
         digest.update(raw_bytes)
         try:
             raw = raw_bytes.decode("utf-8")
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             parsed.total += 1
-            parsed.errors.append((number, "not UTF-8 text"))
+            parsed.errors.append((number, f"not UTF-8 text (byte {exc.start} of the line)"))
             continue
+        if number == 1:
+            raw = raw.removeprefix("\ufeff")  # a byte-order mark some editors write
         if not raw.strip():
             continue  # blank lines (a trailing newline) are not records
         parsed.total += 1
@@ -196,10 +201,16 @@ def parse_lines(raw_lines: Iterable[bytes], *, assume_utc: bool = False) -> tupl
         except ValueError as exc:
             parsed.errors.append((number, str(exc)))
             continue
-        if line.id in seen:
+        first = seen.get(line.id)
+        if first is not None:
+            if _record(first) != _record(line):
+                # one id, two messages: loading either would lose the other
+                parsed.errors.append((number, f"id {line.id!r} is already line {first.number}'s, "
+                                              "a different message"))
+                continue
             parsed.duplicates += 1
-            continue  # the same record twice (or the same id): loaded once
-        seen[line.id] = number
+            continue  # the same record twice: loaded once
+        seen[line.id] = line
         key = (line.user, line.session)
         previous = last_ts.get(key)
         if previous is not None and line.ts < previous:
@@ -207,6 +218,11 @@ def parse_lines(raw_lines: Iterable[bytes], *, assume_utc: bool = False) -> tupl
         last_ts[key] = line.ts if previous is None else max(previous, line.ts)
         parsed.lines.append(line)
     return parsed, digest.hexdigest()
+
+
+def _record(line: Line) -> tuple[object, ...]:
+    """What a line says, without where it is in the file."""
+    return (line.user, line.session, line.ts, line.role, line.content, line.tenant, line.model)
 
 
 def _existing_ids(store: Store, ids: list[str]) -> set[str]:

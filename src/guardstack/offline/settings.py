@@ -55,7 +55,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "injection_min_users": (2, "Distinct accounts whose agents read the same planted "
                                "instructions in tool results (the gateway's tool-result "
                                "check) before an injection case opens."),
-    "topic_k_anonymity": (5, "Topic clusters with fewer distinct users are not shown."),
+    "topic_k_anonymity": (5, "Topic clusters with fewer distinct users are not shown "
+                             "(at least 2)."),
     "topic_clusters": (0, "Number of topic clusters (0: about sqrt(messages / 2), at most 60)."),
     "topic_rising_ratio": (1.5, "Recent flag rate / earlier flag rate that marks a cluster "
                                 "as rising."),
@@ -142,6 +143,9 @@ class AnalysisSettings:
             raise ValueError("coord_min_users must be at least 2")
         if self.injection_min_users < 1:
             raise ValueError("injection_min_users must be at least 1")
+        if self.topic_k_anonymity < 2:
+            # a cluster of one user is that user's own messages (docs/privacy.md)
+            raise ValueError("topic_k_anonymity must be at least 2")
         return self
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -58,7 +58,7 @@ def _start(text: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(
-            f"{text!r} has no time zone; add one, e.g. {text}+00:00")
+            f"{text!r} has no time zone; add one, e.g. {value.replace(tzinfo=UTC).isoformat()}")
     return value
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
 import sys
 from collections.abc import Callable, Sequence
 
 from guardstack.cli import report_error
 from guardstack.store.accounts import AccountAction, Accounts, AccountState
-from guardstack.store.engine import ENV_URL, Store
+from guardstack.store.engine import ENV_URL, Store, missing_sqlite_file
 from guardstack.store.errors import StoreError, display_url
 from guardstack.store.keys import KeyInfo, KeyStore
 from guardstack.store.retention import parse_age, purge
@@ -83,6 +84,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_db_status(args: argparse.Namespace) -> int:
     """Show the schema revision of the database."""
+    missing = missing_sqlite_file(args.db)
+    if missing is not None:  # a status check creates nothing
+        print(f"{missing}: no such database file (none created)")
+        return 0
     with _store(args, current=False) as store:
         print(f"{display_url(store.url)}: revision {store.current_revision() or 'none (empty)'}")
     return 0
@@ -151,8 +156,13 @@ def cmd_keys_limit(args: argparse.Namespace) -> int:
     if not args.clear and args.rate_limit is None and args.rate_burst is None:
         raise ValueError("give --rate-limit and/or --rate-burst, or --clear")
     with _store(args) as store:
-        info = KeyStore(store).set_limits(args.id, rate_limit=args.rate_limit,
-                                          rate_burst=args.rate_burst, actor=_actor(args))
+        keys = KeyStore(store)
+        rate, burst = args.rate_limit, args.rate_burst
+        if not args.clear:  # what is not given stays as it is (--clear resets both)
+            current = keys.get(args.id)
+            rate = current.rate_limit if rate is None else rate
+            burst = current.rate_burst if burst is None else burst
+        info = keys.set_limits(args.id, rate_limit=rate, rate_burst=burst, actor=_actor(args))
     print(f"key {info.id} ({info.prefix}...) of user {info.user}: "
           f"{_limits(info) or 'the gateway rate limit'}")
     return 0
@@ -177,14 +187,35 @@ def _print_action(a: AccountAction) -> None:
     )
 
 
+_PSEUDONYM = re.compile(r"p-[0-9a-f]{16}")
+_USER_HELP = ("a user id as the gateway records it, or a pseudonym from analyze's output "
+              "(p-...; resolved through the findings, and the audit log records it)")
+
+
+def _user(store: Store, given: str, args: argparse.Namespace, why: str) -> str:
+    """The user ``given`` names: a pseudonym from analysis output (``p-...``)
+    is resolved through the findings, which the audit log records (who, why);
+    anything else is a user id as the gateway records it."""
+    if not _PSEUDONYM.fullmatch(given):
+        return given
+    from guardstack.offline.pseudonym import resolve
+
+    user = resolve(store, given, actor=_actor(args), reason=why)
+    if user is None:
+        return given  # no finding names it: read it as a user id
+    print(f"{given} is user {user} (resolved; recorded in the audit log)", file=sys.stderr)
+    return user
+
+
 @_guarded
 def cmd_accounts_show(args: argparse.Namespace) -> int:
     """Show a user's account state and its history."""
     with _store(args) as store:
+        user = _user(store, args.user, args, "guardstack accounts show")
         accounts = Accounts(store, cache_ttl=0)
-        state = accounts.get_state(args.user)
-        history = accounts.history(args.user)
-    print(f"{args.user}: {state}")
+        state = accounts.get_state(user)
+        history = accounts.history(user)
+    print(f"{user}: {state}")
     for action in history:
         _print_action(action)
     return 0
@@ -194,7 +225,8 @@ def cmd_accounts_show(args: argparse.Namespace) -> int:
 def cmd_accounts_set(args: argparse.Namespace) -> int:
     """Set a user's account state (who and why are recorded)."""
     with _store(args) as store:
-        action = Accounts(store).set_state(args.user, args.state, _actor(args), args.reason)
+        user = _user(store, args.user, args, f"guardstack accounts set: {args.reason}")
+        action = Accounts(store).set_state(user, args.state, _actor(args), args.reason)
     _print_action(action)
     return 0
 
@@ -275,11 +307,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     accounts = subparsers.add_parser("accounts", help="account states and enforcement actions")
     acc_sub = accounts.add_subparsers(dest="accounts_command", metavar="COMMAND", required=True)
     p = acc_sub.add_parser("show", help="a user's state and action history")
-    p.add_argument("user")
+    p.add_argument("user", help=_USER_HELP)
+    p.add_argument("--actor", help="who looks (recorded when USER is a pseudonym; "
+                                   "default cli:$USER)")
     _add_db(p)
     p.set_defaults(func=cmd_accounts_show)
     p = acc_sub.add_parser("set", help="set a user's state")
-    p.add_argument("user")
+    p.add_argument("user", help=_USER_HELP)
     p.add_argument("state", choices=[s.value for s in AccountState])
     p.add_argument("--reason", required=True, help="why (recorded)")
     p.add_argument("--actor", help="who (default cli:$USER)")

@@ -86,6 +86,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def missing_sqlite_file(url: str | None) -> str | None:
+    """The path of a SQLite database ``url`` names that does not exist yet
+    (connecting would create it), else None."""
+    parsed = make_url(normalize_url(url or default_url()))
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") \
+            or parsed.query.get("mode") == "memory":
+        return None
+    return None if Path(database).expanduser().exists() else database
+
+
 def create_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
     """An engine for ``url`` (normalised) with the settings the store relies on."""
     full = normalize_url(url)
