@@ -149,3 +149,28 @@ def test_dashboard_on_a_taken_port_says_so_before_announcing_an_address(db, caps
         assert main(["dashboard", "--db", db, "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "review dashboard on" not in err
+
+
+def test_cases_are_listed_and_decided_from_the_command_line(seeded, capsys):
+    import json
+
+    assert main(["cases", "list", "--db", seeded.url]) == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    assert lines[0].split()[:3] == ["CASE", "KIND", "SEVERITY"]
+    # most severe first, subjects pseudonymous (no raw user id printed)
+    assert lines[1].startswith(seeded.case_id) and lines[2].startswith(seeded.second_case)
+    assert seeded.user not in out.out and "2 open case(s)" in out.err
+    assert main(["cases", "decide", seeded.second_case, "dismiss", "--note",
+                 "a recipe question", "--reviewer", "kim", "--db", seeded.url]) == 0
+    assert capsys.readouterr().out.strip() == f"{seeded.second_case}: open -> dismissed"
+    assert main(["cases", "list", "--status", "dismissed", "--json", "--db", seeded.url]) == 0
+    [case] = json.loads(capsys.readouterr().out)["cases"]
+    assert case["id"] == seeded.second_case and case["reviewer"] == "kim"
+    # the decision is in the audit log, which the command line reads too
+    assert main(["audit", "--actor", "kim", "--json", "--db", seeded.url]) == 0
+    [entry] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert entry["action"] == "case.dismiss" and entry["detail"]["note"] == "a recipe question"
+    assert main(["cases", "decide", "case-nope", "confirm", "--note", "x",
+                 "--db", seeded.url]) == 2
+    assert "no case 'case-nope'" in capsys.readouterr().err

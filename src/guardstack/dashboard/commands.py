@@ -1,4 +1,6 @@
-"""``guardstack users`` (dashboard accounts) and ``guardstack dashboard``.
+"""``guardstack users`` (dashboard accounts) and ``guardstack dashboard``;
+``guardstack cases`` and ``guardstack audit``, the review queue and the audit
+log for teams that review from a terminal.
 
 ``users add NAME --role ROLE`` reads the password from standard input (the
 first line), never from the command line where ``ps`` and shell history
@@ -9,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from typing import Any
 
+from guardstack.dashboard.decisions import CASE_ACTIONS
 from guardstack.store.engine import ENV_URL, Store
 from guardstack.store.errors import StoreError
-from guardstack.store.schema import DASHBOARD_ROLES
+from guardstack.store.schema import CASE_KINDS, CASE_STATUSES, DASHBOARD_ROLES
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
@@ -87,6 +91,39 @@ def add_commands(sub: Any) -> None:
                    choices=("critical", "error", "warning", "info", "debug"),
                    help="uvicorn log level (default: info)")
     d.set_defaults(func=cmd_dashboard)
+
+    c = sub.add_parser("cases", help="The review queue from the command line: list cases, "
+                                     "decide one.",
+                       description="What the dashboard's queue shows and decides, for teams "
+                       "without a browser in the loop. Decisions are recorded as the "
+                       "dashboard's are (status, reviewer, note, audit log). See "
+                       "docs/dashboard.md.")
+    csub = c.add_subparsers(dest="cases_command", metavar="ACTION", required=True)
+    cl = csub.add_parser("list", help="Cases, most severe first (pseudonymous subjects).")
+    cl.add_argument("--status", default="open", choices=CASE_STATUSES)
+    cl.add_argument("--kind", default=None, choices=CASE_KINDS)
+    cl.add_argument("--page", type=int, default=1)
+    cl.add_argument("--json", action="store_true", help="one JSON object")
+    _add_db(cl)
+    cl.set_defaults(func=cmd_cases_list)
+    cd = csub.add_parser("decide", help="Confirm, dismiss, escalate or reopen a case.")
+    cd.add_argument("case_id", metavar="CASE_ID")
+    cd.add_argument("action", choices=sorted(CASE_ACTIONS))
+    cd.add_argument("--note", required=True, help="why (recorded with the decision)")
+    cd.add_argument("--reviewer", default=None, help="who decides (default cli:$USER)")
+    _add_db(cd)
+    cd.set_defaults(func=cmd_cases_decide)
+
+    au = sub.add_parser("audit", help="Read the audit log: who looked at whom, who decided "
+                                      "what.",
+                        description="The audit log, newest first: reads of users' histories, "
+                        "pseudonyms resolved, decisions, account actions, keys, purges.")
+    au.add_argument("--actor", default="", help="only this actor's entries")
+    au.add_argument("--action", default="", help="only this action (e.g. user.history)")
+    au.add_argument("--page", type=int, default=1)
+    au.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_db(au)
+    au.set_defaults(func=cmd_audit)
 
 
 def _read_password() -> str:
@@ -184,4 +221,65 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     print(f"review dashboard on http://{args.host}:{args.port}/ui", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     store.dispose()
+    return 0
+
+
+def _reviewer(given: str | None) -> str:
+    if given:
+        return given
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name (a container): still say where it came from
+        return "cli"
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    from guardstack.dashboard.queries import queue
+
+    with _open(args.db) as store:
+        page = queue(store, status=args.status, kind=args.kind, page=args.page)
+    if args.json:
+        print(json.dumps({"cases": page.rows, "total": page.total, "page": page.page,
+                          "pages": page.pages, "counts": page.counts}, default=str))
+        return 0
+    rows = [("CASE", "KIND", "SEVERITY", "SCORE", "CATEGORY", "SUBJECT", "FIRST SEEN")]
+    rows += [(r["id"], r["kind"], r["severity"], f"{r['score']:.2f}", r["category"] or "-",
+              r["subject"], f"{r['first_seen']:%Y-%m-%d %H:%M}") for r in page.rows]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print(f"{page.total} {args.status} case(s), page {page.page} of {page.pages}; "
+          + ", ".join(f"{k} {v}" for k, v in page.counts.items()), file=sys.stderr)
+    return 0
+
+
+def cmd_cases_decide(args: argparse.Namespace) -> int:
+    from guardstack.cli import CommandError
+    from guardstack.dashboard.decisions import DecisionError, decide
+
+    if not args.note.strip():
+        raise CommandError("--note must say why")
+    with _open(args.db) as store:
+        try:
+            done = decide(store, args.case_id, args.action, reviewer=_reviewer(args.reviewer),
+                          note=args.note)
+        except DecisionError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"{done.case_id}: {done.previous} -> {done.status}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from guardstack.dashboard.queries import audit_page
+
+    with _open(args.db) as store:
+        rows, more = audit_page(store, page=args.page, actor=args.actor, action=args.action)
+    for r in rows:
+        if args.json:
+            print(json.dumps(r, default=str))
+        else:
+            print(f"{r['id']:>6}  {r['ts']:%Y-%m-%d %H:%M:%S}  {r['actor']}  {r['action']}"
+                  f"  {r['subject_user'] or '-'}  {json.dumps(r['detail'] or {}, default=str)}")
+    if more:
+        print(f"more: --page {args.page + 1}", file=sys.stderr)
     return 0
