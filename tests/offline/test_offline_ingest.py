@@ -172,3 +172,13 @@ def test_a_byte_order_mark_is_read_past_and_bad_lines_say_where(empty_store, tmp
     cut = len(_line(content="cut short")) - 1
     assert f"at column {cut}" in errors[2] or f"at column {cut + 1}" in errors[2], errors[2]
     assert "not UTF-8 text (byte 26 of the line)" in errors[3], errors[3]
+
+
+def test_content_over_the_limit_is_a_bad_line(empty_store, tmp_path):
+    from guardstack.offline.ingest import MAX_CONTENT_BYTES
+
+    path = _write(tmp_path, [_line(), _line(content="x" * (MAX_CONTENT_BYTES + 1))])
+    report = ingest(empty_store, path, on_error="skip", progress=False)
+    assert report.loaded == 1
+    [(number, error)] = report.errors
+    assert number == 2 and "over the limit" in error

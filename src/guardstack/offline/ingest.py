@@ -42,6 +42,10 @@ ROLES = ("user", "assistant", "system", "tool")
 REQUIRED = ("user", "session", "ts", "role", "content")
 #: Bad lines listed in full before the rest are only counted.
 SHOW_ERRORS = 20
+#: The longest message content loaded, in UTF-8 bytes: the gateway's default
+#: body limit (--max-body-bytes). A longer one is a bad line rather than ten
+#: seconds of scoring and a row no reviewer can read.
+MAX_CONTENT_BYTES = 1_048_576
 
 
 class IngestError(ValueError):
@@ -147,6 +151,10 @@ def parse_line(number: int, raw: str, *, assume_utc: bool) -> Line:
             raise ValueError(f"{key} must be a string, got {type(obj[key]).__name__}")
     if not obj["user"].strip() or not obj["session"].strip():
         raise ValueError("user and session must not be empty")
+    size = len(obj["content"].encode("utf-8", "surrogatepass"))
+    if size > MAX_CONTENT_BYTES:
+        raise ValueError(f"content is {size:,} bytes, over the limit of "
+                         f"{MAX_CONTENT_BYTES:,}")
     role = obj["role"]
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
