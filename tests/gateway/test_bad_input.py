@@ -151,7 +151,7 @@ def test_sampling_fields_of_the_wrong_type_are_400_not_the_model_servers_error(
 
 
 def test_sampling_fields_of_the_right_type_or_null_go_on_to_the_model_server(gw):
-    body = (f'{{"model": "m", "max_tokens": 8, "temperature": 0, "top_p": 0.9, "seed": null, '
+    body = (f'{{"model": "m", "max_tokens": 8.0, "temperature": 0, "top_p": 0.9, "seed": null, '
             f'"stop": ["\\n"], {HI}}}')
     assert_error(post(gw, body.encode()), 502)  # the upstream of this fixture is down
 
