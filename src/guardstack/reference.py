@@ -485,7 +485,9 @@ def api_md() -> str:
                            "|\n")
         if name == "CompletionRequest" or name == "ChatCompletionRequest":
             out.append("\nOther fields (`temperature`, `max_tokens`, `tools`, ...) are forwarded "
-                       "to the upstream untouched.\n")
+                       "to the upstream untouched; the sampling fields' JSON types are checked "
+                       "first (`max_tokens: \"abc\"` is a 400 `invalid_type` naming it, not "
+                       "the model server's own error).\n")
     return "".join(out).replace("\n\n\n", "\n\n")
 
 
