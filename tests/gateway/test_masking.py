@@ -3,6 +3,7 @@ own: which messages are read, and how restore numbers values across them."""
 
 from __future__ import annotations
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -99,27 +100,21 @@ def test_ollamas_embed_apis_send_the_masked_text_upstream(run_gateway, ollama_cl
     assert [ex.masked for ex in gw.wait_for_exchanges(2)] == [{"prompt": {"contact": 1}}] * 2
 
 
-def test_a_placeholder_written_back_in_another_case_or_brackets_is_restored():
-    """Small models copy a placeholder loosely: any case, other brackets or
-    none. A longer placeholder and an unknown one stay as written."""
+@pytest.mark.parametrize(("written", "restored"), [
+    # Small models copy a placeholder loosely: any case, other brackets or
+    # none. A longer placeholder and an unknown one stay as written.
+    ("To [email_1], cc EMAIL_1 and <Email_1>; not EMAIL_10, xEMAIL_1 or [EMAIL_7].",
+     "To jane@example.org, cc jane@example.org and jane@example.org; "
+     "not EMAIL_10, xEMAIL_1 or [EMAIL_7]."),
+    # [Email 1], (EMAIL-1), [email1]: brackets keep the number its own;
+    # unbracketed "Email 1" is prose and stays, as does a longer number.
+    ("To [Email 1], cc (EMAIL-1) and [email1]; not Email 1, [Email 12] or [Email 7].",
+     "To jane@example.org, cc jane@example.org and jane@example.org; "
+     "not Email 1, [Email 12] or [Email 7]."),
+], ids=["case_and_brackets", "space_or_hyphen"])
+def test_a_placeholder_written_back_loosely_is_restored(written, restored):
     ex = Exchange("chat.completions")
     masking.messages(RESTORE, [{"role": "user", "content": "Mail jane@example.org"}], ex)
-    choice = {"message": {"content": "To [email_1], cc EMAIL_1 and <Email_1>; "
-                                     "not EMAIL_10, xEMAIL_1 or [EMAIL_7]."}}
+    choice = {"message": {"content": written}}
     masking.answer(RESTORE, choice, "chat", ex)
-    assert choice["message"]["content"] == (
-        "To jane@example.org, cc jane@example.org and jane@example.org; "
-        "not EMAIL_10, xEMAIL_1 or [EMAIL_7].")
-
-
-def test_a_bracketed_placeholder_with_a_space_or_hyphen_before_its_number_is_restored():
-    """[Email 1], (EMAIL-1), [email1]: brackets keep the number its own;
-    unbracketed "Email 1" is prose and stays, as does a longer number."""
-    ex = Exchange("chat.completions")
-    masking.messages(RESTORE, [{"role": "user", "content": "Mail jane@example.org"}], ex)
-    choice = {"message": {"content": "To [Email 1], cc (EMAIL-1) and [email1]; "
-                                     "not Email 1, [Email 12] or [Email 7]."}}
-    masking.answer(RESTORE, choice, "chat", ex)
-    assert choice["message"]["content"] == (
-        "To jane@example.org, cc jane@example.org and jane@example.org; "
-        "not Email 1, [Email 12] or [Email 7].")
+    assert choice["message"]["content"] == restored

@@ -224,15 +224,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reviewer(given: str | None) -> str:
-    if given:
-        return given
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name (a container): still say where it came from
-        return "cli"
-
-
 def cmd_cases_list(args: argparse.Namespace) -> int:
     from guardstack.dashboard.queries import queue
 
@@ -261,7 +252,7 @@ def cmd_cases_decide(args: argparse.Namespace) -> int:
         raise CommandError("--note must say why")
     with _open(args.db) as store:
         try:
-            done = decide(store, args.case_id, args.action, reviewer=_reviewer(args.reviewer),
+            done = decide(store, args.case_id, args.action, reviewer=args.reviewer or _actor(),
                           note=args.note)
         except DecisionError as exc:
             raise CommandError(str(exc)) from None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from guardstack.gateway.ollama_api import ROLES
+
 _REF = "#/components/schemas/"
 
 
@@ -56,7 +58,7 @@ def schemas() -> dict[str, Any]:
         "OllamaMessage": {
             "type": "object", "required": ["role"], "additionalProperties": True,
             "properties": {
-                "role": {"enum": ["system", "user", "assistant", "tool"]},
+                "role": {"enum": list(ROLES)},
                 "content": {"type": ["string", "null"]},
                 "images": _IMAGES,
                 "thinking": {"type": "string"},
