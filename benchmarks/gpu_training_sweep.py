@@ -35,6 +35,13 @@ JailbreakBench answers found, the one with the lowest mean false-positive rate o
 bio_overrefusal, helpful CoCoNot answers (dev split) and the safe explanatory
 probes (``explanatory_probes.jsonl``). Figures and what they showed:
 docs/model-card.md ("GPU sweep", "Every chunk judged, first chunks trained").
+
+The ``draws`` and ``draws25`` sweeps (one recipe, many seeds; fixed before their
+runs) bring back the run or soup with the lowest mean false-positive rate over
+those rows plus eval-only everyday prompts (Alpaca, ToxicChat's train split),
+among those within 1 point of the group soup's dev recall and 3 points of its
+JailbreakBench answers found (``choose_draw``). XSTest-zh, a translation of a
+sealed benchmark, is never part of a choice.
 """
 
 from __future__ import annotations
@@ -88,12 +95,22 @@ SWEEPS = {
     "chunks_many": [(g, mix, (13, 14, 15, 16, 17, 18), 13,
                      {"later_chunks": 3, "mark_chunks": True})
                     for g, mix in (("r1m", "train1"), ("rADm", "trainAD"))],
+    # every retrain over-refused more on unfamiliar sets, and the seed alone
+    # moves those rates as far as any recipe did: one recipe (A+D with the
+    # chunk knobs), many seeds, and the single run or soup that over-refuses
+    # least on eval-only proxies is the draw that comes back
+    "draws": [("rADm", "trainAD", tuple(range(13, 25)), 13,
+               {"later_chunks": 3, "mark_chunks": True})],
+    # the same at 2.5 times the rows (fewer seeds fit one call)
+    "draws25": [("rADm25", "trainAD25", tuple(range(13, 19)), 13,
+                 {"later_chunks": 3, "mark_chunks": True})],
 }
 #: sweeps whose runs train without TF32 matrix products
 FP32 = {"overrefusal_fp32"}
 #: how ``evaluate`` picks the candidate whose weights come back
 CHOOSE = {name: "soups_overrefusal"
           for name in ("overrefusal_recipes", "overrefusal_fp32", "chunks", "chunks_many")}
+CHOOSE.update(draws="draws_overrefusal", draws25="draws_overrefusal")
 #: recipe A: every CoCoNot answer and JailbreakBench response the train split holds
 ANSWER_CAPS = {"coconot_responses": 700, "jailbreakbench_responses": 1300}
 #: recipe D: questions that explain a harmful phenomenon (benign), appended to the
@@ -230,14 +247,14 @@ def build_train(data_dir: Path, name: str) -> list:
 
     caps = dict(data.TRAIN_CAPS)
     benign, harmful = list(contrast.BENIGN), list(contrast.HARMFUL)
-    scale = {"train25": 2.5, "train5": 5.0, "train5nh": 5.0}.get(name, 1.0)
+    scale = {"train25": 2.5, "train5": 5.0, "train5nh": 5.0, "trainAD25": 2.5}.get(name, 1.0)
     try:
         if name == "train5nh":
             for s in HATE_SOURCES:
                 data.TRAIN_CAPS[s] = data.TRAIN_CAPS[s] / 5
-        if name in ("trainA", "trainAD"):
+        if name in ("trainA", "trainAD", "trainAD25"):
             data.TRAIN_CAPS.update(ANSWER_CAPS)
-        if name in ("trainD", "trainAD"):
+        if name in ("trainD", "trainAD", "trainAD25"):
             contrast.BENIGN.extend(EXPLAINING_BENIGN)
             contrast.HARMFUL.extend(EXPLAINING_HARMFUL)
         return data.build_mix(data_dir, scale=scale).train
@@ -370,6 +387,9 @@ def run(work: Path, sweep: str, deadline: float) -> None:
                 done[name] = proc.returncode
                 del procs[name]
         print(f"[{time.time() - t0:.0f}s] finished: {sorted(done)}", flush=True)
+        if procs:  # how far one run in flight is, so a cut-off call still says
+            tail = logs[next(iter(procs))].read_text().splitlines()[-1:]
+            print("   ", *(ln[:160] for ln in tail), flush=True)
     for name, proc in procs.items():
         proc.kill()
         done[name] = "killed"
@@ -459,6 +479,8 @@ def evaluate(work: Path, sweep: str, done: dict, logs: dict, t0: float) -> None:
         del model
     if CHOOSE.get(sweep) == "soups_overrefusal":
         best = choose_overrefusal(table)
+    elif CHOOSE.get(sweep) == "draws_overrefusal":
+        best = choose_draw(table)
     else:
         best = max(table, key=lambda n: table[n]["score"])
     print("best", best, flush=True)
@@ -513,6 +535,42 @@ def choose_overrefusal(table: dict) -> str:
     for n in sorted(table):
         r = table[n]
         print(f"{n:14s} R={r['dev_recall_at_5']:.3f} J={r['recall_answers']} "
+              f"O={r['overrefusal']} {'eligible' if n in eligible else ''}", flush=True)
+    return min(eligible, key=lambda n: (table[n]["overrefusal"] or 0.0, n))
+
+
+#: the ``draws`` sweep's over-refusal rows: the rows above plus everyday
+#: prompts (eval-only Alpaca instructions and ToxicChat's train split, never
+#: its test split). OKTest, PHTest, K-OverRefusal and the issue's test rows
+#: stay out, to check the choice afterwards; XSTest-zh is a translation of a
+#: sealed benchmark and is neither chosen on nor used as a bar.
+DRAW_ROWS = (*OVERREFUSAL_ROWS, "alpaca_instructions", "toxicchat_train")
+
+
+def choose_draw(table: dict) -> str:
+    """Any run or soup that keeps the group soup's recall (within 1 point on
+    dev prompts and 3 points on JailbreakBench answers); of those, the one
+    with the lowest mean false-positive rate over ``DRAW_ROWS``."""
+    for row in table.values():
+        per = row["per_source"]
+        row["recall_answers"] = (per.get("dev_answers:jailbreakbench_responses") or {}).get(
+            "recall")
+        fprs = [per[s]["fpr"] for s in DRAW_ROWS if per.get(s, {}).get("fpr") is not None]
+        row["overrefusal"] = round(sum(fprs) / len(fprs), 4) if fprs else None
+    ref = next((table[n] for n in table if n.startswith("soup_")), None)
+
+    def keeps(row: dict) -> bool:
+        if ref is None:
+            return True
+        ok = row["dev_recall_at_5"] >= ref["dev_recall_at_5"] - 0.01
+        if row["recall_answers"] is not None and ref["recall_answers"] is not None:
+            ok = ok and row["recall_answers"] >= ref["recall_answers"] - 0.03
+        return ok
+
+    eligible = [n for n in table if keeps(table[n])] or list(table)
+    for n in sorted(table):
+        r = table[n]
+        print(f"{n:16s} R={r['dev_recall_at_5']:.3f} J={r['recall_answers']} "
               f"O={r['overrefusal']} {'eligible' if n in eligible else ''}", flush=True)
     return min(eligible, key=lambda n: (table[n]["overrefusal"] or 0.0, n))
 
