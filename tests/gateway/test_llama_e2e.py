@@ -87,6 +87,8 @@ def test_blocked_prompt_is_a_400_content_filter_error(llama_server, run_gateway,
     result = body["innererror"]["content_filter_result"]
     assert body["innererror"]["code"] == "ResponsibleAIPolicyViolation"
     assert result["violent_crime"]["filtered"] is True
+    # the overall score the category is attributed under blocked too
+    assert result["harm"]["filtered"] is True and result["harm"]["severity"] == "high"
     [ex] = gw.wait_for_exchanges(1)
     assert ex.status_code == 400 and ex.decision == "block" and ex.upstream_ms is None
 

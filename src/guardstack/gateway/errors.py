@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from starlette.responses import JSONResponse
 
+from guardstack.classifiers.base import HARM
 from guardstack.verdict import Verdict
 
 #: OpenAI's ``type`` for each status the gateway produces itself.
@@ -86,7 +87,10 @@ def content_filter_result(verdicts: list[Verdict]) -> dict[str, dict[str, Any]]:
                         "details": [{"filtered": f, "id": name} for name, f in hit.items()]}
     for v in verdicts:
         for cat, score in v.scores.items():
-            filtered = cat in v.categories and v.blocked
+            # ``harm`` is the overall score a named category is attributed
+            # under (no category scores above it): filtered whenever a
+            # classifier category blocked
+            filtered = v.blocked and (cat in v.categories or (cat == HARM and bool(v.categories)))
             prev = out.get(cat)
             entry = {
                 "filtered": filtered or bool(prev and prev["filtered"]),
