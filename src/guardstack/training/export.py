@@ -60,10 +60,15 @@ def export_onnx(state_dict: Path, out_path: Path) -> Path:
     return out_path
 
 
-def quantize(fp32_path: Path, int8_path: Path) -> Path:
+def quantize(fp32_path: Path, int8_path: Path, per_channel: bool = False) -> Path:
+    """Dynamic int8 weights. ``per_channel`` gives each output column of a
+    weight matrix its own scale instead of one per matrix: about half the
+    error against fp32 (on one soup: mean |diff| of harm 0.012 vs 0.026),
+    same size and kernels."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8,
+                     per_channel=per_channel)
     return int8_path
 
 
@@ -306,24 +311,30 @@ def build_weights(
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         fp32 = export_onnx(state_dict, t / "fp32.onnx")
-        int8 = quantize(fp32, t / "int8.onnx")
         zero = [0.0] * len(LABELS)
-        dirs = {}
-        for name, path in (("fp32", fp32), ("int8", int8)):
-            dirs[name] = write_weights_dir(
-                t / f"raw_{name}", bake_shift(path, zero, t / f"{name}_raw.onnx"), config, {}
-            )
-        raw_int8 = score(dirs["int8"], dev)
-        log("scored dev with int8")
+        dirs = {"fp32": write_weights_dir(
+            t / "raw_fp32", bake_shift(fp32, zero, t / "fp32_raw.onnx"), config, {})}
         raw_fp32_sub = score(dirs["fp32"], sub)
         log(f"scored {len(sub)} dev rows with fp32")
-        agree = agreement(raw_fp32_sub, raw_int8[sub_idx])
-        cal_sub = {"fp32": calibrate(sub, raw_fp32_sub), "int8": calibrate(sub, raw_int8[sub_idx])}
-        h8, h32 = cal_sub["int8"]["harm"], cal_sub["fp32"]["harm"]
-        holds = (
-            abs(h8["dev_recall"] - h32["dev_recall"]) <= 0.02
-            and abs(h8["dev_fpr"] - h32["dev_fpr"]) <= 0.02
-        )
+        h32 = calibrate(sub, raw_fp32_sub)["harm"]
+        # one scale per matrix first (the shipped weights' quantization);
+        # one per output column when that does not hold
+        for quantization in ("per_tensor", "per_channel"):
+            int8 = quantize(fp32, t / f"int8_{quantization}.onnx",
+                            per_channel=quantization == "per_channel")
+            dirs["int8"] = write_weights_dir(
+                t / f"raw_int8_{quantization}",
+                bake_shift(int8, zero, t / f"int8_{quantization}_raw.onnx"), config, {})
+            raw_int8 = score(dirs["int8"], dev)
+            log(f"scored dev with int8 ({quantization})")
+            agree = agreement(raw_fp32_sub, raw_int8[sub_idx])
+            h8 = calibrate(sub, raw_int8[sub_idx])["harm"]
+            holds = (
+                abs(h8["dev_recall"] - h32["dev_recall"]) <= 0.02
+                and abs(h8["dev_fpr"] - h32["dev_fpr"]) <= 0.02
+            )
+            if holds or not prefer_int8:
+                break
         chosen = "int8" if (prefer_int8 and holds) else "fp32"
         raw = raw_int8 if chosen == "int8" else score(dirs["fp32"], dev)
         cal = calibrate(dev, raw)
@@ -332,6 +343,7 @@ def build_weights(
         report = {
             "model": chosen,
             "int8_holds": holds,
+            "quantization": quantization if chosen == "int8" else None,
             "int8_vs_fp32_dev_subset": {
                 "rows": len(sub),
                 **agree,
