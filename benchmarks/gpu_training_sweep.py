@@ -514,29 +514,9 @@ def choose_overrefusal(table: dict) -> str:
     recipe's soup's recall: within 1 point on dev prompts and 3 points on
     JailbreakBench answers (dev split). Writes ``recall_answers`` and
     ``overrefusal`` into each row of ``table``."""
-    for row in table.values():
-        per = row["per_source"]
-        row["recall_answers"] = (per.get("dev_answers:jailbreakbench_responses") or {}).get(
-            "recall")
-        fprs = [per[s]["fpr"] for s in OVERREFUSAL_ROWS
-                if per.get(s, {}).get("fpr") is not None]
-        row["overrefusal"] = round(sum(fprs) / len(fprs), 4) if fprs else None
     soups = [n for n in table if n.startswith("soup_")] or list(table)
-    ref = next((table[n] for n in ("soup_r1", "soup_r1fp32", "soup_r1m") if n in table),
-               table[soups[0]])
-
-    def keeps(row: dict) -> bool:
-        ok = row["dev_recall_at_5"] >= ref["dev_recall_at_5"] - 0.01
-        if row["recall_answers"] is not None and ref["recall_answers"] is not None:
-            ok = ok and row["recall_answers"] >= ref["recall_answers"] - 0.03
-        return ok
-
-    eligible = [n for n in soups if keeps(table[n])] or soups
-    for n in sorted(table):
-        r = table[n]
-        print(f"{n:14s} R={r['dev_recall_at_5']:.3f} J={r['recall_answers']} "
-              f"O={r['overrefusal']} {'eligible' if n in eligible else ''}", flush=True)
-    return min(eligible, key=lambda n: (table[n]["overrefusal"] or 0.0, n))
+    ref = next((n for n in ("soup_r1", "soup_r1fp32", "soup_r1m") if n in table), soups[0])
+    return _least_overrefusing(table, OVERREFUSAL_ROWS, soups, ref)
 
 
 #: the ``draws`` sweep's over-refusal rows: the rows above plus everyday
@@ -551,23 +531,33 @@ def choose_draw(table: dict) -> str:
     """Any run or soup that keeps the group soup's recall (within 1 point on
     dev prompts and 3 points on JailbreakBench answers); of those, the one
     with the lowest mean false-positive rate over ``DRAW_ROWS``."""
+    ref = next((n for n in table if n.startswith("soup_")), None)
+    return _least_overrefusing(table, DRAW_ROWS, list(table), ref)
+
+
+def _least_overrefusing(table: dict, rows: tuple[str, ...], candidates: list[str],
+                        ref: str | None) -> str:
+    """Of ``candidates`` within 1 point of ``ref``'s dev recall and 3 points
+    of its JailbreakBench answers found (all of them when none is, or no
+    ``ref``), the one with the lowest mean false-positive rate over ``rows``.
+    Writes ``recall_answers`` and ``overrefusal`` into each row of ``table``."""
     for row in table.values():
         per = row["per_source"]
         row["recall_answers"] = (per.get("dev_answers:jailbreakbench_responses") or {}).get(
             "recall")
-        fprs = [per[s]["fpr"] for s in DRAW_ROWS if per.get(s, {}).get("fpr") is not None]
+        fprs = [per[s]["fpr"] for s in rows if per.get(s, {}).get("fpr") is not None]
         row["overrefusal"] = round(sum(fprs) / len(fprs), 4) if fprs else None
-    ref = next((table[n] for n in table if n.startswith("soup_")), None)
 
     def keeps(row: dict) -> bool:
         if ref is None:
             return True
-        ok = row["dev_recall_at_5"] >= ref["dev_recall_at_5"] - 0.01
-        if row["recall_answers"] is not None and ref["recall_answers"] is not None:
-            ok = ok and row["recall_answers"] >= ref["recall_answers"] - 0.03
+        base = table[ref]
+        ok = row["dev_recall_at_5"] >= base["dev_recall_at_5"] - 0.01
+        if row["recall_answers"] is not None and base["recall_answers"] is not None:
+            ok = ok and row["recall_answers"] >= base["recall_answers"] - 0.03
         return ok
 
-    eligible = [n for n in table if keeps(table[n])] or list(table)
+    eligible = [n for n in candidates if keeps(table[n])] or candidates
     for n in sorted(table):
         r = table[n]
         print(f"{n:16s} R={r['dev_recall_at_5']:.3f} J={r['recall_answers']} "
