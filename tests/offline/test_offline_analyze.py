@@ -37,6 +37,14 @@ def test_a_mistyped_store_is_an_error_and_is_not_created(tmp_path, cli, capsys):
     assert not typo.exists()
 
 
+def test_a_database_without_the_schema_is_an_error_and_gets_none(tmp_path, cli, capsys):
+    other = tmp_path / "other.db"
+    other.touch()  # a file that exists, with nothing of guardstack's in it
+    assert cli(["analyze", "--db", f"sqlite:///{other}", "--quiet"]) == 2
+    assert f"database sqlite:///{other} has no guardstack schema" in capsys.readouterr().err
+    assert sa.inspect(sa.create_engine(f"sqlite:///{other}")).get_table_names() == []
+
+
 def test_json_output_schema(loaded_store, cli, capsys, traffic):
     assert cli(["analyze", "--db", loaded_store.url, "--json", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)

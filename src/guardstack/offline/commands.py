@@ -18,13 +18,7 @@ from typing import Any
 from guardstack import argtypes
 from guardstack.cli import CommandError, report_error
 from guardstack.offline.settings import SEVERITIES
-from guardstack.store.engine import (
-    ENV_URL,
-    Store,
-    default_url,
-    missing_sqlite_file,
-    normalize_url,
-)
+from guardstack.store.engine import ENV_URL, Store, missing_sqlite_file
 from guardstack.store.errors import StoreError, display_url
 
 Handler = Callable[[argparse.Namespace], int]
@@ -81,7 +75,7 @@ def open_store(url: str | None, *, create: bool = True) -> Store:
     if current is None:
         if not create:
             store.dispose()
-            raise StoreError(f"database {display_url(normalize_url(url or default_url()))} "
+            raise StoreError(f"database {display_url(store.url)} "
                              "has no guardstack schema: nothing was stored there (is --db "
                              "right? the gateway, ingest and simulate create it)")
         store.migrate()  # an empty database: create the schema, as the gateway would
