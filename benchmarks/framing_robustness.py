@@ -102,20 +102,7 @@ def main() -> int:
     # (docs/model-card.md, Limitations), which would blur a change this small.
     models = {"as written": FastClassifier(unframe=False, batch_size=1),
               "with framing read": FastClassifier(batch_size=1)}
-    subjects = [subject_of(e) for _, e in rows]
-    scores = {k: np.array([d.scores["harm"] for d in m.detect_sync(subjects)])
-              for k, m in models.items()}
-    src = np.array([n for n, _ in rows])
-    harm = np.array([e.harm for _, e in rows])
-    print(f"{'set':44s} {'label':>6s} {'rows':>5s}   flagged at 0.5: as written -> "
-          "with framing read")
-    for n in sorted(set(src)):
-        for label in (0, 1):
-            m = (src == n) & (harm == label)
-            if m.sum() >= 20:
-                a, b = (100 * float((s[m] >= 0.5).mean()) for s in scores.values())
-                print(f"{n:44s} {('unsafe' if label else 'safe'):>6s} {m.sum():5d}   "
-                      f"{a:5.1f} -> {b:5.1f}{'   <<' if (b > a if label == 0 else b < a) else ''}")
+    flag_rates_per_set(models, rows)
     bad = [e.text for n, e in rows if n in HARMFUL and e.harm == 1]
     ben = [e.text for n, e in rows if n in BENIGN and e.harm == 0]
     print(f"\n{'framing':22s} harmful found ({len(bad)})     benign flagged ({len(ben)})")
@@ -131,6 +118,25 @@ def main() -> int:
     inline_fiction(models, [e.text for n, e in rows if n in HARMFUL and e.harm == 1],
                    Path(args.data_dir))
     return 0
+
+
+def flag_rates_per_set(models: dict[str, FastClassifier], rows: list) -> None:
+    """Each set's rows as written, safe and unsafe apart: flagged at 0.5 by
+    the two models; ``<<`` marks a change for the worse."""
+    subjects = [subject_of(e) for _, e in rows]
+    scores = {k: np.array([d.scores["harm"] for d in m.detect_sync(subjects)])
+              for k, m in models.items()}
+    src = np.array([n for n, _ in rows])
+    harm = np.array([e.harm for _, e in rows])
+    print(f"{'set':44s} {'label':>6s} {'rows':>5s}   flagged at 0.5: as written -> "
+          "with framing read")
+    for n in sorted(set(src)):
+        for label in (0, 1):
+            m = (src == n) & (harm == label)
+            if m.sum() >= 20:
+                a, b = (100 * float((s[m] >= 0.5).mean()) for s in scores.values())
+                print(f"{n:44s} {('unsafe' if label else 'safe'):>6s} {m.sum():5d}   "
+                      f"{a:5.1f} -> {b:5.1f}{'   <<' if (b > a if label == 0 else b < a) else ''}")
 
 
 def inline_fiction(models: dict[str, FastClassifier], harmful: list[str],

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from guardstack import argtypes
+from guardstack.model.transforms import TRANSFORMS
 
 
 def add_commands(sub: Any) -> None:
@@ -42,8 +43,7 @@ def add_commands(sub: Any) -> None:
                    help="requests in flight at once (default: 2)")
     p.add_argument("--transforms", default="none", metavar="LIST",
                    help="jailbreak transformations applied to the harmful prompts, comma-"
-                   "separated, or 'all' (default: none). Choices: none, roleplay, fiction, "
-                   "template, base64, leetspeak, spacing, translate")
+                   f"separated, or 'all' (default: none). Choices: {', '.join(TRANSFORMS)}")
     p.add_argument("--configurations", default="model,system_prompt,gateway", metavar="LIST",
                    help="which configurations to run (default: all three)")
     p.add_argument("--gateway-url", metavar="URL", type=argtypes.base_url,
