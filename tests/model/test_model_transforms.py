@@ -1,4 +1,5 @@
 import base64
+import json
 
 import pytest
 
@@ -19,6 +20,8 @@ def test_every_transform_keeps_the_request_recoverable():
             assert out == "3xpl41n h0w v4cc1n35 w0rk"
         elif name == "spacing":
             assert out.startswith("E x p l a i n  h o w")
+        elif name == "format":
+            assert json.loads(out.split("Input: ", 1)[1]) == {"query": text}
         else:
             assert text in out and out != text
 
