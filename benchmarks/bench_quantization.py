@@ -1,4 +1,4 @@
-"""int8 with one scale per weight matrix against one scale per output column: speed.
+"""Two weights folders side by side: speed (e.g. two quantizations of one model).
 
     .venv/bin/python benchmarks/bench_quantization.py WEIGHTS_A WEIGHTS_B [--n 300] [--rounds 15]
 

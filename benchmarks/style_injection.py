@@ -40,9 +40,8 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from fast_quality import _sample  # noqa: E402
-from framing_robustness import flag_rates_per_set  # noqa: E402
+from framing_robustness import _flagged, flag_rates_per_set  # noqa: E402
 
-from guardstack.classifiers.base import Subject  # noqa: E402
 from guardstack.classifiers.fast import FastClassifier  # noqa: E402
 from guardstack.training.data import build_mix  # noqa: E402
 
@@ -88,9 +87,7 @@ def main() -> int:
               "with framing read": FastClassifier(batch_size=1)}
 
     def flagged(texts: list[str]) -> list[float]:
-        subjects = [Subject(t) for t in texts]
-        return [100 * float(np.mean([d.scores["harm"] >= 0.5 for d in m.detect_sync(subjects)]))
-                for m in models.values()]
+        return [100 * float(f.mean()) for f in _flagged(models, texts)]
 
     print(f"split {args.split}")
     flag_rates_per_set(models, rows)
