@@ -32,6 +32,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,20 @@ def fill(template: str, request: str) -> str:
     return template.replace("{r}", request)
 
 
+def prompt_rows(split: str, data_dir: Path, per_source: int) -> list[tuple[str, Any]]:
+    """(set name, row) for up to ``per_source`` prompt rows of each set: the DEV
+    rows for ``dev``, else the TEST rows and the eval-only sets."""
+    mix = build_mix(data_dir)
+    if split == "dev":
+        groups: dict[str, list] = {}
+        for e in mix.dev:
+            groups.setdefault(e.source, []).append(e)
+    else:
+        groups = {**mix.test, **{f"evalonly:{k}": v for k, v in mix.eval_only.items()}}
+    return [(n, e) for n, rs in sorted(groups.items()) for e in _sample(rs, per_source)
+            if e.role == "prompt"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", choices=("dev", "test", "test_2"), required=True)
@@ -72,15 +87,7 @@ def main() -> int:
     ap.add_argument("--per-template", type=int, default=120,
                     help="harmful and benign rows put into each template")
     args = ap.parse_args()
-    mix = build_mix(Path(args.data_dir))
-    if args.split == "dev":
-        groups: dict[str, list] = {}
-        for e in mix.dev:
-            groups.setdefault(e.source, []).append(e)
-    else:
-        groups = {**mix.test, **{f"evalonly:{k}": v for k, v in mix.eval_only.items()}}
-    rows = [(n, e) for n, rs in sorted(groups.items()) for e in _sample(rs, args.per_source)
-            if e.role == "prompt"]
+    rows = prompt_rows(args.split, Path(args.data_dir), args.per_source)
     # One chunk per model call: int8 scores move with their batch-mates
     # (docs/model-card.md, Limitations), which would blur a change this small.
     models = {"as written": FastClassifier(unframe=False, batch_size=1),
