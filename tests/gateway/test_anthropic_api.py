@@ -326,3 +326,11 @@ def test_upstream_and_gateway_errors_come_in_anthropics_envelope(run_gateway, sc
     assert "/v1/messages/count_tokens only" in r.json()["error"]["message"]
     exchanges = gw.wait_for_exchanges(4)
     assert [e.user for e in exchanges[1:]] == ["ada"] * 3
+
+
+@pytest.mark.parametrize("limit", [0, -5])
+def test_a_max_tokens_below_one_is_called_a_wrong_value_not_a_wrong_type(limit):
+    with pytest.raises(GatewayError) as err:
+        to_chat({"model": "m", "max_tokens": limit,
+                 "messages": [{"role": "user", "content": "hi"}]})
+    assert err.value.code == "invalid_value" and f"got {limit}" in err.value.message

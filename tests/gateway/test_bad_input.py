@@ -175,3 +175,76 @@ def test_messages_name_what_each_api_expects(gw):
     assert "expected one of system, user, assistant, tool" in r.json()["error"]  # Ollama's
     err = assert_error(post(gw, b'{"input": []}', "/v1/moderations"), 400, param="input")
     assert "must not be empty" in err["message"]
+
+
+@pytest.mark.parametrize(("raw", "said"), [
+    (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
+     "NaN"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": -Infinity}',
+     "-Infinity"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "metadata": {"a": 1e309}}',
+     "out of range"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": '
+     + b"9" * 5000 + b"}", "digits"),
+    (b'{"model": "m", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+])
+def test_json_python_reads_but_no_client_can_send_on_is_400(gw, raw, said):
+    # NaN, infinities, integers past Python's limit and deep nesting parse (or
+    # crash the parser) but could never be forwarded: a 400, not a 500.
+    err = assert_error(post(gw, raw), 400, code="invalid_json")
+    assert said in err["message"]
+
+
+@pytest.mark.parametrize("path", [CHAT, "/v1/completions", "/v1/responses", "/v1/moderations",
+                                  "/api/chat", "/v1/messages"])
+def test_a_lone_surrogate_is_400_on_every_endpoint(gw, path):
+    raw = (b'{"model": "m", "messages": [{"role": "user", "content": "a\\ud800b"}], '
+           b'"prompt": "x", "input": "x", "max_tokens": 5}')
+    r = post(gw, raw, path)
+    assert r.status_code == 400, r.text
+    assert "surrogate" in r.text and "\\ud800" in r.text and "Traceback" not in r.text
+
+
+def test_escaped_surrogate_pairs_are_text(run_gateway, scripted):
+    # Python's json (and so the openai client) escapes an emoji as a pair.
+    from tests.gateway.scripted import json_reply, upstream
+    reply = json_reply(b'{"id": "c1", "object": "chat.completion", "created": 1, "model": "m", '
+                       b'"choices": [{"index": 0, "finish_reason": "stop", '
+                       b'"message": {"role": "assistant", "content": "ok"}}]}')
+    gw = run_gateway(upstream(scripted, reply).url, guard=marker_guard("x"))
+    r = post(gw, b'{"model": "m", "messages": [{"role": "user", "content": "hi \\ud83d\\ude00"}]}')
+    assert r.status_code == 200, r.text
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.prompt_text.endswith("\U0001f600")
+
+
+def test_a_client_that_leaves_mid_body_is_recorded_not_logged_as_a_failure(gw, caplog):
+    import socket
+    host, port = gw.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+                  b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"mo")
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.client_disconnected and ex.status_code == 499
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_body_that_stops_arriving_is_408(gw, monkeypatch):
+    import socket
+
+    from guardstack.gateway import validation
+    monkeypatch.setattr(validation, "BODY_IDLE_TIMEOUT_S", 0.5)
+    host, port = gw.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+                  b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"mo")
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+def test_a_wrong_method_on_anthropics_paths_answers_in_anthropics_shape(gw, path):
+    r = httpx.get(gw.url + path, timeout=30)
+    assert r.status_code == 405
+    body = r.json()
+    assert body["type"] == "error" and "GET" in body["error"]["message"]

@@ -241,3 +241,18 @@ def test_client_disconnect_from_a_responses_stream_closes_the_upstream(run_gatew
     assert up.peer_closed.wait(10), "gateway kept the upstream stream open"
     [ex] = gw.wait_for_exchanges(1)
     assert ex.endpoint == "responses" and ex.client_disconnected and ex.tokens_streamed >= 1
+
+
+def test_a_client_that_hangs_up_on_a_non_streamed_request_frees_the_upstream(run_gateway,
+                                                                             scripted):
+    """The upstream takes the request and is still generating (silent) when the
+    client hangs up: the gateway must close its upstream connection rather than
+    keep the model busy for an answer nobody will read, and record why."""
+    up = upstream(scripted, b"", hang=True)
+    gw = run_gateway(up.url, guard=marker_guard("x"), upstream_timeout=60)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": MSG},
+                   timeout=1.0)
+    assert up.peer_closed.wait(10), "gateway kept the upstream request open"
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.client_disconnected and ex.status_code == 499

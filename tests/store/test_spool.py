@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from guardstack.store.spool import Spool
 
 
@@ -25,3 +27,9 @@ def test_torn_last_line_is_set_aside_not_replayed_or_lost(tmp_path):
     kept = [json.loads(x) for x in spool.rejected_path.read_text().splitlines()]
     assert kept[0]["raw"] == '{"id": "b", "mess'
     assert "unreadable" in kept[0]["reason"]
+
+
+def test_a_spool_that_is_a_directory_is_a_clear_error(tmp_path):
+    from guardstack.store.errors import StoreError
+    with pytest.raises(StoreError, match="is a directory"):
+        Spool(tmp_path).lock()

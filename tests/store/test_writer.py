@@ -275,6 +275,33 @@ async def test_nul_characters_do_not_break_postgres(store, tmp_path):
     assert writer.rejected == 0
 
 
+async def test_a_lone_surrogate_is_stored_as_a_replacement_character(store, tmp_path):
+    # No encoder takes "\ud800": it used to fail the insert, then the rejected
+    # file's own write, and the writer retried that batch forever.
+    writer = writer_for(store, tmp_path)
+    await writer.start()
+    await writer.submit(make_event(1, text="a\ud800b \U0001f600"))
+    await writer.submit(make_event(2))
+    await writer.close()
+    with store.engine.connect() as conn:
+        content = conn.execute(
+            sa.select(messages.c.content).where(messages.c.idx == 0).order_by(messages.c.id)
+        ).scalars().all()
+    assert "a\ufffdb \U0001f600" in content
+    assert len(ids_in_db(store)) == 2 and writer.rejected == 0
+
+
+def test_the_spool_and_the_rejected_file_take_any_string(tmp_path):
+    from guardstack.store.spool import Spool
+    spool = Spool(tmp_path / "spool.jsonl")
+    record = {"id": "e1", "text": "a\ud800b"}
+    spool.append([record])
+    assert [r for batch in spool.batches(10) for r in batch] == [record]
+    spool.reject(record, "refused")
+    kept = json.loads((tmp_path / "spool.jsonl.rejected.jsonl").read_bytes())
+    assert kept["event"] == record
+
+
 async def test_event_the_database_refuses_is_kept_aside_not_lost(store, tmp_path):
     writer = writer_for(store, tmp_path)
     await writer.start()

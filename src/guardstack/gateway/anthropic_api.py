@@ -62,8 +62,10 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
         raise invalid("max_tokens", "Missing required parameter: 'max_tokens'.",
                       code="missing_required_parameter")
     limit = body["max_tokens"]
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+    if not isinstance(limit, int) or isinstance(limit, bool):
         raise type_error("max_tokens", "a positive integer", limit)
+    if limit < 1:
+        raise invalid("max_tokens", f"'max_tokens' must be at least 1, got {limit}.")
     check_sampling(body)
     raw = body.get("messages")
     if "messages" not in body:

@@ -34,6 +34,7 @@ from guardstack import framing
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import (
     anthropic_api,
+    disconnect,
     logs,
     masking,
     moderation,
@@ -378,10 +379,18 @@ class Gateway:
         exchange (:func:`_identified`)."""
         if self.tracing is not None:
             self.tracing.begin(exchange, request)
+        disconnect.watch(request)
         try:
-            response = await work(request)
+            response = await disconnect.unless_client_leaves(request, work(request))
+        except disconnect.ClientLeft:
+            # Nobody reads this answer; the handler (and its upstream call) was cancelled.
+            exchange.client_disconnected = True
+            exchange.status_code, exchange.error = 499, "the client disconnected before the answer"
+            await self._record(exchange)
+            return Response(status_code=499)
         except GatewayError as exc:
             exchange.status_code, exchange.error = exc.status, exc.message
+            exchange.client_disconnected = exc.code == "client_disconnected"
             await self._record(exchange)
             return _identified(render(exc) if render else exc.response(), exchange)
         except Exception as exc:
@@ -1050,7 +1059,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             message += (f" The gateway serves Ollama's {', '.join(OLLAMA_API_PATHS)}; "
                         "managing models (pull, create, delete, ...) is the model server's own.")
         return JSONResponse(ollama_api.error_body(message), status_code=status, headers=headers)
-    if request.url.path.startswith("/v1/messages/"):  # batches, ...: Anthropic's clients
+    path = request.url.path
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):  # Anthropic's clients
         if status == 404:
             message += (" The gateway serves Anthropic's POST /v1/messages and "
                         "/v1/messages/count_tokens only.")

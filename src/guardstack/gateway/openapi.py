@@ -35,8 +35,16 @@ NOT_IN_API: dict[str, str] = {
 ERROR_CODES: tuple[tuple[str, int, str], ...] = (
     ("content_filter", 400, "The prompt was blocked by the policy (or could not be checked "
                             "and the policy fails closed); `innererror` has the categories."),
-    ("invalid_json", 400, "Body empty, not JSON, or not a JSON object."),
-    ("invalid_encoding", 400, "Body is not UTF-8."),
+    ("invalid_json", 400, "Body empty, not JSON, or not a JSON object; or JSON no client "
+                          "can send on: NaN, Infinity, a number out of range, an integer "
+                          "over 4,300 digits, nesting too deep."),
+    ("invalid_encoding", 400, "Body is not UTF-8, or a string holds a lone UTF-16 surrogate "
+                              "escape (`\\ud800`)."),
+    ("request_timeout", 408, "No part of the body arrived for 30 s (a client that stalls or "
+                             "sends less than its `Content-Length`)."),
+    ("client_disconnected", 499, "Recorded, never read: the client closed the connection "
+                                 "before its body arrived or before its answer was ready "
+                                 "(the upstream call is cancelled)."),
     ("missing_required_parameter", 400, "`model`, `messages`, `prompt` or `input` missing; "
                                         "`param` names it."),
     ("invalid_type", 400, "A field has the wrong type (or a token-id prompt); `param` names it."),

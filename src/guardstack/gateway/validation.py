@@ -4,15 +4,22 @@ body is forwarded untouched for the upstream to judge."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import re
 from typing import Any, cast
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from guardstack.classifiers.base import Message, Role, Subject
+from guardstack.gateway import disconnect
 from guardstack.gateway.errors import GatewayError, type_error
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+#: Seconds a request body may go without a byte before the gateway gives up on
+#: it (a client that sends fewer bytes than its Content-Length, or stalls).
+BODY_IDLE_TIMEOUT_S = 30.0
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -27,11 +34,24 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     chunks: list[bytes] = []
     size = 0
     # Count while reading: a chunked body has no Content-Length to trust.
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), BODY_IDLE_TIMEOUT_S)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise GatewayError(408, f"No part of the request body arrived for "
+                                    f"{BODY_IDLE_TIMEOUT_S:g} s.",
+                               code="request_timeout") from None
+        except ClientDisconnect:
+            raise GatewayError(499, "The client closed the connection before its request "
+                                    "body arrived.", code="client_disconnected") from None
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
+    disconnect.body_read(request)
     raw = b"".join(chunks)
     try:
         text = raw.decode("utf-8")
@@ -42,14 +62,58 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         raise GatewayError(400, "Request body is empty; expected a JSON object.",
                            code="invalid_json")
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise GatewayError(400, f"Request body is not valid JSON: {exc.msg} "
                                 f"(line {exc.lineno}, column {exc.colno}).",
                            code="invalid_json") from None
+    except ValueError as exc:  # NaN, 1e309, an integer of more than 4,300 digits
+        raise GatewayError(400, f"Request body is not valid JSON: {exc}.",
+                           code="invalid_json") from None
+    except RecursionError:
+        raise GatewayError(400, "Request body is not valid JSON: nested too deeply.",
+                           code="invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "Request body must be a JSON object.", code="invalid_json")
+    if _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(body)
     return body
+
+
+# A JSON escape of a UTF-16 surrogate: a pair is one character (an emoji
+# escaped by a client), a lone one is text no encoder, database or model can take.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"the number {literal[:40]} is out of range")
+    return value
+
+
+def _refuse_lone_surrogates(body: dict[str, Any]) -> None:
+    """400 for a string (or key) holding a lone surrogate such as "\\ud800"."""
+    stack: list[Any] = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise GatewayError(
+                    400, f"Request body holds a lone UTF-16 surrogate "
+                         f"(\\u{ord(item[exc.start]):04x}), which is not text.",
+                    code="invalid_encoding") from None
 
 
 def _too_large(limit: int) -> GatewayError:

@@ -52,7 +52,13 @@ class Spool:
             return
         if not self.path.parent.is_dir():
             raise StoreError(f"spool directory {self.path.parent} does not exist")
-        fh = open(self.path.with_name(self.path.name + ".lock"), "ab")  # noqa: SIM115
+        if self.path.is_dir():
+            raise StoreError(f"spool {self.path} is a directory; give a file path")
+        try:
+            fh = open(self.path.with_name(self.path.name + ".lock"), "ab")  # noqa: SIM115
+        except OSError as exc:
+            raise StoreError(f"cannot write the spool's lock file in {self.path.parent}: "
+                             f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -89,7 +95,7 @@ class Spool:
             return
         data = "".join(
             json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records
-        ).encode("utf-8")
+        ).encode("utf-8", "surrogatepass")  # json.loads(bytes) reads it back the same
         new = not self.path.exists()
         with open(self.path, "ab") as fh:
             fh.write(data)
@@ -133,7 +139,7 @@ class Spool:
 
     def reject(self, record: dict[str, Any], reason: str) -> None:
         line = json.dumps({"reason": reason, "event": record}, ensure_ascii=False)
-        self._append_rejected(line.encode("utf-8") + b"\n")
+        self._append_rejected(line.encode("utf-8", "surrogatepass") + b"\n")
         log.error(
             "event %s rejected by the database: %s (kept in %s)",
             record.get("id"),

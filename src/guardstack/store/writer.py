@@ -40,9 +40,16 @@ log = logging.getLogger("guardstack.store.writer")
 
 def _clean(value: Any) -> Any:
     # PostgreSQL rejects NUL in text and jsonb; SQLite would keep it. Replace
-    # it everywhere so both backends store the same thing.
+    # it everywhere so both backends store the same thing. A lone UTF-16
+    # surrogate (a "\ud800" escape some caller let through) cannot be encoded
+    # for either: it becomes U+FFFD too, instead of failing the batch.
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        value = value.replace("\x00", "\ufffd") if "\x00" in value else value
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
