@@ -97,3 +97,19 @@ def test_argument_errors_are_one_line_too(capsys):
     err = capsys.readouterr().err
     assert err.startswith("guardstack: error: ") and err.count("\n") == 1
     assert "usage:" not in err and "guardstack purge --help" in err
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--port", "70000"], "port: must be at most 65535"),
+    (["--max-body-bytes", "0"], "max_body_bytes: must be >= 1"),
+    (["--rate-burst", "0"], "rate_burst: must be >= 1"),
+    (["--db", "postgresql://u:pw@h:notaport/x"], "cannot open the event store: not a database URL"),
+    (["--db", "sqlite:///"], "in-memory SQLite database"),
+    (["--spool", "SPOOL_DIR"], "is a directory"),
+])
+def test_serve_refuses_settings_that_would_break_it_in_one_line(tmp_path, capsys, argv, needle):
+    argv = [str(tmp_path) if a == "SPOOL_DIR" else a for a in argv]
+    db = [] if "--db" in argv else ["--db", f"sqlite:///{tmp_path}/g.db"]
+    assert main(["serve", "--upstream", "http://127.0.0.1:9/v1", *db, *argv]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and err.count("\n") == 1

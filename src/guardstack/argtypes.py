@@ -4,8 +4,14 @@ gets the same clear message everywhere."""
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 from guardstack.urls import normalize_base_url
+
+#: Years a stored or analysed timestamp may fall in: conversation logs are
+#: not older, and windows and decay computed around a time near year 1 or
+#: 9999 would overflow Python's datetime.
+YEARS = (1970, 2999)
 
 
 def _int(text: str) -> int:
@@ -57,3 +63,14 @@ def base_url(text: str) -> str:
         return normalize_base_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def in_years(value: datetime, text: str) -> datetime:
+    """``value`` in UTC, or ValueError naming ``text`` when it falls outside :data:`YEARS`."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not YEARS[0] <= utc.year <= YEARS[1]:
+        raise ValueError(f"{text!r} is out of range (years {YEARS[0]}-{YEARS[1]})")
+    return utc

@@ -31,6 +31,7 @@ def test_every_backend_is_registered():
 
 def test_backend_with_url_model_key_and_options(monkeypatch):
     monkeypatch.delenv("GUARDSTACK_BACKEND_URL", raising=False)
+    monkeypatch.setenv("QWEN_KEY", "k")
     d = detector_from_args(parse("--backend", "qwen3guard", "--backend-url", "http://gpu:9000",
                                  "--backend-model", "Qwen/Qwen3Guard-Gen-8B",
                                  "--backend-api-key", "os.environ/QWEN_KEY",
@@ -92,3 +93,14 @@ def test_bad_settings_are_one_line_command_errors(argv):
 def test_bad_arguments_are_rejected_by_the_parser(argv, capsys):
     with pytest.raises(SystemExit):
         parse(*argv)
+
+
+def test_an_unset_key_variable_or_an_unknown_option_is_a_one_line_error(monkeypatch):
+    # as serve and model-eval: found at start, not as an error verdict per text
+    monkeypatch.delenv("NOPE_NOT_SET", raising=False)
+    with pytest.raises(CommandError, match=r"NOPE_NOT_SET .* is not set"):
+        detector_from_args(parse("--backend", "llama-guard-3",
+                                 "--backend-api-key", "os.environ/NOPE_NOT_SET"))
+    with pytest.raises(CommandError, match="no option 'foo'") as err:
+        detector_from_args(parse("--backend", "llama-guard-3", "--backend-option", "foo=bar"))
+    assert "__init__" not in str(err.value)

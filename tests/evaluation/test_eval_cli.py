@@ -242,3 +242,14 @@ def test_examples_in_a_real_process():
     assert proc.returncode == 0, proc.stderr
     (result,) = json.loads(proc.stdout)["results"]
     check_consistent(result, 6)
+
+
+def test_a_detector_that_failed_on_every_item_is_exit_1_not_a_measurement(capsys, good):
+    # a guard-model server that is down (nothing listens on port 9): every item
+    # gets the fail mode's decision, which must not pass for figures
+    from tests.fixtures.llama_server import free_port
+    code = main(["eval", "--latency-sample", "0", "--backend", "llama-guard-3",
+                 "--backend-url", f"http://127.0.0.1:{free_port()}/v1", "--backend-retries", "0",
+                 str(good)])
+    assert code == 1
+    assert "detector failed on every item" in capsys.readouterr().err

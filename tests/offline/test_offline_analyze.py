@@ -192,6 +192,13 @@ def test_bad_settings_and_windows_are_clear_errors(loaded_store, cli, capsys):
     assert cli(["analyze", "--db", loaded_store.url, "--since", "2026-03-05T00:00:00Z",
                 "--until", "2026-03-01T00:00:00Z"]) == 2
     assert "--since must be before --until" in capsys.readouterr().err
+    for window in (["--until", "9999-12-31T23:59:59-05:00"], ["--since", "999999999d"],
+                   ["--since", "0001-01-01T00:00:00+05:00"]):
+        with pytest.raises(SystemExit) as exit_:  # an argparse usage error
+            cli(["analyze", "--db", loaded_store.url, *window])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and window[1] in err
 
 
 def test_interrupted_analysis_restarts_cleanly(loaded_store, monkeypatch):

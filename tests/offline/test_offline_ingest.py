@@ -57,13 +57,15 @@ def test_reject_loads_nothing_and_names_every_bad_line(empty_store, tmp_path):
         _line(ts="2026-03-02T10:00:00"),
         _line(content=None),
         "[1, 2]",
+        _line(ts="9999-12-31T23:59:59-05:00"),
     ])
     with pytest.raises(IngestError) as err:
         ingest(empty_store, path, progress=False)
     text = str(err.value)
     for number, needle in [(2, "not valid JSON"), (3, "unknown role 'robot'"),
                            (4, "ts '2026-03-02T10:00:00' has no time zone"),
-                           (5, "missing field(s): content"), (6, "expected a JSON object")]:
+                           (5, "missing field(s): content"), (6, "expected a JSON object"),
+                           (7, "ts '9999-12-31T23:59:59-05:00' is out of range")]:
         assert f"line {number}: {needle}" in text
     assert "nothing loaded" in text
     assert _count(empty_store) == 0

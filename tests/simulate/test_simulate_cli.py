@@ -76,6 +76,7 @@ def test_truth_path_json_summary_start_and_mix(tmp_path, capsys):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--out", "x.jsonl", "--start", "2026-01-01T00:00:00"], "has no time zone"),
     (["--out", "x.jsonl", "--start", "yesterday"], "expected an ISO-8601 time"),
+    (["--out", "x.jsonl", "--start", "9999-12-31T00:00:00+00:00"], "out of range"),
     (["--out", "x.jsonl", "--users", "0"], "must be at least 1"),
     (["--out", "x.jsonl", "--days", "two"], "expected a whole number"),
     (["--out", "x.jsonl", "--mix", "robots=1"], "bad mix entry"),

@@ -93,6 +93,8 @@ def test_purge_command(store, capsys):
     assert "deleted 0 exchanges, 0 messages and 0 stored responses" in capsys.readouterr().out
     assert run(["purge", "--older-than", "soon", "--db", store.url]) == 2
     assert "guardstack: error: not an age: 'soon'" in capsys.readouterr().err
+    assert run(["purge", "--older-than", "999999999d", "--db", store.url]) == 2
+    assert "at most 36525 days" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -191,3 +193,14 @@ def test_db_status_of_a_missing_sqlite_file_creates_nothing(tmp_path, capsys):
     Store(f"sqlite:///{path}").migrate()
     assert run(["db", "status", "--db", f"sqlite:///{path}"]) == 0
     assert f"revision {head_revision()}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["keys", "list"], ["accounts", "show", "bob"],
+                                  ["cases", "list"], ["audit"], ["users", "list"]])
+def test_a_command_that_reads_leaves_no_empty_database_behind(tmp_path, capsys, argv):
+    # a mistyped --db: refused, not answered from an empty database made on the spot
+    path = tmp_path / "typo.db"
+    from guardstack.cli import main
+    assert main([*argv, "--db", f"sqlite:///{path}"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not path.exists()

@@ -28,6 +28,10 @@ def test_bare_path_is_sqlite(tmp_path):
         ("sqlite+aiosqlite:///x.db", "unsupported SQLite driver"),
         ("://x", "not a database URL"),
         ("postgresql://u:hunter2@h:notaport/db", r"not a database URL: 'postgresql://u:\*\*\*@h"),
+        # each command opens its own connection: an in-memory database keeps nothing
+        ("sqlite://", "in-memory SQLite database"),
+        ("sqlite:///", "in-memory SQLite database"),
+        ("sqlite:///:memory:", "in-memory SQLite database"),
     ],
 )
 def test_bad_urls_are_clear_errors(url, needle):

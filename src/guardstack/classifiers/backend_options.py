@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Any
 
 from guardstack import argtypes
@@ -122,7 +123,12 @@ def detector_from_args(args: argparse.Namespace) -> Detector | None:
         return None
     from guardstack import detectors
     from guardstack.cli import CommandError
+    from guardstack.secrets import SecretError, resolve_secret
 
+    try:  # read by the backend per call; an unset variable is an error now, not per text
+        resolve_secret(args.backend_api_key, "--backend-api-key")
+    except SecretError as exc:
+        raise CommandError(str(exc)) from None
     options: dict[str, Any] = {
         "base_url": args.backend_url or os.environ.get("GUARDSTACK_BACKEND_URL") or DEFAULT_URL,
         "api_key": args.backend_api_key,
@@ -143,5 +149,11 @@ def detector_from_args(args: argparse.Namespace) -> Detector | None:
             return detectors.load("cascade", guard=guard, low=low, high=high,
                                   bands=dict(args.cascade_band_for), **cascade_opts)
         return detectors.load(name, **options)
-    except (TypeError, ValueError, LookupError, OSError) as exc:
+    except TypeError as exc:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unknown:
+            raise CommandError(f"--backend {name}: no option {unknown.group(1)!r} "
+                               "(see docs/backends.md for each backend's options)") from None
+        raise CommandError(f"--backend {name}: {exc}") from None
+    except (ValueError, LookupError, OSError) as exc:
         raise CommandError(f"--backend {name}: {exc}") from None

@@ -26,10 +26,17 @@ def _add_db(p: argparse.ArgumentParser) -> None:
                    help=f"database URL (default ${ENV_URL} or sqlite:///guardstack.db)")
 
 
-def _open(url: str | None) -> Store:
+def _open(url: str | None, *, create: bool = True) -> Store:
+    """The store at ``url``; ``create`` False (commands that only read) refuses
+    a SQLite file that does not exist instead of leaving an empty one behind."""
     from guardstack.cli import CommandError
+    from guardstack.store.engine import missing_sqlite_file
 
     try:
+        missing = None if create else missing_sqlite_file(url)
+        if missing is not None:
+            raise StoreError(f"database file {missing} does not exist (is --db right? the gateway, "
+                             "ingest and simulate create it)")
         store = Store(url)
     except StoreError as exc:  # a URL it cannot use (a folder that does not exist)
         raise CommandError(str(exc)) from None
@@ -163,7 +170,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 def cmd_users_list(args: argparse.Namespace) -> int:
     from guardstack.dashboard.staff import Staff
 
-    with _open(args.db) as store:
+    with _open(args.db, create=False) as store:
         members = Staff(store).list()
     rows = [("NAME", "ROLE", "CREATED", "LAST LOGIN", "LOCKED UNTIL")]
     for m in members:
@@ -227,7 +234,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_cases_list(args: argparse.Namespace) -> int:
     from guardstack.dashboard.queries import queue
 
-    with _open(args.db) as store:
+    with _open(args.db, create=False) as store:
         page = queue(store, status=args.status, kind=args.kind, page=args.page)
     if args.json:
         print(json.dumps({"cases": page.rows, "total": page.total, "page": page.page,
@@ -263,7 +270,7 @@ def cmd_cases_decide(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from guardstack.dashboard.queries import audit_page
 
-    with _open(args.db) as store:
+    with _open(args.db, create=False) as store:
         rows, more = audit_page(store, page=args.page, actor=args.actor, action=args.action)
     for r in rows:
         if args.json:

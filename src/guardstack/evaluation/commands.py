@@ -132,4 +132,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({"results": [r.to_dict() for r in results]}, ensure_ascii=False))
     else:
         print(report.render(results))
+    failed = [r.file for r in results if r.confusion.n and r.errors >= r.confusion.n]
+    if failed:  # the figures above measure the fail mode, not the detector
+        print(f"guardstack: error: the detector failed on every item of {', '.join(failed)}; "
+              "its figures are the policy's fail mode, not a measurement", file=sys.stderr)
+        return 1
     return 0

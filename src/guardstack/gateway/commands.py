@@ -105,6 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from guardstack.gateway.store_adapter import open_store
     from guardstack.guard import Guard
     from guardstack.policy import PolicyError
+    from guardstack.store.errors import StoreError
 
     settings = settings_from_args(args)
     try:
@@ -129,8 +130,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                               protocol=settings.otlp_traces_protocol)
         except TracingUnavailable as exc:
             raise CommandError(str(exc)) from None
-    recorder, keys, states = open_store(settings.db, redact=settings.redact,
-                                        ttl=settings.state_ttl, spool=settings.spool)
+    try:
+        recorder, keys, states = open_store(settings.db, redact=settings.redact,
+                                            ttl=settings.state_ttl, spool=settings.spool)
+        spool = recorder.writer.spool  # taken for real when serving starts; tried here
+        spool.lock()
+        spool.unlock()
+    except (StoreError, OSError) as exc:  # a bad --db or --spool, said in one line
+        raise CommandError(f"cannot open the event store: {exc}") from None
     store = recorder.writer.store
     buckets = None
     if settings.shared_rate_limits:

@@ -177,11 +177,13 @@ class GatewaySettings:
                 object.__setattr__(self, "upstream", normalize_base_url(self.upstream))
             except ValueError:
                 problems.append(f"upstream: must be an http(s) URL, got {self.upstream!r}")
-        for name in ("hold_back", "max_body_bytes", "rate_burst", "port", "classifier_threads",
-                     "stored_responses"):
+        for name in ("hold_back", "port", "classifier_threads", "stored_responses"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}: must be >= 0, got {getattr(self, name)!r}")
-        for name in ("check_every", "window_tokens", "classifier_calls"):
+        if self.port > 65535:
+            problems.append(f"port: must be at most 65535, got {self.port!r}")
+        for name in ("check_every", "window_tokens", "classifier_calls", "max_body_bytes",
+                     "rate_burst"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be >= 1, got {getattr(self, name)!r}")
         for name in ("upstream_timeout", "connect_timeout", "state_ttl", "keep_alive",

@@ -46,8 +46,8 @@ def parse_when(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         try:
-            return datetime.now(UTC) - parse_age(text)
-        except ValueError:
+            return argtypes.in_years(datetime.now(UTC) - parse_age(text), text)
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(
                 f"expected ISO-8601 with a zone (2026-03-02T00:00:00+00:00) or an age "
                 f"such as 7d or 12h, got {text!r}"
@@ -55,7 +55,10 @@ def parse_when(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} has no time zone; add one, e.g. {value.replace(tzinfo=UTC).isoformat()}")
-    return value.astimezone(UTC)
+    try:
+        return argtypes.in_years(value, text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from guardstack import argtypes
 from guardstack.gateway import tool_results
 from guardstack.offline.scoring import Scorer
 from guardstack.store.engine import Store
@@ -115,7 +116,10 @@ def parse_ts(value: object, *, assume_utc: bool) -> datetime:
                 "or pass --assume-utc"
             )
         ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC)
+    try:
+        return argtypes.in_years(ts, value.strip())
+    except ValueError as exc:
+        raise ValueError(f"ts {exc}") from None
 
 
 def _line_id(obj: dict[str, Any], ts: datetime) -> str:

@@ -59,6 +59,10 @@ def _start(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} has no time zone; add one, e.g. {value.replace(tzinfo=UTC).isoformat()}")
+    try:
+        argtypes.in_years(value, text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 

@@ -39,7 +39,14 @@ def _guarded(fn: Handler) -> Handler:
 def _store(args: argparse.Namespace, *, current: bool = True, create: bool = False) -> Store:
     """``create``: a database with no guardstack schema at all gets one (the
     first `keys add` on a new machine just works); a database at an older
-    revision still needs an explicit `guardstack db upgrade`."""
+    revision still needs an explicit `guardstack db upgrade`. Without
+    ``create``, a SQLite file that does not exist is refused before
+    connecting, which would leave an empty one behind (a mistyped --db)."""
+    if not create and current:
+        missing = missing_sqlite_file(args.db)
+        if missing is not None:
+            raise StoreError(f"database file {missing} does not exist (is --db right? the gateway, "
+                             "`guardstack db upgrade` and `keys add` create it)")
     store = Store(args.db)
     if create and store.current_revision() is None:
         store.migrate()

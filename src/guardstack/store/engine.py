@@ -67,6 +67,11 @@ def normalize_url(url: str | None) -> str:
     if backend == "sqlite":
         if driver not in ("", "pysqlite"):
             raise StoreError(f"unsupported SQLite driver {driver!r} in {display_url(url)}")
+        if parsed.database in (None, "", ":memory:"):
+            # Every command opens its own connection: an in-memory database is
+            # gone when it closes, and what it said it stored with it.
+            raise StoreError(f"{url!r} is an in-memory SQLite database, which keeps nothing; "
+                             "give a file: sqlite:///guardstack.db")
         return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
     raise StoreError(
         f"unsupported database {backend!r} in {display_url(url)}: "

@@ -23,6 +23,7 @@ from guardstack.store.events import utcnow
 from guardstack.store.schema import exchanges, messages, stored_responses
 
 _UNITS = {"d": 1.0, "w": 7.0, "h": 1 / 24}
+MAX_AGE_DAYS = 36_525
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dwh]?)\s*$")
 
 
@@ -34,6 +35,8 @@ def parse_age(text: str) -> timedelta:
     days = float(m.group(1)) * _UNITS[m.group(2) or "d"]
     if days <= 0:
         raise ValueError(f"age must be positive, got {text!r}")
+    if days > MAX_AGE_DAYS:
+        raise ValueError(f"age must be at most {MAX_AGE_DAYS} days (100 years), got {text!r}")
     return timedelta(days=days)
 
 
