@@ -36,7 +36,8 @@ def test_bad_line_names_file_and_line(tmp_path):
 @pytest.mark.parametrize("record, message", [
     ({"id": "a", "label": "safe"}, "'text' must be a non-empty string"),
     ({"id": "a", "text": "x", "label": "maybe"}, "'label' must be"),
-    ({"text": "x", "label": "safe"}, "'id' must be"),
+    ({"id": True, "text": "x", "label": "safe"}, "'id' must be"),
+    ({"id": "", "text": "x", "label": "safe"}, "'id' must be"),
     ({"id": "a", "text": "x", "label": "safe", "categories": "hate"}, "'categories' must be"),
 ])
 def test_bad_records_are_errors(tmp_path, record, message):
@@ -61,8 +62,25 @@ def test_response_level_and_multi_turn_records_are_skipped_and_counted(tmp_path)
 def test_missing_and_empty_files_are_errors(tmp_path):
     with pytest.raises(suite.SuiteError, match="no such suite file"):
         suite.load([tmp_path / "nope.jsonl"])
-    with pytest.raises(suite.SuiteError, match="no prompt-level records"):
+    with pytest.raises(suite.SuiteError, match=r"s\.jsonl\) has no prompt-level records"):
         suite.load([_write(tmp_path, [""])])
+
+
+def test_a_file_eval_reads_is_read_the_same(tmp_path):
+    # no ids (named by file and line, unique across files), a byte-order mark,
+    # a raw U+2028 inside a string (text, not a line break), CRLF line ends
+    a = tmp_path / "a.jsonl"
+    a.write_bytes(b"\xef\xbb\xbf" + json.dumps({"text": "one\u2028two", "label": "safe"},
+                                                ensure_ascii=False).encode() + b"\r\n"
+                  + json.dumps({"text": "three", "label": "unsafe"}).encode() + b"\r\n")
+    b = _write(tmp_path, [json.dumps({"text": "four", "label": "safe"})])
+    s = suite.load([a, b])
+    assert [i.text for i in s.items] == ["one\u2028two", "three", "four"]
+    assert [i.id for i in s.items] == [f"{a}:1", f"{a}:2", f"{b}:1"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(json.dumps({"text": "x", "label": "safe"}).encode() + b"\n\xff\xfe\n")
+    with pytest.raises(suite.SuiteError, match=r"bad\.jsonl:2: not UTF-8"):
+        suite.load([bad])
 
 
 def test_limit_spreads_over_categories():

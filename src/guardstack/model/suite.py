@@ -66,7 +66,9 @@ def _taxonomy(names: Sequence[str], source: str, meta: Any) -> tuple[str, ...]:
 
 def parse_line(raw: str, where: str) -> SuiteItem | None:
     """One JSONL line -> an item, ``None`` for a record this evaluation does
-    not use (response-level or multi-turn); raises SuiteError on bad input."""
+    not use (response-level or multi-turn); raises SuiteError on bad input.
+    A record without ``id`` is named by ``where`` (file and line), as
+    ``guardstack eval`` reads the same files without one."""
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -81,7 +83,7 @@ def parse_line(raw: str, where: str) -> SuiteItem | None:
     label = obj.get("label")
     if label not in ("safe", "unsafe"):
         raise SuiteError(f"{where}: 'label' must be \"safe\" or \"unsafe\", got {label!r}")
-    item_id = obj.get("id")
+    item_id = obj.get("id", where)
     if not isinstance(item_id, str | int) or isinstance(item_id, bool) or str(item_id) == "":
         raise SuiteError(f"{where}: 'id' must be a non-empty string or integer")
     cats = obj.get("categories", [])
@@ -125,16 +127,15 @@ def load(paths: Sequence[str | Path] = ()) -> Suite:
             continue
         path = Path(p)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             raise SuiteError(f"{path}: no such suite file") from None
-        except UnicodeDecodeError as exc:
-            raise SuiteError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except OSError as exc:
             raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
-        read_lines(text.splitlines(), str(path), suite)
+        read_lines(_lines(data, path), str(path), suite)
     if not suite.items:
-        raise SuiteError("the suite has no prompt-level records to evaluate")
+        raise SuiteError(f"the suite ({', '.join(suite.files)}) has no prompt-level records "
+                         "to evaluate")
     # Item ids must be unique per run (they key the checkpoint); prefix the
     # source only where two sources collide.
     ids = [i.id for i in suite.items]
@@ -142,6 +143,20 @@ def load(paths: Sequence[str | Path] = ()) -> Suite:
         suite.items = [SuiteItem(f"{i.source}:{i.id}", i.text, i.harmful, i.categories, i.source)
                        for i in suite.items]
     return suite
+
+
+def _lines(data: bytes, path: Path) -> list[str]:
+    """The file's JSONL lines as ``guardstack eval`` reads them: a byte-order
+    mark skipped, lines split at ``\\n`` only (a raw U+2028 inside a JSON
+    string is text, not a line break), invalid UTF-8 named by its line."""
+    out = []
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1):
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise SuiteError(f"{path}:{number}: not UTF-8 text (byte {exc.start} of the line)") \
+                from None
+    return out
 
 
 def limit(suite: Suite, n: int | None) -> Suite:
