@@ -248,3 +248,12 @@ def test_a_wrong_method_on_anthropics_paths_answers_in_anthropics_shape(gw, path
     assert r.status_code == 405
     body = r.json()
     assert body["type"] == "error" and "GET" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_a_compressed_body_is_415_not_a_utf8_error(gw, encoding):
+    import gzip
+    raw = gzip.compress(b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}')
+    err = assert_error(post(gw, raw, **{"content-encoding": encoding}), 415,
+                       code="unsupported_encoding")
+    assert encoding in err["message"]

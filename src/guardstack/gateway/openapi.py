@@ -40,6 +40,8 @@ ERROR_CODES: tuple[tuple[str, int, str], ...] = (
                           "over 4,300 digits, nesting too deep."),
     ("invalid_encoding", 400, "Body is not UTF-8, or a string holds a lone UTF-16 surrogate "
                               "escape (`\\ud800`)."),
+    ("unsupported_encoding", 415, "A compressed body (`Content-Encoding: gzip`, ...): send "
+                                  "the JSON uncompressed."),
     ("request_timeout", 408, "No part of the body arrived for 30 s (a client that stalls or "
                              "sends less than its `Content-Length`)."),
     ("client_disconnected", 499, "Recorded, never read: the client closed the connection "

@@ -23,6 +23,12 @@ BODY_IDLE_TIMEOUT_S = 30.0
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # Decompressing would need its own size limit (a small gzip body can
+        # inflate to gigabytes); OpenAI's clients send plain JSON.
+        raise GatewayError(415, f"Content-Encoding {encoding!r} is not supported; send the "
+                                "JSON body uncompressed.", code="unsupported_encoding")
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
