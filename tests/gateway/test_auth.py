@@ -59,6 +59,16 @@ def test_missing_and_wrong_keys_are_401(keyed):
         c.chat.completions.create(**BODY)
 
 
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwdw==", "gs-key-without-its-scheme"])
+def test_an_authorization_header_not_of_the_bearer_form_is_said_so(keyed, header):
+    gw, _, _ = keyed()
+    r = httpx.post(gw.url + "/v1/chat/completions", json=BODY,
+                   headers={"authorization": header}, timeout=30)
+    assert r.status_code == 401
+    message = r.json()["error"]["message"]
+    assert "not of the form 'Bearer <key>'" in message and header not in message
+
+
 def test_valid_key_maps_to_user_and_tenant(keyed):
     gw, keys, _ = keyed()
     plaintext, info = keys.create("alice", tenant="acme")

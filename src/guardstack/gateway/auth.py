@@ -120,6 +120,12 @@ class Authenticator:
                 raise GatewayError(401, "Incorrect API key provided.", code="invalid_api_key")
         if self.open_mode:
             return Identity(user=openai_user or "anonymous")
+        if authorization and authorization.strip() and not key:
+            # not echoed: a key sent without its scheme would land in a log
+            raise GatewayError(401, "The Authorization header is not of the form 'Bearer "
+                                    "<key>' (a Basic credential, or a key without 'Bearer '); "
+                                    "send 'Authorization: Bearer <key>' (or 'x-api-key: <key>', "
+                                    "as Anthropic's clients do).", code="invalid_api_key")
         raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>' "
                                 "(or 'x-api-key: <key>', as Anthropic's clients do).",
                            code="invalid_api_key")
