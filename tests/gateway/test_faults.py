@@ -132,6 +132,19 @@ def test_stream_ending_without_finish_or_done_is_an_error(run_gateway, scripted)
     assert "ended before the completion finished" in events[-2]["error"]["message"]
 
 
+@pytest.mark.parametrize("sent", [b"", b"role", b"text"])
+def test_a_stream_done_before_any_finish_reason_is_an_error(run_gateway, scripted, sent):
+    # llama-cpp-python under concurrent streams: a role chunk (or nothing), then [DONE]
+    first = {b"": b"", b"role": chunk(""), b"text": chunk("Once") + chunk(" upon")}[sent]
+    up = upstream(scripted, sse_reply(first + b"data: [DONE]\n\n"))
+    gw = run_gateway(up.url, guard=marker_guard("x"), hold_back=0)
+    events = stream_events(gw.url)
+    assert "before the completion finished" in events[-2]["error"]["message"]
+    assert events[-1] == "[DONE]"
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.status_code == 502 and "no finish_reason" in ex.error
+
+
 def test_openai_client_raises_on_a_broken_stream(run_gateway, scripted):
     up = upstream(scripted, sse_reply(chunk("Once") + b"garbage\n\n"))
     gw = run_gateway(up.url, guard=marker_guard("x"))

@@ -762,6 +762,14 @@ class Gateway:
                 async for event in sse.events(self.upstream.chunks(response)):
                     if event is None:
                         done = True
+                        if not check.choices or not all(c.finished for c in
+                                                        check.choices.values()):
+                            # vLLM, llama.cpp, Ollama and OpenAI end every choice with a
+                            # finish_reason first; llama-cpp-python under concurrent
+                            # streams has sent a role chunk and [DONE] alone.
+                            raise sse.UpstreamStreamError(
+                                "upstream stream ended ([DONE]) before the completion "
+                                "finished (no finish_reason)")
                         break
                     if "error" in event:
                         # An error the upstream reports in-band: pass it on as it is.
