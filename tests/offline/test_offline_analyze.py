@@ -151,8 +151,13 @@ def test_a_chain_alone_is_for_review_and_never_enforced(loaded_store):
     """The decomposition monitor flags more professionals than attackers on the
     development seeds: a case resting on a chain of requests, each harmless on
     its own, goes to a reviewer and is never enforced, at any severity floor."""
+    # chain_threshold 0.8: the fixture's one chain-only user scores between 0.90 and
+    # the default 0.92, so its case came and went with small score shifts (a clean
+    # run on 2026-11-27 lost it; the ingest path's code was ruled out, the cause was
+    # not found). This test is about what enforcement does with such a case.
     result = analyze(loaded_store, settings=AnalysisSettings(enforce_severity="low",
-                                                             enforce_state="warn"),
+                                                             enforce_state="warn",
+                                                             chain_threshold=0.8),
                      do_enforce=True)
     abuse = [c for c in result.cases if c.kind == "abuse"]
     chain_only = [c for c in abuse if not c.enforceable]
