@@ -257,3 +257,10 @@ def test_a_compressed_body_is_415_not_a_utf8_error(gw, encoding):
     err = assert_error(post(gw, raw, **{"content-encoding": encoding}), 415,
                        code="unsupported_encoding")
     assert encoding in err["message"]
+
+
+def test_ollama_show_names_a_model_of_the_wrong_type_as_such(gw):
+    r = post(gw, b'{"model": 5}', "/api/show")
+    assert r.status_code == 400 and "expected a string, got int" in r.json()["error"]
+    r = post(gw, b'{}', "/api/show")
+    assert r.status_code == 400 and "Missing required parameter" in r.json()["error"]

@@ -122,7 +122,9 @@ def test_a_generate_request_becomes_a_system_and_a_user_message():
     (chat_request, {"model": "m", "messages": [], "stream": "yes"}, "stream"),
     (chat_request, {"model": "m", "messages": [{"role": "user", "content": "x",
                                                  "images": [b"raw".hex(), 3]}]},
-     "messages[0].images"),
+     "messages[0].images[1]"),
+    (chat_request, {"model": "m", "messages": [{"role": "user", "content": "x",
+                                                 "images": "abc"}]}, "messages[0].images"),
     (raw_completion_request, {"model": "m", "prompt": "x", "raw": True, "images": [PNG]},
      "images"),
 ])

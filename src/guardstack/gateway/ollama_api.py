@@ -249,8 +249,11 @@ def _attach_images(message: dict[str, Any], images: Any, param: str) -> None:
     """Ollama's base64 images as OpenAI image parts after the text."""
     if not images:
         return
-    if not isinstance(images, list) or not all(isinstance(x, str) for x in images):
+    if not isinstance(images, list):
         raise type_error(param, "an array of base64 strings", images)
+    for k, image in enumerate(images):
+        if not isinstance(image, str):
+            raise type_error(f"{param}[{k}]", "a base64 string", image)
     parts: list[dict[str, Any]] = []
     if message["content"]:
         parts.append({"type": "text", "text": message["content"]})

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from guardstack import __version__
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import masking, ollama_api, validation
-from guardstack.gateway.errors import GatewayError
+from guardstack.gateway.errors import GatewayError, type_error
 from guardstack.gateway.recorder import Exchange
 from guardstack.gateway.response import GuardedStreamingResponse
 from guardstack.gateway.streaming import Kind
@@ -107,9 +107,11 @@ class OllamaEndpoints:
         async def shown(r: Request) -> Response:
             body = await validation.read_json(r, self.gw.settings.max_body_bytes)
             name = body.get("model", body.get("name"))  # older clients send "name"
-            if not isinstance(name, str):
+            if name is None:
                 raise GatewayError(400, "Missing required parameter: 'model'.",
                                    code="missing_required_parameter", param="model")
+            if not isinstance(name, str):
+                raise type_error("model", "a string", name)
             found = ollama_api.show(name, await self._upstream_models(r, exchange))
             if found is None:
                 raise GatewayError(404, f"model '{name}' not found", code="model_not_found",
