@@ -30,13 +30,11 @@ def _open(url: str | None, *, create: bool = True) -> Store:
     """The store at ``url``; ``create`` False (commands that only read) refuses
     a SQLite file that does not exist instead of leaving an empty one behind."""
     from guardstack.cli import CommandError
-    from guardstack.store.engine import missing_sqlite_file
+    from guardstack.store.engine import require_existing
 
     try:
-        missing = None if create else missing_sqlite_file(url)
-        if missing is not None:
-            raise StoreError(f"database file {missing} does not exist (is --db right? the gateway, "
-                             "ingest and simulate create it)")
+        if not create:
+            require_existing(url)
         store = Store(url)
     except StoreError as exc:  # a URL it cannot use (a folder that does not exist)
         raise CommandError(str(exc)) from None

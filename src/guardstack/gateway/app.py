@@ -762,14 +762,6 @@ class Gateway:
                 async for event in sse.events(self.upstream.chunks(response)):
                     if event is None:
                         done = True
-                        if not check.choices or not all(c.finished for c in
-                                                        check.choices.values()):
-                            # vLLM, llama.cpp, Ollama and OpenAI end every choice with a
-                            # finish_reason first; llama-cpp-python under concurrent
-                            # streams has sent a role chunk and [DONE] alone.
-                            raise sse.UpstreamStreamError(
-                                "upstream stream ended ([DONE]) before the completion "
-                                "finished (no finish_reason)")
                         break
                     if "error" in event:
                         # An error the upstream reports in-band: pass it on as it is.
@@ -780,10 +772,14 @@ class Gateway:
                         yield send(chunk)
                     if check.halted:
                         break
-                else:
-                    if not all(c.finished for c in check.choices.values()) or not check.choices:
-                        raise sse.UpstreamStreamError(
-                            "upstream stream ended before the completion finished")
+                if exchange.error is None and not check.halted and (
+                        not check.choices or not all(c.finished for c in check.choices.values())):
+                    # Cut off, or [DONE] before a finish_reason: vLLM, llama.cpp, Ollama and
+                    # OpenAI end every choice with one first; llama-cpp-python under
+                    # concurrent streams has sent a role chunk and [DONE] alone.
+                    raise sse.UpstreamStreamError(
+                        f"upstream stream ended{' ([DONE])' if done else ''} before the "
+                        "completion finished (no finish_reason)")
                 if exchange.error is None and not check.halted:
                     for chunk in await check.finish():
                         yield send(chunk)

@@ -18,7 +18,7 @@ from typing import Any
 from guardstack import argtypes
 from guardstack.cli import CommandError, report_error
 from guardstack.offline.settings import SEVERITIES
-from guardstack.store.engine import ENV_URL, Store, missing_sqlite_file
+from guardstack.store.engine import ENV_URL, Store, require_existing
 from guardstack.store.errors import StoreError, display_url
 
 Handler = Callable[[argparse.Namespace], int]
@@ -72,7 +72,7 @@ def open_store(url: str | None, *, create: bool = True) -> Store:
     error for a database nothing was ever stored in, a mistyped ``--db``
     most often, rather than an empty one made on the spot."""
     if not create:
-        _must_exist(url)
+        require_existing(url)
     store = Store(url)
     current = store.current_revision()
     if current is None:
@@ -85,15 +85,6 @@ def open_store(url: str | None, *, create: bool = True) -> Store:
     else:
         store.require_current()
     return store
-
-
-def _must_exist(url: str | None) -> None:
-    """A SQLite file that does not exist is refused before connecting, which
-    would create it."""
-    missing = missing_sqlite_file(url)
-    if missing is not None:
-        raise StoreError(f"no database file {missing}: nothing was stored there (is --db "
-                         "right? the gateway, ingest and simulate create it)")
 
 
 def _bar(enabled: bool) -> Callable[[str, int], Callable[[int | None], None]] | None:

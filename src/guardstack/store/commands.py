@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from guardstack.cli import report_error
 from guardstack.store.accounts import AccountAction, Accounts, AccountState
-from guardstack.store.engine import ENV_URL, Store, missing_sqlite_file
+from guardstack.store.engine import ENV_URL, Store, missing_sqlite_file, require_existing
 from guardstack.store.errors import StoreError, display_url
 from guardstack.store.keys import KeyInfo, KeyStore
 from guardstack.store.retention import parse_age, purge
@@ -43,10 +43,7 @@ def _store(args: argparse.Namespace, *, current: bool = True, create: bool = Fal
     ``create``, a SQLite file that does not exist is refused before
     connecting, which would leave an empty one behind (a mistyped --db)."""
     if not create and current:
-        missing = missing_sqlite_file(args.db)
-        if missing is not None:
-            raise StoreError(f"database file {missing} does not exist (is --db right? the gateway, "
-                             "`guardstack db upgrade` and `keys add` create it)")
+        require_existing(args.db)
     store = Store(args.db)
     if create and store.current_revision() is None:
         store.migrate()

@@ -102,6 +102,17 @@ def missing_sqlite_file(url: str | None) -> str | None:
     return None if Path(database).expanduser().exists() else database
 
 
+def require_existing(url: str | None) -> None:
+    """Raise :class:`StoreError` for a SQLite file that does not exist: for
+    commands that only read, connecting would leave an empty database behind
+    and answer from it (a mistyped ``--db``, most often)."""
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise StoreError(f"database file {missing} does not exist: nothing was stored there "
+                         "(is --db right? the gateway, ingest, simulate and `guardstack db "
+                         "upgrade` create it)")
+
+
 def create_engine(url: str | None = None, **kwargs: Any) -> sa.Engine:
     """An engine for ``url`` (normalised) with the settings the store relies on."""
     full = normalize_url(url)
