@@ -260,7 +260,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "system_prompt_models",
         [],
-        "Model-name patterns (fnmatch, e.g. 'smollm2*') that get the safety system prompt.",
+        "Model-name patterns (fnmatch, e.g. 'smollm2*') that get the safety system prompt; "
+        "a name the upstream does not list is judged by the names it lists.",
     ),
     Setting(
         "allowed_models",

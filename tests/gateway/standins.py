@@ -119,10 +119,12 @@ def marker_guard(*markers: str, roles: Sequence[str] = ("prompt", "response"),
     return Guard(policy_yaml(**policy), detector=MarkerDetector(*markers, roles=roles))
 
 
-def listing_upstream(requests: list[dict[str, Any]]) -> Starlette:
-    """A model server (real HTTP) that lists other-model and
-    smollm2-lookalike and answers every chat with "From the other.",
-    recording each request's body in ``requests``."""
+def listing_upstream(requests: list[dict[str, Any]],
+                     names: Sequence[str] | None = ("other-model", "smollm2-lookalike"),
+                     asked: list[int] | None = None) -> Starlette:
+    """A model server (real HTTP) that lists ``names`` (None: its list fails
+    with HTTP 500) and answers every chat with "From the other.", recording
+    each request's body in ``requests`` (and each list request in ``asked``)."""
     async def chat(request: Request) -> Response:
         body = await request.json()
         requests.append(body)
@@ -132,11 +134,14 @@ def listing_upstream(requests: list[dict[str, Any]]) -> Starlette:
                                  "message": {"role": "assistant", "content": "From the other."}}]})
 
     async def models(request: Request) -> Response:
+        if asked is not None:
+            asked.append(1)
+        if names is None:
+            return JSONResponse({"error": "no list here"}, status_code=500)
         # As llama.cpp's server answers: the OpenAI list, and its own "models" beside it.
         return JSONResponse({"object": "list", "data": [
-            {"id": "other-model", "object": "model", "owned_by": "other"},
-            {"id": "smollm2-lookalike", "object": "model", "owned_by": "other"}],
-            "models": [{"name": "other-model"}, {"name": "smollm2-lookalike"}]})
+            {"id": n, "object": "model", "owned_by": "other"} for n in names],
+            "models": [{"name": n} for n in names]})
 
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]),
                              Route("/v1/models", models, methods=["GET"])])

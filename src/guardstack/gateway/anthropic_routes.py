@@ -78,7 +78,7 @@ class AnthropicEndpoints:
         counter = self.counters.get(upstream)
         if counter is None:
             counter = self.counters[upstream] = TokenCounter(upstream)
-        counted = await counter.count(gw._for_upstream(chat, exchange))
+        counted = await counter.count(await gw._for_upstream(chat, exchange))
         if counted is None:
             raise GatewayError(501, "The upstream model server has no tokenizer endpoint the "
                                     "gateway knows (vLLM's or SGLang's /tokenize, llama.cpp's "
@@ -117,7 +117,7 @@ class AnthropicEndpoints:
                 return StreamingResponse(_encoded(events), media_type="text/event-stream",
                                          headers={"cache-control": "no-cache"})
             return JSONResponse(reply.refusal(verdicts, blocked))
-        forwarded = gw._for_upstream(chat, exchange)
+        forwarded = await gw._for_upstream(chat, exchange)
         if streamed:
             stream = anthropic_api.EventStream(reply)
             response = await gw._stream(forwarded, exchange, messages, "chat",

@@ -449,7 +449,7 @@ class Gateway:
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange, request)
         await self._check_last_user(exchange, messages)
-        forwarded = self._for_upstream(body, exchange)
+        forwarded = await self._for_upstream(body, exchange)
         if body.get("stream"):
             return await self._stream(forwarded, exchange, messages, "chat")
         return await self._complete(forwarded, exchange, messages, "chat")
@@ -513,7 +513,7 @@ class Gateway:
             chain = previous.conversation_id
         conversation = exchange.conversation_id = exchange.conversation_id or chain
         await self._check_last_user(exchange, messages)
-        forwarded = self._for_upstream(chat, exchange)
+        forwarded = await self._for_upstream(chat, exchange)
         owner, turns = exchange.user, responses_api.conversation_of(chat, body)
 
         async def remember(output: list[dict[str, Any]]) -> None:
@@ -579,7 +579,8 @@ class Gateway:
             request.headers.get("x-openwebui-chat-id")
         exchange.conversation_id = conv if isinstance(conv, str) else None
 
-    def _for_upstream(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
+    async def _for_upstream(self, body: dict[str, Any], exchange: Exchange
+                            ) -> dict[str, Any]:
         """The chat body as it goes upstream: ``developer`` messages as
         ``system`` (unless --keep-developer-role), text-only content-part
         arrays as strings, null content of tool-call turns as "",
@@ -597,7 +598,7 @@ class Gateway:
             body = {**body, "messages": messages}
         # The store keeps what the model was sent.
         exchange.prompt_text = masking.recorded(policy, "prompt", exchange.prompt_text, exchange)
-        if not policy.wants_system_prompt(body.get("model")):
+        if not await self._system_prompt_due(policy, body.get("model")):
             return body
         prompt = (policy.safety_system_prompt or "").strip()
         messages = list(body["messages"])
@@ -610,6 +611,24 @@ class Gateway:
             messages.insert(0, {"role": "system", "content": prompt})
         exchange.system_prompt_added = True
         return {**body, "messages": messages}
+
+    async def _system_prompt_due(self, policy: Policy, model: Any) -> bool:
+        """Whether the policy's safety system prompt goes with a request for
+        ``model``: the name the client sent matches ``system_prompt_models``,
+        or the upstream does not list that name and one it lists matches.
+        llama.cpp's servers answer any name with the one model they serve, so
+        ``"model": "x"`` must not skip the prompt; an upstream that gives no
+        model list gets it with every name."""
+        if not policy.safety_system_prompt or not policy.system_prompt_models:
+            return False
+        if isinstance(model, str) and policy.wants_system_prompt(model):
+            return True
+        served = await self.upstream.for_model(model).served_models()
+        if served is None:
+            return True
+        if isinstance(model, str) and (model in served or f"{model}:latest" in served):
+            return False  # Ollama lists "llama3.2:latest" and answers to "llama3.2"
+        return any(policy.wants_system_prompt(name) for name in served)
 
     def _masked_prompts(self, body: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
         """A completions body with its prompts masked (:mod:`masking`); the

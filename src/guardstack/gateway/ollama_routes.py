@@ -78,7 +78,7 @@ class OllamaEndpoints:
         else:
             context, kind = validation.chat_messages(forwarded), "chat"
             await self.gw._check_last_user(exchange, context)
-            forwarded = self.gw._for_upstream(forwarded, exchange)
+            forwarded = await self.gw._for_upstream(forwarded, exchange)
         if forwarded["stream"]:
             lines = ollama_api.NdjsonStream(reply)
             response = await self.gw._stream(forwarded, exchange, context, kind,

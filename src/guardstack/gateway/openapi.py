@@ -190,7 +190,8 @@ def _schemas() -> dict[str, Any]:
                           "description": "Passed to the upstream as is. For chat requests, "
                                          "models matching the policy's "
                                          "`system_prompt_models` get its safety system "
-                                         "prompt."},
+                                         "prompt (a name the upstream does not list is "
+                                         "judged by the names it lists)."},
                 "stream": {"type": ["boolean", "null"]},
                 "user": {"type": "string",
                          "description": "Recorded; under `--open` it is the identity."},

@@ -11,6 +11,7 @@ is about a tenth of the gateway's own time per request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -28,6 +29,10 @@ log = logging.getLogger("guardstack.gateway")
 #: Seconds between log lines about an upstream's failed answers (timeouts,
 #: broken-off streams): each is counted, one line says how many.
 REPORT_EVERY_S = 10.0
+#: Seconds the upstream's model list is trusted (:meth:`Upstream.served_models`),
+#: and seconds before a list that could not be had is asked for again.
+MODELS_TTL_S = 60.0
+MODELS_RETRY_S = 5.0
 
 
 class Upstream:
@@ -53,6 +58,10 @@ class Upstream:
         #: failed answers not yet logged, and when the last line about them was
         self._failures: dict[str, int] = {}
         self._reported = 0.0
+        #: the listed model names (None: no list to be had) and until when to trust them
+        self._served: frozenset[str] | None = None
+        self._served_until = float("-inf")
+        self._served_lock = asyncio.Lock()
 
     def _unreachable(self, exc: httpx.HTTPError) -> None:
         if self._down_since is None:
@@ -153,6 +162,32 @@ class Upstream:
         except httpx.HTTPError:
             return None
         return response.status_code
+
+    async def served_models(self) -> frozenset[str] | None:
+        """The model names ``GET models`` lists, asked at most once every
+        :data:`MODELS_TTL_S` seconds; None when the upstream gives no list
+        (asked again after :data:`MODELS_RETRY_S`)."""
+        if time.monotonic() < self._served_until:
+            return self._served
+        async with self._served_lock:  # one request for every caller waiting on it
+            if time.monotonic() < self._served_until:
+                return self._served
+            names: frozenset[str] | None = None
+            try:
+                response = await self.client.get("models", timeout=5.0)
+                listed = response.json().get("data") if response.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, AttributeError):
+                listed = None
+            if isinstance(listed, list):
+                names = frozenset(e["id"] for e in listed
+                                  if isinstance(e, dict) and isinstance(e.get("id"), str))
+            elif self._served is not None or self._served_until == float("-inf"):
+                log.warning("upstream %s gives no model list: the policy's safety system "
+                            "prompt goes with every model name sent to it", self.base_url)
+            self._served = names
+            self._served_until = time.monotonic() + (
+                MODELS_TTL_S if names is not None else MODELS_RETRY_S)
+            return names
 
     async def reachable(self) -> bool:
         """Ready to serve: the model list answers 2xx. A 404 is a server at
