@@ -30,6 +30,26 @@ def test_policy_says_what_a_good_file_sets(tmp_path, capsys):
         f"{good}: ok (detector fast; mode monitor; blocklists: keys; allowed models: llama-*)")
 
 
+def test_policy_settings_of_a_file_are_the_values_it_resolves_to(tmp_path, capsys):
+    good = tmp_path / "p.yaml"
+    good.write_text("version: 1\nprompt:\n  on_error: closed\n  categories:\n"
+                    "    cyber: {threshold: 0.7, action: flag}\n"
+                    "topics:\n  pricing: {examples: [What do you charge, Is there a discount]}\n")
+    assert main(["policy", str(good), "--settings"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{good}: ok")
+    values = dict(line.split(": ", 1) for line in lines[1:])
+    assert values["prompt.on_error"] == '"closed"'
+    assert values["prompt.categories.cyber.threshold"] == "0.7"
+    assert values["prompt.categories.cyber.action"] == '"flag"'
+    assert values["response.on_error"] == '"open"'  # a default, filled in
+    assert values["topics.pricing.examples"] == "2"
+    # without a file: the documentation of every setting, no values
+    assert main(["policy", "--settings"]) == 0
+    table = capsys.readouterr().out
+    assert "<role>.categories.<label>.threshold" in table and "cyber" not in table
+
+
 def test_a_closed_pipe_ends_quietly():
     # `guardstack ... | head -c 10`: the reader leaves early. Enough output to
     # overflow the pipe buffer, so the writer really meets the closed pipe.

@@ -45,15 +45,24 @@ def positive_float(text: str) -> float:
     return value
 
 
-def share(text: str) -> float:
-    """A fraction in [0, 1] (``--agents 0.3``)."""
+def _unit(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text!r}") from None
+        value = float("nan")
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share in [0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what} in [0, 1], got {text!r}")
     return value
+
+
+def share(text: str) -> float:
+    """A fraction in [0, 1] (``--agents 0.3``)."""
+    return _unit(text, "a share")
+
+
+def score(text: str) -> float:
+    """A classifier score in [0, 1] (``--sensitive-score 0.2``)."""
+    return _unit(text, "a score")
 
 
 def base_url(text: str) -> str:

@@ -30,7 +30,8 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("policy", help="Validate a policy file or list its settings.")
     p.add_argument("file", nargs="?", help="policy YAML file to validate")
-    p.add_argument("--settings", action="store_true", help="print the settings table")
+    p.add_argument("--settings", action="store_true",
+                   help="print the settings table; with FILE, the values FILE resolves to")
     p.add_argument("--show-default", action="store_true", help="print the shipped policy")
     p.set_defaults(func=cmd_policy)
 
@@ -94,7 +95,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    if args.settings:
+    if args.settings and not args.file:
         for s in SETTINGS:
             print(f"{s.name}\n    default: {s.default!r}\n    {s.help}")
         return 0
@@ -113,6 +114,9 @@ def cmd_policy(args: argparse.Namespace) -> int:
     if policy.allowed_models:
         parts.append(f"allowed models: {', '.join(policy.allowed_models)}")
     print(f"{policy.source}: ok ({'; '.join(parts)})")
+    if args.settings:
+        for name, value in policy.effective().items():
+            print(f"{name}: {json.dumps(value, ensure_ascii=False)}")
     return 0
 
 

@@ -400,6 +400,44 @@ class Policy:
         return isinstance(model, str) and any(fnmatch.fnmatchcase(model, pat)
                                               for pat in self.allowed_models)
 
+    def effective(self) -> dict[str, Any]:
+        """The settings this policy resolves to, by their :data:`SETTINGS`
+        names with roles, categories, blocklists and topics filled in
+        (defaults included): what ``guardstack policy FILE --settings`` prints."""
+        out: dict[str, Any] = {"mode": self.mode, "detector": self.detector}
+        for role, rp in self.roles.items():
+            out[f"{role}.on_error"] = rp.on_error
+            out[f"{role}.timeout_ms"] = rp.timeout_ms
+            if role == "prompt":
+                out["prompt.crisis_language"] = rp.crisis_language
+            if role == "response":
+                out["response.clean_prompt_threshold"] = rp.clean_prompt_threshold
+            out[f"{role}.default.threshold"] = rp.default.threshold
+            out[f"{role}.default.action"] = rp.default.action.value
+            for label, rule in rp.rules.items():
+                out[f"{role}.categories.{label}.threshold"] = rule.threshold
+                out[f"{role}.categories.{label}.action"] = rule.action.value
+        out["tool_output.action"] = self.tool_output.action.value
+        out["tool_output.threshold"] = self.tool_output.threshold
+        out["tool_output.followed"] = self.tool_output_followed.value
+        out["tool_output.other_languages"] = self.tool_output_other_languages
+        for b in self.blocklists:
+            out[f"blocklists.{b.id}.action"] = "mask" if b.mask else b.action.value
+            out[f"blocklists.{b.id}.roles"] = sorted(b.roles)
+            if b.builtin:
+                out[f"blocklists.{b.id}.builtin"] = list(b.builtin)
+            if b.category:
+                out[f"blocklists.{b.id}.category"] = b.category
+        for t in self.topics:
+            out[f"topics.{t.id}.threshold"] = t.threshold
+            out[f"topics.{t.id}.action"] = t.action.value
+            out[f"topics.{t.id}.roles"] = list(t.roles)
+            out[f"topics.{t.id}.examples"] = len(t.examples)
+        out["safety_system_prompt"] = self.safety_system_prompt
+        out["system_prompt_models"] = list(self.system_prompt_models)
+        out["allowed_models"] = list(self.allowed_models)
+        return out
+
     def wants_system_prompt(self, model: str | None) -> bool:
         if not self.safety_system_prompt or not model:
             return False

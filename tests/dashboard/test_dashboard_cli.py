@@ -174,3 +174,7 @@ def test_cases_are_listed_and_decided_from_the_command_line(seeded, capsys):
     assert main(["cases", "decide", "case-nope", "confirm", "--note", "x",
                  "--db", seeded.url]) == 2
     assert "no case 'case-nope'" in capsys.readouterr().err
+    for command in (["audit"], ["cases", "list"]):  # pages count from 1
+        with pytest.raises(SystemExit):
+            main([*command, "--page", "0", "--db", seeded.url])
+        assert "--page: must be at least 1" in capsys.readouterr().err

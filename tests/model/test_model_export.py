@@ -131,6 +131,17 @@ def test_cli_export_and_bad_database(store_url, tmp_path, capsys, monkeypatch):
                    str(tmp_path / "o2")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("guardstack: error:") and "Traceback" not in err
+    # a mistyped path: said so, and no empty database left behind
+    missing = tmp_path / "typo.db"
+    rc = cli.main(["export-training", "--db", f"sqlite:///{missing}", "--out",
+                   str(tmp_path / "o3")])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+    assert not missing.exists()
+    # a score outside [0, 1] is refused by name
+    with pytest.raises(SystemExit):
+        cli.main(["export-training", "--db", store_url, "--out", str(tmp_path / "o4"),
+                  "--sensitive-score", "5"])
+    assert "--sensitive-score" in capsys.readouterr().err
 
 
 async def test_dismissed_cases_teach_answers_and_label_files(store_url, tmp_path):

@@ -37,8 +37,13 @@ def test_db_upgrade_then_keys_add_list_revoke(db_url, capsys):
     assert info.id in listing and info.prefix in listing and plaintext not in listing
 
     assert run(["keys", "revoke", info.id, "--db", db_url]) == 0
-    assert "revoked" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith(f"revoked key {info.id}")
     assert KeyStore(store).lookup(plaintext) is None
+    # twice: said so, and the first revocation's time is kept
+    first = KeyStore(store).get(info.id).revoked_at
+    assert run(["keys", "revoke", info.id, "--db", db_url]) == 0
+    assert "was already revoked" in capsys.readouterr().out
+    assert KeyStore(store).get(info.id).revoked_at == first
     store.dispose()
 
 

@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from guardstack import argtypes
 from guardstack.dashboard.decisions import CASE_ACTIONS
 from guardstack.store.engine import ENV_URL, Store
 from guardstack.store.errors import StoreError
@@ -107,7 +108,7 @@ def add_commands(sub: Any) -> None:
     cl = csub.add_parser("list", help="Cases, most severe first (pseudonymous subjects).")
     cl.add_argument("--status", default="open", choices=CASE_STATUSES)
     cl.add_argument("--kind", default=None, choices=CASE_KINDS)
-    cl.add_argument("--page", type=int, default=1)
+    cl.add_argument("--page", type=argtypes.positive_int, default=1)
     cl.add_argument("--json", action="store_true", help="one JSON object")
     _add_db(cl)
     cl.set_defaults(func=cmd_cases_list)
@@ -125,7 +126,7 @@ def add_commands(sub: Any) -> None:
                         "pseudonyms resolved, decisions, account actions, keys, purges.")
     au.add_argument("--actor", default="", help="only this actor's entries")
     au.add_argument("--action", default="", help="only this action (e.g. user.history)")
-    au.add_argument("--page", type=int, default=1)
+    au.add_argument("--page", type=argtypes.positive_int, default=1)
     au.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_db(au)
     au.set_defaults(func=cmd_audit)

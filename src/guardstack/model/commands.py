@@ -84,7 +84,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--test-share", type=float, default=0.2, metavar="FRACTION",
                    help="share of users whose examples go to the test split (default: 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed for the user split (default: 0)")
-    p.add_argument("--sensitive-score", type=float, default=0.2, metavar="SCORE",
+    p.add_argument("--sensitive-score", type=argtypes.score, default=0.2, metavar="SCORE",
                    help="an allowed prompt counts as benign-but-sensitive when a harm "
                    "category scored at least this (default: 0.2)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")

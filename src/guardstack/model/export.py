@@ -240,9 +240,11 @@ def _conv(role: str, text: str) -> list[dict[str, str]]:
 def export(db: str, out: Path, *, test_share: float = 0.2, seed: int = 0,
            sensitive_score: float = 0.2) -> dict[str, Any]:
     from guardstack.store import Store
+    from guardstack.store.engine import require_existing
     from guardstack.store.errors import StoreError
 
     try:
+        require_existing(db)
         store = Store(db)
         store.check()
         confirmed = confirmed_messages(store)

@@ -176,8 +176,14 @@ def cmd_keys_limit(args: argparse.Namespace) -> int:
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     """Revoke an API key by id."""
     with _store(args) as store:
-        info = KeyStore(store).revoke(args.id, actor=_actor(args))
-    print(f"revoked key {info.id} ({info.prefix}...) of user {info.user}")
+        keys = KeyStore(store)
+        before = keys.get(args.id)
+        info = keys.revoke(args.id, actor=_actor(args))
+    if before.revoked_at is not None:
+        print(f"key {info.id} ({info.prefix}...) of user {info.user} was already revoked "
+              f"({before.revoked_at.strftime('%Y-%m-%d %H:%M')} UTC)")
+    else:
+        print(f"revoked key {info.id} ({info.prefix}...) of user {info.user}")
     return 0
 
 
