@@ -104,6 +104,8 @@ def test_a_messages_request_becomes_the_chat_request_it_means():
     ({"model": "m", "max_tokens": 8, "messages": []}, "messages"),
     ({"model": "m", "max_tokens": 8, "messages": [{"role": "system", "content": "hi"}]},
      "messages[0].role"),
+    ({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": []}]},
+     "messages[0].content"),
     ({"model": "m", "max_tokens": 8, "system": 7, "messages": [{"role": "user",
                                                                 "content": "hi"}]}, "system"),
     ({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": [

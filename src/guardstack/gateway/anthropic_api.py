@@ -197,6 +197,10 @@ def _message(message: Any, param: str, messages: list[dict[str, Any]]) -> None:
         return
     if not isinstance(content, list):
         raise type_error(f"{param}.content", "a string or an array of content blocks", content)
+    if not content and role == "user":
+        # as Anthropic answers it (an empty final assistant turn, a prefill, is fine)
+        raise invalid(f"{param}.content", f"'{param}.content' must not be empty: a user "
+                                          "message needs at least one content block.")
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for i, block in enumerate(content):
