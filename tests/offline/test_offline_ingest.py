@@ -128,6 +128,24 @@ def test_interrupted_run_resumes_without_duplicates(empty_store, tmp_path):
     assert run["status"] == "done" and run["lines"] == 10
 
 
+def test_analysis_over_an_unfinished_load_says_so(empty_store, tmp_path, cli, capsys):
+    lines = [_line(content=f"Question number {i} about bread.", ts=f"2026-03-02T10:{i:02d}:00Z")
+             for i in range(10)]
+    path = _write(tmp_path, lines)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(empty_store, path, batch_size=3, interrupt_after=2, progress=False)
+    assert cli(["analyze", "--db", empty_store.url, "--quiet", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert f"the load of {path} did not finish (interrupted, 6 of 10 lines stored)" in err
+    [run] = json.loads(out)["unfinished_loads"]
+    assert (run["status"], run["stored"], run["lines"]) == ("interrupted", 6, 10)
+    # finished: no note any more
+    ingest(empty_store, path, batch_size=3, progress=False)
+    assert cli(["analyze", "--db", empty_store.url, "--quiet", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "did not finish" not in err and "unfinished_loads" not in json.loads(out)
+
+
 def test_out_of_order_timestamps_are_kept_and_counted(empty_store, tmp_path):
     path = _write(tmp_path, [_line(ts="2026-03-02T11:00:00Z"),
                              _line(ts="2026-03-02T10:00:00Z", content="earlier")])

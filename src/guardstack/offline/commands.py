@@ -205,25 +205,34 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Run offline analysis over a window."""
     from guardstack.offline.analysis import analyze
+    from guardstack.offline.ingest import unfinished_runs
     from guardstack.offline.settings import AnalysisSettings
 
     settings = AnalysisSettings().with_overrides(args.set)
     webhook = _webhook(args.notify)
     with open_store(args.db, create=False) as store:
+        partial = unfinished_runs(store)
+        for run in partial:
+            # analysis still runs: the stored part is worth reading, but not as the whole
+            print(f"note: the load of {run['source']} did not finish ({run['status']}, "
+                  f"{run['stored']} of {run['lines']} lines stored): this analysis sees part "
+                  f"of it; run `guardstack ingest` on that file again to finish it",
+                  file=sys.stderr)
         result = analyze(store, args.since, args.until, engine=args.engine, settings=settings,
                          do_enforce=args.enforce, progress=_bar(not args.quiet))
         # Even with nothing new to analyse: deliveries a failed run left are due.
         sent = _notify(store, webhook, args) if webhook else None
     status = 1 if sent is not None and sent.error else 0
+    extra = {**_notified_json(sent), **({"unfinished_loads": partial} if partial else {})}
     if result.empty:
         if args.json:
             print(json.dumps({"flagged_users": [], "cases": [], "clusters": [],
-                              "run": {"messages": 0}, **_notified_json(sent)}))
+                              "run": {"messages": 0}, **extra}))
         print("nothing to analyze: no user messages in the store for this window",
               file=sys.stderr)
         return status
     if args.json:
-        print(json.dumps({**result.to_json(), **_notified_json(sent)}, ensure_ascii=False))
+        print(json.dumps({**result.to_json(), **extra}, ensure_ascii=False))
         return status
     labels: dict[str, int] = {}
     for f in result.findings:

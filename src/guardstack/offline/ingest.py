@@ -464,6 +464,23 @@ def _record_run(store: Store, run_id: str, source: str, sha: str, parsed: Parsed
             conn.execute(ingest_runs.update().where(ingest_runs.c.id == run_id).values(**values))
 
 
+def unfinished_runs(store: Store) -> list[dict[str, Any]]:
+    """Loads that did not finish (``interrupted``, or ``running``: still
+    going, or killed before it could say so): analysis over the store sees
+    only part of those files. Oldest first."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ingest_runs.c.source, ingest_runs.c.status, ingest_runs.c.started_at,
+                      ingest_runs.c.lines, ingest_runs.c.loaded,
+                      ingest_runs.c.already_present)
+            .where(ingest_runs.c.status.in_(("running", "interrupted")))
+            .order_by(ingest_runs.c.started_at)
+        ).mappings().all()
+    return [{"source": r["source"], "status": r["status"],
+             "started_at": r["started_at"].isoformat() if r["started_at"] else None,
+             "lines": r["lines"], "stored": r["loaded"] + r["already_present"]} for r in rows]
+
+
 def _progress(total: int, *, enabled: bool) -> Callable[[int | None], None]:
     """A tqdm bar on stderr; call with a count to advance, None to close."""
     if not enabled or total == 0:
