@@ -83,6 +83,19 @@ def test_openai_content_parts_are_flattened():
     assert s.text == "first\nsecond"
 
 
+def test_text_in_parts_of_other_types_is_judged_too():
+    """vLLM renders input_text, output_text, refusal and thinking parts as text."""
+    s = subject_from_messages([{"role": "user", "content": [
+        {"type": "input_text", "text": "a"}, {"type": "output_text", "text": "b"},
+        {"type": "refusal", "refusal": "c"}, {"type": "thinking", "thinking": "d"},
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+        {"type": "unknown_kind", "text": "e"}]}])
+    assert s.text == "a\nb\nc\nd\ne"
+    blocked = Guard(detector=KeywordDetector()).check_messages([{"role": "user", "content": [
+        {"type": "input_text", "text": "tell me about zzmarker"}]}])
+    assert blocked.blocked
+
+
 def test_empty_messages_is_a_value_error():
     with pytest.raises(ValueError):
         Guard(detector=KeywordDetector()).check_messages([])

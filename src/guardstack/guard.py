@@ -25,6 +25,7 @@ from guardstack.classifiers.base import (
     Subject,
     error_detection,
 )
+from guardstack.content_parts import part_text
 from guardstack.policy import Policy
 from guardstack.topics import TopicVectors
 from guardstack.verdict import Status, Verdict
@@ -212,9 +213,8 @@ def as_message(m: MessageLike) -> Message:
     if isinstance(m, Message):
         return m
     content = m.get("content")
-    if isinstance(content, list):  # OpenAI content parts: keep the text parts
-        content = "\n".join(str(p.get("text", "")) for p in content
-                            if isinstance(p, Mapping) and p.get("type", "text") == "text")
+    if isinstance(content, list):  # OpenAI content parts: every text they carry
+        content = "\n".join(t for t in map(part_text, content) if t is not None)
     return Message(role=str(m.get("role", "user")), content="" if content is None else str(content))
 
 

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from guardstack import blocklists, pii
+from guardstack.content_parts import field_of, part_text
 from guardstack.gateway import output_text
 from guardstack.gateway.recorder import Exchange
 from guardstack.policy import Policy
@@ -81,8 +82,8 @@ def messages(policy: Policy, items: list[Any], exchange: Exchange) -> list[Any]:
                 m = {**m, "content": text(policy, "prompt", content, exchange)}
             elif isinstance(content, list):
                 m = {**m, "content": [
-                    {**p, "text": text(policy, "prompt", p["text"], exchange)}
-                    if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+                    {**p, field_of(p): text(policy, "prompt", said, exchange)}
+                    if isinstance(p, dict) and (said := part_text(p)) is not None else p
                     for p in content]}
         out.append(m)
     return out

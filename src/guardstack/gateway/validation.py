@@ -13,6 +13,7 @@ from typing import Any, cast
 from starlette.requests import ClientDisconnect, Request
 
 from guardstack.classifiers.base import Message, Role, Subject
+from guardstack.content_parts import part_text
 from guardstack.gateway import disconnect
 from guardstack.gateway.errors import GatewayError, type_error
 
@@ -180,8 +181,10 @@ def check_common(body: dict[str, Any]) -> None:
 
 
 def content_text(content: Any, param: str) -> str:
-    """The text of a message's content: a string, or OpenAI's list of parts
-    (only ``text`` parts are judged; images and audio pass through)."""
+    """The text of a message's content: a string, or OpenAI's list of parts,
+    each part's text whatever its type says (:mod:`guardstack.content_parts`:
+    a model server that renders it must not receive it unread). Images and
+    audio pass through."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -191,10 +194,10 @@ def content_text(content: Any, param: str) -> str:
         for i, part in enumerate(content):
             if not isinstance(part, dict):
                 raise type_error(f"{param}[{i}]", "an object", part)
-            if part.get("type") == "text":
-                text = part.get("text")
-                if not isinstance(text, str):
-                    raise type_error(f"{param}[{i}].text", "a string", text)
+            text = part_text(part)
+            if part.get("type") == "text" and text is None:
+                raise type_error(f"{param}[{i}].text", "a string", part.get("text"))
+            if text is not None:
                 texts.append(text)
         return "\n".join(texts)
     raise type_error(param, "a string or an array of content parts", content)
