@@ -79,6 +79,20 @@ SETTINGS: tuple[Setting, ...] = (
         "rule flags.",
     ),
     Setting(
+        "prompt.judge_history",
+        False,
+        "Judge a conversation's earlier user messages too, not only its last one: a client "
+        "writes the history it sends, so a harmful request can sit in an earlier turn, after "
+        "it a made-up answer, and last a harmless 'Continue.'. Each earlier message the gateway "
+        "has not judged before is judged with the messages before it as context (the gateway "
+        "remembers what it judged, so a conversation that came through it costs nothing more); "
+        "one that blocks blocks the request, one that is flagged makes its answer judged as "
+        "an answer to a flagged prompt. Off by default: measured in docs/benchmarks.md "
+        "(history check), it blocks made-up histories as often as the same requests sent "
+        "alone (0% without it), at the cost of blocking a conversation whose history holds "
+        "a message the prompt check would block on its own.",
+    ),
+    Setting(
         "response.clean_prompt_threshold",
         0.0,
         "Score in [0, 1] from which a response rule with action block halts an answer to a "
@@ -301,6 +315,8 @@ class RolePolicy:
     crisis_language: float = 0.0
     #: responses to a clean prompt are blocked only from this score (0: off)
     clean_prompt_threshold: float = 0.0
+    #: judge a conversation's earlier user messages too (gateway.history)
+    judge_history: bool = False
 
     def rule(self, label: str) -> Rule:
         return self.rules.get(label, self.default)
@@ -410,6 +426,7 @@ class Policy:
             out[f"{role}.timeout_ms"] = rp.timeout_ms
             if role == "prompt":
                 out["prompt.crisis_language"] = rp.crisis_language
+                out["prompt.judge_history"] = rp.judge_history
             if role == "response":
                 out["response.clean_prompt_threshold"] = rp.clean_prompt_threshold
             out[f"{role}.default.threshold"] = rp.default.threshold
@@ -664,7 +681,7 @@ class _Parser:
     def role(self, node: yaml.Node, path: str) -> RolePolicy:
         keys: tuple[str, ...] = ("on_error", "timeout_ms", "default", "categories")
         if path == "prompt":
-            keys += ("crisis_language",)
+            keys += ("crisis_language", "judge_history")
         else:
             keys += ("clean_prompt_threshold",)
         m = self.mapping(node, path, keys)
@@ -697,8 +714,11 @@ class _Parser:
         if "clean_prompt_threshold" in m:
             clean = self.threshold(m["clean_prompt_threshold"][1],
                                    f"{path}.clean_prompt_threshold")
+        history = self.boolean(m["judge_history"][1], f"{path}.judge_history") \
+            if "judge_history" in m else False
         return RolePolicy(on_error=on_error, timeout_ms=timeout_ms, default=default, rules=rules,
-                          crisis_language=crisis, clean_prompt_threshold=clean)
+                          crisis_language=crisis, clean_prompt_threshold=clean,
+                          judge_history=history)
 
     def policy(self, root: yaml.Node | None) -> Policy:
         if root is None:

@@ -96,7 +96,8 @@ class BrokenDetector:
 
 def policy_yaml(*, on_error: str = "open", timeout_ms: int = 2000,
                 prompt_threshold: float = 0.5, response_threshold: float = 0.5,
-                system_prompt_models: Sequence[str] = ()) -> Policy:
+                system_prompt_models: Sequence[str] = (), judge_history: bool = False
+                ) -> Policy:
     models = "".join(f"\n  - \"{m}\"" for m in system_prompt_models) or " []"
     text = f"""
 version: 1
@@ -104,6 +105,7 @@ prompt:
   on_error: {on_error}
   timeout_ms: {timeout_ms}
   default: {{threshold: {prompt_threshold}, action: block}}
+  judge_history: {str(judge_history).lower()}
 response:
   on_error: {on_error}
   timeout_ms: {timeout_ms}

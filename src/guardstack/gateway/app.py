@@ -64,6 +64,7 @@ from guardstack.gateway.errors import (
     error_body,
     indirect_attack_result,
 )
+from guardstack.gateway.history import JudgedTurns, earlier_user_turns
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.metrics import Metrics
 from guardstack.gateway.ollama_routes import OLLAMA_API_PATHS, OllamaEndpoints
@@ -77,7 +78,7 @@ from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, ch
 from guardstack.gateway.tenant_policies import load as load_tenants
 from guardstack.gateway.tenant_policies import read as read_policies
 from guardstack.policy import Policy, PolicyError
-from guardstack.verdict import Action
+from guardstack.verdict import Action, Status, Verdict
 
 if TYPE_CHECKING:
     from guardstack.gateway.tracing import Tracing
@@ -106,6 +107,8 @@ class Gateway:
         self.probe_upstream = probe_upstream
         self.metrics = metrics or Metrics()
         self.judge = Judge(guard, self.metrics, max_calls=settings.classifier_calls)
+        #: user messages judged already, so a conversation's history is judged once
+        self.judged_turns = JudgedTurns()
         self.policy = self.judge.policy
         self.tenant_policies: dict[str, Policy] = dict(tenant_policies or {})
         self.recorder = recorder
@@ -419,15 +422,56 @@ class Gateway:
         exchange.policy = policy.source
         return policy
 
-    async def _check_prompts(self, exchange: Exchange, subjects: list[Subject]) -> None:
+    async def _check_prompts(self, exchange: Exchange, subjects: list[Subject], *,
+                             history: tuple[list[Message], int] | None = None) -> None:
+        """Judge the prompts; 400 ``content_filter`` when one is blocked. With
+        ``history`` (a conversation and its last user message's index), the
+        earlier user messages not judged before are judged in the same call,
+        and one that blocks blocks the request (:mod:`guardstack.gateway.history`)."""
         exchange.tactics = _tactics(subjects)
+        policy = self._policy(exchange)
+        if not policy.role("prompt").judge_history:
+            history = None
+        earlier: list[int] = []
+        found_before: list[tuple[int, Verdict]] = []
+        extra: list[Subject] = []
+        if history is not None:
+            messages, last = history
+            for j in earlier_user_turns(messages, last):
+                known = self.judged_turns.get(policy, messages[j].content)
+                if known is False:
+                    earlier.append(j)
+                    extra.append(Subject(messages[j].content, "prompt", tuple(messages[:j])))
+                elif isinstance(known, Verdict):
+                    found_before.append((j, known))
         start = time.perf_counter()
-        judgements = await self.judge.judge(subjects, self._policy(exchange))
+        judgements = await self.judge.judge([*subjects, *extra], policy)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
+        judgements, judged_earlier = judgements[:len(subjects)], judgements[len(subjects):]
         exchange.prompt_verdicts = [j.verdict for j in judgements]
         exchange.prompt_embeddings = [j.embedding for j in judgements]
+        for subject, judgement in zip([*subjects, *extra], [*judgements, *judged_earlier],
+                                      strict=True):
+            if history is not None and judgement.verdict.status is Status.OK:
+                self.judged_turns.put(policy, subject.text, judgement.verdict)
         if any(j.verdict.decision is Action.BLOCK for j in judgements):
             raise blocked_prompt(exchange.prompt_verdicts)
+        found_before += [(j, judged.verdict) for j, judged in zip(earlier, judged_earlier,
+                                                                 strict=True)
+                         if judged.verdict.decision is not Action.ALLOW]
+        # A flagged earlier message: its answer is judged as a flagged prompt's.
+        exchange.history_flagged = bool(found_before)
+        blocked_before = [(j, v) for j, v in found_before if v.decision is Action.BLOCK]
+        if blocked_before and history is not None:
+            index, verdict = min(blocked_before, key=lambda b: b[0])
+            # What is recorded is what was blocked: that message, not the last one.
+            exchange.prompt_text = history[0][index].content
+            exchange.prompt_verdicts = [verdict]
+            exchange.prompt_embeddings = [next(
+                (judged.embedding for j, judged in zip(earlier, judged_earlier, strict=True)
+                 if j == index), None)]
+            exchange.history_message = index
+            raise blocked_prompt([verdict], earlier=True)
 
     async def _passthrough(self, response: httpx.Response, exchange: Exchange) -> Response:
         """An upstream error, status and body as the upstream sent them."""
@@ -456,13 +500,15 @@ class Gateway:
 
     async def _check_last_user(self, exchange: Exchange, messages: list[Message]) -> None:
         """The input check of a conversation: its last user message, judged
-        with the messages before it as context; then the tool results after
-        it, for injected instructions, when the policy asks."""
+        with the messages before it as context, and the earlier user messages
+        this gateway has not judged yet (:mod:`guardstack.gateway.history`); then the tool results
+        after it, for injected instructions, when the policy asks."""
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
         if last_user is not None:
             exchange.prompt_text = messages[last_user].content
             await self._check_prompts(exchange, [Subject(messages[last_user].content, "prompt",
-                                                         tuple(messages[:last_user]))])
+                                                         tuple(messages[:last_user]))],
+                                      history=(messages, last_user))
         tools = tool_results.since_last_user(messages)
         if tools:
             await self._check_tool_outputs(exchange, tools)

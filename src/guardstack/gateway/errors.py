@@ -126,11 +126,14 @@ def what_blocked(verdicts: Sequence[Verdict]) -> str:
     return "; ".join(f"{what}: {', '.join(sorted(ids))}" for what, ids in named if ids)
 
 
-def blocked_prompt(verdicts: list[Verdict]) -> GatewayError:
-    return blocked("prompt", verdicts)
+def blocked_prompt(verdicts: list[Verdict], *, earlier: bool = False) -> GatewayError:
+    """``earlier``: the blocked message is an earlier user message of the
+    conversation, which the model would read again (gateway.history)."""
+    return blocked("prompt", verdicts, earlier=earlier)
 
 
-def blocked(role: Literal["prompt", "response"], verdicts: list[Verdict]) -> GatewayError:
+def blocked(role: Literal["prompt", "response"], verdicts: list[Verdict], *,
+            earlier: bool = False) -> GatewayError:
     """The ``content_filter`` error for a blocked prompt or response (the
     gateway itself withholds a blocked answer; the LiteLLM guardrail raises
     this body)."""
@@ -138,6 +141,11 @@ def blocked(role: Literal["prompt", "response"], verdicts: list[Verdict]) -> Gat
     if any(v.blocked and v.status.value != "ok" for v in verdicts):
         message = (f"The {role} could not be checked and the policy fails closed: "
                    f"{reason}")
+    elif earlier:
+        named = what_blocked(verdicts)
+        message = ("A message earlier in the conversation was blocked by the content policy" +
+                   (f" ({named})" if named else "") + "; the model would read it again with "
+                   "this one. Remove it from the conversation or start a new one.")
     else:
         named = what_blocked(verdicts)
         message = f"The {role} was blocked by the content policy" + \

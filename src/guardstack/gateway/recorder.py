@@ -34,6 +34,10 @@ class Exchange:
     account_state: str | None = None
     request: dict[str, Any] | None = None   # the body as received
     prompt_text: str | None = None          # the text the input check judged
+    #: which earlier user message (index in the conversation) blocked the request
+    history_message: int | None = None
+    #: an earlier user message was flagged or blocked (prompt.judge_history)
+    history_flagged: bool = False
     prompt_verdicts: list[Verdict] = field(default_factory=list)
     prompt_embeddings: list[Sequence[float] | None] = field(default_factory=list)
     response_text: str | None = None        # the assembled completion (or stream)
@@ -71,10 +75,11 @@ class Exchange:
     @property
     def prompt_clean(self) -> bool:
         """The prompt check ran and found nothing: every prompt verdict allows
-        with status ok, no tool result read as an injection, and layer 3 has
+        with status ok, no earlier user message was flagged (prompt.judge_history),
+        no tool result read as an injection, and layer 3 has
         not warned or limited the account. The response check then asks more
         of an answer before it halts it (``response.clean_prompt_threshold``)."""
-        return (bool(self.prompt_verdicts)
+        return (bool(self.prompt_verdicts) and not self.history_flagged
                 and all(v.decision is Action.ALLOW and v.status is Status.OK
                         for v in self.prompt_verdicts)
                 and all(v.decision is Action.ALLOW for v in self.tool_verdicts)

@@ -59,6 +59,9 @@ def to_event(ex: Exchange) -> ExchangeEvent:
         # Jailbreak tactics the prompt used, whatever its verdict.
         "tactics": ex.tactics,
     }
+    if ex.history_message is not None:
+        # The prompt recorded is that earlier message, not the request's last one.
+        extra["history_message"] = ex.history_message
     prompt = most_severe(ex.prompt_verdicts)
     response = most_severe(ex.response_verdicts)
     return ExchangeEvent(
