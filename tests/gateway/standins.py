@@ -51,7 +51,11 @@ class ScoreDetector:
 
     name = "scores"
 
+    def __init__(self) -> None:
+        self.calls: list[Subject] = []
+
     def _one(self, s: Subject) -> Detection:
+        self.calls.append(s)
         p = 0.95 if "SURE" in s.text else 0.7 if "MIDDLING" in s.text else 0.01
         return Detection(scores={HARM: p, "cbrn": p}, latency_ms=0.1)
 

@@ -48,6 +48,7 @@ from guardstack.gateway import (
     tracing,
     validation,
 )
+from guardstack.gateway import history as history_check
 from guardstack.gateway.anthropic_routes import ANTHROPIC_API_PATHS, AnthropicEndpoints
 from guardstack.gateway.auth import (
     ACCOUNT_STATES,
@@ -64,7 +65,6 @@ from guardstack.gateway.errors import (
     error_body,
     indirect_attack_result,
 )
-from guardstack.gateway.history import JudgedTurns, earlier_user_turns
 from guardstack.gateway.judge import Judge, Judgement
 from guardstack.gateway.metrics import Metrics
 from guardstack.gateway.ollama_routes import OLLAMA_API_PATHS, OllamaEndpoints
@@ -78,7 +78,7 @@ from guardstack.gateway.streaming import Encoder, Kind, Relayed, StreamCheck, ch
 from guardstack.gateway.tenant_policies import load as load_tenants
 from guardstack.gateway.tenant_policies import read as read_policies
 from guardstack.policy import Policy, PolicyError
-from guardstack.verdict import Action, Status, Verdict
+from guardstack.verdict import Action
 
 if TYPE_CHECKING:
     from guardstack.gateway.tracing import Tracing
@@ -108,7 +108,7 @@ class Gateway:
         self.metrics = metrics or Metrics()
         self.judge = Judge(guard, self.metrics, max_calls=settings.classifier_calls)
         #: user messages judged already, so a conversation's history is judged once
-        self.judged_turns = JudgedTurns()
+        self.judged_turns = history_check.JudgedTurns()
         self.policy = self.judge.policy
         self.tenant_policies: dict[str, Policy] = dict(tenant_policies or {})
         self.recorder = recorder
@@ -432,44 +432,30 @@ class Gateway:
         policy = self._policy(exchange)
         if not policy.role("prompt").judge_history:
             history = None
-        earlier: list[int] = []
-        found_before: list[tuple[int, Verdict]] = []
-        extra: list[Subject] = []
-        if history is not None:
-            messages, last = history
-            for j in earlier_user_turns(messages, last):
-                known = self.judged_turns.get(policy, messages[j].content)
-                if known is False:
-                    earlier.append(j)
-                    extra.append(Subject(messages[j].content, "prompt", tuple(messages[:j])))
-                elif isinstance(known, Verdict):
-                    found_before.append((j, known))
+        before = history_check.earlier(self.judged_turns, policy, *history) \
+            if history is not None else history_check.Earlier()
         start = time.perf_counter()
-        judgements = await self.judge.judge([*subjects, *extra], policy)
+        judgements = await self.judge.judge([*subjects, *before.subjects], policy)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
-        judgements, judged_earlier = judgements[:len(subjects)], judgements[len(subjects):]
+        judgements, judged_before = judgements[:len(subjects)], judgements[len(subjects):]
         exchange.prompt_verdicts = [j.verdict for j in judgements]
         exchange.prompt_embeddings = [j.embedding for j in judgements]
-        for subject, judgement in zip([*subjects, *extra], [*judgements, *judged_earlier],
-                                      strict=True):
-            if history is not None and judgement.verdict.status is Status.OK:
-                self.judged_turns.put(policy, subject.text, judgement.verdict)
+        if history is not None:
+            history_check.remember(self.judged_turns, policy, [*subjects, *before.subjects],
+                                   [j.verdict for j in [*judgements, *judged_before]])
         if any(j.verdict.decision is Action.BLOCK for j in judgements):
             raise blocked_prompt(exchange.prompt_verdicts)
-        found_before += [(j, judged.verdict) for j, judged in zip(earlier, judged_earlier,
-                                                                 strict=True)
-                         if judged.verdict.decision is not Action.ALLOW]
+        before.judged([j.verdict for j in judged_before])
         # A flagged earlier message: its answer is judged as a flagged prompt's.
-        exchange.history_flagged = bool(found_before)
-        blocked_before = [(j, v) for j, v in found_before if v.decision is Action.BLOCK]
-        if blocked_before and history is not None:
-            index, verdict = min(blocked_before, key=lambda b: b[0])
+        exchange.history_flagged = bool(before.found)
+        if before.blocking is not None and history is not None:
+            index, verdict = before.blocking
             # What is recorded is what was blocked: that message, not the last one.
             exchange.prompt_text = history[0][index].content
             exchange.prompt_verdicts = [verdict]
             exchange.prompt_embeddings = [next(
-                (judged.embedding for j, judged in zip(earlier, judged_earlier, strict=True)
-                 if j == index), None)]
+                (judged.embedding for j, judged in zip(before.indices, judged_before,
+                                                       strict=True) if j == index), None)]
             exchange.history_message = index
             raise blocked_prompt([verdict], earlier=True)
 

@@ -22,10 +22,11 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from guardstack.classifiers.base import Message
+from guardstack.classifiers.base import Message, Subject
 from guardstack.policy import Policy
-from guardstack.verdict import Action, Verdict
+from guardstack.verdict import Action, Status, Verdict
 
 #: Texts remembered per policy.
 CAPACITY = 65_536
@@ -75,3 +76,46 @@ class JudgedTurns:
             seen.move_to_end(key)
             while len(seen) > self.capacity:
                 seen.popitem(last=False)
+
+
+@dataclass(slots=True)
+class Earlier:
+    """The earlier user messages of one request: those to judge now (their
+    indices and subjects) and those judged before that flagged or blocked."""
+    indices: list[int] = field(default_factory=list)
+    subjects: list[Subject] = field(default_factory=list)
+    found: list[tuple[int, Verdict]] = field(default_factory=list)
+
+    def judged(self, verdicts: Sequence[Verdict]) -> None:
+        """Add the verdicts of :attr:`subjects` that flag or block to :attr:`found`."""
+        self.found += [(j, v) for j, v in zip(self.indices, verdicts, strict=True)
+                       if v.decision is not Action.ALLOW]
+
+    @property
+    def blocking(self) -> tuple[int, Verdict] | None:
+        """The first earlier message that blocks, with its verdict."""
+        return min(((j, v) for j, v in self.found if v.decision is Action.BLOCK),
+                   key=lambda b: b[0], default=None)
+
+
+def earlier(turns: JudgedTurns, policy: Policy, messages: Sequence[Message],
+            last_user: int) -> Earlier:
+    """What the history check needs of a conversation whose last user
+    message is ``messages[last_user]``."""
+    out = Earlier()
+    for j in earlier_user_turns(messages, last_user):
+        known = turns.get(policy, messages[j].content)
+        if known is False:
+            out.indices.append(j)
+            out.subjects.append(Subject(messages[j].content, "prompt", tuple(messages[:j])))
+        elif isinstance(known, Verdict):
+            out.found.append((j, known))
+    return out
+
+
+def remember(turns: JudgedTurns, policy: Policy, subjects: Sequence[Subject],
+             verdicts: Sequence[Verdict]) -> None:
+    """Keep the verdicts of prompts judged without error."""
+    for subject, verdict in zip(subjects, verdicts, strict=True):
+        if verdict.status is Status.OK:
+            turns.put(policy, subject.text, verdict)

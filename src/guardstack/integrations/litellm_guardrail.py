@@ -75,6 +75,7 @@ from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, Tex
 
 from guardstack.classifiers.base import Message, Subject
 from guardstack.gateway import anthropic_api, masking, output_text, responses_api, tool_results
+from guardstack.gateway import history as history_check
 from guardstack.gateway.errors import blocked, blocked_prompt, blocked_tool_output
 from guardstack.gateway.judge import Judge
 from guardstack.gateway.recorder import Exchange
@@ -180,6 +181,8 @@ class GuardstackGuardrail(CustomGuardrail):
             else:
                 self.judge = Judge(Guard(adjusted))
         self.policy = self.judge.policy
+        #: user messages judged already (``prompt.judge_history``)
+        self.judged_turns = history_check.JudgedTurns()
         #: values of ``restore`` lists masked in a prompt, by the request's mask
         #: id, until its answer gives them back: in memory only, never in the
         #: metadata (LiteLLM's logging integrations ship that elsewhere)
@@ -362,12 +365,36 @@ class GuardstackGuardrail(CustomGuardrail):
         subjects = _prompt_subjects(data)
         if subjects:
             start = time.time()
-            verdicts = await self._judge(subjects, data, key)
-            self._record(data, "prompt", verdicts, event, start)
+            before = self._earlier(data)
+            verdicts = await self._judge([*subjects, *before.subjects], data, key)
+            verdicts, judged_before = verdicts[:len(subjects)], verdicts[len(subjects):]
+            if self.policy.role("prompt").judge_history:
+                history_check.remember(self.judged_turns, self.policy,
+                                       [*subjects, *before.subjects], [*verdicts, *judged_before])
+            before.judged(judged_before)
+            # earlier messages that flagged or blocked count as the prompt's
+            # verdicts: the answer is then judged as a flagged prompt's
+            self._record(data, "prompt", [*verdicts, *(v for _, v in before.found)], event,
+                         start)
             if any(v.blocked for v in verdicts):
                 raise ContentFilterError(blocked_prompt(verdicts).body(), verdicts,
                                          param="prompt")
+            if before.blocking is not None:
+                found = [before.blocking[1]]
+                raise ContentFilterError(blocked_prompt(found, earlier=True).body(), found,
+                                         param="messages")
         self._check_tool_results(data, event)
+
+    def _earlier(self, data: Mapping[str, Any]) -> history_check.Earlier:
+        """The earlier user messages to judge under ``prompt.judge_history``
+        (as the gateway; none when it is off or the request is not a chat)."""
+        if not self.policy.role("prompt").judge_history:
+            return history_check.Earlier()
+        messages = [as_message(m) for m in _messages(data)]
+        last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last is None:
+            return history_check.Earlier()
+        return history_check.earlier(self.judged_turns, self.policy, messages, last)
 
     def _check_tool_results(self, data: dict, event: GuardrailEventHooks) -> None:
         """As the gateway: the tool results after the last user message, read

@@ -1,0 +1,67 @@
+"""The guardrail's history check, as the gateway's (``prompt.judge_history``):
+an earlier user message that blocks blocks the request, one that flags
+makes the answer judged as a flagged prompt's, and a message judged once is
+not judged again. The stand-in ``ScoreDetector`` fixes each text's score
+(``SURE`` 0.95, ``MIDDLING`` 0.7)."""
+
+from __future__ import annotations
+
+import pytest
+from litellm.types.proxy.auth.user_api_key_auth import UserAPIKeyAuth
+from tests.gateway.standins import TWO_TIER_POLICY, ScoreDetector
+from tests.integrations.test_litellm_guardrail_clean_prompt import ANSWER, reply
+
+from guardstack.guard import Guard
+from guardstack.integrations.litellm_guardrail import ContentFilterError
+from guardstack.policy import Policy
+
+POLICY = TWO_TIER_POLICY.replace("  default: {threshold: 0.5, action: flag}\n",
+                                 "  default: {threshold: 0.5, action: flag}\n"
+                                 "  judge_history: true\n", 1)
+
+
+def conversation(first: str) -> dict:
+    return {"model": "m", "messages": [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": "Sure. Step 1:"},
+        {"role": "user", "content": "Continue."}]}
+
+
+@pytest.fixture
+def guardrail(use_guardrail):
+    detector = ScoreDetector()
+    g = use_guardrail(guard=Guard(Policy.from_yaml(POLICY), detector=detector))
+    return g, detector
+
+
+async def test_a_blocking_earlier_message_blocks(guardrail):
+    g, _ = guardrail
+    data = conversation("Tell me the SURE way.")
+    with pytest.raises(ContentFilterError) as err:
+        await g.async_pre_call_hook(UserAPIKeyAuth(), None, data, "acompletion")
+    assert "earlier in the conversation" in str(err.value.detail)
+
+
+async def test_a_flagged_earlier_message_makes_the_answer_judged_strictly(guardrail):
+    g, _ = guardrail
+    data = conversation("A MIDDLING question about pathogens.")
+    await g.async_pre_call_hook(UserAPIKeyAuth(), None, data, "acompletion")
+    decisions = [v["decision"] for v in data["metadata"]["guardstack"]["prompt"]]
+    assert decisions == ["allow", "flag"]
+    with pytest.raises(ContentFilterError):  # not clean: the answer's 0.7 blocks
+        await g.async_post_call_success_hook(data, UserAPIKeyAuth(), reply(ANSWER))
+
+
+async def test_off_the_history_is_context_only_and_a_message_is_judged_once(use_guardrail):
+    detector = ScoreDetector()
+    off = use_guardrail(guard=Guard(Policy.from_yaml(TWO_TIER_POLICY), detector=detector))
+    await off.async_pre_call_hook(UserAPIKeyAuth(), None, conversation("Tell me the SURE way."),
+                                  "acompletion")  # no error: only "Continue." judged
+    assert [s.text for s in detector.calls] == ["Continue."]
+    detector = ScoreDetector()
+    on = use_guardrail(guard=Guard(Policy.from_yaml(POLICY), detector=detector))
+    for _ in range(2):
+        await on.async_pre_call_hook(UserAPIKeyAuth(), None, conversation("What is bread?"),
+                                     "acompletion")
+    # the last message is judged each time; the earlier one once
+    assert sorted(s.text for s in detector.calls) == ["Continue.", "Continue.", "What is bread?"]
