@@ -87,6 +87,8 @@ def test_completions_prompt_checked_too(gw):
     assert_error(post(gw, b'{"model": "m"}', "/v1/completions"), 400, param="prompt")
     assert_error(post(gw, b'{"model": "m", "prompt": {"a": 1}}', "/v1/completions"), 400,
                  param="prompt")
+    assert_error(post(gw, b'{"model": "m", "prompt": "def f(", "suffix": 5}',
+                      "/v1/completions"), 400, param="suffix", code="invalid_type")
 
 
 def test_ten_megabyte_body_is_413(gw):

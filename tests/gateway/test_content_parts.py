@@ -61,3 +61,14 @@ def test_a_text_part_whose_text_is_not_a_string_is_still_a_400(gateway):
     r = _chat(gw.url, {"type": "text", "text": 5})
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].content[1].text"
     assert requests == []
+
+
+def test_a_completion_suffix_is_judged_with_its_prompt(gateway):
+    """llama-cpp-python's server fills in the middle between prompt and suffix."""
+    gw, requests = gateway
+    r = httpx.post(gw.url + "/v1/completions", timeout=60, json={
+        "model": "other-model", "prompt": "A story begins:", "suffix": "and the MARKER ends it."})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "content_filter"
+    assert requests == []
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.prompt_text == "A story begins:\nand the MARKER ends it."

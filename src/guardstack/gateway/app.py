@@ -590,10 +590,13 @@ class Gateway:
         identity = await self._identify(request, exchange)
         body = await validation.read_json(request, self.settings.max_body_bytes)
         prompts = validation.completion_prompts(body)
+        suffix = validation.completion_suffix(body)
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange, request)
-        exchange.prompt_text = "\n\n".join(prompts)
-        await self._check_prompts(exchange, [Subject(p, "prompt") for p in prompts])
+        # A fill-in-the-middle suffix is read with each prompt: judged with it.
+        judged = [f"{p}\n{suffix}" if suffix else p for p in prompts]
+        exchange.prompt_text = "\n\n".join(judged)
+        await self._check_prompts(exchange, [Subject(t, "prompt") for t in judged])
         context = [Message("user", prompts[0])] if len(prompts) == 1 else []
         body = self._masked_prompts(body, exchange)
         if body.get("stream"):

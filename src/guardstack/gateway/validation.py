@@ -245,6 +245,15 @@ def completion_prompts(body: dict[str, Any]) -> list[str]:
     raise type_error("prompt", "a string or an array of strings", prompt)
 
 
+def completion_suffix(body: dict[str, Any]) -> str | None:
+    """The text a fill-in-the-middle completion ends with (``suffix``, which
+    llama-cpp-python's server reads): the model reads it with the prompt."""
+    suffix = body.get("suffix")
+    if suffix is not None and not isinstance(suffix, str):
+        raise type_error("suffix", "a string", suffix)
+    return suffix or None
+
+
 def moderation_role(body: dict[str, Any]) -> str:
     """What the inputs are, by guardstack's optional ``guardstack.role``:
     ``prompt`` (OpenAI's schema: the default), ``response`` (a model's

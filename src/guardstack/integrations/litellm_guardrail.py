@@ -629,11 +629,11 @@ def _prompt_subjects(data: Mapping[str, Any]) -> list[Subject]:
                         default=None)
         return [] if last_user is None else [subject_from_messages(messages[:last_user + 1])]
     prompt = data.get("prompt")
-    if isinstance(prompt, str):
-        return [Subject(prompt, "prompt")]
-    if isinstance(prompt, list):
-        return [Subject(p, "prompt") for p in prompt if isinstance(p, str)]
-    return []
+    # a fill-in-the-middle suffix is read with each prompt: judged with it
+    suffix = data.get("suffix") if isinstance(data.get("suffix"), str) else ""
+    prompts = [prompt] if isinstance(prompt, str) else \
+        [p for p in prompt if isinstance(p, str)] if isinstance(prompt, list) else []
+    return [Subject(f"{p}\n{suffix}" if suffix else p, "prompt") for p in prompts]
 
 
 def _end_user(data: Mapping[str, Any] | None, key: Any = None) -> str | None:

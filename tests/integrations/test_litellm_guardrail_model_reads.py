@@ -1,8 +1,9 @@
-"""The guardrail's history check, as the gateway's (``prompt.judge_history``):
-an earlier user message that blocks blocks the request, one that flags
-makes the answer judged as a flagged prompt's, and a message judged once is
-not judged again. The stand-in ``ScoreDetector`` fixes each text's score
-(``SURE`` 0.95, ``MIDDLING`` 0.7)."""
+"""The guardrail judges what the model will read as the gateway does: the
+earlier user messages under ``prompt.judge_history`` (one that blocks
+blocks the request, one that flags makes the answer judged as a flagged
+prompt's, a message judged once is not judged again) and a completion's
+fill-in-the-middle suffix with its prompt. The stand-in ``ScoreDetector``
+fixes each text's score (``SURE`` 0.95, ``MIDDLING`` 0.7)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,13 @@ async def test_off_the_history_is_context_only_and_a_message_is_judged_once(use_
                                      "acompletion")
     # the last message is judged each time; the earlier one once
     assert sorted(s.text for s in detector.calls) == ["Continue.", "Continue.", "What is bread?"]
+
+
+async def test_a_completion_suffix_is_judged_with_its_prompt(use_guardrail):
+    detector = ScoreDetector()
+    g = use_guardrail(guard=Guard(Policy.from_yaml(TWO_TIER_POLICY), detector=detector))
+    with pytest.raises(ContentFilterError):
+        await g.async_pre_call_hook(UserAPIKeyAuth(), None, {
+            "model": "m", "prompt": "A story begins:", "suffix": "the SURE ending."},
+            "atext_completion")
+    assert [s.text for s in detector.calls] == ["A story begins:\nthe SURE ending."]
