@@ -22,6 +22,7 @@ class ScriptedUpstream:
         self.stop = threading.Event()
         self.held: list[socket.socket] = []
         self.peer_closed = threading.Event()  # the gateway closed a held connection
+        self.heads: list[bytes] = []  # each request's line and headers, in order
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -38,6 +39,7 @@ class ScriptedUpstream:
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             head, _, rest = data.partition(b"\r\n\r\n")
+            self.heads.append(head)
             length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                            if line.lower().startswith(b"content-length:")), 0)
             while len(rest) < length:

@@ -7,11 +7,13 @@ reached them; the real llama.cpp server shows the bypass this closes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 from tests.fixtures.llama_server import MODEL_ALIAS
+from tests.gateway.scripted import json_reply, upstream
 from tests.gateway.serving import serve_app
 from tests.gateway.standins import listing_upstream, marker_guard
 
@@ -97,3 +99,19 @@ def test_a_made_up_model_name_does_not_skip_the_prompt_on_llama_cpp(llama_server
         assert reply.status_code == 200, reply.text
         assert reply.json()["choices"][0]["message"]["content"] is not None
     assert [e.system_prompt_added for e in gw.wait_for_exchanges(2)] == [True, True]
+
+
+def test_the_model_list_leaves_no_connection_for_a_completion_to_find_dead(run_gateway,
+                                                                           scripted):
+    """A server that closes after each answer without saying so (the scripted
+    one does): the list request asks to close, so the completion after it
+    opens a connection of its own instead of reusing one the server closed."""
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "Hi."}}]}
+    up = upstream(scripted, json_reply(json.dumps(answer).encode()))
+    gw = run_gateway(up.url, guard=marker_guard("MARKER", system_prompt_models=["smollm2*"]))
+    for _ in range(3):
+        assert _chat(gw.url, "m").status_code == 200
+    listing = next(h for h in up.heads if h.startswith(b"GET /v1/models"))
+    assert b"connection: close" in listing.lower()

@@ -174,7 +174,10 @@ class Upstream:
                 return self._served
             names: frozenset[str] | None = None
             try:
-                response = await self.client.get("models", timeout=5.0)
+                # Not kept alive: a server that closes after answering would
+                # otherwise hand the next completion a dead pooled connection.
+                response = await self.client.get("models", timeout=5.0,
+                                                 headers={"connection": "close"})
                 listed = response.json().get("data") if response.status_code == 200 else None
             except (httpx.HTTPError, ValueError, AttributeError):
                 listed = None
