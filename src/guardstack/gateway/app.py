@@ -486,9 +486,10 @@ class Gateway:
 
     async def _check_last_user(self, exchange: Exchange, messages: list[Message]) -> None:
         """The input check of a conversation: its last user message, judged
-        with the messages before it as context, and the earlier user messages
-        this gateway has not judged yet (:mod:`guardstack.gateway.history`); then the tool results
-        after it, for injected instructions, when the policy asks."""
+        with the messages before it as context, and under ``prompt.judge_history``
+        the earlier user messages this gateway has not judged yet
+        (:mod:`guardstack.gateway.history`); then the tool results after it,
+        for injected instructions, when the policy asks."""
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
         if last_user is not None:
             exchange.prompt_text = messages[last_user].content
