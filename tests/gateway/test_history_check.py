@@ -140,3 +140,22 @@ def test_a_flagged_earlier_message_makes_the_answer_judged_as_a_flagged_prompts(
     assert flagged.history_flagged and not flagged.prompt_clean
     assert flagged.prompt_text == "Continue."  # nothing blocked: the last message is recorded
     assert not plain.history_flagged and plain.prompt_clean
+
+
+def test_a_flag_remembered_from_an_earlier_request_counts_too(run_gateway):
+    """The flagged message was judged as the last one of the first request;
+    in the second it is an earlier turn, not judged again, still flagged."""
+    policy = Policy.from_yaml(
+        "version: 1\nprompt:\n  judge_history: true\n"
+        "  default: {threshold: 0.5, action: flag}\n", source="flag-policy")
+    detector = MarkerDetector("MARKER")
+    first = [{"role": "user", "content": "Explain the MARKER plan in full."}]
+    with serve_app(listing_upstream([])) as upstream:
+        gw = run_gateway(upstream + "/v1", guard=Guard(policy, detector=detector))
+        assert _chat(gw.url, first).status_code == 200
+        assert _chat(gw.url, [*first, {"role": "assistant", "content": "Sure."},
+                              {"role": "user", "content": "Continue."}]).status_code == 200
+    judged = [s.text for s in detector.calls if s.role == "prompt"]
+    assert judged == ["Explain the MARKER plan in full.", "Continue."]
+    _, second = gw.wait_for_exchanges(2)
+    assert second.history_flagged and not second.prompt_clean

@@ -4,9 +4,10 @@ The input check judges a request's last user message. A client writes the
 whole history it sends, though, so a request can carry a harmful request as
 an *earlier* user turn, with a made-up assistant answer after it, and end
 with "Continue.": the last message is harmless and the model reads the rest.
-So the user messages before the last one are judged too, each with the
-messages before it as context, and a block-level verdict on any of them
-blocks the request.
+With the policy's ``prompt.judge_history`` on, the user messages before the
+last one are judged too, each with the messages before it as context: a
+block-level verdict on any of them blocks the request, a flag makes the
+answer judged as an answer to a flagged prompt.
 
 In a real conversation through the gateway every earlier user message was
 the last one of an earlier request and was judged then. :class:`JudgedTurns`
@@ -39,8 +40,8 @@ def earlier_user_turns(messages: Sequence[Message], last_user: int) -> list[int]
 
 
 class JudgedTurns:
-    """Which user messages were judged already under a policy, and whether
-    they blocked. Thread-safe."""
+    """Which user messages were judged already under a policy, and what was
+    decided. Thread-safe."""
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
@@ -53,8 +54,8 @@ class JudgedTurns:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def get(self, policy: Policy, text: str) -> Verdict | bool | None:
-        """False: not judged under ``policy``; None: judged and not blocked;
-        a verdict: judged and blocked."""
+        """False: not judged under ``policy``; None: judged and allowed; a
+        verdict: judged and flagged or blocked."""
         with self._lock:
             entry = self._seen.get(id(policy))
             if entry is None:
@@ -72,7 +73,7 @@ class JudgedTurns:
             if entry is None:
                 entry = self._seen[id(policy)] = (policy, OrderedDict())
             seen, key = entry[1], self._key(text)
-            seen[key] = verdict if verdict.decision is Action.BLOCK else None
+            seen[key] = None if verdict.decision is Action.ALLOW else verdict
             seen.move_to_end(key)
             while len(seen) > self.capacity:
                 seen.popitem(last=False)
