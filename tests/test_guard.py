@@ -89,8 +89,8 @@ def test_text_in_parts_of_other_types_is_judged_too():
         {"type": "input_text", "text": "a"}, {"type": "output_text", "text": "b"},
         {"type": "refusal", "refusal": "c"}, {"type": "thinking", "thinking": "d"},
         {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
-        {"type": "unknown_kind", "text": "e"}]}])
-    assert s.text == "a\nb\nc\nd\ne"
+        {"type": "unknown_kind", "text": "e"}, "f"]}])
+    assert s.text == "a\nb\nc\nd\ne\nf"
     blocked = Guard(detector=KeywordDetector()).check_messages([{"role": "user", "content": [
         {"type": "input_text", "text": "tell me about zzmarker"}]}])
     assert blocked.blocked

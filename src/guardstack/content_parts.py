@@ -24,7 +24,10 @@ def field_of(part: Mapping[str, Any]) -> str:
 
 
 def part_text(part: Any) -> str | None:
-    """The text ``part`` carries, or None (an image, audio, not a part)."""
+    """The text ``part`` carries, or None (an image, audio). A bare string in
+    the list is text too: vLLM reads it as such."""
+    if isinstance(part, str):
+        return part
     if not isinstance(part, Mapping):
         return None
     text = part.get(field_of(part))
