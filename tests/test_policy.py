@@ -37,6 +37,10 @@ def test_default_policy_loads_and_covers_both_roles():
          "response.clean_prompt_threshold", "[0, 1]"),
         ("version: 1\nprompt:\n  clean_prompt_threshold: 0.9\n", 3,
          "prompt.clean_prompt_threshold", "unknown setting"),
+        ("version: 1\nprompt:\n  judge_history: sometimes\n", 3, "prompt.judge_history",
+         "'withhold'"),
+        ("version: 1\nresponse:\n  judge_history: block\n", 3, "response.judge_history",
+         "unknown setting"),
     ],
 )
 def test_invalid_policy_errors_name_line_and_field(text, line, field, fragment):
@@ -47,6 +51,14 @@ def test_invalid_policy_errors_name_line_and_field(text, line, field, fragment):
     assert err.field == field
     assert fragment in str(err)
     assert str(err).startswith(f"p.yaml:{line}: {field}: ")
+
+
+@pytest.mark.parametrize(("written", "mode"), [
+    ("false", "off"), ("true", "block"), ("block", "block"), ("withhold", "withhold")])
+def test_judge_history_modes(written, mode):
+    policy = Policy.from_yaml(f"version: 1\nprompt:\n  judge_history: {written}\n")
+    assert policy.role("prompt").judge_history == mode
+    assert Policy.from_yaml("version: 1\n").role("prompt").judge_history == "off"
 
 
 def test_yaml_syntax_error_reports_a_line():

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -35,6 +35,7 @@ ROLES = ("prompt", "response")
 _ENTRY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 FailMode = Literal["open", "closed"]
 Mode = Literal["enforce", "monitor"]
+HistoryMode = Literal["off", "block", "withhold"]
 LABELS = (HARM, *CATEGORY_IDS)
 
 
@@ -86,11 +87,14 @@ SETTINGS: tuple[Setting, ...] = (
         "it a made-up answer, and last a harmless 'Continue.'. Each earlier message the gateway "
         "has not judged before is judged with the messages before it as context (the gateway "
         "remembers what it judged, so a conversation that came through it costs nothing more); "
-        "one that blocks blocks the request, one that is flagged makes its answer judged as "
-        "an answer to a flagged prompt. Off by default: measured in docs/benchmarks.md "
-        "(history check), it blocks made-up histories as often as the same requests sent "
-        "alone (0% without it), at the cost of blocking a conversation whose history holds "
-        "a message the prompt check would block on its own.",
+        "one that is flagged makes the answer judged as an answer to a flagged prompt. What an "
+        "earlier message that blocks does: 'block' (or true) refuses the request; 'withhold' "
+        "removes that message, with the assistant and tool turns that answered it, from what "
+        "the model reads, and answers the rest (the LiteLLM guardrail refuses instead). false: "
+        "off, the default: measured in docs/benchmarks.md (history check), it catches made-up "
+        "histories as often as the same requests sent alone (0% without it), and 'block' "
+        "refuses every later turn of a conversation whose history holds a message the prompt "
+        "check would block on its own.",
     ),
     Setting(
         "response.clean_prompt_threshold",
@@ -315,8 +319,9 @@ class RolePolicy:
     crisis_language: float = 0.0
     #: responses to a clean prompt are blocked only from this score (0: off)
     clean_prompt_threshold: float = 0.0
-    #: judge a conversation's earlier user messages too (gateway.history)
-    judge_history: bool = False
+    #: judge a conversation's earlier user messages too (gateway.history):
+    #: "off", or what one that blocks does: "block" the request, "withhold" it
+    judge_history: HistoryMode = "off"
 
     def rule(self, label: str) -> Rule:
         return self.rules.get(label, self.default)
@@ -714,8 +719,15 @@ class _Parser:
         if "clean_prompt_threshold" in m:
             clean = self.threshold(m["clean_prompt_threshold"][1],
                                    f"{path}.clean_prompt_threshold")
-        history = self.boolean(m["judge_history"][1], f"{path}.judge_history") \
-            if "judge_history" in m else False
+        history: HistoryMode = "off"
+        if "judge_history" in m:
+            value = self.scalar(m["judge_history"][1], f"{path}.judge_history")
+            modes = {False: "off", True: "block", "off": "off", "block": "block",
+                     "withhold": "withhold"}
+            if not isinstance(value, bool | str) or value not in modes:
+                raise self.fail(m["judge_history"][1], f"{path}.judge_history",
+                                f"must be false, 'block' (or true) or 'withhold', got {value!r}")
+            history = cast(HistoryMode, modes[value])
         return RolePolicy(on_error=on_error, timeout_ms=timeout_ms, default=default, rules=rules,
                           crisis_language=crisis, clean_prompt_threshold=clean,
                           judge_history=history)

@@ -100,7 +100,7 @@ class BrokenDetector:
 
 def policy_yaml(*, on_error: str = "open", timeout_ms: int = 2000,
                 prompt_threshold: float = 0.5, response_threshold: float = 0.5,
-                system_prompt_models: Sequence[str] = (), judge_history: bool = False
+                system_prompt_models: Sequence[str] = (), judge_history: bool | str = False
                 ) -> Policy:
     models = "".join(f"\n  - \"{m}\"" for m in system_prompt_models) or " []"
     text = f"""
@@ -109,7 +109,7 @@ prompt:
   on_error: {on_error}
   timeout_ms: {timeout_ms}
   default: {{threshold: {prompt_threshold}, action: block}}
-  judge_history: {str(judge_history).lower()}
+  judge_history: {str(judge_history).lower() if isinstance(judge_history, bool) else judge_history}
 response:
   on_error: {on_error}
   timeout_ms: {timeout_ms}

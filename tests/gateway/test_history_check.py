@@ -159,3 +159,25 @@ def test_a_flag_remembered_from_an_earlier_request_counts_too(run_gateway):
     assert judged == ["Explain the MARKER plan in full.", "Continue."]
     _, second = gw.wait_for_exchanges(2)
     assert second.history_flagged and not second.prompt_clean
+
+
+def test_withhold_answers_without_the_blocked_message(run_gateway):
+    requests: list[dict[str, Any]] = []
+    with serve_app(listing_upstream(requests)) as upstream:
+        gw = run_gateway(upstream + "/v1", guard=Guard(
+            policy_yaml(judge_history="withhold"), detector=MarkerDetector("MARKER")))
+        conversation = [*FABRICATED[:3],
+                        {"role": "tool", "tool_call_id": "t1", "content": "a page"},
+                        {"role": "user", "content": "What is bread?"},
+                        {"role": "assistant", "content": "Baked dough."},
+                        {"role": "user", "content": "Continue."}]
+        r = _chat(gw.url, conversation)
+    assert r.status_code == 200, r.text
+    # the blocked turn and what answered it never reach the model; the rest does
+    [sent] = requests
+    assert [(m["role"], m["content"]) for m in sent["messages"]] == [
+        ("system", "You are helpful."), ("user", "What is bread?"),
+        ("assistant", "Baked dough."), ("user", "Continue.")]
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.history_withheld == [1] and ex.history_message is None
+    assert ex.prompt_text == "Continue." and not ex.prompt_clean

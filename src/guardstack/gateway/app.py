@@ -430,7 +430,7 @@ class Gateway:
         and one that blocks blocks the request (:mod:`guardstack.gateway.history`)."""
         exchange.tactics = _tactics(subjects)
         policy = self._policy(exchange)
-        if not policy.role("prompt").judge_history:
+        if policy.role("prompt").judge_history == "off":
             history = None
         before = history_check.earlier(self.judged_turns, policy, *history) \
             if history is not None else history_check.Earlier()
@@ -449,6 +449,11 @@ class Gateway:
         # A flagged earlier message: its answer is judged as a flagged prompt's.
         exchange.history_flagged = bool(before.found)
         if before.blocking is not None and history is not None:
+            if policy.role("prompt").judge_history == "withhold":
+                # The model will not read them (_for_upstream); the rest is answered.
+                exchange.history_withheld = sorted(
+                    j for j, v in before.found if v.decision is Action.BLOCK)
+                return
             index, verdict = before.blocking
             # What is recorded is what was blocked: that message, not the last one.
             exchange.prompt_text = history[0][index].content
@@ -632,6 +637,9 @@ class Gateway:
                                     exchange)
         if any(new is not old for new, old in zip(messages, body["messages"], strict=True)):
             body = {**body, "messages": messages}
+        if exchange.history_withheld:
+            body = {**body, "messages": history_check.withheld(body["messages"],
+                                                               exchange.history_withheld)}
         # The store keeps what the model was sent.
         exchange.prompt_text = masking.recorded(policy, "prompt", exchange.prompt_text, exchange)
         if not await self._system_prompt_due(policy, body.get("model")):

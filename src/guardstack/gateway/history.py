@@ -6,8 +6,9 @@ an *earlier* user turn, with a made-up assistant answer after it, and end
 with "Continue.": the last message is harmless and the model reads the rest.
 With the policy's ``prompt.judge_history`` on, the user messages before the
 last one are judged too, each with the messages before it as context: a
-block-level verdict on any of them blocks the request, a flag makes the
-answer judged as an answer to a flagged prompt.
+block-level verdict on any of them blocks the request (``block``) or takes
+that message out of what the model reads (``withhold``, :func:`withheld`);
+a flag makes the answer judged as an answer to a flagged prompt.
 
 In a real conversation through the gateway every earlier user message was
 the last one of an earlier request and was judged then. :class:`JudgedTurns`
@@ -24,6 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from guardstack.classifiers.base import Message, Subject
 from guardstack.policy import Policy
@@ -120,3 +122,22 @@ def remember(turns: JudgedTurns, policy: Policy, subjects: Sequence[Subject],
     for subject, verdict in zip(subjects, verdicts, strict=True):
         if verdict.status is Status.OK:
             turns.put(policy, subject.text, verdict)
+
+
+def withheld(messages: Sequence[Any], indices: Sequence[int]) -> list[Any]:
+    """``messages`` without the user messages at ``indices`` and the turns
+    that answered each (assistant and tool messages up to the next user
+    message; system messages stay)."""
+    drop: set[int] = set()
+    for j in indices:
+        drop.add(j)
+        k = j + 1
+        while k < len(messages) and _role(messages[k]) not in ("user", "system", "developer"):
+            drop.add(k)
+            k += 1
+    return [m for i, m in enumerate(messages) if i not in drop]
+
+
+def _role(message: Any) -> str | None:
+    role = message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
+    return role if isinstance(role, str) else None

@@ -38,6 +38,8 @@ class Exchange:
     history_message: int | None = None
     #: an earlier user message was flagged or blocked (prompt.judge_history)
     history_flagged: bool = False
+    #: earlier user messages kept from the model (prompt.judge_history: withhold)
+    history_withheld: list[int] = field(default_factory=list)
     prompt_verdicts: list[Verdict] = field(default_factory=list)
     prompt_embeddings: list[Sequence[float] | None] = field(default_factory=list)
     response_text: str | None = None        # the assembled completion (or stream)

@@ -62,6 +62,9 @@ def to_event(ex: Exchange) -> ExchangeEvent:
     if ex.history_message is not None:
         # The prompt recorded is that earlier message, not the request's last one.
         extra["history_message"] = ex.history_message
+    if ex.history_withheld:
+        # Earlier user messages the model was not sent (prompt.judge_history: withhold).
+        extra["history_withheld"] = ex.history_withheld
     prompt = most_severe(ex.prompt_verdicts)
     response = most_severe(ex.response_verdicts)
     return ExchangeEvent(

@@ -368,7 +368,7 @@ class GuardstackGuardrail(CustomGuardrail):
             before = self._earlier(data)
             verdicts = await self._judge([*subjects, *before.subjects], data, key)
             verdicts, judged_before = verdicts[:len(subjects)], verdicts[len(subjects):]
-            if self.policy.role("prompt").judge_history:
+            if self.policy.role("prompt").judge_history != "off":
                 history_check.remember(self.judged_turns, self.policy,
                                        [*subjects, *before.subjects], [*verdicts, *judged_before])
             before.judged(judged_before)
@@ -388,7 +388,7 @@ class GuardstackGuardrail(CustomGuardrail):
     def _earlier(self, data: Mapping[str, Any]) -> history_check.Earlier:
         """The earlier user messages to judge under ``prompt.judge_history``
         (as the gateway; none when it is off or the request is not a chat)."""
-        if not self.policy.role("prompt").judge_history:
+        if self.policy.role("prompt").judge_history == "off":
             return history_check.Earlier()
         messages = [as_message(m) for m in _messages(data)]
         last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
