@@ -430,22 +430,17 @@ class Gateway:
         and one that blocks blocks the request (:mod:`guardstack.gateway.history`)."""
         exchange.tactics = _tactics(subjects)
         policy = self._policy(exchange)
-        if policy.role("prompt").judge_history == "off":
-            history = None
         before = history_check.earlier(self.judged_turns, policy, *history) \
             if history is not None else history_check.Earlier()
         start = time.perf_counter()
         judgements = await self.judge.judge([*subjects, *before.subjects], policy)
         exchange.classifier_ms += (time.perf_counter() - start) * 1000
+        before.settle(subjects, [j.verdict for j in judgements])
         judgements, judged_before = judgements[:len(subjects)], judgements[len(subjects):]
         exchange.prompt_verdicts = [j.verdict for j in judgements]
         exchange.prompt_embeddings = [j.embedding for j in judgements]
-        if history is not None:
-            history_check.remember(self.judged_turns, policy, [*subjects, *before.subjects],
-                                   [j.verdict for j in [*judgements, *judged_before]])
         if any(j.verdict.decision is Action.BLOCK for j in judgements):
             raise blocked_prompt(exchange.prompt_verdicts)
-        before.judged([j.verdict for j in judged_before])
         # A flagged earlier message: its answer is judged as a flagged prompt's.
         exchange.history_flagged = bool(before.found)
         if before.blocking is not None and history is not None:
@@ -455,12 +450,12 @@ class Gateway:
                     j for j, v in before.found if v.decision is Action.BLOCK)
                 return
             index, verdict = before.blocking
+            judged_at = dict(zip(before.indices, judged_before, strict=True))
             # What is recorded is what was blocked: that message, not the last one.
             exchange.prompt_text = history[0][index].content
             exchange.prompt_verdicts = [verdict]
-            exchange.prompt_embeddings = [next(
-                (judged.embedding for j, judged in zip(before.indices, judged_before,
-                                                       strict=True) if j == index), None)]
+            exchange.prompt_embeddings = [judged_at[index].embedding if index in judged_at
+                                          else None]
             exchange.history_message = index
             raise blocked_prompt([verdict], earlier=True)
 
@@ -599,8 +594,7 @@ class Gateway:
         suffix = validation.completion_suffix(body)
         self._describe(exchange, request, body)
         await self._admit(identity, body, exchange, request)
-        # A fill-in-the-middle suffix is read with each prompt: judged with it.
-        judged = [f"{p}\n{suffix}" if suffix else p for p in prompts]
+        judged = validation.with_suffix(prompts, suffix)
         exchange.prompt_text = "\n\n".join(judged)
         await self._check_prompts(exchange, [Subject(t, "prompt") for t in judged])
         context = [Message("user", prompts[0])] if len(prompts) == 1 else []

@@ -84,14 +84,25 @@ class JudgedTurns:
 @dataclass(slots=True)
 class Earlier:
     """The earlier user messages of one request: those to judge now (their
-    indices and subjects) and those judged before that flagged or blocked."""
+    indices and subjects) and those judged before that flagged or blocked.
+    Without ``turns`` the check is off and there is nothing to judge."""
+    turns: JudgedTurns | None = None
+    policy: Policy | None = None
     indices: list[int] = field(default_factory=list)
     subjects: list[Subject] = field(default_factory=list)
     found: list[tuple[int, Verdict]] = field(default_factory=list)
 
-    def judged(self, verdicts: Sequence[Verdict]) -> None:
-        """Add the verdicts of :attr:`subjects` that flag or block to :attr:`found`."""
-        self.found += [(j, v) for j, v in zip(self.indices, verdicts, strict=True)
+    def settle(self, subjects: Sequence[Subject], verdicts: Sequence[Verdict]) -> None:
+        """After one classifier call over ``[*subjects, *self.subjects]``
+        (``verdicts`` in that order): remember every text judged without
+        error, and add the earlier messages that flag or block to :attr:`found`."""
+        if self.turns is None or self.policy is None:
+            return
+        for subject, verdict in zip([*subjects, *self.subjects], verdicts, strict=True):
+            if verdict.status is Status.OK:
+                self.turns.put(self.policy, subject.text, verdict)
+        self.found += [(j, v) for j, v in zip(self.indices, verdicts[len(subjects):],
+                                              strict=True)
                        if v.decision is not Action.ALLOW]
 
     @property
@@ -102,10 +113,17 @@ class Earlier:
 
 
 def earlier(turns: JudgedTurns, policy: Policy, messages: Sequence[Message],
-            last_user: int) -> Earlier:
+            last_user: int | None = None) -> Earlier:
     """What the history check needs of a conversation whose last user
-    message is ``messages[last_user]``."""
-    out = Earlier()
+    message is ``messages[last_user]`` (by default the last user message
+    there is); nothing when the policy's ``prompt.judge_history`` is off."""
+    if policy.role("prompt").judge_history == "off":
+        return Earlier()
+    if last_user is None:
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last_user is None:
+            return Earlier()
+    out = Earlier(turns, policy)
     for j in earlier_user_turns(messages, last_user):
         known = turns.get(policy, messages[j].content)
         if known is False:
@@ -114,14 +132,6 @@ def earlier(turns: JudgedTurns, policy: Policy, messages: Sequence[Message],
         elif isinstance(known, Verdict):
             out.found.append((j, known))
     return out
-
-
-def remember(turns: JudgedTurns, policy: Policy, subjects: Sequence[Subject],
-             verdicts: Sequence[Verdict]) -> None:
-    """Keep the verdicts of prompts judged without error."""
-    for subject, verdict in zip(subjects, verdicts, strict=True):
-        if verdict.status is Status.OK:
-            turns.put(policy, subject.text, verdict)
 
 
 def withheld(messages: Sequence[Any], indices: Sequence[int]) -> list[Any]:

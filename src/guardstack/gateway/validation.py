@@ -254,6 +254,12 @@ def completion_suffix(body: dict[str, Any]) -> str | None:
     return suffix or None
 
 
+def with_suffix(prompts: list[str], suffix: str | None) -> list[str]:
+    """Each prompt as the model reads it, and so as it is judged: with the
+    fill-in-the-middle ``suffix`` after it."""
+    return [f"{p}\n{suffix}" for p in prompts] if suffix else prompts
+
+
 def moderation_role(body: dict[str, Any]) -> str:
     """What the inputs are, by guardstack's optional ``guardstack.role``:
     ``prompt`` (OpenAI's schema: the default), ``response`` (a model's

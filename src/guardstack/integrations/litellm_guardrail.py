@@ -74,7 +74,14 @@ from litellm.types.guardrails import GuardrailEventHooks
 from litellm.types.utils import GuardrailTracingDetail, ModelResponseStream, TextCompletionResponse
 
 from guardstack.classifiers.base import Message, Subject
-from guardstack.gateway import anthropic_api, masking, output_text, responses_api, tool_results
+from guardstack.gateway import (
+    anthropic_api,
+    masking,
+    output_text,
+    responses_api,
+    tool_results,
+    validation,
+)
 from guardstack.gateway import history as history_check
 from guardstack.gateway.errors import blocked, blocked_prompt, blocked_tool_output
 from guardstack.gateway.judge import Judge
@@ -365,13 +372,12 @@ class GuardstackGuardrail(CustomGuardrail):
         subjects = _prompt_subjects(data)
         if subjects:
             start = time.time()
-            before = self._earlier(data)
+            before = history_check.earlier(
+                self.judged_turns, self.policy, [as_message(m) for m in _messages(data)]) \
+                if self.policy.role("prompt").judge_history != "off" else history_check.Earlier()
             verdicts = await self._judge([*subjects, *before.subjects], data, key)
-            verdicts, judged_before = verdicts[:len(subjects)], verdicts[len(subjects):]
-            if self.policy.role("prompt").judge_history != "off":
-                history_check.remember(self.judged_turns, self.policy,
-                                       [*subjects, *before.subjects], [*verdicts, *judged_before])
-            before.judged(judged_before)
+            before.settle(subjects, verdicts)
+            verdicts = verdicts[:len(subjects)]
             # earlier messages that flagged or blocked count as the prompt's
             # verdicts: the answer is then judged as a flagged prompt's
             self._record(data, "prompt", [*verdicts, *(v for _, v in before.found)], event,
@@ -384,17 +390,6 @@ class GuardstackGuardrail(CustomGuardrail):
                 raise ContentFilterError(blocked_prompt(found, earlier=True).body(), found,
                                          param="messages")
         self._check_tool_results(data, event)
-
-    def _earlier(self, data: Mapping[str, Any]) -> history_check.Earlier:
-        """The earlier user messages to judge under ``prompt.judge_history``
-        (as the gateway; none when it is off or the request is not a chat)."""
-        if self.policy.role("prompt").judge_history == "off":
-            return history_check.Earlier()
-        messages = [as_message(m) for m in _messages(data)]
-        last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
-        if last is None:
-            return history_check.Earlier()
-        return history_check.earlier(self.judged_turns, self.policy, messages, last)
 
     def _check_tool_results(self, data: dict, event: GuardrailEventHooks) -> None:
         """As the gateway: the tool results after the last user message, read
@@ -629,11 +624,11 @@ def _prompt_subjects(data: Mapping[str, Any]) -> list[Subject]:
                         default=None)
         return [] if last_user is None else [subject_from_messages(messages[:last_user + 1])]
     prompt = data.get("prompt")
-    # a fill-in-the-middle suffix is read with each prompt: judged with it
-    suffix = data.get("suffix") if isinstance(data.get("suffix"), str) else ""
+    suffix = data.get("suffix")
     prompts = [prompt] if isinstance(prompt, str) else \
         [p for p in prompt if isinstance(p, str)] if isinstance(prompt, list) else []
-    return [Subject(f"{p}\n{suffix}" if suffix else p, "prompt") for p in prompts]
+    return [Subject(t, "prompt") for t in
+            validation.with_suffix(prompts, suffix if isinstance(suffix, str) else None)]
 
 
 def _end_user(data: Mapping[str, Any] | None, key: Any = None) -> str | None:
