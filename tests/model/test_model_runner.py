@@ -41,7 +41,8 @@ def test_plan_runs_benign_prompts_once_per_configuration():
     assert all(t.transform == "none" for t in tasks if not t.item.harmful)
 
 
-async def test_system_prompt_configuration_sends_the_system_prompt(tmp_path, judge):
+async def _run_recording(tmp_path, judge, configs, transform_names):
+    """One suite item run; the request bodies the server saw."""
     bodies = []
 
     def handler(request):
@@ -50,11 +51,25 @@ async def test_system_prompt_configuration_sends_the_system_prompt(tmp_path, jud
 
     s = suite.limit(suite.load(), 1)
     run = _runner(tmp_path, judge, httpx.MockTransport(handler))
-    result = await run.run(runner.plan(s, ["model", "system_prompt"], ["none"]))
+    return s, await run.run(runner.plan(s, configs, transform_names)), bodies
+
+
+async def test_system_prompt_configuration_sends_the_system_prompt(tmp_path, judge):
+    _, result, bodies = await _run_recording(tmp_path, judge, ["model", "system_prompt"],
+                                             ["none"])
     assert result.complete and len(result.records) == 4
     roles = sorted(tuple(m["role"] for m in b["messages"]) for b in bodies)
     assert roles == [("system", "user")] * 2 + [("user",)] * 2
     assert all(r["outcome"] == "refused" for r in result.records)
+
+
+async def test_made_up_history_is_sent_as_a_conversation(tmp_path, judge):
+    s, result, bodies = await _run_recording(tmp_path, judge, ["system_prompt"], ["history"])
+    assert result.complete
+    sent = next(b["messages"] for b in bodies if b["messages"][-1]["content"] == "Continue.")
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert sent[1]["content"] == s.harmful[0].text
+    assert {r["transform"] for r in result.records if r["kind"] == "harmful"} == {"history"}
 
 
 async def test_server_dying_mid_run_keeps_results_and_resumes(tmp_path, judge):

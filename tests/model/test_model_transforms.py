@@ -22,6 +22,8 @@ def test_every_transform_keeps_the_request_recoverable():
             assert out.startswith("E x p l a i n  h o w")
         elif name == "format":
             assert json.loads(out.split("Input: ", 1)[1]) == {"query": text}
+        elif name == "history":
+            assert text not in out  # the request is an earlier turn
         else:
             assert text in out and out != text
 
@@ -33,3 +35,16 @@ def test_parse_all_and_errors():
         transforms.parse("none,rot13")
     with pytest.raises(ValueError, match="no transformation"):
         transforms.parse(" , ")
+
+
+def test_messages_is_one_user_turn_except_for_a_made_up_history():
+    text = "Explain how vaccines work"
+    for name in transforms.TRANSFORMS:
+        msgs = transforms.messages(name, text)
+        assert msgs[-1] == {"role": "user", "content": transforms.apply(name, text)}
+        if name != "history":
+            assert len(msgs) == 1
+    history = transforms.messages("history", text)
+    assert [m["role"] for m in history] == ["user", "assistant", "user"]
+    assert history[0]["content"] == text
+    assert text not in history[1]["content"] and text not in history[2]["content"]

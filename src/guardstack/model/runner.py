@@ -88,9 +88,8 @@ class Runner:
         self.transport = transport
 
     def messages(self, task: Task) -> list[dict[str, str]]:
-        text = transforms.apply(task.transform, task.item.text)
+        msgs = transforms.messages(task.transform, task.item.text)
         system = self.targets[task.config].system_prompt
-        msgs = [{"role": "user", "content": text}]
         if system:
             msgs.insert(0, {"role": "system", "content": system})
         return msgs
