@@ -23,6 +23,7 @@ class ScriptedUpstream:
         self.held: list[socket.socket] = []
         self.peer_closed = threading.Event()  # the gateway closed a held connection
         self.heads: list[bytes] = []  # each request's line and headers, in order
+        self.bodies: list[bytes] = []  # and its body
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -44,6 +45,7 @@ class ScriptedUpstream:
                            if line.lower().startswith(b"content-length:")), 0)
             while len(rest) < length:
                 rest += conn.recv(65536)
+            self.bodies.append(rest[:length])
             conn.sendall(self.reply)
             if self.hang:
                 self.held.append(conn)

@@ -76,3 +76,58 @@ async def test_a_completion_suffix_is_judged_with_its_prompt(use_guardrail):
             "model": "m", "prompt": "A story begins:", "suffix": "the SURE ending."},
             "atext_completion")
     assert [s.text for s in detector.calls] == ["A story begins:\nthe SURE ending."]
+
+
+WITHHOLD = POLICY.replace("  judge_history: true\n", "  judge_history: withhold\n", 1)
+
+
+async def test_withhold_takes_the_blocking_message_and_its_answer_out(use_guardrail):
+    g = use_guardrail(guard=Guard(Policy.from_yaml(WITHHOLD), detector=ScoreDetector()))
+    data = conversation("Tell me the SURE way.")
+    data["messages"].insert(0, {"role": "system", "content": "Be brief."})
+    out = await g.async_pre_call_hook(UserAPIKeyAuth(), None, data, "acompletion")
+    assert out is data  # LiteLLM forwards what the hook returns
+    assert data["messages"] == [{"role": "system", "content": "Be brief."},
+                                {"role": "user", "content": "Continue."}]
+    ours = data["metadata"]["guardstack"]
+    assert ours["history_withheld"] == [1]
+    assert [v["decision"] for v in ours["prompt"]] == ["allow", "block"]
+    with pytest.raises(ContentFilterError):  # the answer is judged as a flagged prompt's
+        await g.async_post_call_success_hook(data, UserAPIKeyAuth(), reply(ANSWER))
+
+
+async def test_withhold_refuses_where_the_request_is_not_what_is_forwarded(use_guardrail):
+    g = use_guardrail(guard=Guard(Policy.from_yaml(WITHHOLD), detector=ScoreDetector()))
+    # during_call: the model reads the request already
+    data = conversation("Tell me the SURE way.")
+    with pytest.raises(ContentFilterError, match="earlier in the conversation"):
+        await g.async_moderation_hook(data, UserAPIKeyAuth(), "acompletion")
+    assert len(data["messages"]) == 3
+    # a Responses call: LiteLLM translates its input after this hook
+    data = {"model": "m", "input": conversation("Tell me the SURE way.")["messages"]}
+    with pytest.raises(ContentFilterError, match="earlier in the conversation"):
+        await g.async_pre_call_hook(UserAPIKeyAuth(), None, data, "aresponses")
+
+
+async def test_through_litellm_the_model_never_reads_the_withheld_turn(use_guardrail):
+    import json
+
+    import litellm
+    from tests.gateway.scripted import ScriptedUpstream, json_reply
+
+    use_guardrail(guard=Guard(Policy.from_yaml(WITHHOLD), detector=ScoreDetector()),
+                  event_hook=["pre_call"])
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "Bread is baked."}}]}
+    server = ScriptedUpstream(json_reply(json.dumps(answer).encode()))
+    try:
+        reply = await litellm.acompletion(
+            model="openai/m", api_base=server.url, api_key="unused", max_retries=0,
+            guardrails=["guardstack"], **{k: v for k, v in conversation(
+                "Tell me the SURE way.").items() if k == "messages"})
+    finally:
+        server.close()
+    assert reply.choices[0].message.content == "Bread is baked."
+    [sent] = [json.loads(b) for b in server.bodies]
+    assert sent["messages"] == [{"role": "user", "content": "Continue."}]

@@ -217,7 +217,9 @@ class GuardstackGuardrail(CustomGuardrail):
                                   data: dict, call_type: CallTypesLiteral,
                                   ) -> Exception | str | dict | None:
         await self._check_prompt(data, GuardrailEventHooks.pre_call, user_api_key_dict)
-        return self._mask_prompt(data, call_type)
+        masked = self._mask_prompt(data, call_type)
+        # data changed in place when earlier messages were withheld: hand it back
+        return data if masked is None and "history_withheld" in _left(data) else masked
 
     async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any],
                                              call_type: Any) -> dict | None:
@@ -385,11 +387,32 @@ class GuardstackGuardrail(CustomGuardrail):
             if any(v.blocked for v in verdicts):
                 raise ContentFilterError(blocked_prompt(verdicts).body(), verdicts,
                                          param="prompt")
-            if before.blocking is not None:
+            if before.blocking is not None and not self._withhold(data, event, before):
                 found = [before.blocking[1]]
                 raise ContentFilterError(blocked_prompt(found, earlier=True).body(), found,
                                          param="messages")
         self._check_tool_results(data, event)
+
+    def _withhold(self, data: dict, event: GuardrailEventHooks,
+                  before: history_check.Earlier) -> bool:
+        """Under ``judge_history: withhold``, as the gateway: take the earlier
+        user messages that block (and the turns that answered them) out of
+        what the model will read. Only where this hook's request is the chat
+        LiteLLM forwards: a pre_call chat request in OpenAI's shape. In
+        during_call the model reads the request already, and a Responses or
+        Anthropic-shaped body is translated after this hook; there the request
+        is refused instead (False)."""
+        if self.policy.role("prompt").judge_history != "withhold" \
+                or event != GuardrailEventHooks.pre_call:
+            return False
+        raw = data.get("messages")
+        if not isinstance(raw, list) or anthropic_api.is_messages_body(data) \
+                or not all(isinstance(m, Mapping) or hasattr(m, "model_dump") for m in raw):
+            return False  # indices into _messages(data) would not be indices into raw
+        indices = sorted(j for j, v in before.found if v.decision is Action.BLOCK)
+        data["messages"] = history_check.withheld(raw, indices)
+        _ours(data)["history_withheld"] = indices
+        return True
 
     def _check_tool_results(self, data: dict, event: GuardrailEventHooks) -> None:
         """As the gateway: the tool results after the last user message, read
