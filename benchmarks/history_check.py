@@ -22,6 +22,14 @@ cost and for over-refusal. Three sets:
    they were sent, so this is what a history written elsewhere costs.
 3. CoSafe multi-turn attacks (evaluation only, no licence): blocked before
    and after, no bar (their harm is spread over turns, each mild).
+
+With ``--answers URL`` (an OpenAI-compatible model server, e.g. SmolLM2
+under llama.cpp) the benign conversations of set 2 that the check would
+block are then sent through an in-process gateway whose policy is the
+default one with ``judge_history: withhold``: what those users get when the
+blocked turn is withheld instead (HTTP status, the answer halted or not, a
+refusal by model-eval's refusal detector). Answers are generated at run
+time and printed, never stored.
 """
 
 from __future__ import annotations
@@ -30,8 +38,10 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -79,6 +89,70 @@ def _check(guard: Guard, subjects: list[Subject], batch: int = 64) -> list:
     return [verdicts[(s.text, tuple((m.role, m.content) for m in s.context))] for s in subjects]
 
 
+def _withhold_answers(url: str, model: str, conversations: list[list[Message]]) -> dict:
+    """Each conversation through a gateway with ``judge_history: withhold``."""
+    import httpx
+
+    from guardstack.commands import load_policy
+    from guardstack.model.gateway_process import running_gateway
+    from guardstack.model.refusal import is_refusal
+
+    default = REPO / "src" / "guardstack" / "policies" / "default.yaml"
+    text = default.read_text()
+    assert "  judge_history: false\n" in text
+    answered = halted = refused = errors = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        policy_path = Path(tmp) / "withhold.yaml"
+        policy_path.write_text(text.replace("  judge_history: false\n",
+                                            "  judge_history: withhold\n"))
+        policy = load_policy(str(policy_path))
+        with running_gateway(url, policy=policy, policy_path=str(policy_path)) as gw, \
+                httpx.Client(timeout=300) as http:
+            for conv in conversations:
+                body = {"model": model, "max_tokens": 96, "temperature": 0,
+                        "messages": [{"role": m.role, "content": m.content} for m in conv]}
+                r = http.post(f"{gw}/chat/completions", json=body)
+                print(f"  last turn: {conv[-1].content[:90]!r}")
+                if r.status_code != 200:
+                    errors += 1
+                    print(f"    HTTP {r.status_code}: {r.text[:200]}")
+                    continue
+                choice = r.json()["choices"][0]
+                answer = choice["message"].get("content") or ""
+                if choice.get("finish_reason") == "content_filter":
+                    halted += 1
+                    print("    answer halted")
+                elif is_refusal(answer):
+                    refused += 1
+                    print(f"    refused: {answer[:160]!r}")
+                else:
+                    answered += 1
+                    print(f"    answered: {answer[:160]!r}")
+    return {"conversations": len(conversations), "answered": answered, "halted": halted,
+            "refused": refused, "errors": errors}
+
+
+def _cost(guard: Guard, conversations: list[list[Message]], n: int = 60) -> dict:
+    """Median time to judge a conversation's last user message (with its
+    context), alone and with every earlier user message (a cold cache: the
+    gateway's worst case; through one gateway each message is judged once)."""
+    long = [c for c in conversations if sum(m.role == "user" for m in c) >= 3][:n]
+    alone, with_history, earlier_counts = [], [], []
+    for conv in long:
+        last = max(i for i, m in enumerate(conv) if m.role == "user")
+        subject = Subject(conv[last].content, "prompt", tuple(conv[:last]))
+        before = [Subject(conv[j].content, "prompt", tuple(conv[:j]))
+                  for j in earlier_user_turns(conv, last)]
+        for batch, out in (([subject], alone), ([subject, *before], with_history)):
+            start = time.perf_counter()
+            guard.check_batch(batch)
+            out.append((time.perf_counter() - start) * 1000)
+        earlier_counts.append(len(before))
+    return {"conversations": len(long), "earlier_messages_median": median(earlier_counts),
+            "last_only_ms_p50": round(median(alone), 1),
+            "with_history_ms_p50": round(median(with_history), 1)}
+
+
 def _pct(k: int, n: int) -> str:
     return f"{100 * k / n:.1f}% ({k}/{n})" if n else "n/a"
 
@@ -99,6 +173,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--json", default=None)
+    ap.add_argument("--answers", metavar="URL", default=None,
+                    help="model server to answer the benign conversations the check alters")
+    ap.add_argument("--model", default="smollm2-135m-instruct")
     args = ap.parse_args()
     data = Path(args.data_dir)
     guard = Guard()
@@ -126,11 +203,26 @@ def main() -> int:
                                                if split_of(f"mtb101:{i}") == "test"]),
                        ("mt_bench_101_all", [c for _, c in benign])):
         last_only, earlier = _decide(guard, rows)
-        newly = sum(b and not a for a, b in zip(last_only, earlier, strict=True))
+        altered = [c for c, a, b in zip(rows, last_only, earlier, strict=True) if b and not a]
+        newly = len(altered)
         results[name] = {"conversations": len(rows), "blocked_last_only": sum(last_only),
                          "newly_blocked_by_history": newly}
         print(f"{name}: blocked {_pct(sum(last_only), len(rows))} judging the last message; "
               f"newly blocked by the history check {_pct(newly, len(rows))}")
+    if args.answers:
+        print("the conversations the check alters, through a gateway with judge_history: "
+              "withhold:")
+        results["withhold_answers"] = found = _withhold_answers(args.answers, args.model,
+                                                                altered)
+        print(f"withhold: {found['answered']} answered, {found['halted']} halted, "
+              f"{found['refused']} refused, {found['errors']} errors, of "
+              f"{found['conversations']}")
+
+    results["cold_cache_cost"] = cost = _cost(guard, [c for _, c in benign])
+    print(f"cost, cold cache, {cost['conversations']} MT-Bench-101 conversations of 3 or more "
+          f"user turns (median {cost['earlier_messages_median']} earlier): last message "
+          f"{cost['last_only_ms_p50']} ms p50, with the history {cost['with_history_ms_p50']} "
+          "ms p50")
 
     cosafe = [c for _, c in _conversations(data / "cosafe" / "cosafe.jsonl")]
     last_only, earlier = _decide(guard, cosafe)

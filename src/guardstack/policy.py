@@ -90,11 +90,12 @@ SETTINGS: tuple[Setting, ...] = (
         "one that is flagged makes the answer judged as an answer to a flagged prompt. What an "
         "earlier message that blocks does: 'block' (or true) refuses the request; 'withhold' "
         "removes that message, with the assistant and tool turns that answered it, from what "
-        "the model reads, and answers the rest (the LiteLLM guardrail refuses instead). false: "
-        "off, the default: measured in docs/benchmarks.md (history check), it catches made-up "
-        "histories as often as the same requests sent alone (0% without it), and 'block' "
-        "refuses every later turn of a conversation whose history holds a message the prompt "
-        "check would block on its own.",
+        "the model reads, and answers the rest (the LiteLLM guardrail does so in pre_call for "
+        "chat requests and refuses otherwise). false: off, the value when a policy leaves it "
+        "out; the default policy sets 'withhold': measured in docs/benchmarks.md (history "
+        "check), it catches made-up histories as often as the same requests sent alone (0% "
+        "without it), while 'block' would refuse every later turn of a conversation whose "
+        "history holds a message the prompt check would block on its own.",
     ),
     Setting(
         "response.clean_prompt_threshold",
