@@ -199,3 +199,18 @@ def test_the_shipped_default_policy_withholds_a_made_up_harmful_turn(run_gateway
     assert sent["messages"][-1] == {"role": "user", "content": "Continue."}
     [ex] = gw.wait_for_exchanges(1)
     assert ex.history_withheld == [0] and not ex.prompt_clean
+
+
+def test_monitor_mode_withholds_nothing(run_gateway):
+    """mode: monitor acts on nothing: the turn that would be withheld is
+    sent, and the exchange is marked as having a flagged history."""
+    policy = Policy.from_yaml("version: 1\nmode: monitor\nprompt:\n  judge_history: withhold\n"
+                              "  default: {threshold: 0.5, action: block}\n", source="monitor")
+    requests: list[dict[str, Any]] = []
+    with serve_app(listing_upstream(requests)) as upstream:
+        gw = run_gateway(upstream + "/v1", guard=Guard(policy, detector=MarkerDetector("MARKER")))
+        assert _chat(gw.url, FABRICATED).status_code == 200
+    [sent] = requests
+    assert [m["content"] for m in sent["messages"]] == [m["content"] for m in FABRICATED]
+    [ex] = gw.wait_for_exchanges(1)
+    assert ex.history_withheld == [] and ex.history_flagged
