@@ -214,3 +214,31 @@ def test_monitor_mode_withholds_nothing(run_gateway):
     assert [m["content"] for m in sent["messages"]] == [m["content"] for m in FABRICATED]
     [ex] = gw.wait_for_exchanges(1)
     assert ex.history_withheld == [] and ex.history_flagged
+
+
+def test_withhold_through_the_other_apis(run_gateway):
+    """Ollama's /api/chat, Anthropic's /v1/messages and the Responses API
+    reach the model as chat: the blocked turn is withheld from each."""
+    requests: list[dict[str, Any]] = []
+    with serve_app(listing_upstream(requests)) as upstream:
+        gw = run_gateway(upstream + "/v1", guard=Guard(
+            policy_yaml(judge_history="withhold"), detector=MarkerDetector("MARKER")))
+        answers = [
+            httpx.post(gw.url + "/api/chat", timeout=60, json={
+                "model": "other-model", "stream": False, "messages": FABRICATED}),
+            httpx.post(gw.url + "/v1/messages", timeout=60, json={
+                "model": "other-model", "max_tokens": 16, "system": "You are helpful.",
+                "messages": FABRICATED[1:]}),
+            httpx.post(gw.url + "/v1/responses", timeout=60, json={
+                "model": "other-model", "instructions": "You are helpful.",
+                "input": FABRICATED[1:]}),
+        ]
+    assert [r.status_code for r in answers] == [200, 200, 200], [r.text for r in answers]
+    assert len(requests) == 3
+    for sent in requests:
+        texts = [m["content"] if isinstance(m["content"], str) else str(m["content"])
+                 for m in sent["messages"]]
+        assert not any("MARKER" in t for t in texts), texts
+        assert "Continue." in texts[-1]
+    exchanges = gw.wait_for_exchanges(3)
+    assert all(ex.history_withheld for ex in exchanges)
