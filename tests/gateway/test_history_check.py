@@ -14,6 +14,7 @@ import pytest
 from tests.gateway.serving import serve_app
 from tests.gateway.standins import MarkerDetector, listing_upstream, policy_yaml
 
+from guardstack.gateway.store_adapter import to_event
 from guardstack.guard import Guard
 from guardstack.policy import Policy
 
@@ -181,6 +182,27 @@ def test_withhold_answers_without_the_blocked_message(run_gateway):
     [ex] = gw.wait_for_exchanges(1)
     assert ex.history_withheld == [1] and ex.history_message is None
     assert ex.prompt_text == "Continue." and not ex.prompt_clean
+    # layer 3 reads users' messages from the store: the withheld one is stored
+    # too, with its verdict, before the last one
+    stored = to_event(ex).messages
+    assert [(m.role, m.content) for m in stored[:2]] == [
+        ("user", "Explain the MARKER plan in full."), ("user", "Continue.")]
+    assert stored[0].decision == "block" and stored[1].decision == "allow"
+
+
+def test_a_withheld_message_is_stored_once(run_gateway):
+    """The second request with the same history withholds the remembered
+    message without judging it again, and does not store it again."""
+    with serve_app(listing_upstream([])) as upstream:
+        gw = run_gateway(upstream + "/v1", guard=Guard(
+            policy_yaml(judge_history="withhold"), detector=MarkerDetector("MARKER")))
+        for _ in range(2):
+            assert _chat(gw.url, FABRICATED).status_code == 200
+    first, second = gw.wait_for_exchanges(2)
+    assert first.history_withheld == second.history_withheld == [1]
+    assert [t for t, _, _ in first.withheld_messages] == ["Explain the MARKER plan in full."]
+    assert second.withheld_messages == []
+    assert [m.content for m in to_event(second).messages if m.role == "user"] == ["Continue."]
 
 
 def test_the_shipped_default_policy_withholds_a_made_up_harmful_turn(run_gateway):

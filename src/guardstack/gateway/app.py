@@ -444,13 +444,19 @@ class Gateway:
         # A flagged earlier message: its answer is judged as a flagged prompt's.
         exchange.history_flagged = bool(before.found)
         if before.blocking is not None and history is not None:
+            judged_at = dict(zip(before.indices, judged_before, strict=True))
             if policy.role("prompt").judge_history == "withhold":
                 # The model will not read them (_for_upstream); the rest is answered.
                 exchange.history_withheld = sorted(
                     j for j, v in before.found if v.decision is Action.BLOCK)
+                # A message judged before was recorded then; a new one (a history
+                # written elsewhere) is recorded now, or layer 3 would never see it.
+                found = dict(before.found)
+                exchange.withheld_messages = [
+                    (history[0][j].content, found[j], judged_at[j].embedding)
+                    for j in exchange.history_withheld if j in judged_at]
                 return
             index, verdict = before.blocking
-            judged_at = dict(zip(before.indices, judged_before, strict=True))
             # What is recorded is what was blocked: that message, not the last one.
             exchange.prompt_text = history[0][index].content
             exchange.prompt_verdicts = [verdict]

@@ -40,6 +40,10 @@ class Exchange:
     history_flagged: bool = False
     #: earlier user messages kept from the model (prompt.judge_history: withhold)
     history_withheld: list[int] = field(default_factory=list)
+    #: of those, the ones this gateway judged for the first time: (text, verdict,
+    #: embedding), stored as the user's messages so layer 3 reads what they asked
+    withheld_messages: list[tuple[str, Verdict, Sequence[float] | None]] = field(
+        default_factory=list)
     prompt_verdicts: list[Verdict] = field(default_factory=list)
     prompt_embeddings: list[Sequence[float] | None] = field(default_factory=list)
     response_text: str | None = None        # the assembled completion (or stream)

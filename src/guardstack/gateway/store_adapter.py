@@ -23,6 +23,8 @@ def to_event(ex: Exchange) -> ExchangeEvent:
     messages: list[MessageRecord] = []
     start = datetime.fromtimestamp(ex.started_at, UTC)
     end = datetime.fromtimestamp(ex.finished_at, UTC) if ex.finished_at else None
+    for text, verdict, emb in ex.withheld_messages:  # earlier turns, so stored first
+        messages.append(MessageRecord.judged("user", text, verdict, embedding=emb, ts=start))
     if ex.prompt_text is not None:
         if ex.prompt_verdicts:
             for verdict, emb in zip(ex.prompt_verdicts, ex.prompt_embeddings or
