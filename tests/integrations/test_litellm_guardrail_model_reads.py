@@ -7,8 +7,12 @@ fixes each text's score (``SURE`` 0.95, ``MIDDLING`` 0.7)."""
 
 from __future__ import annotations
 
+import json
+
+import litellm
 import pytest
 from litellm.types.proxy.auth.user_api_key_auth import UserAPIKeyAuth
+from tests.gateway.scripted import ScriptedUpstream, json_reply
 from tests.gateway.standins import TWO_TIER_POLICY, ScoreDetector
 from tests.integrations.test_litellm_guardrail_clean_prompt import ANSWER, reply
 
@@ -110,11 +114,6 @@ async def test_withhold_refuses_where_the_request_is_not_what_is_forwarded(use_g
 
 
 async def test_through_litellm_the_model_never_reads_the_withheld_turn(use_guardrail):
-    import json
-
-    import litellm
-    from tests.gateway.scripted import ScriptedUpstream, json_reply
-
     use_guardrail(guard=Guard(Policy.from_yaml(WITHHOLD), detector=ScoreDetector()),
                   event_hook=["pre_call"])
     answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",

@@ -447,8 +447,7 @@ class Gateway:
             judged_at = dict(zip(before.indices, judged_before, strict=True))
             if policy.role("prompt").judge_history == "withhold":
                 # The model will not read them (_for_upstream); the rest is answered.
-                exchange.history_withheld = sorted(
-                    j for j, v in before.found if v.decision is Action.BLOCK)
+                exchange.history_withheld = before.blocked
                 # A message judged before was recorded then; a new one (a history
                 # written elsewhere) is recorded now, or layer 3 would never see it.
                 found = dict(before.found)

@@ -106,6 +106,12 @@ class Earlier:
                        if v.decision is not Action.ALLOW]
 
     @property
+    def blocked(self) -> list[int]:
+        """The indices of the earlier messages that block, in order (what
+        ``withhold`` takes out)."""
+        return sorted(j for j, v in self.found if v.decision is Action.BLOCK)
+
+    @property
     def blocking(self) -> tuple[int, Verdict] | None:
         """The first earlier message that blocks, with its verdict."""
         return min(((j, v) for j, v in self.found if v.decision is Action.BLOCK),

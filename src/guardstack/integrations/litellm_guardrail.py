@@ -374,9 +374,8 @@ class GuardstackGuardrail(CustomGuardrail):
         subjects = _prompt_subjects(data)
         if subjects:
             start = time.time()
-            before = history_check.earlier(
-                self.judged_turns, self.policy, [as_message(m) for m in _messages(data)]) \
-                if self.policy.role("prompt").judge_history != "off" else history_check.Earlier()
+            before = history_check.earlier(self.judged_turns, self.policy,
+                                           [as_message(m) for m in _messages(data)])
             verdicts = await self._judge([*subjects, *before.subjects], data, key)
             before.settle(subjects, verdicts)
             verdicts = verdicts[:len(subjects)]
@@ -409,9 +408,8 @@ class GuardstackGuardrail(CustomGuardrail):
         if not isinstance(raw, list) or anthropic_api.is_messages_body(data) \
                 or not all(isinstance(m, Mapping) or hasattr(m, "model_dump") for m in raw):
             return False  # indices into _messages(data) would not be indices into raw
-        indices = sorted(j for j, v in before.found if v.decision is Action.BLOCK)
-        data["messages"] = history_check.withheld(raw, indices)
-        _ours(data)["history_withheld"] = indices
+        data["messages"] = history_check.withheld(raw, before.blocked)
+        _ours(data)["history_withheld"] = before.blocked
         return True
 
     def _check_tool_results(self, data: dict, event: GuardrailEventHooks) -> None:
